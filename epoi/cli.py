@@ -1,0 +1,88 @@
+"""The command line: thin. Parse arguments, call the library, print.
+
+Exit codes (cli.md): 0 success; 1 input processed but something was rejected or did
+not match; 2 usage or configuration error; 3 internal failure (logged, no traceback).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import traceback
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import _logging
+from .config import Settings
+from .errors import ConfigError, EpoiError
+
+EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+def _settings() -> Settings:
+    ctx = click.get_current_context()
+    return ctx.find_root().obj["settings"]
+
+
+def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn epoi errors into their exit codes and bugs into exit 3 with a logged trace."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        log = _logging.get_logger("epoi.cli")
+        try:
+            return fn(*args, **kwargs)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except EpoiError as exc:
+            click.echo(f"epoi: {exc}", err=True)
+            sys.exit(exc.exit_code if exc.exit_code != EXIT_INTERNAL else EXIT_INTERNAL)
+        except Exception as exc:  # a bug: short message, trace to a file
+            incident = uuid.uuid4().hex[:12]
+            try:
+                home = _settings().home
+                home.mkdir(parents=True, exist_ok=True)
+                trace_file = home / "incidents.log"
+                with trace_file.open("a", encoding="utf-8") as fh:
+                    fh.write(f"--- incident {incident}\n{traceback.format_exc()}\n")
+            except Exception:
+                trace_file = Path("(unwritable)")
+            log.error("internal_error", incident=incident, error_type=type(exc).__name__)
+            click.echo(
+                f"epoi: internal error {incident} ({type(exc).__name__}); trace in {trace_file}",
+                err=True,
+            )
+            sys.exit(EXIT_INTERNAL)
+
+    return wrapper
+
+
+def echo_json(doc: Any) -> None:
+    click.echo(json.dumps(doc, indent=2, default=str))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--log-level", default="WARNING", show_default=True, help="log level on stderr")
+@click.version_option(package_name="epoi")
+@click.pass_context
+def main(ctx: click.Context, log_level: str) -> None:
+    """epoi: the state's e-POI pipeline for X12 811 insurance reports.
+
+    \b
+    Example:
+      epoi run sample_edi/*.x12 --registrations sample_edi/registrations.csv
+    """
+    _logging.configure(log_level.upper())
+    try:
+        ctx.obj = {"settings": Settings()}
+    except Exception as exc:  # pydantic validation of EPOI_* variables
+        raise click.UsageError(f"bad EPOI_ setting: {exc}") from exc
+
+
+# Command modules register themselves on ``main``; import them last.
+# (command modules are imported here as they land)

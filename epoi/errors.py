@@ -1,0 +1,67 @@
+"""One exception root for epoi. Every error carries a code and a location.
+
+Codes are stable strings: X12 codes keep their standard numbering prefixed by the
+ack that carries them (``TA1-022``, ``AK5-4``), epoi's own use a short word
+(``FILE-EMPTY``, ``CONFIG``, ``STORE``).  Messages never contain personal data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """Where in the input an error was found; any part may be unknown."""
+
+    file: str | None = None
+    interchange: str | None = None  # ISA13
+    group: str | None = None  # GS06
+    transaction_set: str | None = None  # ST02
+    segment_position: int | None = None  # 1-based, counted from ST (or from file start outside a set)
+    segment_id: str | None = None
+    element: str | None = None  # e.g. "VEH02"
+
+    def as_dict(self) -> dict[str, object]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    def __str__(self) -> str:
+        return ", ".join(f"{k}={v}" for k, v in self.as_dict().items()) or "unknown"
+
+
+class EpoiError(Exception):
+    """Root of every error epoi raises on purpose."""
+
+    exit_code = 3
+
+    def __init__(self, code: str, message: str, location: Location | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.location = location or Location()
+
+    def __str__(self) -> str:
+        return f"[{self.code}] {self.message} ({self.location})"
+
+    def as_dict(self) -> dict[str, object]:
+        return {"code": self.code, "message": self.message, "location": self.location.as_dict()}
+
+
+class InputError(EpoiError):
+    """The input cannot be read as what it claims to be (bad X12, bad CSV)."""
+
+    exit_code = 1
+
+
+class ConfigError(EpoiError):
+    """Settings, profiles or arguments are wrong: the operator must fix them."""
+
+    exit_code = 2
+
+
+class StoreError(EpoiError):
+    """The database refused or lost something."""
+
+
+class QueueError(EpoiError):
+    """The broker refused or lost something."""

@@ -1,0 +1,56 @@
+"""VIN rules of 49 CFR 565: the alphabet, the check digit (position 9) and the
+model-year code (position 10).  Pure functions; used by the business edits and by
+``epoi sample``."""
+
+from __future__ import annotations
+
+import re
+
+VIN_LENGTH = 17
+_VALID = re.compile(r"[A-HJ-NPR-Z0-9]{17}")
+_TRANSLIT = {
+    **{str(d): d for d in range(10)},
+    **dict(zip("ABCDEFGH", range(1, 9))),
+    **dict(zip("JKLMN", range(1, 6))),
+    "P": 7,
+    "R": 9,
+    **dict(zip("STUVWXYZ", range(2, 10))),
+}
+_WEIGHTS = (8, 7, 6, 5, 4, 3, 2, 10, 0, 9, 8, 7, 6, 5, 4, 3, 2)
+# Position 10 cycles every 30 years; 1980 and 2010 share "A".
+_YEAR_CODES = "ABCDEFGHJKLMNPRSTVWXY123456789"
+
+
+def normalize(vin: str) -> str:
+    """Upper case, blanks and dashes removed (companion guide §5, step 1)."""
+    return "".join(vin.split()).replace("-", "").upper()
+
+
+def has_valid_characters(vin: str) -> bool:
+    """17 characters from A-Z and 0-9 without I, O and Q."""
+    return bool(_VALID.fullmatch(vin))
+
+
+def check_digit(vin: str) -> str:
+    """The check digit a 17-character VIN should carry at position 9 ("X" for 10)."""
+    total = sum(_TRANSLIT.get(c, 0) * w for c, w in zip(vin, _WEIGHTS))
+    rem = total % 11
+    return "X" if rem == 10 else str(rem)
+
+
+def check_digit_ok(vin: str) -> bool:
+    return len(vin) == VIN_LENGTH and vin[8] == check_digit(vin)
+
+
+def with_check_digit(vin: str) -> str:
+    """The same VIN with position 9 set to its correct check digit."""
+    return vin[:8] + check_digit(vin) + vin[9:]
+
+
+def year_code(model_year: int) -> str:
+    return _YEAR_CODES[(model_year - 1980) % 30]
+
+
+def year_code_matches(vin: str, model_year: int) -> bool:
+    """Position 10 is consistent with the model year (either 30-year cycle)."""
+    return len(vin) == VIN_LENGTH and vin[9] == year_code(model_year)
