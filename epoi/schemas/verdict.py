@@ -77,6 +77,8 @@ class InterchangeVerdict(_Frozen):
     sender_id: str = ""
     receiver_qualifier: str = ""
     receiver_id: str = ""
+    date: str = ""  # ISA09 as sent (YYMMDD); echoed in TA1-02
+    time: str = ""  # ISA10 as sent (HHMM); echoed in TA1-03
     version: str = "00401"
     test: bool = False
     ack_requested: bool = False
