@@ -86,3 +86,4 @@ def main(ctx: click.Context, log_level: str) -> None:
 
 # Command modules register themselves on ``main``; import them last.
 # (command modules are imported here as they land)
+from . import _cli_validate  # noqa: E402,F401

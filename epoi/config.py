@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     pending_window_days: int = 30
     suspension_window_days: int = 45
 
+    # Processes for validation; 0 means one per core.
+    workers: int = 0
+
     # Limits that keep memory flat on hostile input.
     max_errors_per_set: int = 1000
     max_segment_length: int = 4096

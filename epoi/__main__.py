@@ -1,0 +1,3 @@
+from epoi.cli import main
+
+main(prog_name="epoi")
