@@ -1,0 +1,382 @@
+"""The pyx12 811 map compiled once into plain Python structures the fast engine can run.
+
+The map stays the single source of truth: it is loaded with pyx12's own loader and every
+rule here (usage, repeats, element types, lengths, codes, syntax rules, loop entry by first
+segment and qualifier) is read from its nodes.  Two speed tricks keep the result exact:
+
+* element checks are *sufficient* conditions for validity (a value that passes is valid for
+  pyx12 too); a segment that fails any of them is handed to pyx12's own
+  ``segment_if.is_valid_errors``, so the error codes are pyx12's;
+* the loop walk is memoised: the next map segment depends only on the current map segment,
+  the segment id and its qualifier value, so each transition is searched once per map.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import pyx12.map_if
+import pyx12.params
+import pyx12.segment
+from pyx12.map_if import composite_if, element_if, loop_if, segment_if
+from pyx12.syntax import is_syntax_valid
+
+MAP_FILE = "811.4010.xml"
+_DEFAULT_MAP_PATH = Path(__file__).with_name("maps")
+
+__all__ = ["CompiledMap", "ElementRule", "LoopRule", "SegmentRule", "compiled_811_map"]
+
+# pyx12's character classes (pyx12/validation.py): the basic and extended X12 sets.
+_CHARSET = {
+    "B": r"""A-Z0-9!"&'()*+,\-\./:;?= """,
+    "E": r"""A-Z0-9!"&'()*+,\-\./:;?= a-z%~@\[\]_{}\\|<>#$""",
+}
+
+
+@dataclass(slots=True)
+class ElementRule:
+    """One simple element of a segment (X12 position ``seq``)."""
+
+    seq: int
+    ref: str  # e.g. "VEH02"
+    data_element: str
+    usage: str
+    data_type: str
+    min_len: int
+    max_len: int
+    codes: frozenset[str] | None
+    fast_ok: Any  # callable(value) -> bool: True only when pyx12 would accept the value
+
+
+@dataclass(slots=True)
+class SegmentRule:
+    index: int
+    id: str
+    name: str
+    usage: str
+    max_use: int
+    loop: "LoopRule"
+    node: segment_if
+    elements: tuple[ElementRule, ...]
+    n_children: int
+    has_composite: bool
+    syntax: list[Any]
+    qualifier: tuple[int, frozenset[str]] | None  # (element position, codes) used to match
+    required_min_elements: int = 0
+
+    def matches(self, fields: list[str]) -> bool:
+        if fields[0] != self.id:
+            return False
+        if self.qualifier is None:
+            return True
+        pos, codes = self.qualifier
+        return (fields[pos] if pos < len(fields) else "") in codes
+
+
+@dataclass(slots=True, eq=False)
+class LoopRule:
+    id: str
+    usage: str
+    max_repeat: int
+    node: Any
+    parent: "LoopRule | None"
+    children: list["LoopRule | SegmentRule"] = field(default_factory=list)
+    index_in_parent: int = 0
+    depth: int = 0
+
+    def first_segment(self) -> SegmentRule | None:
+        first = self.children[0] if self.children else None
+        if isinstance(first, LoopRule):
+            return first.first_segment()
+        return first
+
+
+def _max(text: str | None) -> int:
+    if text is None or text.startswith(">"):
+        return 1 << 30
+    try:
+        return int(text)
+    except ValueError:
+        return 1 << 30
+
+
+def _date_ok(value: str, data_type: str) -> bool:
+    if not value.isdigit() or not value.isascii():
+        return False
+    if data_type == "D6" or (data_type == "DT" and len(value) == 6):
+        if len(value) != 6:
+            return False
+        value = ("20" if int(value[:2]) < 50 else "19") + value
+    elif len(value) != 8:
+        return False
+    try:
+        _dt.date(int(value[:4]), int(value[4:6]), int(value[6:8]))
+    except ValueError:
+        return False
+    return True
+
+
+def _time_ok(value: str) -> bool:
+    if not value.isdigit() or len(value) not in (4, 6):
+        return False
+    return int(value[:2]) < 24 and int(value[2:4]) < 60 and (len(value) == 4 or int(value[4:6]) < 60)
+
+
+def _fast_predicate(rule_type: str, min_len: int, max_len: int, codes: frozenset[str] | None,
+                    charset: str) -> Any:
+    """A check that says True only for values pyx12 accepts; False means "ask pyx12"."""
+    if codes is not None:
+        return codes.__contains__
+    chars = _CHARSET.get(charset, _CHARSET["B"])
+    if rule_type in ("AN", "ID"):
+        # no trailing space, length in range, only characters of the set
+        rx = re.compile(rf"[{chars}]{{{max(min_len - 1, 0)},{max(max_len - 1, 0)}}}[{chars.replace(' ', '')}]")
+        return rx.fullmatch
+    if rule_type and rule_type[0] == "N":
+        rx = re.compile(rf"-?[0-9]{{{max(min_len, 1)},{max_len}}}")
+        return rx.fullmatch
+    if rule_type in ("DT", "D8", "D6"):
+        ok_lengths = range(min_len, max_len + 1)
+
+        @lru_cache(maxsize=4096)
+        def date_ok(v: str) -> bool:
+            return len(v) in ok_lengths and _date_ok(v, rule_type)
+
+        return date_ok
+    if rule_type == "TM":
+        ok_lengths = range(min_len, max_len + 1)
+        return lambda v: len(v) in ok_lengths and _time_ok(v)
+    # R, RD8, B and anything unusual: always let pyx12 decide.
+    return lambda v: False
+
+
+def _syntax_ok(syntax: list[Any], fields: list[str]) -> bool:
+    kind = syntax[0]
+    present = [(p < len(fields) and fields[p] != "") for p in syntax[1:]]
+    if kind == "P":  # all or none
+        return all(present) or not any(present)
+    if kind == "R":  # at least one
+        return any(present)
+    if kind == "E":  # at most one
+        return sum(present) <= 1
+    if kind == "C":  # if first then all others
+        return not present[0] or all(present[1:])
+    if kind == "L":  # if first then at least one other
+        return not present[0] or any(present[1:])
+    return False
+
+
+class CompiledMap:
+    """The 811 map as rule objects, with a memoised loop walker."""
+
+    def __init__(self, root: Any) -> None:
+        self.root = root
+        self.param = root.param
+        self.charset = self.param.get("charset") or "B"
+        self.segments: list[SegmentRule] = []
+        isa_loop = next(c for c in _children(root) if isinstance(c, loop_if))
+        self.isa_loop = self._loop(isa_loop, None, 0)
+        self.gs_loop = self._find_loop(self.isa_loop, "GS_LOOP")
+        self.st_loop = self._find_loop(self.isa_loop, "ST_LOOP")
+        self.by_path: dict[str, SegmentRule] = {}
+        for seg in self.segments:
+            self.by_path.setdefault(seg.loop.id + "/" + seg.id, seg)
+        self.isa = self._seg_in(self.isa_loop, "ISA")
+        self.iea = self._seg_in(self.isa_loop, "IEA")
+        self.gs = self._seg_in(self.gs_loop, "GS")
+        self.ge = self._seg_in(self.gs_loop, "GE")
+        self.st = self._seg_in(self.st_loop, "ST")
+        self.se = self._seg_in(self.st_loop, "SE")
+        self._transitions: dict[tuple[int, str, tuple[str, ...]], tuple[int, tuple[LoopRule, ...], SegmentRule | None]] = {}
+        # For each segment id, the element positions any map node uses to tell them apart.
+        self.qualifier_positions: dict[str, tuple[int, ...]] = {}
+        for seg in self.segments:
+            if seg.qualifier is not None:
+                pos = set(self.qualifier_positions.get(seg.id, ()))
+                pos.add(seg.qualifier[0])
+                self.qualifier_positions[seg.id] = tuple(sorted(pos))
+        self.known_ids = frozenset(s.id for s in self.segments)
+
+    # --- compilation -------------------------------------------------------------------
+    def _find_loop(self, loop: LoopRule, loop_id: str) -> LoopRule:
+        for child in loop.children:
+            if isinstance(child, LoopRule):
+                if child.id == loop_id:
+                    return child
+                try:
+                    return self._find_loop(child, loop_id)
+                except KeyError:
+                    pass
+        raise KeyError(loop_id)
+
+    @staticmethod
+    def _seg_in(loop: LoopRule, seg_id: str) -> SegmentRule:
+        return next(c for c in loop.children if isinstance(c, SegmentRule) and c.id == seg_id)
+
+    def _loop(self, node: Any, parent: LoopRule | None, index: int) -> LoopRule:
+        rule = LoopRule(
+            id=node.id, usage=node.usage or "S", max_repeat=_max(node.repeat), node=node,
+            parent=parent, index_in_parent=index, depth=0 if parent is None else parent.depth + 1,
+        )
+        for i, child in enumerate(_children(node)):
+            if isinstance(child, loop_if):
+                rule.children.append(self._loop(child, rule, i))
+            elif isinstance(child, segment_if):
+                rule.children.append(self._segment(child, rule))
+        return rule
+
+    def _segment(self, node: segment_if, loop: LoopRule) -> SegmentRule:
+        elements: list[ElementRule] = []
+        has_composite = False
+        for seq, child in enumerate(node.children, start=1):
+            if isinstance(child, composite_if):
+                has_composite = True
+                continue
+            if not isinstance(child, element_if):
+                continue
+            dtype = child.get_data_type() or ""
+            min_len, max_len = child.min_len, child.max_len
+            codes = child._valid_codes_set if child.valid_codes else None
+            if child.external_codes is not None:
+                codes = None  # external code lists: pyx12 decides (rare in this map)
+                predicate: Any = lambda v: False
+            elif child.rec is not None:
+                predicate = lambda v: False  # regex rules: pyx12 decides
+            else:
+                predicate = _fast_predicate(dtype, min_len, max_len, codes, self.charset)
+                if codes is not None:
+                    # codes must also satisfy length/type for pyx12; keep only those that do
+                    ok_codes = frozenset(
+                        c for c in codes
+                        if min_len <= len(c) <= max_len and not c.endswith(" ")
+                    )
+                    predicate = ok_codes.__contains__
+            elements.append(ElementRule(
+                seq=seq, ref=child.id or f"{node.id}{seq:02d}", data_element=child.data_ele or "",
+                usage=child.usage or "S", data_type=dtype, min_len=min_len, max_len=max_len,
+                codes=codes, fast_ok=predicate,
+            ))
+        qualifier = None
+        try:
+            key = node._resolve_unique_key_field(node.id, with_qual=False)
+        except Exception:  # pragma: no cover - defensive: unusual map shapes
+            key = None
+        if key is not None and key[2] is None:
+            qualifier = (key[1], frozenset(key[0]._valid_codes_set))
+        rule = SegmentRule(
+            index=len(self.segments), id=node.id, name=node.name or node.id, usage=node.usage or "S",
+            max_use=_max(node.max_use), loop=loop, node=node, elements=tuple(elements),
+            n_children=len(node.children), has_composite=has_composite, syntax=list(node.syntax),
+            qualifier=qualifier,
+        )
+        self.segments.append(rule)
+        return rule
+
+    # --- element validation -------------------------------------------------------------
+    def element_errors(self, rule: SegmentRule, fields: list[str], delimiters: Any) -> list[Any]:
+        """pyx12's element/syntax errors of one segment; [] on the fast path."""
+        n = len(fields) - 1
+        if n <= rule.n_children and not rule.has_composite:
+            for el in rule.elements:
+                v = fields[el.seq] if el.seq <= n else ""
+                if v == "":
+                    if el.usage == "R":
+                        break
+                    continue
+                if el.usage == "N" or not el.fast_ok(v):
+                    break
+            else:
+                for syn in rule.syntax:
+                    if not _syntax_ok(syn, fields):
+                        break
+                else:
+                    return []
+        return self.pyx12_element_errors(rule, fields, delimiters)
+
+    def pyx12_element_errors(self, rule: SegmentRule, fields: list[str], delimiters: Any) -> list[Any]:
+        text = delimiters.element.join(fields)
+        seg = pyx12.segment.Segment(text, delimiters.segment, delimiters.element, delimiters.component)
+        _ok, errors = rule.node.is_valid_errors(seg)
+        return errors
+
+    # --- the loop walker ------------------------------------------------------------------
+    def qualifier_key(self, fields: list[str]) -> tuple[str, ...]:
+        positions = self.qualifier_positions.get(fields[0])
+        if not positions:
+            return ()
+        n = len(fields)
+        return tuple(fields[p] if p < n else "" for p in positions)
+
+    def transition(self, current: SegmentRule, fields: list[str]) -> tuple[int, tuple[LoopRule, ...], SegmentRule | None]:
+        """From map segment ``current``, where does data segment ``fields`` go?
+
+        Returns (loops to close, counted from the innermost; loops to open, outermost first;
+        the matched segment or None when nothing in the transaction set matches)."""
+        key = (current.index, fields[0], self.qualifier_key(fields))
+        hit = self._transitions.get(key)
+        if hit is None:
+            hit = self._search(current, fields)
+            self._transitions[key] = hit
+        return hit
+
+    def _search(self, current: SegmentRule, fields: list[str]) -> tuple[int, tuple[LoopRule, ...], SegmentRule | None]:
+        # Scan the current loop from the current segment on, then each enclosing loop from
+        # the child we are in on (which lets that loop repeat), as pyx12's walker does.
+        loop = current.loop
+        start = loop.children.index(current)
+        pops = 0
+        while loop is not None:
+            for child in loop.children[start:]:
+                if isinstance(child, SegmentRule):
+                    if child.matches(fields):
+                        if child is loop.children[0] and loop is not self.st_loop:
+                            # the first segment of the loop we are in: the loop repeats
+                            return pops + 1, (loop,), child
+                        return pops, (), child
+                else:
+                    chain = _entry_chain(child, fields)
+                    if chain is not None:
+                        return pops, chain, chain[-1].first_segment()
+            if loop is self.st_loop:
+                break
+            parent = loop.parent
+            start = loop.index_in_parent
+            loop = parent
+            pops += 1
+        return 0, (), None
+
+
+def _entry_chain(loop: LoopRule, fields: list[str]) -> tuple[LoopRule, ...] | None:
+    """The loops entered, outermost first, when ``fields`` opens ``loop``."""
+    first = loop.children[0] if loop.children else None
+    if isinstance(first, SegmentRule):
+        return (loop,) if first.matches(fields) else None
+    if isinstance(first, LoopRule):
+        inner = _entry_chain(first, fields)
+        return None if inner is None else (loop, *inner)
+    return None
+
+
+def _children(node: Any) -> list[Any]:
+    pos_map = getattr(node, "pos_map", None) or {}
+    return [c for k in sorted(pos_map) for c in pos_map[k]]
+
+
+def _load_root() -> Any:
+    try:
+        from ._maps import load_811_map  # the map helper's loader, when present
+
+        return load_811_map()
+    except ImportError:
+        return pyx12.map_if.load_map_file(MAP_FILE, pyx12.params.params(), str(_DEFAULT_MAP_PATH))
+
+
+@lru_cache(maxsize=1)
+def compiled_811_map() -> CompiledMap:
+    """The 811 map, compiled once per process."""
+    return CompiledMap(_load_root())
