@@ -1,0 +1,37 @@
+"""811 loops → the state schema, the business edits of companion guide §4, and the
+error-return 811 of §3.  Knows nothing of the queues or the store: the store's knowledge
+comes in through ``EditContext.prior``.
+
+Public API:
+
+- ``normalize(block, *, context) -> NormalizedRecord``
+- ``EditContext`` (``EditContext.from_settings(...)``), ``PriorInfo``, ``nothing_known``
+- ``write_error_return(sets, *, envelope) -> str`` with ``ReturnSet``, ``ReturnEnvelope``
+- ``Profile``, ``FieldRule``, ``REFERENCE_PROFILE``: the field mapping as data
+- ``CATALOGUE``: code → severity, level, rule of every business edit
+"""
+
+from __future__ import annotations
+
+from ._context import NOTHING_KNOWN, EditContext, PriorInfo, PriorLookup, nothing_known
+from ._edits import CATALOGUE, EditRule
+from ._error_return import ReturnEnvelope, ReturnSet, write_error_return
+from ._normalize import normalize
+from ._profile import REFERENCE_PROFILE, FieldRule, Profile
+
+__all__ = [
+    "CATALOGUE",
+    "NOTHING_KNOWN",
+    "REFERENCE_PROFILE",
+    "EditContext",
+    "EditRule",
+    "FieldRule",
+    "PriorInfo",
+    "PriorLookup",
+    "Profile",
+    "ReturnEnvelope",
+    "ReturnSet",
+    "normalize",
+    "nothing_known",
+    "write_error_return",
+]

@@ -1,0 +1,210 @@
+"""The error-return 811 (companion guide §3): the state's answer to the business edits.
+
+One interchange with one functional group per received functional group, one transaction
+set per received transaction set (its ST02 echoes the received one, its BIG02 the carrier's
+submission identifier, so the carrier can match the reply to what it sent).  Per set: the
+insurer (HL 1) and the state(s) (HL 2), and for every rejected or warned record its policy
+level (HL 4) with ``SI*ZZ*EC*<code>...`` and one ``PID*F****<message>`` per finding, and the
+vehicle levels (HL 5) that carry findings of their own.  Accepted records are not echoed; a
+set without findings still gets its insurer and state levels, so the carrier always hears
+back.
+
+Personal data: the reply goes back to the carrier that sent the data, but it echoes only
+what identifies a record (NAIC, policy number, transaction and policy type, coverage dates,
+VIN, model year, make) and never an insured's name, address, licence or date of birth;
+the messages name fields, never values.  No clock: dates and control numbers come in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from ..parsers import Delimiters
+from ..schemas.policy import BusinessError, NormalizedRecord, PolicyReport
+
+__all__ = ["ReturnEnvelope", "ReturnSet", "write_error_return"]
+
+_PID_MAX = 80  # PID05 is AN 1-80
+_SI_MAX_PAIRS = 10  # SI02..SI21
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnEnvelope:
+    """The envelope of the reply: the state sends, the carrier receives."""
+
+    sender_qualifier: str  # the state's ISA05 (settings.receiver_qualifier)
+    sender_id: str  # settings.receiver_id
+    receiver_qualifier: str  # the carrier's ISA05 as received
+    receiver_id: str  # the carrier's ISA06 as received
+    sender_application: str  # GS02: settings.receiver_application
+    receiver_application: str  # GS03: the carrier's GS02 as received
+    interchange_control_number: int  # ISA13 of the reply
+    group_control_number: int  # GS06 of the reply
+    created_at: datetime  # ISA09/10, GS04/05, BIG01
+    test: bool = False  # ISA15 T when the received interchange was a test
+    delimiters: Delimiters = Delimiters()  # those of the received interchange
+    line_break: str = "\n"  # after each terminator, for people; X12 readers ignore it
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnSet:
+    """What one received transaction set produced."""
+
+    transaction_set: str  # received ST02, echoed as the reply's ST02
+    submission_ref: str  # received BIG02
+    insurer_name: str
+    carrier_naic: str
+    jurisdictions: tuple[str, ...]  # HL 2 levels, in order of appearance
+    records: tuple[NormalizedRecord, ...] = field(default=())
+
+    @classmethod
+    def from_records(
+        cls,
+        records: Sequence[NormalizedRecord],
+        *,
+        transaction_set: str,
+        submission_ref: str,
+        insurer_name: str = "",
+        carrier_naic: str = "",
+        jurisdictions: Sequence[str] = (),
+    ) -> ReturnSet:
+        """Insurer and states default to those the records report."""
+        reports = [r.report for r in records]
+        names = [j for j in dict.fromkeys([*jurisdictions, *(r.jurisdiction or "" for r in reports)]) if j]
+        first: PolicyReport | None = reports[0] if reports else None
+        return cls(
+            transaction_set=transaction_set,
+            submission_ref=submission_ref,
+            insurer_name=insurer_name or (first.insurer_name or "" if first else ""),
+            carrier_naic=carrier_naic or (first.carrier_naic or "" if first else ""),
+            jurisdictions=tuple(names),
+            records=tuple(records),
+        )
+
+
+class _Writer:
+    def __init__(self, d: Delimiters, line_break: str) -> None:
+        self._d = d
+        self._end = d.segment + line_break
+        self._unsafe = {c for c in (d.element, d.component, d.segment, d.repetition) if c}
+        self.segments: list[str] = []
+
+    def clean(self, value: object) -> str:
+        text = "" if value is None else str(value)
+        return "".join(" " if c in self._unsafe else c for c in text).strip()
+
+    def seg(self, *elements: object) -> None:
+        values = [self.clean(e) for e in elements]
+        while len(values) > 1 and values[-1] == "":  # no trailing empty elements
+            values.pop()
+        self.segments.append(self._d.element.join(values))
+
+    def text(self) -> str:
+        return "".join(s + self._end for s in self.segments)
+
+
+def _ymd(d: date | None) -> str:
+    return d.strftime("%Y%m%d") if d else ""
+
+
+def _findings(w: _Writer, errors: Iterable[BusinessError]) -> None:
+    errors = list(errors)
+    for start in range(0, len(errors), _SI_MAX_PAIRS):
+        pairs: list[str] = []
+        for e in errors[start : start + _SI_MAX_PAIRS]:
+            pairs += ["EC", e.code]
+        w.seg("SI", "ZZ", *pairs)
+    for e in errors:
+        w.seg("PID", "F", "", "", "", w.clean(e.message)[:_PID_MAX])
+
+
+def _policy(w: _Writer, record: NormalizedRecord, hl: int, parent: int, lx: int) -> int:
+    """Echo one record; returns the next free HL number."""
+    report = record.report
+    own = [e for e in record.errors if e.level == "policy"]
+    by_vehicle: dict[int, list[BusinessError]] = {}
+    for e in record.errors:
+        if e.level == "vehicle" and e.vehicle_index is not None:
+            by_vehicle.setdefault(e.vehicle_index, []).append(e)
+    w.seg("HL", hl, parent, "4", "1" if by_vehicle else "0")
+    w.seg("LX", lx)
+    if report.policy_number:
+        w.seg("REF", "IG", report.policy_number)
+    # The SI echo only when both codes are in the code list; an unknown code is the finding.
+    if report.transaction_type in ("NBS", "RWL", "CHG", "XLC", "REI") and report.policy_type in ("PV", "CV", "CF"):
+        w.seg("SI", "ZZ", "TT", report.transaction_type, "PT", report.policy_type)
+    _findings(w, own)
+    for qualifier, value in (
+        ("007", report.effective_date),
+        ("036", report.expiration_date),
+        ("177", report.cancellation_date),
+    ):
+        if value:
+            w.seg("DTM", qualifier, _ymd(value))
+    policy_hl, hl = hl, hl + 1
+    for index in sorted(by_vehicle):
+        vehicle = report.vehicles[index] if index < len(report.vehicles) else None
+        w.seg("HL", hl, policy_hl, "5", "0")
+        w.seg("LX", index + 1)
+        if vehicle is not None:
+            make = vehicle.make or ""
+            w.seg("VEH", "1", vehicle.vin or "", vehicle.model_year or "", "ZZ" if make else "", make)
+        else:
+            w.seg("VEH", "1")
+        _findings(w, by_vehicle[index])
+        hl += 1
+    return hl
+
+
+def _set(w: _Writer, rset: ReturnSet, created: datetime) -> None:
+    w.seg("BIG", created.strftime("%Y%m%d"), rset.submission_ref)
+    w.seg("HL", 1, "", "1", "1")
+    w.seg("NM1", "IN", "2", rset.insurer_name, "", "", "", "", "NI", rset.carrier_naic)
+    # Insurer-level findings (E001) repeat on every record of the set: say them once.
+    insurer = {
+        (e.code, e.message): e for r in rset.records for e in r.errors if e.level == "insurer"
+    }
+    _findings(w, insurer.values())
+    echoed = [r for r in rset.records if r.status != "accepted"]
+    hl = 2
+    for jurisdiction in rset.jurisdictions or ("",):
+        mine = [r for r in echoed if (r.report.jurisdiction or "") == jurisdiction]
+        state_hl = hl
+        w.seg("HL", state_hl, 1, "2", "1" if mine else "0")
+        w.seg("NM1", "ZZ", "2", jurisdiction)
+        hl += 1
+        for lx, record in enumerate(mine, start=1):
+            hl = _policy(w, record, hl, state_hl, lx)
+
+
+def write_error_return(sets: Sequence[ReturnSet], *, envelope: ReturnEnvelope) -> str:
+    """The error-return interchange for the transaction sets of one received functional
+    group.  Deterministic: the same input gives the same bytes."""
+    env = envelope
+    w = _Writer(env.delimiters, env.line_break)
+    at = env.created_at
+    # The ISA is fixed-width and carries the component separator: written verbatim.
+    w.segments.append(env.delimiters.element.join(
+        [
+            "ISA", "00", " " * 10, "00", " " * 10,
+            env.sender_qualifier.ljust(2)[:2], env.sender_id.ljust(15)[:15],
+            env.receiver_qualifier.ljust(2)[:2], env.receiver_id.ljust(15)[:15],
+            at.strftime("%y%m%d"), at.strftime("%H%M"), "U", "00401",
+            f"{env.interchange_control_number:09d}", "0", "T" if env.test else "P",
+            env.delimiters.component,
+        ]
+    ))  # fmt: skip
+    w.seg(
+        "GS", "CI", env.sender_application, env.receiver_application,
+        at.strftime("%Y%m%d"), at.strftime("%H%M"), env.group_control_number, "X", "004010",
+    )  # fmt: skip
+    for rset in sets:
+        start = len(w.segments)
+        w.seg("ST", "811", rset.transaction_set)
+        _set(w, rset, at)
+        w.seg("SE", len(w.segments) - start + 1, rset.transaction_set)
+    w.seg("GE", len(sets), env.group_control_number)
+    w.seg("IEA", "1", f"{env.interchange_control_number:09d}")
+    return w.text()
