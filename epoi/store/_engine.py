@@ -1,0 +1,48 @@
+"""Engines and sessions, set up the same way wherever a Store is built."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+# How long a SQLite writer waits for another one before giving up (milliseconds).
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def make_engine(url: str) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        _configure_sqlite(engine)
+        return engine
+    return create_engine(parsed, pool_pre_ping=True)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    """WAL (readers do not block the writer), foreign keys on, a busy timeout, and write
+    transactions that take the write lock when they begin.
+
+    pysqlite's own transaction handling starts transactions lazily and DEFERRED: two
+    sessions that both read and then write can deadlock, and the loser gets "database is
+    locked" at once, whatever the busy timeout.  So pysqlite's handling is switched off and
+    every transaction is begun here with BEGIN IMMEDIATE: writers queue on the busy timeout
+    instead.  A Store's read-only sessions (execution option ``epoi_readonly``) use a plain
+    BEGIN so that they never wait for a writer."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # autocommit at the driver: we emit BEGIN
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        readonly = conn.get_execution_options().get("epoi_readonly", False)
+        conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")

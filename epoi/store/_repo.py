@@ -1,0 +1,283 @@
+"""Repository functions: the queries the stages run, each inside a caller's session.
+
+They take a ``Session`` (the caller owns the transaction) and write in batches: one
+statement per table per call, never a statement per row.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ..errors import ConfigError
+from ._models import (
+    Ack,
+    AckKind,
+    AckSequence,
+    Carrier,
+    CarrierEnvironment,
+    Interchange,
+    Submission,
+    SubmissionState,
+)
+
+_NAIC = re.compile(r"\d{5}")
+_ISA_QUALIFIER = re.compile(r"[0-9A-Z]{2}")
+# ISA13 is nine digits: ack control numbers run 1 .. 999 999 999 and then start again.
+MAX_CONTROL_NUMBER = 999_999_999
+
+
+def _insert(session: Session, table: Table) -> Any:
+    """The dialect's INSERT, which knows ON CONFLICT (SQLite and PostgreSQL spell it alike)."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    if dialect == "sqlite":
+        return sqlite.insert(table)
+    raise NotImplementedError(f"epoi store supports sqlite and postgresql, not {dialect}")
+
+
+# -- carriers ----------------------------------------------------------------------------
+
+
+def add_carrier(
+    session: Session,
+    *,
+    name: str,
+    naic: str,
+    isa_qualifier: str,
+    isa_id: str,
+    environment: CarrierEnvironment,
+    created_at: datetime,
+) -> Carrier:
+    """Register a trading partner.  Raises ``ConfigError`` (``CARRIER``) when a field is
+    malformed or the NAIC code or ISA identity is already taken."""
+    isa_id = isa_id.strip()
+    isa_qualifier = isa_qualifier.strip().upper()
+    if not _NAIC.fullmatch(naic):
+        raise ConfigError("CARRIER", "NAIC code must be 5 digits")
+    if not _ISA_QUALIFIER.fullmatch(isa_qualifier):
+        raise ConfigError("CARRIER", "ISA qualifier must be 2 letters or digits (ISA05)")
+    if not 1 <= len(isa_id) <= 15:
+        raise ConfigError("CARRIER", "ISA sender ID must be 1 to 15 characters (ISA06)")
+    if not name.strip():
+        raise ConfigError("CARRIER", "carrier name is empty")
+    carrier = Carrier(
+        name=name.strip(),
+        naic=naic,
+        isa_qualifier=isa_qualifier,
+        isa_id=isa_id,
+        environment=environment,
+        created_at=created_at,
+    )
+    try:
+        with session.begin_nested():
+            session.add(carrier)
+    except IntegrityError as exc:
+        raise ConfigError(
+            "CARRIER",
+            f"a carrier with NAIC {naic} or ISA sender {isa_qualifier}/{isa_id} already exists",
+        ) from exc
+    return carrier
+
+
+def list_carriers(session: Session) -> list[Carrier]:
+    return list(session.scalars(select(Carrier).order_by(Carrier.naic)))
+
+
+def carrier_by_naic(session: Session, naic: str) -> Carrier | None:
+    return session.scalars(select(Carrier).where(Carrier.naic == naic)).one_or_none()
+
+
+def carriers_by_sender(session: Session) -> dict[tuple[str, str], Carrier]:
+    """Every carrier keyed by its ISA identity (ISA05, ISA06)."""
+    return {(c.isa_qualifier, c.isa_id): c for c in session.scalars(select(Carrier))}
+
+
+# -- submissions ---------------------------------------------------------------------------
+
+
+def create_submission(
+    session: Session,
+    *,
+    file_name: str,
+    received_at: datetime,
+    size: int,
+    sha256: str,
+    archive_path: str,
+    state: SubmissionState,
+    carrier_id: int | None = None,
+) -> tuple[Submission, bool]:
+    """The submission for these bytes and whether this call created it.  The same bytes
+    submitted again (same sha256) return the existing row and False: a file is stored once,
+    even when two processes submit it at the same moment."""
+    stmt = (
+        _insert(session, Submission.__table__)
+        .values(
+            file_name=file_name,
+            received_at=received_at,
+            size=size,
+            sha256=sha256,
+            archive_path=archive_path,
+            state=state,
+            carrier_id=carrier_id,
+        )
+        .on_conflict_do_nothing(index_elements=["sha256"])
+        .returning(Submission.id)
+    )
+    new_id = session.execute(stmt).scalar_one_or_none()
+    if new_id is not None:
+        return session.get_one(Submission, new_id), True
+    existing = session.scalars(select(Submission).where(Submission.sha256 == sha256)).one()
+    return existing, False
+
+
+def submission_by_id(session: Session, submission_id: int) -> Submission | None:
+    return session.get(Submission, submission_id)
+
+
+def update_submission(session: Session, submission_id: int, **values: Any) -> None:
+    """Set columns of one submission (state, error_code, counts ...)."""
+    session.execute(update(Submission).where(Submission.id == submission_id).values(**values))
+
+
+# -- interchanges ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class InterchangeRecord:
+    sender_qualifier: str
+    sender_id: str
+    control_number: str
+    test: bool
+    ta1_ack_code: str
+    ta1_note_code: str
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.sender_qualifier, self.sender_id, self.control_number)
+
+
+def claim_interchanges(
+    session: Session, submission_id: int, candidates: Sequence[InterchangeRecord]
+) -> set[tuple[str, str, str]]:
+    """Record interchanges the TA1 accepts; return the keys (sender qualifier, sender ID,
+    ISA13) another interchange already owns, i.e. duplicates.  Those rows are not written:
+    the caller rejects them (TA1 025) and records them with ``record_interchanges``.
+
+    One INSERT .. ON CONFLICT DO NOTHING: a concurrent submission of the same interchange
+    waits for ours and then finds it, so exactly one of them wins."""
+    wanted = {c.key: c for c in candidates}
+    if len(wanted) != len(candidates):
+        raise ValueError("claim_interchanges: the same interchange key twice in one call")
+    if not wanted:
+        return set()
+    table = Interchange.__table__
+    stmt = (
+        _insert(session, table)
+        .values([{"submission_id": submission_id, **_row(c)} for c in candidates])
+        .on_conflict_do_nothing()
+        .returning(table.c.sender_qualifier, table.c.sender_id, table.c.control_number)
+    )
+    claimed = {tuple(r) for r in session.execute(stmt)}
+    return set(wanted) - claimed
+
+
+def record_interchanges(
+    session: Session, submission_id: int, rejected: Iterable[InterchangeRecord]
+) -> None:
+    """Record interchanges the TA1 rejected (they claim no control number)."""
+    rows = [{"submission_id": submission_id, **_row(r)} for r in rejected]
+    if any(r["ta1_ack_code"] != "R" for r in rows):
+        raise ValueError("record_interchanges is for rejected interchanges; claim the others")
+    if rows:
+        session.execute(_insert(session, Interchange.__table__), rows)
+
+
+def _row(r: InterchangeRecord) -> dict[str, Any]:
+    return {
+        "sender_qualifier": r.sender_qualifier,
+        "sender_id": r.sender_id,
+        "control_number": r.control_number,
+        "test": r.test,
+        "ta1_ack_code": r.ta1_ack_code,
+        "ta1_note_code": r.ta1_note_code,
+    }
+
+
+def interchanges_of(session: Session, submission_id: int) -> list[Interchange]:
+    return list(
+        session.scalars(
+            select(Interchange)
+            .where(Interchange.submission_id == submission_id)
+            .order_by(Interchange.id)
+        )
+    )
+
+
+# -- acks ------------------------------------------------------------------------------------
+
+
+def partner_key(sender_qualifier: str, sender_id: str) -> str:
+    """The ack sequence key of a trading partner, known carrier or not."""
+    return f"{sender_qualifier}:{sender_id}"
+
+
+def next_control_numbers(session: Session, key: str, count: int = 1) -> list[int]:
+    """Take the next ``count`` ack control numbers of one trading partner.
+
+    One upsert, ``INSERT .. ON CONFLICT DO UPDATE SET last_number = last_number + n
+    RETURNING last_number``: PostgreSQL holds the row lock and SQLite the database write
+    lock to the end of the caller's transaction, so concurrent callers get consecutive,
+    disjoint numbers, and a rolled-back transaction gives its numbers back (no gaps)."""
+    if count < 1:
+        raise ValueError("count must be at least 1")
+    table = AckSequence.__table__
+    ins = _insert(session, table).values(key=key, last_number=count)
+    stmt = ins.on_conflict_do_update(
+        index_elements=["key"],
+        set_={"last_number": table.c.last_number + ins.excluded.last_number},
+    ).returning(table.c.last_number)
+    last = session.execute(stmt).scalar_one()
+    return [(n - 1) % MAX_CONTROL_NUMBER + 1 for n in range(last - count + 1, last + 1)]
+
+
+@dataclass(frozen=True, slots=True)
+class AckRecord:
+    kind: AckKind
+    control_number: str
+    answers_interchange: str
+    answers_group: str | None
+    path: str
+    created_at: datetime
+
+
+def add_acks(session: Session, submission_id: int, acks: Iterable[AckRecord]) -> None:
+    rows = [
+        {
+            "submission_id": submission_id,
+            "kind": a.kind,
+            "control_number": a.control_number,
+            "answers_interchange": a.answers_interchange,
+            "answers_group": a.answers_group,
+            "path": a.path,
+            "created_at": a.created_at,
+        }
+        for a in acks
+    ]
+    if rows:
+        session.execute(_insert(session, Ack.__table__), rows)
+
+
+def acks_of(session: Session, submission_id: int) -> list[Ack]:
+    return list(
+        session.scalars(select(Ack).where(Ack.submission_id == submission_id).order_by(Ack.id))
+    )
