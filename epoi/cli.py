@@ -85,5 +85,6 @@ def main(ctx: click.Context, log_level: str) -> None:
 
 
 # Command modules register themselves on ``main``; import them last.
-# (command modules are imported here as they land)
+from . import _cli_intake  # noqa: E402,F401
 from . import _cli_validate  # noqa: E402,F401
+from . import _cli_sample  # noqa: E402,F401

@@ -1,0 +1,32 @@
+"""``epoi sample``: realistic synthetic carrier 811 files, a matching registration file and
+the ground truth that says what every reported vehicle really is.
+
+Public API:
+
+- ``generate(policies, out_dir, *, today, seed=0, carriers=3, faults=FaultOptions(),
+  policies_per_file=10_000, policies_per_set=2_000, progress=None) -> SampleSummary``
+- ``FaultOptions``: rates of injected mistakes (VIN typos, bad check digits, missing dates,
+  wrong SE/GE counts), all recorded in ``ground_truth.csv``.
+"""
+
+from __future__ import annotations
+
+from ._faults import FaultOptions
+from ._generate import (
+    GROUND_TRUTH_COLUMNS,
+    GROUND_TRUTH_FILE,
+    REGISTRATION_COLUMNS,
+    REGISTRATIONS_FILE,
+    SampleSummary,
+    generate,
+)
+
+__all__ = [
+    "GROUND_TRUTH_COLUMNS",
+    "GROUND_TRUTH_FILE",
+    "REGISTRATION_COLUMNS",
+    "REGISTRATIONS_FILE",
+    "FaultOptions",
+    "SampleSummary",
+    "generate",
+]

@@ -1,0 +1,66 @@
+"""The mistakes carriers really make, injected at chosen rates and always recorded.
+
+Faults are drawn from their own random stream, so two runs with the same seed describe the
+same world whatever the fault rates: only the injected mistakes differ."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import asdict, dataclass
+
+from ..errors import ConfigError
+from ..schemas.vin import check_digit, check_digit_ok
+from ._vehicles import VIN_ALPHABET
+
+
+@dataclass(frozen=True, slots=True)
+class FaultOptions:
+    """Rates in [0, 1]. ``vin_typos``, ``bad_check_digits``: per reported vehicle;
+    ``missing_dates``: per policy; ``wrong_counts``: per transaction set (SE01) and per
+    functional group (GE01).  The default keeps files clean at the X12 level."""
+
+    vin_typos: float = 0.01
+    bad_check_digits: float = 0.0
+    missing_dates: float = 0.0
+    wrong_counts: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name, rate in asdict(self).items():
+            if not 0.0 <= rate <= 1.0:
+                raise ConfigError("SAMPLE-FAULT-RATE", f"fault rate {name}={rate} is not in [0, 1]")
+
+    @classmethod
+    def none(cls) -> FaultOptions:
+        return cls(vin_typos=0.0)
+
+
+def vin_typo(rng: random.Random, vin: str) -> tuple[str, str]:
+    """A keying mistake: one or two characters changed, or two neighbours swapped.
+
+    Half of the typos are drawn among those that still pass the check digit: those are the
+    ones that survive validation in real life and that near-VIN matching must catch.
+    Returns (typed VIN, kind)."""
+    keep_check = rng.random() < 0.5
+    typed, kind = vin, "substitute"
+    for _ in range(200):
+        kind = rng.choices(("substitute", "substitute2", "transpose"), weights=(6, 2, 2))[0]
+        chars = list(vin)
+        if kind == "transpose":
+            i = rng.randrange(16)
+            if chars[i] == chars[i + 1]:
+                continue
+            chars[i], chars[i + 1] = chars[i + 1], chars[i]
+        else:
+            for i in rng.sample(range(17), 1 if kind == "substitute" else 2):
+                chars[i] = rng.choice(VIN_ALPHABET.replace(chars[i], ""))
+        typed = "".join(chars)
+        if typed != vin and (not keep_check or check_digit_ok(typed)):
+            return typed, kind
+    # No check-passing typo found in 200 tries (very unlikely): keep the last plain one.
+    return typed, kind
+
+
+def bad_check_digit(rng: random.Random, vin: str) -> str:
+    """The same VIN with a wrong character at position 9."""
+    right = check_digit(vin)
+    return vin[:8] + rng.choice("0123456789X".replace(right, "")) + vin[9:]
