@@ -21,6 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from ..errors import ConfigError
 from ..parsers import Delimiters
 from ..schemas.policy import BusinessError, NormalizedRecord, PolicyReport
 
@@ -28,6 +29,19 @@ __all__ = ["ReturnEnvelope", "ReturnSet", "write_error_return"]
 
 _PID_MAX = 80  # PID05 is AN 1-80
 _SI_MAX_PAIRS = 10  # SI02..SI21
+_MAX_CONTROL_NUMBER = 999_999_999  # ISA13 and GS06: at most 9 digits
+
+
+def _fixed(value: str, width: int, name: str) -> str:
+    if not value.strip() or len(value) > width:
+        raise ConfigError("RETURN-ENVELOPE", f"{name} of the error return must be 1 to {width} characters")
+    return value.ljust(width)
+
+
+def _control_number(n: int, name: str) -> int:
+    if not 1 <= n <= _MAX_CONTROL_NUMBER:
+        raise ConfigError("RETURN-CONTROL-NUMBER", f"{name} of the error return must be 1 to {_MAX_CONTROL_NUMBER}")
+    return n
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +59,7 @@ class ReturnEnvelope:
     created_at: datetime  # ISA09/10, GS04/05, BIG01
     test: bool = False  # ISA15 T when the received interchange was a test
     delimiters: Delimiters = Delimiters()  # those of the received interchange
-    line_break: str = "\n"  # after each terminator, for people; X12 readers ignore it
+    line_break: str = ""  # after each terminator ("\n" for people); readers ignore it
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,26 +199,28 @@ def write_error_return(sets: Sequence[ReturnSet], *, envelope: ReturnEnvelope) -
     env = envelope
     w = _Writer(env.delimiters, env.line_break)
     at = env.created_at
+    icn = f"{_control_number(env.interchange_control_number, 'ISA13'):09d}"
+    gcn = _control_number(env.group_control_number, "GS06")
     # The ISA is fixed-width and carries the component separator: written verbatim.
     w.segments.append(env.delimiters.element.join(
         [
             "ISA", "00", " " * 10, "00", " " * 10,
-            env.sender_qualifier.ljust(2)[:2], env.sender_id.ljust(15)[:15],
-            env.receiver_qualifier.ljust(2)[:2], env.receiver_id.ljust(15)[:15],
+            _fixed(env.sender_qualifier, 2, "ISA05"), _fixed(env.sender_id, 15, "ISA06"),
+            _fixed(env.receiver_qualifier, 2, "ISA07"), _fixed(env.receiver_id, 15, "ISA08"),
             at.strftime("%y%m%d"), at.strftime("%H%M"), "U", "00401",
-            f"{env.interchange_control_number:09d}", "0", "T" if env.test else "P",
+            icn, "0", "T" if env.test else "P",
             env.delimiters.component,
         ]
     ))  # fmt: skip
     w.seg(
         "GS", "CI", env.sender_application, env.receiver_application,
-        at.strftime("%Y%m%d"), at.strftime("%H%M"), env.group_control_number, "X", "004010",
+        at.strftime("%Y%m%d"), at.strftime("%H%M"), gcn, "X", "004010",
     )  # fmt: skip
     for rset in sets:
         start = len(w.segments)
         w.seg("ST", "811", rset.transaction_set)
         _set(w, rset, at)
         w.seg("SE", len(w.segments) - start + 1, rset.transaction_set)
-    w.seg("GE", len(sets), env.group_control_number)
-    w.seg("IEA", "1", f"{env.interchange_control_number:09d}")
+    w.seg("GE", len(sets), gcn)
+    w.seg("IEA", "1", icn)
     return w.text()
