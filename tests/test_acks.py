@@ -21,6 +21,7 @@ import pyx12.x12n_document
 
 from epoi.errors import ConfigError, InputError
 from epoi.parsers._acks import AckEnvelope, ack_file_name, write_997, write_acks, write_ta1
+from epoi.parsers._maps import MAP_PATH
 from epoi.schemas.verdict import (
     FileVerdict,
     GroupVerdict,
@@ -118,10 +119,13 @@ def ge_count_group() -> GroupVerdict:
 # --- pyx12 as the judge -----------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def map_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """pyx12's bundled maps with the one change a non-HIPAA 997 needs: its 997.4010 map is the
+@pytest.fixture(scope="session", params=["pyx12-bundled", "epoi-profile"])
+def map_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Two judges: the profile's own map folder (what epoi parses acks back with), and pyx12's
+    bundled maps with the one change a non-HIPAA 997 needs: the bundled 997.4010 map is the
     health-care flavour, whose AK101 and AK201 code lists lack ``CI`` and ``811``."""
+    if request.param == "epoi-profile":
+        return str(MAP_PATH)
     src = Path(pyx12.__file__).parent / "map"
     d = tmp_path_factory.mktemp("pyx12maps")
     for name in ("maps.xml", "x12.control.00401.xml", "dataele.xml", "codes.xml"):
