@@ -38,6 +38,12 @@ class Settings(BaseSettings):
     max_errors_per_set: int = 1000
     max_segment_length: int = 4096
 
+    # Queues: handler calls per message before epoi.dead, unacked messages per consumer,
+    # seconds to wait before each retry (the last value repeats).
+    max_attempts: int = 5
+    prefetch: int = 1
+    retry_delays: tuple[float, ...] = (1.0, 5.0, 30.0, 120.0)
+
     @property
     def archive_dir(self) -> Path:
         return self.home / "archive"

@@ -33,6 +33,9 @@ class EpoiError(Exception):
     """Root of every error epoi raises on purpose."""
 
     exit_code = 3
+    # Queue workers send a message whose handler raised a permanent error straight to
+    # epoi.dead instead of retrying it: the same input fails the same way every time.
+    permanent = False
 
     def __init__(self, code: str, message: str, location: Location | None = None) -> None:
         super().__init__(message)
@@ -51,6 +54,7 @@ class InputError(EpoiError):
     """The input cannot be read as what it claims to be (bad X12, bad CSV)."""
 
     exit_code = 1
+    permanent = True
 
 
 class ConfigError(EpoiError):
