@@ -53,7 +53,7 @@ class ElementRule:
     fast_ok: Any  # callable(value) -> bool: True only when pyx12 would accept the value
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class SegmentRule:
     index: int
     id: str
@@ -67,7 +67,10 @@ class SegmentRule:
     has_composite: bool
     syntax: list[Any]
     qualifier: tuple[int, frozenset[str]] | None  # (element position, codes) used to match
-    required_min_elements: int = 0
+    # (position, required, fast check) per element, for the fast path
+    checks: tuple[tuple[int, bool, Any], ...] = ()
+    min_fields: int = 0  # highest position of a required element
+    fast: bool = True  # False: always ask pyx12 (composites)
 
     def matches(self, fields: list[str]) -> bool:
         if fields[0] != self.id:
@@ -155,6 +158,38 @@ def _fast_predicate(rule_type: str, min_len: int, max_len: int, codes: frozenset
     return lambda v: False
 
 
+def _external_predicate(shape_ok: Any, ext_codes: Any, list_name: str) -> Any:
+    @lru_cache(maxsize=4096)
+    def ok(v: str) -> bool:
+        return bool(shape_ok(v)) and bool(ext_codes.isValid(list_name, v))
+
+    return ok
+
+
+def _fast_valid(rule: SegmentRule, fields: list[str]) -> bool:
+    """True only when pyx12 would find no element or syntax error in the segment."""
+    n = len(fields) - 1
+    if not (rule.fast and rule.min_fields <= n <= rule.n_children):
+        return False
+    for seq, required, ok in rule.checks:
+        if seq > n:
+            break
+        v = fields[seq]
+        if not v:
+            if required:
+                return False
+        elif not ok(v):
+            return False
+    for syn in rule.syntax:
+        if not _syntax_ok(syn, fields):
+            return False
+    return True
+
+
+def _never(value: str) -> bool:
+    return False
+
+
 def _syntax_ok(syntax: list[Any], fields: list[str]) -> bool:
     kind = syntax[0]
     present = [(p < len(fields) and fields[p] != "") for p in syntax[1:]]
@@ -201,6 +236,13 @@ class CompiledMap:
                 pos.add(seg.qualifier[0])
                 self.qualifier_positions[seg.id] = tuple(sorted(pos))
         self.known_ids = frozenset(s.id for s in self.segments)
+        # Every map node of this profile tells segments apart by one element at most; a map
+        # with several would fall back to the full key.
+        self.qualifier_position: dict[str, int] = {
+            k: v[0] for k, v in self.qualifier_positions.items() if len(v) == 1
+        }
+        if any(len(v) > 1 for v in self.qualifier_positions.values()):
+            raise ValueError("map uses several qualifier positions for one segment id")
 
     # --- compilation -------------------------------------------------------------------
     def _find_loop(self, loop: LoopRule, loop_id: str) -> LoopRule:
@@ -242,9 +284,15 @@ class CompiledMap:
             dtype = child.get_data_type() or ""
             min_len, max_len = child.min_len, child.max_len
             codes = child._valid_codes_set if child.valid_codes else None
+            predicate: Any
             if child.external_codes is not None:
-                codes = None  # external code lists: pyx12 decides (rare in this map)
-                predicate: Any = lambda v: False
+                # external code lists (pyx12's codes.xml in MAP_PATH): the value must pass
+                # the type/length checks and be in the list; both answers are cached.
+                codes = None
+                predicate = _external_predicate(
+                    _fast_predicate(dtype, min_len, max_len, None, self.charset),
+                    self.root.ext_codes, child.external_codes,
+                )
             elif child.rec is not None:
                 predicate = lambda v: False  # regex rules: pyx12 decides
             else:
@@ -274,28 +322,20 @@ class CompiledMap:
             n_children=len(node.children), has_composite=has_composite, syntax=list(node.syntax),
             qualifier=qualifier,
         )
+        never = _never
+        rule.checks = tuple(
+            (e.seq, e.usage == "R", never if e.usage == "N" else e.fast_ok) for e in elements
+        )
+        rule.min_fields = max((e.seq for e in elements if e.usage == "R"), default=0)
+        rule.fast = not has_composite
         self.segments.append(rule)
         return rule
 
     # --- element validation -------------------------------------------------------------
     def element_errors(self, rule: SegmentRule, fields: list[str], delimiters: Any) -> list[Any]:
         """pyx12's element/syntax errors of one segment; [] on the fast path."""
-        n = len(fields) - 1
-        if n <= rule.n_children and not rule.has_composite:
-            for el in rule.elements:
-                v = fields[el.seq] if el.seq <= n else ""
-                if v == "":
-                    if el.usage == "R":
-                        break
-                    continue
-                if el.usage == "N" or not el.fast_ok(v):
-                    break
-            else:
-                for syn in rule.syntax:
-                    if not _syntax_ok(syn, fields):
-                        break
-                else:
-                    return []
+        if _fast_valid(rule, fields):
+            return []
         return self.pyx12_element_errors(rule, fields, delimiters)
 
     def pyx12_element_errors(self, rule: SegmentRule, fields: list[str], delimiters: Any) -> list[Any]:
@@ -305,23 +345,22 @@ class CompiledMap:
         return errors
 
     # --- the loop walker ------------------------------------------------------------------
-    def qualifier_key(self, fields: list[str]) -> tuple[str, ...]:
-        positions = self.qualifier_positions.get(fields[0])
-        if not positions:
-            return ()
-        n = len(fields)
-        return tuple(fields[p] if p < n else "" for p in positions)
-
     def transition(self, current: SegmentRule, fields: list[str]) -> tuple[int, tuple[LoopRule, ...], SegmentRule | None]:
         """From map segment ``current``, where does data segment ``fields`` go?
 
         Returns (loops to close, counted from the innermost; loops to open, outermost first;
         the matched segment or None when nothing in the transaction set matches)."""
-        key = (current.index, fields[0], self.qualifier_key(fields))
+        f0 = fields[0]
+        pos = self.qualifier_position.get(f0)
+        if pos is None:
+            key: tuple[Any, ...] = (current.index, f0)
+        else:
+            key = (current.index, f0, fields[pos] if pos < len(fields) else "")
         hit = self._transitions.get(key)
         if hit is None:
             hit = self._search(current, fields)
-            self._transitions[key] = hit
+            if len(self._transitions) < 100_000:  # bounded even for hostile qualifiers
+                self._transitions[key] = hit
         return hit
 
     def _search(self, current: SegmentRule, fields: list[str]) -> tuple[int, tuple[LoopRule, ...], SegmentRule | None]:

@@ -1,0 +1,571 @@
+"""The fast validation engine: one streaming pass, the compiled 811 map, a ``FileVerdict``.
+
+Same verdicts as the pyx12 engine (``_pyx12.validate``) on accept/reject and the AK5/AK9
+codes, ~20x faster: the envelope (ISA/IEA, GS/GE, ST/SE) is checked here with the standard
+TA1 (note codes), AK9 (715), AK5 (718) codes, the transaction set with the compiled map
+(``_compiled``): loop walk (AK3 720 codes) and element checks (AK4 723 codes, computed by
+pyx12 itself for the rare segment that fails the fast checks).  Where the two engines differ
+on purpose, ``tests/fixtures/fast/DIFFERENCES.md`` says why.
+
+Memory is flat in the file size: per transaction set only the walker's loop stack, the HL
+ancestor stack and at most ``max_errors_per_set`` issues are kept.  It never raises on bad
+input: what cannot be read becomes ``FileVerdict.error`` plus TA1 023/AK9 3/AK5 2 for the
+envelopes left open.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+
+from ..errors import InputError
+from ..schemas.verdict import (
+    FileError,
+    FileVerdict,
+    GroupVerdict,
+    InterchangeVerdict,
+    Issue,
+    Ta1,
+    TransactionSetVerdict,
+)
+from ._compiled import CompiledMap, LoopRule, SegmentRule, compiled_811_map
+from ._options import ValidationOptions
+from ._reader import SegmentReader
+from ._segment import Delimiters
+
+__all__ = ["validate", "AK3_TEXT", "AK4_TEXT", "TA1_TEXT"]
+
+# Standard code texts (X12 715/718/720/723 and the TA1 note codes); messages use these,
+# never element values, which may be personal data.
+TA1_TEXT = {
+    "001": "interchange control number in header and trailer do not match",
+    "005": "invalid interchange sender id qualifier",
+    "006": "invalid interchange sender id",
+    "007": "invalid interchange receiver id qualifier",
+    "008": "invalid interchange receiver id",
+    "010": "invalid authorization information qualifier",
+    "011": "invalid authorization information value",
+    "012": "invalid security information qualifier",
+    "013": "invalid security information value",
+    "014": "invalid interchange date value",
+    "015": "invalid interchange time value",
+    "016": "invalid interchange standards identifier value",
+    "017": "invalid interchange version id value",
+    "018": "invalid interchange control number value",
+    "019": "invalid acknowledgment requested value",
+    "020": "invalid test indicator value",
+    "021": "invalid number of included groups value",
+    "022": "invalid control structure",
+    "023": "improper (premature) end-of-file",
+    "024": "invalid interchange content",
+    "025": "duplicate interchange control number",
+    "027": "invalid component element separator",
+}
+AK3_TEXT = {
+    "1": "unrecognized segment id",
+    "2": "unexpected segment",
+    "3": "mandatory segment missing",
+    "4": "loop occurs over maximum times",
+    "5": "segment exceeds maximum use",
+    "6": "segment not in defined transaction set",
+    "7": "segment not in proper sequence",
+    "8": "segment has data element errors",
+}
+AK4_TEXT = {
+    "1": "mandatory data element missing",
+    "2": "conditional required data element missing",
+    "3": "too many data elements",
+    "4": "data element too short",
+    "5": "data element too long",
+    "6": "invalid character in data element",
+    "7": "invalid code value",
+    "8": "invalid date",
+    "9": "invalid time",
+    "10": "exclusion condition violated",
+}
+# pyx12's TA1 element map (error_997.__get_isa_errors): ISA element position -> note code.
+_ISA_ELEMENT_NOTE = {
+    1: "010", 2: "011", 3: "012", 4: "013", 5: "005", 6: "006", 7: "007", 8: "008",
+    9: "014", 10: "015", 11: "016", 12: "017", 13: "018", 14: "019", 15: "020", 16: "027",
+}
+# Note codes that reject the interchange come first when picking the one TA1 note (pyx12).
+_TA1_REJECT = frozenset(
+    "004 005 007 010 011 012 013 014 015 016 017 018 022 023 024 025 026 027".split()
+)
+_GS_ELEMENT_CODE = {6: "6", 8: "2"}  # other GS element errors: "1" (pyx12)
+_ST_ELEMENT_CODE = {1: "6", 2: "7"}
+_HL_PARENT_LEVEL = {"1": "", "2": "1", "4": "2", "5": "4"}
+_ENVELOPE = frozenset(("ISA", "IEA", "GS", "GE", "ST", "SE"))
+
+
+# --- mutable builders, turned into the frozen verdict models at the end -------------------
+@dataclass(slots=True)
+class _Frame:
+    loop: LoopRule
+    counts: dict[Any, int] = field(default_factory=dict)  # child rule -> occurrences
+
+
+@dataclass(slots=True)
+class _Set:
+    control_number: str
+    start: int  # file position of ST
+    id_code: str
+    codes: set[str] = field(default_factory=set)
+    issues: list[Issue] = field(default_factory=list)
+    truncated: int = 0
+    segment_errors: int = 0
+    segments: int = 1
+    policies: int = 0
+    vehicles: int = 0
+    current: SegmentRule | None = None
+    frames: list[_Frame] = field(default_factory=list)
+    hl_count: int = 0
+    hl_stack: list[tuple[str, str]] = field(default_factory=list)  # (HL01, HL03) ancestors
+    policy_number: str | None = None
+    closed: bool = False
+
+
+@dataclass(slots=True)
+class _Group:
+    control_number: str
+    functional_id: str
+    version: str
+    sender: str
+    receiver: str
+    codes: set[str] = field(default_factory=set)
+    sets: list[_Set] = field(default_factory=list)
+    set_ids: set[str] = field(default_factory=set)
+    included: int = 0
+    closed: bool = False
+
+
+@dataclass(slots=True)
+class _Interchange:
+    fields: list[str]
+    delimiters: Delimiters
+    notes: list[str] = field(default_factory=list)
+    groups: list[_Group] = field(default_factory=list)
+    group_ids: set[str] = field(default_factory=set)
+    closed: bool = False
+
+    def note(self, code: str) -> None:
+        if code not in self.notes:
+            self.notes.append(code)
+
+
+class _Engine:
+    def __init__(self, cmap: CompiledMap, options: ValidationOptions) -> None:
+        self.m = cmap
+        self.options = options
+        self.cap = options.max_errors_per_set
+        self.interchanges: list[_Interchange] = []
+        self.isa_ids: set[str] = set()
+        self.ix: _Interchange | None = None
+        self.group: _Group | None = None
+        self.set: _Set | None = None
+        self.delimiters = Delimiters()
+        self.reader: SegmentReader | None = None
+
+    # --- issues -------------------------------------------------------------------------
+    def _issue(self, st: _Set, issue: Issue) -> None:
+        if len(st.issues) < self.cap:
+            st.issues.append(issue)
+        else:
+            st.truncated += 1
+
+    def _seg_issue(self, st: _Set, code: str, seg_id: str, position: int, loop: LoopRule | None,
+                   detail: str = "") -> None:
+        st.segment_errors += 1
+        text = AK3_TEXT.get(code, "segment error")
+        self._issue(st, Issue(
+            code=code, ack="AK3", message=f"{seg_id}: {text}{detail}", segment_id=seg_id,
+            segment_position=position - st.start + 1, loop_id=_loop_id(loop),
+            policy_number=st.policy_number,
+        ))
+
+    def _ele_issue(self, st: _Set, code: str, rule: SegmentRule, position: int, ref: str,
+                   element_position: int | None, component: int | None, data_element: str | None,
+                   name: str | None) -> None:
+        st.segment_errors += 1
+        text = AK4_TEXT.get(code, "data element error")
+        label = f"{ref} ({name})" if name else ref
+        self._issue(st, Issue(
+            code=code, ack="AK4", message=f"{label}: {text}", segment_id=rule.id,
+            segment_position=position - st.start + 1, loop_id=_loop_id(rule.loop), element=ref,
+            element_position=element_position, component_position=component,
+            data_element=data_element, policy_number=st.policy_number,
+        ))
+
+    # --- segments -----------------------------------------------------------------------
+    def _outside(self, position: int) -> None:
+        # A segment outside any transaction set: the envelope structure is broken.
+        target = self.ix or (self.interchanges[-1] if self.interchanges else None)
+        if target is not None:
+            target.note("022")
+
+    def _body(self, st: _Set, f: list[str], position: int) -> None:
+        m = self.m
+        current = st.current
+        assert current is not None
+        pops, pushes, target = m.transition(current, f)
+        if target is None:
+            self._seg_issue(st, "1", f[0], position, current.loop)
+            return
+        frames = st.frames
+        if pops or pushes:
+            for _ in range(pops):
+                self._close_frame(st, frames.pop(), position)
+            for loop in pushes:
+                counts = frames[-1].counts
+                n = counts.get(loop, 0) + 1
+                counts[loop] = n
+                if n > loop.max_repeat:
+                    self._seg_issue(st, "4", f[0], position, loop)
+                frames.append(_Frame(loop))
+        counts = frames[-1].counts
+        n = counts.get(target, 0) + 1
+        counts[target] = n
+        st.current = target
+        if n > target.max_use or target.usage == "N":
+            self._seg_issue(st, "2" if target.usage == "N" else "5", f[0], position, target.loop)
+        f0 = f[0]
+        if f0 == "HL":
+            self._hl(st, f, target, position)
+        elif f0 == "REF" and f[1] == "IG":
+            st.policy_number = f[2] if len(f) > 2 else None  # the record key (cli.md), not personal
+        if f[-1] == "" and len(f) > 1:
+            # trailing element separators (pyx12 "SEG1" -> AK3 8)
+            self._seg_issue(st, "8", f0, position, target.loop, " (trailing separators)")
+        errors = m.element_errors(target, f, self.delimiters)
+        if errors:
+            self._element_errors(st, target, errors, position)
+
+    def _element_errors(self, st: _Set, rule: SegmentRule, errors: list[Any], position: int) -> None:
+        for e in errors:
+            node = getattr(e, "map_node", None)
+            component = None
+            if node is not None:
+                parent = node.parent
+                if parent is not None and parent.is_composite():
+                    element_position, component = parent.seq, node.seq
+                else:
+                    element_position = node.seq
+                ref = node.id or e.refdes or rule.id
+                data_element = node.data_ele
+                name = node.name
+            else:
+                try:
+                    element_position = int(str(e.refdes)[:2])
+                except (TypeError, ValueError):
+                    element_position = None
+                ref = f"{rule.id}{element_position:02d}" if element_position else rule.id
+                data_element, name = None, None
+            self._ele_issue(st, e.err_cde, rule, position, ref, element_position, component,
+                            data_element, name)
+
+    def _hl(self, st: _Set, f: list[str], rule: SegmentRule, position: int) -> None:
+        st.hl_count += 1
+        hl_id = f[1] if len(f) > 1 else ""
+        parent = f[2] if len(f) > 2 else ""
+        level = f[3] if len(f) > 3 else ""
+        if level == "4":
+            st.policies += 1
+            st.policy_number = None
+        elif level == "5":
+            st.vehicles += 1
+        if _int(hl_id) != st.hl_count:
+            self._ele_issue(st, "7", rule, position, "HL01", 1, None, "628",
+                            "Hierarchical ID Number (out of sequence)")
+        stack = st.hl_stack
+        if parent:
+            ids = [h for h, _ in stack]
+            if parent not in ids:
+                self._ele_issue(st, "7", rule, position, "HL02", 2, None, "734",
+                                "Hierarchical Parent ID Number (no such parent)")
+                parent_level = None
+            else:
+                while stack and stack[-1][0] != parent:
+                    stack.pop()
+                parent_level = stack[-1][1]
+            want = _HL_PARENT_LEVEL.get(level)
+            if parent_level is not None and want is not None and parent_level != want:
+                self._ele_issue(st, "7", rule, position, "HL02", 2, None, "734",
+                                f"Hierarchical Parent ID Number (level {level} under level {parent_level})")
+        else:
+            stack.clear()
+        stack.append((hl_id, level))
+
+    def _close_frame(self, st: _Set, frame: _Frame, position: int) -> None:
+        counts = frame.counts
+        for child in frame.loop.children:
+            if child.usage == "R" and counts.get(child, 0) == 0:
+                if isinstance(child, LoopRule):
+                    first = child.first_segment()
+                    seg_id = first.id if first else child.id
+                    self._seg_issue(st, "3", seg_id, position, child)
+                elif child.id != "SE":
+                    self._seg_issue(st, "3", child.id, position, frame.loop)
+
+    # --- envelope -----------------------------------------------------------------------
+    def _isa(self, f: list[str], position: int) -> None:
+        if self.reader is not None:
+            self.delimiters = self.reader.delimiters
+        if self.ix is not None and not self.ix.closed:
+            self._close_interchange("023")
+        ix = _Interchange(fields=f, delimiters=self.delimiters)
+        self.ix = ix
+        self.interchanges.append(ix)
+        for e in self.m.element_errors(self.m.isa, f, self.delimiters):
+            node = getattr(e, "map_node", None)
+            pos = node.seq if node is not None else None
+            code = _ISA_ELEMENT_NOTE.get(pos or 0)
+            if code:
+                ix.note(code)
+        control = f[13] if len(f) > 13 else ""
+        if control in self.isa_ids:
+            ix.note("025")
+        self.isa_ids.add(control)
+        o = self.options
+        if _get(f, 7).strip() != o.receiver_qualifier:
+            ix.note("007")
+        if _get(f, 8).strip() != o.receiver_id:
+            ix.note("008")
+        if o.known_senders is not None and (_get(f, 5).strip(), _get(f, 6).strip()) not in o.known_senders:
+            ix.note("006")
+
+    def _iea(self, f: list[str], position: int) -> None:
+        ix = self.ix
+        if ix is None or ix.closed:
+            self._outside(position)
+            return
+        if self.group is not None and not self.group.closed:
+            ix.note("024")  # a group left open (pyx12: unterminated loop)
+            self._close_group(None)
+        if _get(f, 2) != _get(ix.fields, 13):
+            ix.note("001")
+        if _int(_get(f, 1)) != len(ix.groups):
+            ix.note("021")
+        for e in self.m.element_errors(self.m.iea, f, self.delimiters):
+            node = getattr(e, "map_node", None)
+            if node is not None:
+                ix.note({1: "021", 2: "018"}.get(node.seq, "024"))
+        ix.closed = True
+        self.ix = None
+
+    def _gs(self, f: list[str], position: int) -> None:
+        ix = self.ix
+        if ix is None:
+            self._outside(position)
+            return
+        if self.group is not None and not self.group.closed:
+            self._close_group("3")
+        g = _Group(control_number=_get(f, 6), functional_id=_get(f, 1), version=_get(f, 8),
+                   sender=_get(f, 2).strip(), receiver=_get(f, 3).strip())
+        if g.control_number in ix.group_ids:
+            g.codes.add("6")
+        ix.group_ids.add(g.control_number)
+        for e in self.m.element_errors(self.m.gs, f, self.delimiters):
+            node = getattr(e, "map_node", None)
+            g.codes.add(_GS_ELEMENT_CODE.get(node.seq if node is not None else 0, "1"))
+        ix.groups.append(g)
+        self.group = g
+
+    def _ge(self, f: list[str], position: int) -> None:
+        g = self.group
+        if g is None or g.closed:
+            self._outside(position)
+            return
+        if self.set is not None:
+            self._close_set("2")
+        if _get(f, 2) != g.control_number:
+            g.codes.add("4")
+        g.included = _int(_get(f, 1))
+        if g.included != len(g.sets):
+            g.codes.add("5")
+        for e in self.m.element_errors(self.m.ge, f, self.delimiters):
+            node = getattr(e, "map_node", None)
+            g.codes.add("6" if node is not None and node.seq == 2 else "1")
+        g.closed = True
+        self.group = None
+
+    def _st(self, f: list[str], position: int) -> None:
+        g = self.group
+        if g is None:
+            self._outside(position)
+            return
+        if self.set is not None:
+            self._close_set("2")
+        st = _Set(control_number=_get(f, 2), start=position, id_code=_get(f, 1))
+        if st.control_number in g.set_ids:
+            st.codes.add("23")
+        g.set_ids.add(st.control_number)
+        for e in self.m.element_errors(self.m.st, f, self.delimiters):
+            node = getattr(e, "map_node", None)
+            st.codes.add(_ST_ELEMENT_CODE.get(node.seq if node is not None else 0, "6"))
+        if st.id_code != "811":
+            st.codes.add("1")
+        root = _Frame(self.m.st_loop)
+        root.counts[self.m.st] = 1
+        st.frames = [root]
+        st.current = self.m.st
+        g.sets.append(st)
+        self.set = st
+
+    def _se(self, f: list[str], position: int) -> None:
+        st = self.set
+        if st is None:
+            self._outside(position)
+            return
+        st.segments += 1
+        self._body(st, f, position)
+        if _get(f, 2) != st.control_number:
+            st.codes.add("3")
+        if _int(_get(f, 1)) != st.segments:
+            st.codes.add("4")
+        self._close_set(None)
+
+    def _close_set(self, code: str | None) -> None:
+        st = self.set
+        assert st is not None
+        if code:
+            st.codes.add(code)
+        end = st.start + st.segments
+        while st.frames:
+            self._close_frame(st, st.frames.pop(), end)
+        st.closed = True
+        self.set = None
+
+    def _close_group(self, code: str | None) -> None:
+        g = self.group
+        assert g is not None
+        if self.set is not None:
+            self._close_set("2")
+        if code:
+            g.codes.add(code)
+        g.closed = True
+        self.group = None
+
+    def _close_interchange(self, note: str) -> None:
+        if self.group is not None:
+            self._close_group("3")
+        if self.ix is not None:
+            self.ix.note(note)
+            self.ix.closed = True
+            self.ix = None
+
+    def finish(self) -> None:
+        if self.set is not None:
+            self._close_set("2")
+        if self.group is not None:
+            self._close_group("3")
+        if self.ix is not None:
+            self._close_interchange("023")
+
+    # --- verdict ------------------------------------------------------------------------
+    def verdict(self, name: str, error: FileError | None) -> FileVerdict:
+        out = [self._ix_verdict(ix) for ix in self.interchanges]
+        accepted = error is None and bool(out) and all(
+            ix.ta1.ack_code == "A"
+            and all(g.ack_code in ("A", "E") for g in ix.groups)
+            for ix in out
+        )
+        return FileVerdict(file=name, accepted=accepted, error=error, interchanges=out)
+
+    def _ix_verdict(self, ix: _Interchange) -> InterchangeVerdict:
+        f, d = ix.fields, ix.delimiters
+        notes = sorted(ix.notes, key=lambda c: (c not in _TA1_REJECT, ix.notes.index(c)))
+        ta1 = Ta1(ack_code="R", note_code=notes[0]) if notes else Ta1()
+        return InterchangeVerdict(
+            control_number=_get(f, 13), sender_qualifier=_get(f, 5).strip(),
+            sender_id=_get(f, 6).strip(), receiver_qualifier=_get(f, 7).strip(),
+            receiver_id=_get(f, 8).strip(), version=_get(f, 12), test=_get(f, 15) == "T",
+            ack_requested=_get(f, 14) == "1", element_separator=d.element,
+            component_separator=d.component, segment_terminator=d.segment, ta1=ta1,
+            groups=[self._group_verdict(g) for g in ix.groups],
+            **_isa_date_time(f),
+        )
+
+    def _group_verdict(self, g: _Group) -> GroupVerdict:
+        sets = [self._set_verdict(s) for s in g.sets]
+        accepted = sum(1 for s in sets if s.ack_code in ("A", "E"))
+        codes = sorted(g.codes)
+        if codes or accepted == 0:
+            ack = "R"
+        elif accepted == len(sets):
+            ack = "E" if any(s.ack_code == "E" for s in sets) else "A"
+        else:
+            ack = "P"
+        return GroupVerdict(
+            control_number=g.control_number, functional_id=g.functional_id, version=g.version,
+            sender=g.sender, receiver=g.receiver, ack_code=ack, error_codes=codes[:5],
+            sets_included=g.included, sets_received=len(sets), sets_accepted=accepted,
+            transaction_sets=sets,
+        )
+
+    def _set_verdict(self, st: _Set) -> TransactionSetVerdict:
+        codes = set(st.codes)
+        if st.segment_errors:
+            codes.add("5")
+        return TransactionSetVerdict(
+            control_number=st.control_number, id_code=st.id_code,
+            ack_code="R" if codes else "A", error_codes=sorted(codes)[:5],
+            policies=st.policies, vehicles=st.vehicles, errors=st.issues,
+            errors_truncated=st.truncated,
+        )
+
+
+_DATE_FIELDS: tuple[str, ...] | None = None
+
+
+def _isa_date_time(f: list[str]) -> dict[str, str]:
+    """ISA09/ISA10 when the verdict model has fields for them (added for the TA1 echo)."""
+    global _DATE_FIELDS
+    if _DATE_FIELDS is None:
+        _DATE_FIELDS = tuple(k for k in ("date", "time") if k in InterchangeVerdict.model_fields)
+    values = {"date": _get(f, 9), "time": _get(f, 10)}
+    return {k: values[k] for k in _DATE_FIELDS}
+
+
+def _get(f: list[str], n: int) -> str:
+    return f[n] if n < len(f) else ""
+
+
+def _int(text: str) -> int | None:
+    try:
+        return int(text)
+    except ValueError:
+        return None
+
+
+def _loop_id(loop: LoopRule | None) -> str | None:
+    if loop is None or getattr(loop.node, "type", None) in ("wrapper", "explicit"):
+        return None
+    return loop.id
+
+
+def validate(stream: BinaryIO, *, name: str, options: ValidationOptions = ValidationOptions()) -> FileVerdict:
+    """Validate one X12 file; never raises on bad input (see the module doc)."""
+    engine = _Engine(compiled_811_map(), options)
+    reader = SegmentReader(stream, max_segment_length=options.max_segment_length)
+    engine.reader = reader
+    envelope = {sid: getattr(engine, "_" + sid.lower()) for sid in _ENVELOPE}
+    envelope_get = envelope.get
+    body = engine._body
+    error: FileError | None = None
+    try:
+        for f, position in reader:
+            handler = envelope_get(f[0])
+            if handler is not None:
+                handler(f, position)
+                continue
+            st = engine.set
+            if st is None:
+                engine._outside(position)
+                continue
+            st.segments += 1
+            body(st, f, position)
+    except InputError as exc:
+        error = FileError(code=exc.code, message=exc.message,
+                          segment_position=exc.location.segment_position)
+    engine.finish()
+    return engine.verdict(name, error)
