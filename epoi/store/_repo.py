@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -138,6 +138,11 @@ def create_submission(
         return session.get_one(Submission, new_id), True
     existing = session.scalars(select(Submission).where(Submission.sha256 == sha256)).one()
     return existing, False
+
+
+def count_submissions(session: Session, carrier_id: int) -> int:
+    stmt = select(func.count()).select_from(Submission).where(Submission.carrier_id == carrier_id)
+    return session.scalar(stmt) or 0
 
 
 def submission_by_id(session: Session, submission_id: int) -> Submission | None:
