@@ -1,0 +1,33 @@
+"""Matching reported vehicles to registrations, coverage timelines, renewal clearance and
+suspension candidates (companion guide §5)."""
+
+from ._index import (
+    InMemoryRegistrationIndex,
+    NameProbe,
+    NearVinProbe,
+    RegisteredVehicle,
+    RegistrationIndex,
+    within_distance,
+)
+from ._matcher import Owner, agreed_fields, match_many, match_one, owners_of
+from ._names import last_name_agrees, name_key, name_keys, organisation_key
+from ._registrations import read_registrations
+
+__all__ = [
+    "InMemoryRegistrationIndex",
+    "NameProbe",
+    "NearVinProbe",
+    "Owner",
+    "RegisteredVehicle",
+    "RegistrationIndex",
+    "agreed_fields",
+    "last_name_agrees",
+    "match_many",
+    "match_one",
+    "name_key",
+    "name_keys",
+    "organisation_key",
+    "owners_of",
+    "read_registrations",
+    "within_distance",
+]

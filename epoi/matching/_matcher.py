@@ -1,0 +1,330 @@
+"""The matching cascade (companion guide §5): each reported vehicle against the state's
+registrations.
+
+1. VIN exact (normalised).
+2. Near VIN: at most 2 positions differ, make and model year agree, and the owner's last
+   name (organisation name) or licence number (FEIN) agrees.
+3. Owner's licence number (FEIN for organisations) + make + model year.
+4. Owner's last name + date of birth + make + model year (the same insured's).
+
+Ambiguity: "a record that matches several registrations at the same step is ambiguous and
+is not matched".  The cascade stops at the first step that finds any registration: one is a
+match, several make the record ambiguous *at that step*, and later steps are not tried.
+Later steps use weaker evidence; letting one of them pick a registration after a stronger
+step found several would turn the stronger step's doubt into a guess (for example a fleet of
+one make and year with near-sequential VINs: step 2 finds two of them, step 3 would then
+"confirm" whichever the licence index lists).  Ambiguous records go to a person.
+
+Commercial fleet policies (CF, no vehicles) match on the insured's FEIN or licence number to
+every vehicle registered to that owner, one result per vehicle, at step 3.
+
+The cascade runs a batch at a time: every step issues one lookup per kind for all the
+records still open, which is what a SQL-backed ``RegistrationIndex`` needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import NamedTuple
+
+from ..schemas.match import MatchResult
+from ..schemas.policy import VEHICLE_SPECIFIC_POLICY_TYPES, PolicyReport
+from ..schemas.vin import normalize as normalize_vin
+from ._index import (
+    NameProbe,
+    NearVinProbe,
+    RegisteredVehicle,
+    RegistrationIndex,
+    within_distance,
+)
+from ._names import last_name_agrees, name_keys, organisation_key
+
+
+class Owner(NamedTuple):
+    """One insured as the cascade compares it (values normalised like the registrations)."""
+
+    last: str | None = None
+    first: str | None = None
+    org: str | None = None
+    licence: str | None = None
+    licence_state: str | None = None
+    date_of_birth: date | None = None
+    fein: str | None = None
+
+
+def _compact(value: str | None) -> str | None:
+    if not value:
+        return None
+    return "".join(value.split()).replace("-", "").upper() or None
+
+
+def owners_of(report: PolicyReport) -> tuple[Owner, ...]:
+    return tuple(
+        Owner(
+            last=ins.last_name or None,
+            first=ins.first_name or None,
+            org=ins.organisation_name or None,
+            licence=_compact(ins.licence_number),
+            licence_state=ins.licence_state or None,
+            date_of_birth=ins.date_of_birth,
+            fein=_compact(ins.fein),
+        )
+        for ins in report.insureds
+    )
+
+
+# -- what agrees ---------------------------------------------------------------------
+
+
+def _licence_agrees(owner: Owner, reg: RegisteredVehicle) -> bool:
+    # The same number issued by two states is two people: states must agree when both known.
+    return bool(
+        owner.licence
+        and owner.licence == reg.owner_dl
+        and (not owner.licence_state or not reg.owner_dl_state
+             or owner.licence_state == reg.owner_dl_state)
+    )
+
+
+def _name_agrees(owner: Owner, reg: RegisteredVehicle) -> bool:
+    if owner.last and reg.owner_last and last_name_agrees(
+        owner.last, owner.first, reg.owner_last, reg.owner_first
+    ):
+        return True
+    return _organisation_agrees(owner, reg)
+
+
+def _organisation_agrees(owner: Owner, reg: RegisteredVehicle) -> bool:
+    return bool(owner.org and reg.owner_org
+                and organisation_key(owner.org) == organisation_key(reg.owner_org))
+
+
+def _fein_agrees(owner: Owner, reg: RegisteredVehicle) -> bool:
+    return bool(owner.fein and owner.fein == reg.owner_fein)
+
+
+def agreed_fields(
+    owners: Sequence[Owner],
+    reg: RegisteredVehicle,
+    *,
+    vin: str | None,
+    make: str | None,
+    model_year: int | None,
+) -> tuple[str, ...]:
+    """Every field that agrees between the report and the registration (schema order)."""
+    agreed: list[str] = []
+    if vin:
+        distance = within_distance(vin, reg.vin)
+        if distance == 0:
+            agreed.append("vin")
+        elif distance is not None:
+            agreed.append("near_vin")
+    if make and make == reg.make:
+        agreed.append("make")
+    if model_year is not None and model_year == reg.model_year:
+        agreed.append("model_year")
+    checks = (
+        ("last_name", lambda o: bool(o.last and reg.owner_last and last_name_agrees(
+            o.last, o.first, reg.owner_last, reg.owner_first))),
+        ("organisation", lambda o: _organisation_agrees(o, reg)),
+        ("licence", lambda o: _licence_agrees(o, reg)),
+        ("fein", lambda o: _fein_agrees(o, reg)),
+        ("date_of_birth", lambda o: bool(o.date_of_birth and o.date_of_birth == reg.owner_dob)),
+    )
+    agreed.extend(name for name, check in checks if any(check(o) for o in owners))
+    return tuple(agreed)
+
+
+# -- the cascade ---------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Item:
+    report_key: str
+    vehicle_index: int
+    vin: str | None
+    make: str | None
+    model_year: int | None
+    owners: tuple[Owner, ...]
+    result: MatchResult | None = None
+
+
+def _unique(regs: Iterable[RegisteredVehicle]) -> list[RegisteredVehicle]:
+    return list({(r.plate, r.vin): r for r in regs}.values())
+
+
+def _settle(item: _Item, step: int, candidates: list[RegisteredVehicle]) -> None:
+    """Decide an item at ``step`` if the step found anything."""
+    if not candidates:
+        return
+    base = {"report_key": item.report_key, "vehicle_index": item.vehicle_index,
+            "reported_vin": item.vin, "step": step, "candidates": len(candidates)}
+    if len(candidates) > 1:
+        item.result = MatchResult(state="ambiguous", **base)
+        return
+    reg = candidates[0]
+    item.result = MatchResult(
+        state="matched",
+        plate=reg.plate,
+        vin=reg.vin,
+        agreed=agreed_fields(item.owners, reg, vin=item.vin, make=item.make,
+                             model_year=item.model_year),
+        vin_distance=within_distance(item.vin, reg.vin) if item.vin else None,
+        **base,
+    )
+
+
+def _probe_keys(owners: Sequence[Owner]) -> tuple[str, ...]:
+    """Name keys to look an owner up under: last name, first name (a swapped name is filed
+    under the first name's key) and organisation name."""
+    keys: dict[str, None] = {}
+    for o in owners:
+        for k in (*name_keys(o.last), *name_keys(o.first)):
+            keys[k] = None
+        if o.org and (okey := organisation_key(o.org)):
+            keys[okey] = None
+    return tuple(keys)
+
+
+def _step1(items: list[_Item], index: RegistrationIndex) -> None:
+    found = index.by_vin({it.vin for it in items if it.vin})
+    for it in items:
+        if it.vin:
+            _settle(it, 1, _unique(found.get(it.vin, ())))
+
+
+def _step2(items: list[_Item], index: RegistrationIndex) -> None:
+    probes: dict[int, NearVinProbe] = {}
+    for n, it in enumerate(items):
+        if it.result is None and it.vin and it.make and it.model_year is not None:
+            probes[n] = NearVinProbe(
+                it.vin, it.make, it.model_year, _probe_keys(it.owners),
+                tuple(o.licence for o in it.owners if o.licence),
+                tuple(o.fein for o in it.owners if o.fein),
+            )
+    found = index.near_vin(set(probes.values()))
+    for n, probe in probes.items():
+        it = items[n]
+        _settle(it, 2, _unique(
+            reg for reg in found.get(probe, ())
+            if reg.make == it.make and reg.model_year == it.model_year
+            and within_distance(it.vin or "", reg.vin) is not None
+            and any(_name_agrees(o, reg) or _licence_agrees(o, reg) or _fein_agrees(o, reg)
+                    for o in it.owners)
+        ))
+
+
+def _by_owner_ids(
+    owners_lists: Iterable[Sequence[Owner]], index: RegistrationIndex
+) -> Callable[[Owner], list[RegisteredVehicle]]:
+    """One licence lookup and one FEIN lookup for all owners; returns an owner's
+    registrations (those whose licence or FEIN agrees)."""
+    licences, feins = set(), set()
+    for owners in owners_lists:
+        for o in owners:
+            if o.licence:
+                licences.add(o.licence)
+            if o.fein:
+                feins.add(o.fein)
+    by_licence = index.by_licence(licences) if licences else {}
+    by_fein = index.by_fein(feins) if feins else {}
+
+    def of(owner: Owner) -> list[RegisteredVehicle]:
+        regs = [r for r in by_licence.get(owner.licence or "", ()) if _licence_agrees(owner, r)]
+        regs += [r for r in by_fein.get(owner.fein or "", ()) if _fein_agrees(owner, r)]
+        return regs
+
+    return of
+
+
+def _step3(items: list[_Item], index: RegistrationIndex) -> None:
+    open_items = [it for it in items
+                  if it.result is None and it.make and it.model_year is not None]
+    registrations_of = _by_owner_ids((it.owners for it in open_items), index)
+    for it in open_items:
+        _settle(it, 3, _unique(
+            reg for o in it.owners for reg in registrations_of(o)
+            if reg.make == it.make and reg.model_year == it.model_year
+        ))
+
+
+def _step4(items: list[_Item], index: RegistrationIndex) -> None:
+    per_item: dict[int, list[tuple[Owner, NameProbe]]] = {}
+    for n, it in enumerate(items):
+        if it.result is not None or not it.make or it.model_year is None:
+            continue
+        for o in it.owners:
+            if o.last and o.date_of_birth:
+                for key in (*name_keys(o.last), *name_keys(o.first)):
+                    per_item.setdefault(n, []).append(
+                        (o, NameProbe(key, it.make, it.model_year, o.date_of_birth)))
+    found = index.by_name({p for pairs in per_item.values() for _, p in pairs})
+    for n, pairs in per_item.items():
+        it = items[n]
+        _settle(it, 4, _unique(
+            reg for o, probe in pairs for reg in found.get(probe, ())
+            if reg.make == it.make and reg.model_year == it.model_year
+            and reg.owner_dob == o.date_of_birth and reg.owner_last
+            and last_name_agrees(o.last, o.first, reg.owner_last, reg.owner_first)
+        ))
+
+
+def _is_fleet(report: PolicyReport) -> bool:
+    return not report.vehicles and report.policy_type not in VEHICLE_SPECIFIC_POLICY_TYPES
+
+
+def _match_fleets(
+    reports: Sequence[PolicyReport], index: RegistrationIndex
+) -> dict[int, list[MatchResult]]:
+    owners = {n: owners_of(r) for n, r in enumerate(reports) if _is_fleet(r)}
+    registrations_of = _by_owner_ids(owners.values(), index)
+    results: dict[int, list[MatchResult]] = {}
+    for n, report_owners in owners.items():
+        key = reports[n].key.as_string()
+        regs = _unique(reg for o in report_owners for reg in registrations_of(o))
+        results[n] = [
+            MatchResult(
+                report_key=key, state="matched", step=3, plate=reg.plate, vin=reg.vin,
+                agreed=agreed_fields(report_owners, reg, vin=None, make=None, model_year=None),
+                candidates=len(regs),
+            )
+            for reg in regs
+        ] or [MatchResult(report_key=key, state="pending")]
+    return results
+
+
+def match_many(reports: Sequence[PolicyReport], index: RegistrationIndex) -> list[MatchResult]:
+    """Match a batch of policy reports.  One result per reported vehicle, in report and
+    vehicle order; a fleet policy gives one result per vehicle registered to its owner (or
+    one pending result).  Unmatched records come back ``pending``; turning them
+    ``unmatched`` after the window is :func:`epoi.schemas.match.settle_pending`'s job.
+    A vehicle-specific report without vehicles (rejected, E112) gives no result."""
+    items: list[_Item] = []
+    for report in reports:
+        owners = owners_of(report)
+        key = report.key.as_string()
+        for i, v in enumerate(report.vehicles):
+            items.append(_Item(key, i, normalize_vin(v.vin) if v.vin else None,
+                               (v.make or "").strip().upper() or None, v.model_year, owners))
+    for step in (_step1, _step2, _step3, _step4):
+        if any(it.result is None for it in items):
+            step(items, index)
+    fleets = _match_fleets(reports, index)
+
+    results: list[MatchResult] = []
+    items_iter = iter(items)
+    for n, report in enumerate(reports):
+        if n in fleets:
+            results.extend(fleets[n])
+        for _ in report.vehicles:
+            it = next(items_iter)
+            results.append(it.result or MatchResult(
+                report_key=it.report_key, vehicle_index=it.vehicle_index,
+                reported_vin=it.vin, state="pending"))
+    return results
+
+
+def match_one(report: PolicyReport, index: RegistrationIndex) -> list[MatchResult]:
+    return match_many([report], index)

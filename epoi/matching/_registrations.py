@@ -1,0 +1,154 @@
+"""Read the state's registration file (cli.md): CSV, one header row, one vehicle per row.
+
+Streaming and lean on purpose: a state file holds millions of rows, so each row is checked
+with plain string operations and built as a ``Registration`` tuple (no pydantic per row).
+A bad row becomes a ``RowError`` (line, code, column; never the value) and is skipped; only
+a header without the required columns stops the file, because then no row could be read.
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from collections.abc import Iterable, Iterator
+from datetime import date
+from operator import itemgetter
+
+from ..errors import InputError, Location
+from ..schemas.registration import Registration, RegistrationStatus, RowError
+
+REQUIRED_COLUMNS = ("plate", "vin", "make", "model_year", "expires")
+# In Registration field order after the five required ones.
+OPTIONAL_COLUMNS = (
+    "status", "owner_last", "owner_first", "owner_org", "owner_dl", "owner_dl_state",
+    "owner_dob", "owner_fein", "street", "city", "state", "zip",
+)
+_STATUSES = frozenset(s.value for s in RegistrationStatus)
+_ACTIVE = RegistrationStatus.ACTIVE.value
+_new_registration = Registration._make  # tuple.__new__ under the hood: no keyword parsing
+_intern = sys.intern
+_DATE_CACHE: dict[str, date] = {}  # dates repeat a lot: parse each once, share the object
+
+
+def _parse_date(text: str) -> date | None:
+    """``YYYY-MM-DD`` strictly; None when it is not a real date in that form."""
+    cached = _DATE_CACHE.get(text)
+    if cached is not None:
+        return cached
+    if len(text) != 10 or text[4] != "-" or text[7] != "-":
+        return None
+    try:
+        value = date.fromisoformat(text)
+    except ValueError:
+        return None
+    if len(_DATE_CACHE) < 100_000:
+        _DATE_CACHE[text] = value
+    return value
+
+
+def _compact(text: str) -> str:
+    """Blanks and dashes out: how VINs, plates, licence numbers and FEINs are compared."""
+    return "".join(text.split()).replace("-", "")
+
+
+def read_registrations(
+    stream: Iterable[str], *, name: str
+) -> Iterator[Registration | RowError]:
+    """Yield each row of a registration file as a ``Registration``, or as a ``RowError``
+    when it breaks a rule.  ``stream`` is text (open the file with ``newline=""``);
+    ``name`` is the file name used in errors.  Raises ``InputError`` (``REG-HEADER``) when
+    the header lacks a required column or the file is empty."""
+    reader = csv.reader(stream)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise InputError("REG-HEADER", "the registration file is empty", Location(file=name))
+    except csv.Error as exc:
+        raise InputError("REG-HEADER", f"header is not CSV ({exc})", Location(file=name))
+    columns = [h.strip().lower() for h in header]
+    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+    if missing:
+        raise InputError(
+            "REG-HEADER", f"required column(s) missing: {', '.join(missing)}", Location(file=name)
+        )
+    width = len(columns)
+    # A missing optional column reads the empty string appended at index ``width``.
+    positions = [columns.index(c) for c in REQUIRED_COLUMNS] + [
+        columns.index(c) if c in columns else width for c in OPTIONAL_COLUMNS
+    ]
+    pick = itemgetter(*positions)
+
+    def error(code: str, column: str | None, message: str) -> RowError:
+        return RowError(file=name, line=reader.line_num, code=code, column=column, message=message)
+
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield error("REG-CSV", None, f"row is not valid CSV ({exc})")
+            continue
+        if len(row) != width:
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue  # blank line
+            yield error("REG-FIELDS", None, f"row has {len(row)} fields, the header {width}")
+            continue
+        row.append("")
+        (plate, vin, make, year, expires, status, last, first, org, dl, dl_state, dob, fein,
+         street, city, state, zip_) = pick(row)
+
+        plate = _compact(plate).upper()
+        if not plate:
+            yield error("REG-PLATE", "plate", "plate is missing")
+            continue
+        vin = _compact(vin).upper()
+        if not vin:
+            yield error("REG-VIN", "vin", "VIN is missing")
+            continue
+        if not vin.isalnum() or not vin.isascii():
+            yield error("REG-VIN", "vin", "VIN has characters other than letters and digits")
+            continue
+        make = make.strip().upper()
+        if not make:
+            yield error("REG-MAKE", "make", "make is missing")
+            continue
+        year = year.strip()
+        if len(year) != 4 or not year.isdigit() or not "1900" <= year <= "2199":
+            yield error("REG-YEAR", "model_year", "model year is missing or not a year CCYY")
+            continue
+        expires_on = _parse_date(expires.strip())
+        if expires_on is None:
+            yield error("REG-EXPIRES", "expires", "expiration date is missing or not YYYY-MM-DD")
+            continue
+        status = status.strip().upper() or _ACTIVE
+        if status not in _STATUSES:
+            yield error("REG-STATUS", "status", "status is not ACTIVE, EXPIRED, SUSPENDED or CANCELLED")
+            continue
+        last = last.strip().upper() or None
+        org = org.strip().upper() or None
+        if last is None and org is None:
+            yield error("REG-OWNER", "owner_last", "neither owner_last nor owner_org is given")
+            continue
+        dob = dob.strip()
+        if dob:
+            dob_on = _parse_date(dob)
+            if dob_on is None:
+                yield error("REG-DOB", "owner_dob", "date of birth is not YYYY-MM-DD")
+                continue
+        else:
+            dob_on = None
+        yield _new_registration((
+            plate, vin, _intern(make), int(year), expires_on, _intern(status),
+            _intern(last) if last else None,
+            _intern(f) if (f := first.strip().upper()) else None,
+            org,
+            _compact(dl).upper() or None,
+            _intern(s) if (s := dl_state.strip().upper()) else None,
+            dob_on,
+            _compact(fein) or None,
+            street.strip().upper() or None,
+            _intern(c) if (c := city.strip().upper()) else None,
+            _intern(s) if (s := state.strip().upper()) else None,
+            zip_.strip() or None,
+        ))
