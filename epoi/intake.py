@@ -1,0 +1,514 @@
+"""Intake: archive a carrier's file, record the submission, validate it and acknowledge it.
+
+Public API:
+
+- ``archive(source, settings) -> ArchivedFile``: the original bytes, content-addressed and
+  write-once under ``settings.archive_dir``; always the first thing done with a file.
+- ``submit(paths, *, store, settings, clock, carrier=None) -> list[SubmissionResult]``.
+
+A submission moves archived → parsed → acknowledged, or to failed with an error code.  The
+same bytes submitted again are recognised by their sha256 and reported as a duplicate; nothing
+new is stored.  Per interchange, on top of what validation finds: a sender that is not a
+registered carrier is rejected with TA1 note 006, and an interchange whose (sender, ISA13) an
+earlier interchange already used is rejected with TA1 note 025 and adds nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from sqlalchemy.orm import Session
+
+from . import _logging
+from .config import Settings
+from .errors import ConfigError, EpoiError, InputError, Location
+from .parsers import ValidationOptions
+from .schemas.verdict import FileVerdict, InterchangeVerdict, Ta1, TransactionSetVerdict
+from .store import (
+    AckKind,
+    AckRecord,
+    Carrier,
+    InterchangeRecord,
+    Store,
+    SubmissionState,
+    add_acks,
+    carrier_by_naic,
+    carriers_by_sender,
+    claim_interchanges,
+    create_submission,
+    next_control_numbers,
+    record_interchanges,
+    update_submission,
+)
+
+__all__ = ["ArchivedFile", "InterchangeOutcome", "SubmissionResult", "archive", "submit"]
+
+CHUNK_SIZE = 1024 * 1024
+NOTE_UNKNOWN_SENDER = "006"  # TA1: invalid interchange sender ID
+NOTE_DUPLICATE = "025"  # TA1: duplicate interchange control number
+
+Clock = Callable[[], datetime]
+_log = _logging.get_logger("epoi.intake")
+
+
+# -- archive -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ArchivedFile:
+    sha256: str
+    size: int
+    path: Path
+
+
+def archive(source: str | os.PathLike[str] | BinaryIO, settings: Settings) -> ArchivedFile:
+    """Copy ``source`` (a path, or a binary stream, which is read to its end and left open)
+    into the archive at ``archive/ab/cd/<sha256>``, hashing as it goes.
+
+    Memory stays at one chunk whatever the file size.  The bytes go to a temporary file in
+    the archive first and are then linked under their hash, which never replaces an
+    existing file: the first copy of some content is the one kept, read-only."""
+    root = settings.archive_dir
+    root.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    size = 0
+    fd, tmp_name = tempfile.mkstemp(dir=root, prefix=".incoming-")
+    tmp = Path(tmp_name)
+    try:
+        with ExitStack() as stack:
+            out = stack.enter_context(open(fd, "wb"))
+            src = source if hasattr(source, "read") else stack.enter_context(_open(source))
+            while chunk := src.read(CHUNK_SIZE):
+                digest.update(chunk)
+                out.write(chunk)
+                size += len(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        sha256 = digest.hexdigest()
+        final = root / sha256[:2] / sha256[2:4] / sha256
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp.chmod(0o444)
+        try:
+            os.link(tmp, final)  # fails if the name exists: write-once, no race
+        except FileExistsError:
+            pass
+    finally:
+        tmp.unlink(missing_ok=True)
+    return ArchivedFile(sha256=sha256, size=size, path=final)
+
+
+def _open(path: str | os.PathLike[str]) -> BinaryIO:
+    try:
+        return open(path, "rb")
+    except OSError as exc:
+        raise InputError(
+            "FILE-UNREADABLE", f"cannot read the file: {exc.strerror}", Location(file=str(path))
+        ) from exc
+
+
+# -- submit --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class InterchangeOutcome:
+    control_number: str  # ISA13
+    sender_qualifier: str
+    sender_id: str
+    test: bool
+    ta1_ack_code: str
+    ta1_note_code: str
+    message: str | None = None  # why the intake rejected it, when it did
+
+
+@dataclass(frozen=True, slots=True)
+class SubmissionResult:
+    file: str  # as given
+    submission_id: int
+    sha256: str
+    size: int
+    archive_path: Path
+    state: SubmissionState
+    duplicate: bool = False  # the same bytes were submitted before (as submission_id)
+    accepted: bool = False  # every interchange, group and set accepted
+    rejected_records: int = 0  # records rejected by business edits, in accepted sets
+    error_code: str | None = None
+    error_message: str | None = None
+    interchanges: list[InterchangeOutcome] = field(default_factory=list)
+    acks: list[Path] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Nothing was rejected: what the CLI's exit code reports."""
+        return self.accepted and not self.duplicate and not self.rejected_records
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "submission_id": self.submission_id,
+            "sha256": self.sha256,
+            "size": self.size,
+            "archive_path": str(self.archive_path),
+            "state": self.state.value,
+            "duplicate": self.duplicate,
+            "accepted": self.accepted,
+            "rejected_records": self.rejected_records,
+            "error": (
+                {"code": self.error_code, "message": self.error_message}
+                if self.error_code
+                else None
+            ),
+            "interchanges": [
+                {
+                    "control_number": i.control_number,
+                    "sender_qualifier": i.sender_qualifier,
+                    "sender_id": i.sender_id,
+                    "test": i.test,
+                    "ta1": {"ack_code": i.ta1_ack_code, "note_code": i.ta1_note_code},
+                    "message": i.message,
+                }
+                for i in self.interchanges
+            ],
+            "acks": [str(p) for p in self.acks],
+        }
+
+
+def submit(
+    paths: Iterable[str | os.PathLike[str]],
+    *,
+    store: Store,
+    settings: Settings,
+    clock: Clock,
+    carrier: str | None = None,
+) -> list[SubmissionResult]:
+    """Archive, record, validate and acknowledge each file, one after the other.
+
+    ``carrier`` (a NAIC code) says who sends the files: only that carrier's ISA identity is
+    then a known sender.  Without it, any registered carrier's is.  Raises ``ConfigError``
+    when the named carrier is not registered; a file that is rejected is a result, not an
+    error."""
+    with store.session(readonly=True) as session:
+        senders = carriers_by_sender(session)
+        if carrier is not None:
+            profile = carrier_by_naic(session, carrier)
+            if profile is None:
+                raise ConfigError("CARRIER", f"no carrier with NAIC {carrier} is registered")
+            senders = {(profile.isa_qualifier, profile.isa_id): profile}
+    intake = _Intake(store, settings, clock, senders, fixed_carrier=carrier is not None)
+    return [intake.submit_one(Path(p)) for p in paths]
+
+
+class _Intake:
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        clock: Clock,
+        senders: dict[tuple[str, str], Carrier],
+        *,
+        fixed_carrier: bool,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.clock = clock
+        self.senders = senders
+        self.fixed_carrier = fixed_carrier
+        self.options = ValidationOptions(
+            receiver_qualifier=settings.receiver_qualifier,
+            receiver_id=settings.receiver_id,
+            known_senders=frozenset(senders),
+            max_errors_per_set=settings.max_errors_per_set,
+            max_segment_length=settings.max_segment_length,
+        )
+
+    def submit_one(self, path: Path) -> SubmissionResult:
+        name = str(path)
+        archived = archive(path, self.settings)  # before anything else happens to the file
+        fixed = next(iter(self.senders.values())) if self.fixed_carrier else None
+        with self.store.session() as session:
+            sub, created = create_submission(
+                session,
+                file_name=name,
+                received_at=self.clock(),
+                size=archived.size,
+                sha256=archived.sha256,
+                archive_path=self._relative(archived.path),
+                state=SubmissionState.ARCHIVED,
+                carrier_id=fixed.id if fixed else None,
+            )
+        base = SubmissionResult(
+            file=name,
+            submission_id=sub.id,
+            sha256=archived.sha256,
+            size=archived.size,
+            archive_path=archived.path,
+            state=sub.state,
+        )
+        if not created:
+            _log.info("submission_duplicate", submission=sub.id, sha256=archived.sha256)
+            return replace(
+                base,
+                duplicate=True,
+                error_code="SUBMISSION-DUPLICATE",
+                error_message=(
+                    f"the same file (sha256 {archived.sha256[:12]}…) was submitted before "
+                    f"as submission {sub.id}; it was not stored again"
+                ),
+            )
+        _log.info("submission_archived", submission=sub.id, sha256=archived.sha256,
+                  size=archived.size)
+        try:
+            verdict = self._validate(archived.path, name)
+            self._set_state(sub.id, SubmissionState.PARSED)
+            return self._acknowledge(base, verdict)
+        except EpoiError as exc:
+            self._set_state(sub.id, SubmissionState.FAILED, exc.code, exc.message)
+            _log.warning("submission_failed", submission=sub.id, code=exc.code)
+            return replace(
+                base, state=SubmissionState.FAILED, error_code=exc.code, error_message=exc.message
+            )
+        except Exception as exc:
+            # A bug: leave the submission visibly failed rather than stuck half-way.
+            self._set_state(sub.id, SubmissionState.FAILED, "INTERNAL", type(exc).__name__)
+            raise
+
+    # -- steps ---------------------------------------------------------------------------
+
+    def _validate(self, archived: Path, name: str) -> FileVerdict:
+        from .parsers import validate  # the fast engine; imported late, it compiles the map
+
+        # Validate the archived copy: what is acknowledged is exactly what is kept.
+        with archived.open("rb") as stream:
+            return validate(stream, name=name, options=self.options, engine="fast")
+
+    def _acknowledge(self, base: SubmissionResult, verdict: FileVerdict) -> SubmissionResult:
+        created = self.clock()
+        with self.store.session() as session:
+            verdict, outcomes = self._screen(session, base.submission_id, verdict)
+            acks = self._write_acks(session, base.submission_id, verdict, created)
+            counts = _counts(verdict)
+            # A file error (say, truncated in its second interchange) fails the submission
+            # only when nothing in it was accepted: what was accepted goes on, and the error
+            # stays on the submission for the carrier to see.
+            accepted_any = any(ic.ta1.ack_code != "R" for ic in verdict.interchanges)
+            state = (
+                SubmissionState.FAILED
+                if verdict.error and not accepted_any
+                else SubmissionState.ACKNOWLEDGED
+            )
+            values: dict[str, Any] = {"state": state, **counts}
+            if verdict.error:
+                values |= {"error_code": verdict.error.code, "error_message": verdict.error.message}
+            if not self.fixed_carrier:
+                values["carrier_id"] = self._carrier_of(verdict)
+            update_submission(session, base.submission_id, **values)
+        _log.info("submission_acknowledged", submission=base.submission_id, state=state.value,
+                  acks=len(acks), **counts)
+        return replace(
+            base,
+            state=state,
+            accepted=verdict.accepted and verdict.error is None,
+            rejected_records=_rejected_records(verdict),
+            error_code=verdict.error.code if verdict.error else None,
+            error_message=verdict.error.message if verdict.error else None,
+            interchanges=outcomes,
+            acks=acks,
+        )
+
+    def _screen(
+        self, session: Session, submission_id: int, verdict: FileVerdict
+    ) -> tuple[FileVerdict, list[InterchangeOutcome]]:
+        """Apply the intake's own TA1 rejections (006 unknown sender, 025 duplicate) to the
+        verdict and record every interchange."""
+        screened: list[tuple[InterchangeVerdict, str | None]] = []
+        for ic in verdict.interchanges:
+            sender = (ic.sender_qualifier.strip(), ic.sender_id.strip())
+            message = None
+            if sender not in self.senders:
+                # The validator was given the known senders and normally rejects it itself.
+                if ic.ta1.ack_code != "R":
+                    ic = _reject(ic, NOTE_UNKNOWN_SENDER)
+                if ic.ta1.note_code == NOTE_UNKNOWN_SENDER:
+                    message = (
+                        f"sender {sender[0]}/{sender[1]} is not the ISA identity of the "
+                        "carrier named for this submission"
+                        if self.fixed_carrier
+                        else f"sender {sender[0]}/{sender[1]} is not a registered carrier "
+                        "(see `epoi carriers add`)"
+                    )
+            screened.append((ic, message))
+
+        # Claim (sender, ISA13) for every interchange still standing; the first in the file
+        # wins over a later copy, an earlier submission over this one.
+        candidates: dict[tuple[str, str, str], InterchangeRecord] = {}
+        for ic, _ in screened:
+            if ic.ta1.ack_code != "R":
+                rec = _record(ic)
+                candidates.setdefault(rec.key, rec)
+        taken = claim_interchanges(session, submission_id, list(candidates.values()))
+        claimed = set(candidates) - taken
+
+        final: list[InterchangeVerdict] = []
+        outcomes: list[InterchangeOutcome] = []
+        rejected: list[InterchangeRecord] = []
+        for ic, message in screened:
+            rec = _record(ic)
+            if ic.ta1.ack_code != "R":
+                if rec.key in claimed:
+                    claimed.discard(rec.key)  # a later copy in this file is a duplicate
+                else:
+                    ic = _reject(ic, NOTE_DUPLICATE)
+                    rec = _record(ic)
+                    message = (
+                        f"interchange {ic.control_number} from {rec.sender_qualifier}/"
+                        f"{rec.sender_id} was received before; this copy adds nothing"
+                    )
+            if ic.ta1.ack_code == "R":
+                rejected.append(rec)
+            final.append(ic)
+            outcomes.append(
+                InterchangeOutcome(
+                    control_number=ic.control_number,
+                    sender_qualifier=rec.sender_qualifier,
+                    sender_id=rec.sender_id,
+                    test=ic.test,
+                    ta1_ack_code=ic.ta1.ack_code,
+                    ta1_note_code=ic.ta1.note_code,
+                    message=message,
+                )
+            )
+        record_interchanges(session, submission_id, rejected)
+        accepted = verdict.accepted and all(ic.ta1.ack_code != "R" for ic in final)
+        return verdict.model_copy(update={"interchanges": final, "accepted": accepted}), outcomes
+
+    def _write_acks(
+        self, session: Session, submission_id: int, verdict: FileVerdict, created: datetime
+    ) -> list[Path]:
+        from .parsers._acks import ack_file_name, write_acks
+
+        def next_number(carrier: str, counter: str) -> int:
+            return next_control_numbers(session, f"{carrier}:{counter}")[0]
+
+        test_of = {ic.control_number: ic.test for ic in verdict.interchanges}
+        sender_of = {ic.control_number: ic.sender_id.strip() for ic in verdict.interchanges}
+        out_dir = self.settings.home / "acks" / str(submission_id)
+        paths: list[Path] = []
+        records: list[AckRecord] = []
+        docs = write_acks(
+            verdict,
+            next_number,
+            sender_qualifier=self.settings.receiver_qualifier,
+            sender_id=self.settings.receiver_id,
+            application_code=self.settings.receiver_application,
+            created=created,
+        )
+        try:
+            for doc in docs:
+                out_dir.mkdir(parents=True, exist_ok=True)
+                received = doc.received_control_number
+                path = out_dir / ack_file_name(
+                    doc.kind, sender_of[received], doc.interchange_control_number,
+                    test_of[received],
+                )
+                path.write_text(doc.text, encoding="latin-1")
+                paths.append(path)
+                records.append(
+                    AckRecord(
+                        kind=AckKind(doc.kind),
+                        control_number=f"{doc.interchange_control_number:09d}",
+                        answers_interchange=received,
+                        answers_group=doc.group_control_number,
+                        path=self._relative(path),
+                        created_at=created,
+                    )
+                )
+            add_acks(session, submission_id, records)
+        except BaseException:
+            # The transaction rolls back (and gives the control numbers back): so do the files.
+            for p in paths:
+                p.unlink(missing_ok=True)
+            raise
+        return paths
+
+    def _carrier_of(self, verdict: FileVerdict) -> int | None:
+        """The carrier a file came from: the one known sender of its interchanges, if there
+        is exactly one."""
+        ids = {
+            c.id
+            for ic in verdict.interchanges
+            if (c := self.senders.get((ic.sender_qualifier.strip(), ic.sender_id.strip())))
+        }
+        return ids.pop() if len(ids) == 1 else None
+
+    def _set_state(
+        self,
+        submission_id: int,
+        state: SubmissionState,
+        error_code: str | None = None,
+        error_message: str | None = None,
+    ) -> None:
+        values: dict[str, Any] = {"state": state}
+        if error_code:
+            values |= {"error_code": error_code, "error_message": error_message}
+        with self.store.session() as session:
+            update_submission(session, submission_id, **values)
+
+    def _relative(self, path: Path) -> str:
+        """Paths in the database are relative to the data directory, so it can move."""
+        try:
+            return str(path.resolve().relative_to(self.settings.home.resolve()))
+        except ValueError:
+            return str(path.resolve())
+
+
+# -- verdict helpers -----------------------------------------------------------------------
+
+
+def _reject(ic: InterchangeVerdict, note: str) -> InterchangeVerdict:
+    return ic.model_copy(update={"ta1": Ta1(ack_code="R", note_code=note)})
+
+
+def _record(ic: InterchangeVerdict) -> InterchangeRecord:
+    return InterchangeRecord(
+        sender_qualifier=ic.sender_qualifier.strip(),
+        sender_id=ic.sender_id.strip(),
+        control_number=ic.control_number,
+        test=ic.test,
+        ta1_ack_code=ic.ta1.ack_code,
+        ta1_note_code=ic.ta1.note_code,
+    )
+
+
+def _accepted_sets(verdict: FileVerdict) -> Iterator[TransactionSetVerdict]:
+    """Sets the 997 accepted (AK5 A or E) in interchanges the TA1 did not reject.  The
+    group's AK9 is not consulted: it is R as soon as any one of its sets is."""
+    for ic in verdict.interchanges:
+        if ic.ta1.ack_code != "R":
+            for group in ic.groups:
+                yield from (ts for ts in group.transaction_sets if ts.ack_code != "R")
+
+
+def _counts(verdict: FileVerdict) -> dict[str, int]:
+    accepted = list(_accepted_sets(verdict))
+    return {
+        "interchange_count": len(verdict.interchanges),
+        "transaction_set_count": sum(
+            len(g.transaction_sets) for ic in verdict.interchanges for g in ic.groups
+        ),
+        "accepted_set_count": len(accepted),
+        "policy_count": sum(ts.policies for ts in accepted),
+        "vehicle_count": sum(ts.vehicles for ts in accepted),
+    }
+
+
+def _rejected_records(verdict: FileVerdict) -> int:
+    return sum(ts.rejected for ts in _accepted_sets(verdict))
+
+
