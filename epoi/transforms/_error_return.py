@@ -164,9 +164,9 @@ def _policy(w: _Writer, record: NormalizedRecord, hl: int, parent: int, lx: int)
         w.seg("LX", index + 1)
         if vehicle is not None:
             make = vehicle.make or ""
-            w.seg("VEH", "1", vehicle.vin or "", vehicle.model_year or "", "ZZ" if make else "", make)
+            w.seg("VEH", index + 1, vehicle.vin or "", vehicle.model_year or "", "ZZ" if make else "", make)
         else:
-            w.seg("VEH", "1")
+            w.seg("VEH", index + 1)
         _findings(w, by_vehicle[index])
         hl += 1
     return hl
