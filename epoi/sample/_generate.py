@@ -106,7 +106,8 @@ def _make_carriers(rng: random.Random, count: int) -> list[Carrier]:
     rng.shuffle(formats)
     carriers = []
     for i, stem in enumerate(stems):
-        kind, abbr = rng.choice(_CARRIER_KINDS)
+        # NM103 holds at most 35 characters in 004010.
+        kind, abbr = rng.choice([k for k in _CARRIER_KINDS if len(stem) + 1 + len(k[0]) <= 35])
         initials = "".join(w[0] for w in stem.split()) + abbr[0]
         carriers.append(
             Carrier(
