@@ -350,6 +350,15 @@ def test_delimiter_inside_a_value() -> None:
     assert e.value.code == "ACK-DELIMITER"
 
 
+@pytest.mark.parametrize("delims", [("*", "*", "~"), ("", ":", "~"), ("*", ":", "~\n")])
+def test_unusable_delimiters(delims: tuple[str, str, str]) -> None:
+    el, comp, term = delims
+    ic = interchange(element_separator=el, component_separator=comp, segment_terminator=term)
+    with pytest.raises(InputError) as e:
+        write_ta1(ic, ENV)
+    assert e.value.code == "ACK-DELIMITER"
+
+
 def test_ta1_needs_received_date_and_time() -> None:
     with pytest.raises(InputError) as e:
         write_ta1(interchange(date="", time=""), ENV)

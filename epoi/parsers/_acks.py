@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, NamedTuple
 
-from ..errors import ConfigError, InputError, Location
+from ..errors import ConfigError, EpoiError, InputError, Location
 from ..schemas.verdict import FileVerdict, GroupVerdict, InterchangeVerdict, Issue
 
 __all__ = [
@@ -76,6 +76,12 @@ class _Writer:
         self.term = ic.segment_terminator
         self._forbidden = {self.el, self.comp, self.term}
         self._location = Location(interchange=ic.control_number)
+        if len(self._forbidden) != 3 or any(len(d) != 1 for d in self._forbidden):
+            raise InputError(
+                "ACK-DELIMITER",
+                "the verdict's delimiters must be three different single characters",
+                self._location,
+            )
         self.parts: list[str] = []
         self.count = 0
 
@@ -136,7 +142,9 @@ class _Writer:
         return "".join(self.parts)
 
 
-def _fixed(value: str, width: int, name: str, ic: InterchangeVerdict, error: type) -> str:
+def _fixed(
+    value: str, width: int, name: str, ic: InterchangeVerdict, error: type[EpoiError]
+) -> str:
     if len(value) > width or not value.strip():
         raise error(
             "ACK-ENVELOPE",
