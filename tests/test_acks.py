@@ -489,3 +489,29 @@ def test_any_verdict_gives_a_997_pyx12_accepts(
     assert len(text[: text.index(term) + 1]) == 106
     ok, report = pyx12_accepts(text, map_dir)
     assert ok, (text, report)
+
+
+TA105 = ["000", "001", "005", "006", "007", "008", "014", "015", "016", "017", "018", "019",
+         "020", "021", "022", "023", "024", "025"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(ack=st.sampled_from(["A", "E", "R"]), note=st.sampled_from(TA105), delims=delimiters,
+       sender=st.text("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ", min_size=1, max_size=15)
+       .filter(str.strip),
+       qualifier=st.sampled_from(["01", "14", "20", "ZZ", "9X"]), icn=st.integers(1, 999_999_999))
+def test_any_ta1_is_a_well_formed_interchange(
+    ack: str, note: str, delims: tuple[str, str, str], sender: str, qualifier: str, icn: int
+) -> None:
+    el, comp, term = delims
+    ic = interchange(element_separator=el, component_separator=comp, segment_terminator=term,
+                     sender_qualifier=qualifier, sender_id=sender,
+                     ta1=Ta1(ack_code=ack, note_code=note))  # type: ignore[arg-type]
+    text = write_ta1(ic, replace(ENV, interchange_control_number=icn))
+    reader = pyx12.x12file.X12Reader(io.StringIO(text))
+    segs = [s.format(term, el, comp) for s in reader]
+    assert not reader.pop_errors()
+    assert len(segs[0]) == 106
+    assert segs[0].split(el)[7:9] == [qualifier, sender.ljust(15)]
+    assert segs[1:] == [el.join(["TA1", "000000101", "261127", "0930", ack, note]) + term,
+                        el.join(["IEA", "0", f"{icn:09d}"]) + term]
