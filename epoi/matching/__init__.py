@@ -12,8 +12,34 @@ from ._index import (
 from ._matcher import Owner, agreed_fields, match_many, match_one, owners_of
 from ._names import last_name_agrees, name_key, name_keys, organisation_key
 from ._registrations import read_registrations
+from ._renewals import (
+    Clearance,
+    SuspensionCandidate,
+    clear_renewal,
+    suspension_candidate,
+    suspension_candidates,
+)
+from ._timeline import (
+    CoverageReport,
+    CoverageSpan,
+    Timeline,
+    coverage_on,
+    coverage_timeline,
+    spans_on,
+)
 
 __all__ = [
+    "Clearance",
+    "CoverageReport",
+    "CoverageSpan",
+    "SuspensionCandidate",
+    "Timeline",
+    "clear_renewal",
+    "coverage_on",
+    "coverage_timeline",
+    "spans_on",
+    "suspension_candidate",
+    "suspension_candidates",
     "InMemoryRegistrationIndex",
     "NameProbe",
     "NearVinProbe",

@@ -1,0 +1,141 @@
+"""Renewal clearance and suspension candidates (companion guide §5).  Pure functions of a
+registration, its vehicle's coverage timeline and the day asked about."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Literal, Protocol
+
+from ._timeline import CoverageSpan, Timeline, coverage_on
+
+ClearanceStatus = Literal["cleared", "held"]
+HoldReason = Literal[
+    "no_matched_report",  # nothing reported for the vehicle, matched or not
+    "only_unmatched_reports",  # reports exist but are pending, unmatched or ambiguous
+    "cancelled",  # the last coverage was cancelled (XLC) on reason_date
+    "expired",  # the last coverage expired on reason_date
+    "removed",  # the vehicle was taken off its policy (VDL) on reason_date
+    "not_yet_in_force",  # matched coverage exists but only from reason_date, after the day
+]
+
+_TEXT = {
+    "no_matched_report": "no matched report",
+    "only_unmatched_reports": "only pending or unmatched reports",
+    "cancelled": "coverage cancelled on {}",
+    "expired": "coverage expired on {}",
+    "removed": "vehicle removed from its policy on {}",
+    "not_yet_in_force": "coverage starts on {}",
+}
+
+
+class RegisteredVehicleLike(Protocol):
+    """A ``Registration`` or an index's ``RegisteredVehicle``: what clearance needs."""
+
+    @property
+    def plate(self) -> str: ...
+
+    @property
+    def vin(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Clearance:
+    plate: str
+    vin: str
+    due: date
+    status: ClearanceStatus
+    reason: HoldReason | None = None  # None when cleared
+    reason_date: date | None = None
+    coverage: CoverageSpan | None = None  # the coverage in force on the due day
+
+    @property
+    def reason_text(self) -> str:
+        if self.reason is None:
+            return ""
+        return _TEXT[self.reason].format(self.reason_date.isoformat() if self.reason_date else "")
+
+
+def clear_renewal(
+    due_day: date,
+    registration: RegisteredVehicleLike,
+    timeline: Timeline,
+    pending_reports: Collection[object] = (),
+) -> Clearance:
+    """Cleared when matched coverage is in force on ``due_day``; otherwise held with the
+    reason.  ``pending_reports``: the vehicle's reports that are pending, unmatched or
+    ambiguous (only their number matters)."""
+
+    def held(reason: HoldReason, when: date | None = None) -> Clearance:
+        return Clearance(registration.plate, registration.vin, due_day, "held", reason, when)
+
+    span = coverage_on(timeline, due_day)
+    if span is not None:
+        return Clearance(registration.plate, registration.vin, due_day, "cleared", coverage=span)
+    if not timeline:
+        return held("only_unmatched_reports" if pending_reports else "no_matched_report")
+    ended = [s for s in timeline if s.end is not None and s.end <= due_day
+             and s.end_reason != "superseded"]
+    if ended:
+        # The coverage that ended last explains the hold (cancelled before expired the
+        # same day: the cancellation is what the owner must answer for).
+        last = max(ended, key=lambda s: (s.end, s.end_reason == "cancelled", s.report_key))
+        return held(last.end_reason or "expired", last.end)
+    return held("not_yet_in_force", min(s.start for s in timeline))
+
+
+@dataclass(frozen=True, slots=True)
+class SuspensionCandidate:
+    plate: str
+    vin: str
+    cancelled_on: date
+    carrier_naic: str
+    policy_number: str
+    cancelled_by: str | None  # the XLC report's key
+
+
+class RegistrationLike(RegisteredVehicleLike, Protocol):
+    def is_valid_on(self, day: date) -> bool: ...
+
+
+def suspension_candidate(
+    registration: RegistrationLike, timeline: Timeline, *, as_of: date, window_days: int
+) -> SuspensionCandidate | None:
+    """The vehicle is a candidate when its most recent cancellation (XLC) on or before
+    ``as_of`` has no replacement coverage (any carrier, a reinstatement included) in force
+    on any day of the ``window_days`` after it, that window is over by ``as_of``, and the
+    registration is still valid on ``as_of``.  Only the most recent cancellation counts: an
+    older lapse followed by coverage that was itself cancelled and replaced is history.
+    A cancellation whose window is still open is not a candidate yet."""
+    if not registration.is_valid_on(as_of):
+        return None
+    cancelled = [s for s in timeline
+                 if s.end_reason == "cancelled" and s.end is not None and s.end <= as_of]
+    if not cancelled:
+        return None
+    last = max(cancelled, key=lambda s: (s.end, s.report_key))
+    start = last.end
+    assert start is not None
+    window_end = start + timedelta(days=window_days)
+    if as_of <= window_end:
+        return None
+    replaced = any(
+        s is not last and s.start <= window_end and (s.end is None or s.end > start)
+        for s in timeline
+    )
+    if replaced:
+        return None
+    return SuspensionCandidate(registration.plate, registration.vin, start, last.carrier_naic,
+                               last.policy_number, last.ended_by)
+
+
+def suspension_candidates(
+    vehicles: Iterable[tuple[RegistrationLike, Timeline]], *, as_of: date, window_days: int
+) -> Iterator[SuspensionCandidate]:
+    """Suspension candidates among ``(registration, timeline)`` pairs;
+    ``window_days`` is ``settings.suspension_window_days``."""
+    for registration, timeline in vehicles:
+        found = suspension_candidate(registration, timeline, as_of=as_of, window_days=window_days)
+        if found is not None:
+            yield found
