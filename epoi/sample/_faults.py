@@ -34,6 +34,22 @@ class FaultOptions:
         return cls(vin_typos=0.0)
 
 
+# What a keyer or an OCR pass typically puts instead of a character: look-alikes and
+# keyboard neighbours (I, O and Q are not VIN characters, so 1/0 become L/D rather than I/O).
+_CONFUSABLE = {
+    "0": "D89", "1": "7L2", "2": "Z13", "3": "8E24", "4": "A35", "5": "S64", "6": "G5B7",
+    "7": "1T68", "8": "B039", "9": "8G0", "A": "4", "B": "8", "C": "G", "D": "0", "E": "F3",
+    "F": "E", "G": "6C", "L": "1", "M": "N", "N": "M", "S": "5", "T": "7", "U": "V", "V": "UY",
+    "Y": "V", "Z": "2",
+}
+
+
+def _mistype(rng: random.Random, char: str) -> str:
+    if char in _CONFUSABLE and rng.random() < 0.7:
+        return rng.choice(_CONFUSABLE[char])
+    return rng.choice(VIN_ALPHABET.replace(char, ""))
+
+
 def vin_typo(rng: random.Random, vin: str) -> tuple[str, str]:
     """A keying mistake: one or two characters changed, or two neighbours swapped.
 
@@ -52,7 +68,7 @@ def vin_typo(rng: random.Random, vin: str) -> tuple[str, str]:
             chars[i], chars[i + 1] = chars[i + 1], chars[i]
         else:
             for i in rng.sample(range(17), 1 if kind == "substitute" else 2):
-                chars[i] = rng.choice(VIN_ALPHABET.replace(chars[i], ""))
+                chars[i] = _mistype(rng, chars[i])
         typed = "".join(chars)
         if typed != vin and (not keep_check or check_digit_ok(typed)):
             return typed, kind
