@@ -307,6 +307,16 @@ def test_ak3_issue_with_element_errors_keeps_one_code_8_before_the_ak4s() -> Non
                   ["AK4", "3", "735", "1"]]
 
 
+def test_position_beyond_ak302_room(map_dir: str) -> None:
+    g = accepted_group(ack_code="R", sets_accepted=0, transaction_sets=[TransactionSetVerdict(
+        control_number="0001", ack_code="R", error_codes=["5"],
+        errors=[Issue(code="2", ack="AK3", message="x", segment_position=1_234_567,
+                      segment_id="N3")])])
+    text = write_997(interchange(groups=[g]), g, ENV)
+    assert "AK3*N3*999999**2~" in text
+    assert pyx12_accepts(text, map_dir)[0]
+
+
 def test_codes_deduplicated_and_cut_to_room() -> None:
     g = accepted_group(
         ack_code="R", error_codes=["4", "5", "4", "1", "2", "3", "6"], sets_accepted=0,
@@ -438,7 +448,7 @@ loop_ids = st.one_of(st.none(), st.sampled_from(["2000", "2000A", "2100C", "L1",
 @st.composite
 def issues(draw: st.DrawFn) -> Issue:
     ack = draw(st.sampled_from(["AK3", "AK4", None]))
-    common = dict(message="x", segment_position=draw(st.integers(1, 999_999)),
+    common = dict(message="x", segment_position=draw(st.integers(1, 2_000_000)),
                   segment_id=draw(seg_ids), loop_id=draw(loop_ids))
     if ack == "AK3":
         return Issue(code=draw(st.sampled_from(AK304)), ack="AK3", **common)

@@ -32,7 +32,8 @@ ISA_LENGTH = 106  # with its segment terminator
 MAX_CONTROL_NUMBER = 999_999_999  # ISA13 and GS06 are N0 of at most 9 digits
 MAX_AK5_CODES = 5  # AK502..AK506
 MAX_AK9_CODES = 5  # AK905..AK909
-MAX_AK4_PER_AK3 = 99  # the AK4 repeat inside one AK3 loop (997, 004010)
+MAX_AK4_PER_AK3 = 99
+MAX_AK3_POSITION = 999_999  # the AK4 repeat inside one AK3 loop (997, 004010)
 
 AckKind = Literal["TA1", "997"]
 
@@ -254,7 +255,9 @@ class _SegmentError:
         # add it when the verdict did not, and keep it last so the AK4s follow it.
         if self.ak4:
             codes = [c for c in codes if c != "8"] + ["8"]
-        pos = str(self.position)
+        # AK3-02 is N0 1-6: a position past 999999 (a set of a million segments) cannot be
+        # said; the last expressible one keeps the ack valid, the verdict keeps the true one.
+        pos = str(min(self.position, MAX_AK3_POSITION))
         for i, code in enumerate(codes):
             w.seg("AK3", self.segment_id, pos, self.loop_id, code)
             if i == len(codes) - 1:
