@@ -1,22 +1,22 @@
 """Test helper for the transforms tests: guide-style 811 text → ``PolicyBlock``s.
 
-Deliberately tiny (no error handling): the real reader and ``iter_policies`` belong to the
-parsers; the transforms only need well-formed blocks to work on."""
+Segments come from the parsers' reader; the cutting into policy blocks is deliberately
+tiny (no validation): ``iter_policies`` belongs to the parsers, and the transforms only
+need well-formed blocks to work on."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 from epoi.parsers import PolicyBlock, Segment
+from epoi.parsers._reader import read_segments
 
 FIXTURES = Path(__file__).parent / "fixtures" / "transforms"
 
 
 def tokenize(text: str) -> list[Segment]:
-    text = text.lstrip()
-    element, terminator = text[3], text[105]
-    raw = [s.strip() for s in text.split(terminator)]
-    return [Segment(s.split(element), n) for n, s in enumerate((s for s in raw if s), start=1)]
+    return list(read_segments(io.BytesIO(text.encode("latin-1"))))
 
 
 def policy_blocks(text: str, *, file: str = "test.x12") -> list[PolicyBlock]:

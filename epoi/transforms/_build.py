@@ -20,7 +20,9 @@ def _address(loop: Loop) -> Address | None:
     lines = tuple(
         line for line in (v.text(loop.value("address_line_1")), v.text(loop.value("address_line_2"))) if line
     )
-    city, state, zip_ = v.text(loop.value("city")), v.text(loop.value("address_state")), v.zip_code(loop.value("zip"))
+    city = v.text(loop.value("city"))
+    state = v.text(loop.value("address_state"))
+    zip_ = v.zip_code(loop.value("zip"))
     if not (lines or city or state or zip_):
         return None
     return Address(lines=lines, city=city, state=state, zip=zip_)
@@ -34,7 +36,8 @@ def _insured(loop: Loop, profile: Profile) -> Insured:
         "address": _address(loop),
     }
     if loop.value("entity_type") == profile.organisation_code:
-        fein = v.text(loop.value("id")) if loop.value("id_qualifier").upper() == profile.fein_qualifier else None
+        is_fein = loop.value("id_qualifier").upper() == profile.fein_qualifier
+        fein = v.text(loop.value("id")) if is_fein else None
         return Insured(kind="organisation", organisation_name=v.text(loop.value("name")), fein=fein, **common)
     return Insured(
         kind="individual",

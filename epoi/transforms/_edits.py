@@ -123,7 +123,9 @@ def _policy(loops: PolicyLoops, report: PolicyReport, ctx: EditContext, out: _Fi
     if not report.policy_number:
         out.add("E101", "policy number missing", _where(policy, "policy_number"))
     if ttype not in profile.transaction_types:
-        out.add("E102", "transaction type missing or not in the code list", _where(policy, "transaction_type"))
+        out.add(
+            "E102", "transaction type missing or not in the code list", _where(policy, "transaction_type")
+        )
     if ptype not in profile.policy_types:
         out.add("E102", "policy type missing or not in the code list", _where(policy, "policy_type"))
 
@@ -160,7 +162,9 @@ def _policy(loops: PolicyLoops, report: PolicyReport, ctx: EditContext, out: _Fi
                 _where(policy, "policy_number"),
             )
         if ttype in profile.never_reported_types and not prior.reported:
-            out.add("E111", f"{ttype} for a policy this carrier never reported", _where(policy, "transaction_type"))
+            out.add(
+                "E111", f"{ttype} for a policy this carrier never reported", _where(policy, "transaction_type")
+            )
 
     if ptype in profile.vehicle_specific_policy_types and not loops.vehicles:
         out.add("E112", "vehicle-specific policy type with no vehicle", _where(policy, "policy_type"))
@@ -183,7 +187,9 @@ def _insureds(loops: PolicyLoops, report: PolicyReport, ctx: EditContext, out: _
                 out.add("E108", "date of birth is in the future", _where(loop, "date_of_birth"))
             elif _age(born, ctx.today) > profile.max_age_years:
                 out.add(
-                    "E108", f"date of birth implies an age over {profile.max_age_years}", _where(loop, "date_of_birth")
+                    "E108",
+                    f"date of birth implies an age over {profile.max_age_years}",
+                    _where(loop, "date_of_birth"),
                 )
         if insured.licence_number:
             # The issuing state is REF03; without it, the policy's jurisdiction.
@@ -243,12 +249,19 @@ def _vehicles(loops: PolicyLoops, report: PolicyReport, ctx: EditContext, out: _
             and vin_rules.has_valid_characters(vin)
             and not vin_rules.year_code_matches(vin, year)
         ):
-            out.add("E206", "model year disagrees with the VIN year code (position 10)", _where(loop, "model_year"), i)
+            out.add(
+                "E206",
+                "model year disagrees with the VIN year code (position 10)",
+                _where(loop, "model_year"),
+                i,
+            )
         if not vehicle.make:
             out.add("E207", "make missing", _where(loop, "make"), i)
 
 
-def run_edits(block: PolicyBlock, loops: PolicyLoops, report: PolicyReport, ctx: EditContext) -> list[BusinessError]:
+def run_edits(
+    block: PolicyBlock, loops: PolicyLoops, report: PolicyReport, ctx: EditContext
+) -> list[BusinessError]:
     out = _Findings(block)
     _insurer(loops, report, ctx, out)
     _policy(loops, report, ctx, out)

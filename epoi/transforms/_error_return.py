@@ -23,7 +23,7 @@ from datetime import date, datetime
 
 from ..errors import ConfigError
 from ..parsers import Delimiters
-from ..schemas.policy import BusinessError, NormalizedRecord, PolicyReport
+from ..schemas.policy import POLICY_TYPES, TRANSACTION_TYPES, BusinessError, NormalizedRecord, PolicyReport
 
 __all__ = ["ReturnEnvelope", "ReturnSet", "write_error_return"]
 
@@ -40,7 +40,9 @@ def _fixed(value: str, width: int, name: str) -> str:
 
 def _control_number(n: int, name: str) -> int:
     if not 1 <= n <= _MAX_CONTROL_NUMBER:
-        raise ConfigError("RETURN-CONTROL-NUMBER", f"{name} of the error return must be 1 to {_MAX_CONTROL_NUMBER}")
+        raise ConfigError(
+            "RETURN-CONTROL-NUMBER", f"{name} of the error return must be 1 to {_MAX_CONTROL_NUMBER}"
+        )
     return n
 
 
@@ -147,7 +149,7 @@ def _policy(w: _Writer, record: NormalizedRecord, hl: int, parent: int, lx: int)
     if report.policy_number:
         w.seg("REF", "IG", report.policy_number)
     # The SI echo only when both codes are in the code list; an unknown code is the finding.
-    if report.transaction_type in ("NBS", "RWL", "CHG", "XLC", "REI") and report.policy_type in ("PV", "CV", "CF"):
+    if report.transaction_type in TRANSACTION_TYPES and report.policy_type in POLICY_TYPES:
         w.seg("SI", "ZZ", "TT", report.transaction_type, "PT", report.policy_type)
     _findings(w, own)
     for qualifier, value in (
@@ -182,8 +184,10 @@ def _set(w: _Writer, rset: ReturnSet, created: datetime) -> None:
     }
     _findings(w, insurer.values())
     echoed = [r for r in rset.records if r.status != "accepted"]
+    # A record's state is echoed even if the caller forgot to list it: never drop a finding.
+    states = dict.fromkeys([*rset.jurisdictions, *((r.report.jurisdiction or "") for r in echoed)])
     hl = 2
-    for jurisdiction in rset.jurisdictions or ("",):
+    for jurisdiction in states or ("",):
         mine = [r for r in echoed if (r.report.jurisdiction or "") == jurisdiction]
         state_hl = hl
         w.seg("HL", state_hl, 1, "2", "1" if mine else "0")
