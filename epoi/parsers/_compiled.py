@@ -226,6 +226,7 @@ class CompiledMap:
         self.gs = self._seg_in(self.gs_loop, "GS")
         self.ge = self._seg_in(self.gs_loop, "GE")
         self.st = self._seg_in(self.st_loop, "ST")
+        self.hl = next(s for s in self.segments if s.id == "HL")
         self.se = self._seg_in(self.st_loop, "SE")
         self._transitions: dict[tuple[int, str, tuple[str, ...]], tuple[int, tuple[LoopRule, ...], SegmentRule | None]] = {}
         # For each segment id, the element positions any map node uses to tell them apart.
@@ -309,6 +310,16 @@ class CompiledMap:
                 usage=child.usage or "S", data_type=dtype, min_len=min_len, max_len=max_len,
                 codes=codes, fast_ok=predicate,
             ))
+        # pyx12 checks a 1251 value (date/time period) against the format its 1250 sibling
+        # names; the fast path knows the CCYYMMDD one and asks pyx12 about any other.
+        formats = [c for e in elements if e.data_element == "1250" for c in (e.codes or ())]
+        for e in elements:
+            if e.data_element == "1251":
+                if formats == ["D8"]:
+                    shape = e.fast_ok
+                    e.fast_ok = lambda v, shape=shape: bool(shape(v)) and _date_ok(v, "D8")
+                else:
+                    e.fast_ok = _never
         qualifier = None
         try:
             key = node._resolve_unique_key_field(node.id, with_qual=False)

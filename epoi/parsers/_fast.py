@@ -137,6 +137,7 @@ class _Group:
     set_ids: set[str] = field(default_factory=set)
     included: int = 0
     closed: bool = False
+    unsupported: bool = False
 
 
 @dataclass(slots=True)
@@ -198,18 +199,23 @@ class _Engine:
 
     # --- segments -----------------------------------------------------------------------
     def _outside(self, position: int) -> None:
-        # A segment outside any transaction set: the envelope structure is broken.
+        # A segment outside any transaction set (or a trailer without its header): invalid
+        # interchange content, as the pyx12 engine reports it.
         target = self.ix or (self.interchanges[-1] if self.interchanges else None)
         if target is not None:
-            target.note("022")
+            target.note("024")
 
     def _body(self, st: _Set, f: list[str], position: int) -> None:
         m = self.m
         current = st.current
         assert current is not None
+        f0 = f[0]
+        if f0 == "HL":
+            # numbering, parents and counts are checked on every HL, found in the map or not
+            self._hl(st, f, position)
         pops, pushes, target = m.transition(current, f)
         if target is None:
-            self._seg_issue(st, "1", f[0], position, current.loop)
+            self._seg_issue(st, "1", f0, position, current.loop)
             return
         frames = st.frames
         if pops or pushes:
@@ -228,10 +234,7 @@ class _Engine:
         st.current = target
         if n > target.max_use or target.usage == "N":
             self._seg_issue(st, "2" if target.usage == "N" else "5", f[0], position, target.loop)
-        f0 = f[0]
-        if f0 == "HL":
-            self._hl(st, f, target, position)
-        elif f0 == "REF" and f[1] == "IG":
+        if f0 == "REF" and f[1] == "IG":
             st.policy_number = f[2] if len(f) > 2 else None  # the record key (cli.md), not personal
         if f[-1] == "" and len(f) > 1:
             # trailing element separators (pyx12 "SEG1" -> AK3 8)
@@ -263,7 +266,8 @@ class _Engine:
             self._ele_issue(st, e.err_cde, rule, position, ref, element_position, component,
                             data_element, name)
 
-    def _hl(self, st: _Set, f: list[str], rule: SegmentRule, position: int) -> None:
+    def _hl(self, st: _Set, f: list[str], position: int) -> None:
+        rule = self.m.hl
         st.hl_count += 1
         hl_id = f[1] if len(f) > 1 else ""
         parent = f[2] if len(f) > 2 else ""
@@ -295,7 +299,7 @@ class _Engine:
             stack.clear()
         stack.append((hl_id, level))
 
-    def _close_frame(self, st: _Set, frame: _Frame, position: int) -> None:
+    def _close_frame(self, st: _Set, frame: _Frame, position: int, include_se: bool = False) -> None:
         counts = frame.counts
         for child in frame.loop.children:
             if child.usage == "R" and counts.get(child, 0) == 0:
@@ -303,7 +307,7 @@ class _Engine:
                     first = child.first_segment()
                     seg_id = first.id if first else child.id
                     self._seg_issue(st, "3", seg_id, position, child)
-                elif child.id != "SE":
+                elif child.id != "SE" or include_se:
                     self._seg_issue(st, "3", child.id, position, frame.loop)
 
     # --- envelope -----------------------------------------------------------------------
@@ -311,7 +315,7 @@ class _Engine:
         if self.reader is not None:
             self.delimiters = self.reader.delimiters
         if self.ix is not None and not self.ix.closed:
-            self._close_interchange("023")
+            self._close_interchange("022")  # cut short by the next ISA: no IEA
         ix = _Interchange(fields=f, delimiters=self.delimiters)
         self.ix = ix
         self.interchanges.append(ix)
@@ -340,7 +344,7 @@ class _Engine:
             return
         if self.group is not None and not self.group.closed:
             ix.note("024")  # a group left open (pyx12: unterminated loop)
-            self._close_group(None)
+            self._close_group("3")
         if _get(f, 2) != _get(ix.fields, 13):
             ix.note("001")
         if _int(_get(f, 1)) != len(ix.groups):
@@ -358,6 +362,7 @@ class _Engine:
             self._outside(position)
             return
         if self.group is not None and not self.group.closed:
+            ix.note("024")  # the previous group was never closed by a GE
             self._close_group("3")
         g = _Group(control_number=_get(f, 6), functional_id=_get(f, 1), version=_get(f, 8),
                    sender=_get(f, 2).strip(), receiver=_get(f, 3).strip())
@@ -366,7 +371,10 @@ class _Engine:
         ix.group_ids.add(g.control_number)
         for e in self.m.element_errors(self.m.gs, f, self.delimiters):
             node = getattr(e, "map_node", None)
-            g.codes.add(_GS_ELEMENT_CODE.get(node.seq if node is not None else 0, "1"))
+            if node is not None:  # AK9 has no code for "too many elements" (pyx12 drops it)
+                g.codes.add(_GS_ELEMENT_CODE.get(node.seq, "1"))
+                if node.seq in (1, 8):
+                    g.unsupported = True  # functional id or version without a map
         ix.groups.append(g)
         self.group = g
 
@@ -376,15 +384,19 @@ class _Engine:
             self._outside(position)
             return
         if self.set is not None:
-            self._close_set("2")
+            # the GE closes a set that has no SE: AK5 2, and the walk reports what the set
+            # still misses, the SE included (as pyx12's walker does)
+            self._close_set("2", check_missing=True)
         if _get(f, 2) != g.control_number:
             g.codes.add("4")
-        g.included = _int(_get(f, 1))
-        if g.included != len(g.sets):
+        included = _int(_get(f, 1))
+        g.included = included if included is not None else 0
+        if included != len(g.sets):
             g.codes.add("5")
         for e in self.m.element_errors(self.m.ge, f, self.delimiters):
             node = getattr(e, "map_node", None)
-            g.codes.add("6" if node is not None and node.seq == 2 else "1")
+            if node is not None:
+                g.codes.add("6" if node.seq == 2 else "1")
         g.closed = True
         self.group = None
 
@@ -399,17 +411,21 @@ class _Engine:
         if st.control_number in g.set_ids:
             st.codes.add("23")
         g.set_ids.add(st.control_number)
-        for e in self.m.element_errors(self.m.st, f, self.delimiters):
-            node = getattr(e, "map_node", None)
-            st.codes.add(_ST_ELEMENT_CODE.get(node.seq if node is not None else 0, "6"))
-        if st.id_code != "811":
-            st.codes.add("1")
+        st_errors = self.m.element_errors(self.m.st, f, self.delimiters)
         root = _Frame(self.m.st_loop)
         root.counts[self.m.st] = 1
         st.frames = [root]
         st.current = self.m.st
         g.sets.append(st)
         self.set = st
+        # ST01/ST02 errors are AK5 codes 6/7 (ST01 must be 811: the map's code list);
+        # "too many elements" is an ordinary AK4 3.
+        for e in st_errors:
+            node = getattr(e, "map_node", None)
+            if node is not None:
+                st.codes.add(_ST_ELEMENT_CODE.get(node.seq, "6"))
+            else:
+                self._element_errors(st, self.m.st, [e], position)
 
     def _se(self, f: list[str], position: int) -> None:
         st = self.set
@@ -417,21 +433,43 @@ class _Engine:
             self._outside(position)
             return
         st.segments += 1
-        self._body(st, f, position)
+        self._walk_to_se(st, f, position)
+        for e in self.m.element_errors(self.m.se, f, self.delimiters):
+            node = getattr(e, "map_node", None)
+            if node is not None:
+                st.codes.add(_ST_ELEMENT_CODE.get(node.seq, "6"))
+            else:
+                self._element_errors(st, self.m.se, [e], position)
         if _get(f, 2) != st.control_number:
             st.codes.add("3")
         if _int(_get(f, 1)) != st.segments:
             st.codes.add("4")
         self._close_set(None)
 
-    def _close_set(self, code: str | None) -> None:
+    def _walk_to_se(self, st: _Set, f: list[str], position: int) -> None:
+        # SE closes every loop still open; its element errors are AK5 codes (pyx12), so
+        # only the walk of _body is done here.
+        assert st.current is not None
+        pops, _pushes, target = self.m.transition(st.current, f)
+        if target is None:
+            self._seg_issue(st, "1", "SE", position, st.current.loop)
+            return
+        for _ in range(pops):
+            self._close_frame(st, st.frames.pop(), position)
+        st.current = target
+        st.frames[-1].counts[target] = 1
+
+    def _close_set(self, code: str | None, *, check_missing: bool = False) -> None:
         st = self.set
         assert st is not None
         if code:
             st.codes.add(code)
         end = st.start + st.segments
-        while st.frames:
-            self._close_frame(st, st.frames.pop(), end)
+        # a set cut short by ST or end of file is reported by its AK5 code alone (pyx12)
+        if code is None or check_missing:
+            while st.frames:
+                self._close_frame(st, st.frames.pop(), end, include_se=check_missing)
+        st.frames.clear()
         st.closed = True
         self.set = None
 
@@ -486,7 +524,9 @@ class _Engine:
         )
 
     def _group_verdict(self, g: _Group) -> GroupVerdict:
-        sets = [self._set_verdict(s) for s in g.sets]
+        # A group whose functional id or version is not supported (AK9 1/2) is not read
+        # further: its sets get no AK2/AK5 (pyx12 has no map for it).
+        sets = [] if g.unsupported else [self._set_verdict(s) for s in g.sets]
         accepted = sum(1 for s in sets if s.ack_code in ("A", "E"))
         codes = sorted(g.codes)
         if codes or accepted == 0:
@@ -498,7 +538,7 @@ class _Engine:
         return GroupVerdict(
             control_number=g.control_number, functional_id=g.functional_id, version=g.version,
             sender=g.sender, receiver=g.receiver, ack_code=ack, error_codes=codes[:5],
-            sets_included=g.included, sets_received=len(sets), sets_accepted=accepted,
+            sets_included=g.included, sets_received=len(g.sets), sets_accepted=accepted,
             transaction_sets=sets,
         )
 

@@ -8,7 +8,7 @@ read" simply catches the error after the loop (the fast engine turns it into a
 
 ``FILE-EMPTY``        no bytes, or only blanks
 ``FILE-BINARY``       a NUL byte anywhere, or a start that is mostly non-text and not an ISA
-``FILE-NO-ISA``       the data does not begin with ``ISA``
+``FILE-NO-ISA``       the data does not begin with ``ISA``, or data after an IEA does not
 ``FILE-BAD-ISA``      an ISA that is not 106 characters or whose delimiters cannot be used
 ``FILE-TRUNCATED``    the data ends inside a segment, or inside an interchange (no IEA)
 ``SEGMENT-TOO-LONG``  no terminator within ``max_segment_length`` characters: the reader
@@ -181,6 +181,10 @@ class SegmentReader:
                     if f0 == "ISA":
                         self.delimiters = Delimiters(sep, p[104], term)
                         in_interchange = True
+                    elif not in_interchange:
+                        raise _error(
+                            "FILE-NO-ISA", "data after an IEA does not begin with an ISA segment", n
+                        )
                     elif f0 == "IEA":
                         in_interchange = False
                     yield Segment(f, n)
