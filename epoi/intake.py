@@ -31,6 +31,7 @@ from . import _logging
 from .config import Settings
 from .errors import ConfigError, EpoiError, InputError, Location
 from .parsers import ValidationOptions
+from .parsers._acks import ack_file_name, write_acks
 from .schemas.verdict import FileVerdict, InterchangeVerdict, Ta1, TransactionSetVerdict
 from .store import (
     AckKind,
@@ -194,14 +195,15 @@ def submit(
     then a known sender.  Without it, any registered carrier's is.  Raises ``ConfigError``
     when the named carrier is not registered; a file that is rejected is a result, not an
     error."""
+    named: Carrier | None = None
     with store.session(readonly=True) as session:
         senders = carriers_by_sender(session)
         if carrier is not None:
-            profile = carrier_by_naic(session, carrier)
-            if profile is None:
+            named = carrier_by_naic(session, carrier)
+            if named is None:
                 raise ConfigError("CARRIER", f"no carrier with NAIC {carrier} is registered")
-            senders = {(profile.isa_qualifier, profile.isa_id): profile}
-    intake = _Intake(store, settings, clock, senders, fixed_carrier=carrier is not None)
+            senders = {(named.isa_qualifier, named.isa_id): named}
+    intake = _Intake(store, settings, clock, senders, named)
     return [intake.submit_one(Path(p)) for p in paths]
 
 
@@ -212,14 +214,13 @@ class _Intake:
         settings: Settings,
         clock: Clock,
         senders: dict[tuple[str, str], Carrier],
-        *,
-        fixed_carrier: bool,
+        carrier: Carrier | None,
     ) -> None:
         self.store = store
         self.settings = settings
         self.clock = clock
         self.senders = senders
-        self.fixed_carrier = fixed_carrier
+        self.carrier = carrier  # named by the operator: the submissions are its
         self.options = ValidationOptions(
             receiver_qualifier=settings.receiver_qualifier,
             receiver_id=settings.receiver_id,
@@ -231,7 +232,6 @@ class _Intake:
     def submit_one(self, path: Path) -> SubmissionResult:
         name = str(path)
         archived = archive(path, self.settings)  # before anything else happens to the file
-        fixed = next(iter(self.senders.values())) if self.fixed_carrier else None
         with self.store.session() as session:
             sub, created = create_submission(
                 session,
@@ -241,7 +241,7 @@ class _Intake:
                 sha256=archived.sha256,
                 archive_path=self._relative(archived.path),
                 state=SubmissionState.ARCHIVED,
-                carrier_id=fixed.id if fixed else None,
+                carrier_id=self.carrier.id if self.carrier else None,
             )
         base = SubmissionResult(
             file=name,
@@ -258,7 +258,7 @@ class _Intake:
                 duplicate=True,
                 error_code="SUBMISSION-DUPLICATE",
                 error_message=(
-                    f"the same file (sha256 {archived.sha256[:12]}…) was submitted before "
+                    f"the same file (sha256 {archived.sha256[:12]}...) was submitted before "
                     f"as submission {sub.id}; it was not stored again"
                 ),
             )
@@ -282,7 +282,7 @@ class _Intake:
     # -- steps ---------------------------------------------------------------------------
 
     def _validate(self, archived: Path, name: str) -> FileVerdict:
-        from .parsers import validate  # the fast engine; imported late, it compiles the map
+        from .parsers import validate
 
         # Validate the archived copy: what is acknowledged is exactly what is kept.
         with archived.open("rb") as stream:
@@ -306,7 +306,7 @@ class _Intake:
             values: dict[str, Any] = {"state": state, **counts}
             if verdict.error:
                 values |= {"error_code": verdict.error.code, "error_message": verdict.error.message}
-            if not self.fixed_carrier:
+            if self.carrier is None:
                 values["carrier_id"] = self._carrier_of(verdict)
             update_submission(session, base.submission_id, **values)
         _log.info("submission_acknowledged", submission=base.submission_id, state=state.value,
@@ -325,30 +325,19 @@ class _Intake:
     def _screen(
         self, session: Session, submission_id: int, verdict: FileVerdict
     ) -> tuple[FileVerdict, list[InterchangeOutcome]]:
-        """Apply the intake's own TA1 rejections (006 unknown sender, 025 duplicate) to the
-        verdict and record every interchange."""
-        screened: list[tuple[InterchangeVerdict, str | None]] = []
+        """Apply the intake's own TA1 rejections to the verdict (006 unknown sender, 025
+        duplicate) and record every interchange."""
+        screened: list[InterchangeVerdict] = []
         for ic in verdict.interchanges:
-            sender = (ic.sender_qualifier.strip(), ic.sender_id.strip())
-            message = None
-            if sender not in self.senders:
-                # The validator was given the known senders and normally rejects it itself.
-                if ic.ta1.ack_code != "R":
-                    ic = _reject(ic, NOTE_UNKNOWN_SENDER)
-                if ic.ta1.note_code == NOTE_UNKNOWN_SENDER:
-                    message = (
-                        f"sender {sender[0]}/{sender[1]} is not the ISA identity of the "
-                        "carrier named for this submission"
-                        if self.fixed_carrier
-                        else f"sender {sender[0]}/{sender[1]} is not a registered carrier "
-                        "(see `epoi carriers add`)"
-                    )
-            screened.append((ic, message))
+            # The validator was given the known senders and normally rejects these itself.
+            if ic.ta1.ack_code != "R" and _sender(ic) not in self.senders:
+                ic = _reject(ic, NOTE_UNKNOWN_SENDER)
+            screened.append(ic)
 
-        # Claim (sender, ISA13) for every interchange still standing; the first in the file
-        # wins over a later copy, an earlier submission over this one.
+        # Claim (sender, ISA13) for every interchange still standing: an earlier submission
+        # wins over this one, and the first copy in this file over a later one.
         candidates: dict[tuple[str, str, str], InterchangeRecord] = {}
-        for ic, _ in screened:
+        for ic in screened:
             if ic.ta1.ack_code != "R":
                 rec = _record(ic)
                 candidates.setdefault(rec.key, rec)
@@ -356,43 +345,52 @@ class _Intake:
         claimed = set(candidates) - taken
 
         final: list[InterchangeVerdict] = []
-        outcomes: list[InterchangeOutcome] = []
-        rejected: list[InterchangeRecord] = []
-        for ic, message in screened:
-            rec = _record(ic)
+        for ic in screened:
             if ic.ta1.ack_code != "R":
-                if rec.key in claimed:
-                    claimed.discard(rec.key)  # a later copy in this file is a duplicate
+                key = _record(ic).key
+                if key in claimed:
+                    claimed.discard(key)  # so that a later copy in this file is a duplicate
                 else:
                     ic = _reject(ic, NOTE_DUPLICATE)
-                    rec = _record(ic)
-                    message = (
-                        f"interchange {ic.control_number} from {rec.sender_qualifier}/"
-                        f"{rec.sender_id} was received before; this copy adds nothing"
-                    )
-            if ic.ta1.ack_code == "R":
-                rejected.append(rec)
             final.append(ic)
-            outcomes.append(
-                InterchangeOutcome(
-                    control_number=ic.control_number,
-                    sender_qualifier=rec.sender_qualifier,
-                    sender_id=rec.sender_id,
-                    test=ic.test,
-                    ta1_ack_code=ic.ta1.ack_code,
-                    ta1_note_code=ic.ta1.note_code,
-                    message=message,
-                )
+        record_interchanges(
+            session, submission_id, [_record(ic) for ic in final if ic.ta1.ack_code == "R"]
+        )
+        outcomes = [
+            InterchangeOutcome(
+                control_number=ic.control_number,
+                sender_qualifier=_sender(ic)[0],
+                sender_id=_sender(ic)[1],
+                test=ic.test,
+                ta1_ack_code=ic.ta1.ack_code,
+                ta1_note_code=ic.ta1.note_code,
+                message=self._explain(ic),
             )
-        record_interchanges(session, submission_id, rejected)
+            for ic in final
+        ]
         accepted = verdict.accepted and all(ic.ta1.ack_code != "R" for ic in final)
         return verdict.model_copy(update={"interchanges": final, "accepted": accepted}), outcomes
+
+    def _explain(self, ic: InterchangeVerdict) -> str | None:
+        """Words for the TA1 rejections the intake is about (who sent it, and when)."""
+        qualifier, sender = _sender(ic)
+        if ic.ta1.note_code == NOTE_UNKNOWN_SENDER:
+            if self.carrier is not None:
+                return (
+                    f"sender {qualifier}/{sender} is not the ISA identity of the carrier "
+                    "named for this submission"
+                )
+            return f"sender {qualifier}/{sender} is not a registered carrier (epoi carriers add)"
+        if ic.ta1.note_code == NOTE_DUPLICATE:
+            return (
+                f"interchange {ic.control_number} from {qualifier}/{sender} was received "
+                "before; this copy adds nothing"
+            )
+        return None
 
     def _write_acks(
         self, session: Session, submission_id: int, verdict: FileVerdict, created: datetime
     ) -> list[Path]:
-        from .parsers._acks import ack_file_name, write_acks
-
         def next_number(carrier: str, counter: str) -> int:
             return next_control_numbers(session, f"{carrier}:{counter}")[0]
 
@@ -440,11 +438,7 @@ class _Intake:
     def _carrier_of(self, verdict: FileVerdict) -> int | None:
         """The carrier a file came from: the one known sender of its interchanges, if there
         is exactly one."""
-        ids = {
-            c.id
-            for ic in verdict.interchanges
-            if (c := self.senders.get((ic.sender_qualifier.strip(), ic.sender_id.strip())))
-        }
+        ids = {c.id for ic in verdict.interchanges if (c := self.senders.get(_sender(ic)))}
         return ids.pop() if len(ids) == 1 else None
 
     def _set_state(
@@ -475,10 +469,16 @@ def _reject(ic: InterchangeVerdict, note: str) -> InterchangeVerdict:
     return ic.model_copy(update={"ta1": Ta1(ack_code="R", note_code=note)})
 
 
+def _sender(ic: InterchangeVerdict) -> tuple[str, str]:
+    """(ISA05, ISA06) without their padding: the key of a trading partner."""
+    return ic.sender_qualifier.strip(), ic.sender_id.strip()
+
+
 def _record(ic: InterchangeVerdict) -> InterchangeRecord:
+    qualifier, sender = _sender(ic)
     return InterchangeRecord(
-        sender_qualifier=ic.sender_qualifier.strip(),
-        sender_id=ic.sender_id.strip(),
+        sender_qualifier=qualifier,
+        sender_id=sender,
         control_number=ic.control_number,
         test=ic.test,
         ta1_ack_code=ic.ta1.ack_code,

@@ -248,3 +248,14 @@ def test_timestamps_come_back_aware_utc(store: Store) -> None:
     with pytest.raises(sa.exc.StatementError), store.session() as s:
         _submission(s, "e" * 64)[0].received_at = datetime(2026, 1, 1)  # naive
         s.flush()
+
+
+def test_an_unreachable_database_is_a_configuration_error() -> None:
+    store = Store("postgresql+psycopg://postgres:secret@127.0.0.1:1/test")
+    try:
+        with pytest.raises(ConfigError) as exc:
+            store.upgrade()
+    finally:
+        store.dispose()
+    assert exc.value.code == "STORE-CONNECT"
+    assert "secret" not in exc.value.message

@@ -12,7 +12,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..config import Settings
@@ -65,8 +65,20 @@ class Store:
         cfg.set_main_option("script_location", str(_MIGRATIONS))
         return cfg
 
+    def check_connection(self) -> None:
+        """Raise a configuration error (exit 2) when the database cannot be reached."""
+        try:
+            with self.engine.connect():
+                pass
+        except OperationalError as exc:
+            shown = make_url(self.url).render_as_string(hide_password=True)
+            raise ConfigError(
+                "STORE-CONNECT", f"cannot open the database {shown}: {type(exc.orig).__name__}"
+            ) from exc
+
     def upgrade(self, revision: str = "head") -> None:
         """Apply the migrations up to ``revision`` (alembic ``upgrade``)."""
+        self.check_connection()
         cfg = self._alembic_config()
         try:
             with self.engine.begin() as conn:
@@ -84,6 +96,7 @@ class Store:
 
     def ensure_current(self) -> None:
         """Raise a configuration error unless the schema is at the newest migration."""
+        self.check_connection()
         current, head = self.current_revision(), self.head_revision()
         if current != head:
             raise ConfigError(
