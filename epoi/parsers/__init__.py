@@ -14,3 +14,33 @@ from ._options import PolicyBlock, ValidationOptions
 from ._segment import Delimiters, Segment
 
 __all__ = ["Delimiters", "PolicyBlock", "Segment", "ValidationOptions"]
+
+from typing import BinaryIO, Literal
+
+from ..schemas.verdict import FileVerdict
+from ._policies import iter_policies
+from ._reader import read_segments
+
+__all__ += ["iter_policies", "read_segments", "validate"]
+
+
+def validate(
+    stream: BinaryIO,
+    *,
+    name: str,
+    options: ValidationOptions = ValidationOptions(),
+    engine: Literal["fast", "pyx12"] = "fast",
+) -> FileVerdict:
+    """Validate one X12 file read from ``stream``; never raises on bad input.
+
+    ``engine="fast"`` (default) streams with the compiled map; ``"pyx12"`` runs pyx12's own
+    validation (the reference, ~20x slower, reads the whole file into memory)."""
+    if engine == "fast":
+        from ._fast import validate as fast_validate
+
+        return fast_validate(stream, name=name, options=options)
+    if engine == "pyx12":
+        from ._pyx12 import validate as pyx12_validate
+
+        return pyx12_validate(stream.read(), name=name, options=options)
+    raise ValueError(f"unknown validation engine {engine!r}")
