@@ -19,6 +19,8 @@ is compared against this one, so the rules below say where and why it departs fr
 * A group whose GS01/GS08 has no map (pyx12 raises "Map not found") is checked against the
   envelope map only: its GS element errors give the AK9 codes (``1``/``2``), its sets are
   skipped.  An ISA12 other than ``00401`` is TA1 ``017`` (pyx12 has no 00401 reading of it).
+* ST is taken as the start of a set whatever its ST01 (pyx12 matches ST by ST01 and loses
+  the set otherwise): ST01 other than 811 is an element error, AK5 ``6``.
 * A set or group with error codes is never acknowledged ``A`` (pyx12 leaves ST/SE and GS/GE
   element errors out of its ack code); a set closed by GE without an SE gets AK5 ``2`` and a
   group closed by IEA without a GE gets AK9 ``3`` (pyx12 only says so at the end of the
@@ -367,6 +369,7 @@ def _walk(chunk: _Chunk) -> _Run:
     node = control.getnodebypath("/ISA_LOOP/ISA")
     walker = walk_tree()
     icvn: str | None = None
+    current_map = control
     in_group = in_set = skip_group = False
     facts: _SetFacts | None = None
     policy = -1
@@ -380,10 +383,8 @@ def _walk(chunk: _Chunk) -> _Run:
             in_group, in_set = True, False
             map_file = maps.index.get_filename(icvn, seg.get_value("GS08"), seg.get_value("GS01"))
             skip_group = map_file is None
-            if skip_group:
-                node = control.getnodebypath("/ISA_LOOP/GS_LOOP/GS")
-            else:
-                node = maps.transaction(map_file).getnodebypath("/ISA_LOOP/GS_LOOP/GS")
+            current_map = control if map_file is None else maps.transaction(map_file)
+            node = current_map.getnodebypath("/ISA_LOOP/GS_LOOP/GS")
             walker.forceWalkCounterToLoopStart("/ISA_LOOP/GS_LOOP", "/ISA_LOOP/GS_LOOP/GS")
         elif (skip_group and seg_id not in ("GE", "IEA")) or (
             not in_set and seg_id not in ("ST", "GE", "IEA")
@@ -393,6 +394,14 @@ def _walk(chunk: _Chunk) -> _Run:
             if not skip_group:
                 run.outside_segments += 1
             continue
+        elif seg_id == "ST":
+            # Straight to the map's ST, as for ISA and GS: pyx12's walker matches ST by ST01,
+            # and an ST01 other than 811 would leave the set's errors nowhere (or on the
+            # previous set).  This way ST01 is an element error (AK5 6) of its own set.
+            node = current_map.getnodebypath("/ISA_LOOP/GS_LOOP/ST_LOOP/ST")
+            walker.forceWalkCounterToLoopStart(
+                "/ISA_LOOP/GS_LOOP/ST_LOOP", "/ISA_LOOP/GS_LOOP/ST_LOOP/ST"
+            )
         else:
             node, _pop, _push, walk_errors = walker.walk_errors(
                 node, seg, src.get_seg_count(), src.get_cur_line(), src.get_ls_id()
