@@ -1,0 +1,104 @@
+"""The registration file reader (cli.md): normalisation, optional columns, bad rows
+reported with their line numbers and skipped."""
+
+from __future__ import annotations
+
+import io
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from epoi.errors import InputError
+from epoi.matching import read_registrations
+from epoi.schemas.registration import Registration, RowError, normalize_plate
+
+FIXTURE = Path(__file__).parent / "fixtures" / "matching" / "registrations_mixed.csv"
+
+
+def read(text: str) -> list[Registration | RowError]:
+    return list(read_registrations(io.StringIO(text, newline=""), name="r.csv"))
+
+
+def mixed() -> list[Registration | RowError]:
+    with FIXTURE.open(newline="", encoding="utf-8") as f:
+        return list(read_registrations(f, name=FIXTURE.name))
+
+
+def test_good_rows_are_normalised() -> None:
+    first, *_, last = [r for r in mixed() if isinstance(r, Registration)]
+    assert first == Registration(
+        plate="7ABC123", vin="1HGCM82633A004352", make="HOND", model_year=2003,
+        expires=date(2027, 1, 31), status="ACTIVE", owner_last="GARCIA", owner_first="MARIA",
+        owner_org=None, owner_dl="D1234567", owner_dl_state="CA", owner_dob=date(1980, 1, 15),
+        owner_fein=None, street="1500 CAPITOL MALL", city="SACRAMENTO", state="CA", zip="95814",
+    )
+    assert (last.plate, last.owner_org, last.owner_fein, last.status) == (
+        "FLT0001", "ACME TRUCKING, INC.", "123456789", "SUSPENDED")
+    assert last.street == "100 DOCK ST\nUNIT 4"
+
+
+def test_bad_rows_are_reported_with_line_and_code_and_skipped() -> None:
+    errors = [(e.line, e.code, e.column) for e in mixed() if isinstance(e, RowError)]
+    assert errors == [
+        (3, "REG-PLATE", "plate"),
+        (4, "REG-VIN", "vin"),
+        (5, "REG-VIN", "vin"),
+        (6, "REG-MAKE", "make"),
+        (7, "REG-YEAR", "model_year"),
+        (8, "REG-EXPIRES", "expires"),  # 30 February
+        (9, "REG-EXPIRES", "expires"),  # not YYYY-MM-DD
+        (10, "REG-STATUS", "status"),
+        (11, "REG-OWNER", "owner_last"),
+        (12, "REG-DOB", "owner_dob"),
+        (13, "REG-FIELDS", None),
+    ]
+    assert sum(isinstance(r, Registration) for r in mixed()) == 2
+
+
+def test_error_messages_carry_no_values() -> None:
+    text = FIXTURE.read_text(encoding="utf-8")
+    for error in (e for e in mixed() if isinstance(e, RowError)):
+        assert "GARCIA" not in error.message and "1980" not in error.message
+        assert "STOLEN" not in error.message and "1HGCM" not in error.message
+        assert str(error).startswith(f"[{error.code}] {FIXTURE.name}:{error.line}: ")
+    assert "STOLEN" in text  # the value was there to leak
+
+
+def test_missing_optional_columns_read_as_empty() -> None:
+    (only,) = read("VIN,Plate,Make,Model_Year,Expires,Owner_Org\n"
+                   "1HGCM82633A004352,7ABC123,HOND,2003,2027-01-31,Acme\n")
+    assert isinstance(only, Registration)
+    assert (only.status, only.owner_last, only.owner_dl, only.owner_dob, only.zip) == (
+        "ACTIVE", None, None, None, None)
+    assert only.owner_org == "ACME"
+
+
+@pytest.mark.parametrize(("text", "fragment"), [
+    ("", "empty"),
+    ("plate,make,model_year,expires\n7ABC123,HOND,2003,2027-01-31\n", "vin"),
+    ("plate,vin,make\n", "model_year, expires"),
+])
+def test_a_header_without_required_columns_stops_the_file(text: str, fragment: str) -> None:
+    with pytest.raises(InputError) as caught:
+        read(text)
+    assert caught.value.code == "REG-HEADER" and fragment in caught.value.message
+    assert caught.value.location.file == "r.csv"
+
+
+def test_reading_is_lazy() -> None:
+    rows = read_registrations(
+        iter(["plate,vin,make,model_year,owner_last,expires\n",
+              "A1,V1,HOND,2003,X,2027-01-31\n"]), name="r.csv")
+    assert isinstance(next(rows), Registration)
+
+
+def test_registration_valid_on() -> None:
+    (active,) = read("plate,vin,make,model_year,owner_last,expires\nA1,V1,HOND,2003,X,2027-01-31\n")
+    assert isinstance(active, Registration)
+    assert active.is_valid_on(date(2027, 1, 31)) and not active.is_valid_on(date(2027, 2, 1))
+    assert not active._replace(status="SUSPENDED").is_valid_on(date(2026, 1, 1))
+
+
+def test_normalize_plate() -> None:
+    assert normalize_plate(" 7abc-12 3") == "7ABC123"
