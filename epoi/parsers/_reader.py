@@ -152,13 +152,11 @@ class SegmentReader:
             while True:
                 parts = buf.split(term)
                 rest = parts.pop()
+                too_long = False
                 if parts and max(map(len, parts)) > max_len + 2:
-                    bad = next(i for i, p in enumerate(parts) if len(p) > max_len + 2)
-                    raise _error(
-                        "SEGMENT-TOO-LONG",
-                        f"a segment is longer than {max_len} characters",
-                        n + bad + 1,
-                    )
+                    # yield the segments before the long one, then stop
+                    too_long = True
+                    parts = parts[: next(i for i, p in enumerate(parts) if len(p) > max_len + 2)]
                 strip = bool(strip_lead) and (strip_lead[0] in buf or strip_lead[-1] in buf)
                 for i, p in enumerate(parts):
                     if strip:
@@ -191,6 +189,18 @@ class SegmentReader:
                 if restart is not None:
                     buf = buf[restart:]
                     break
+                if too_long:
+                    raise _error(
+                        "SEGMENT-TOO-LONG", f"a segment is longer than {max_len} characters", n + 1
+                    )
+                if not in_interchange:
+                    # After an IEA the next ISA may declare a terminator this split never
+                    # finds: look at its fixed-length text directly.
+                    head = rest.lstrip(_BLANKS)
+                    if head[:3] == "ISA" and len(head) >= ISA_LENGTH:
+                        if parse_isa_delimiters(head) != delims:
+                            buf = rest
+                            break
                 if len(rest) > max_len + 2:
                     raise _error(
                         "SEGMENT-TOO-LONG",
