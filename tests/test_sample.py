@@ -435,3 +435,32 @@ def test_pyx12_accepts_default_files_and_rejects_wrong_counts(tmp_path: Path) ->
                    faults=FaultOptions(vin_typos=0, wrong_counts=1.0))
     for f in bad.files:
         assert not validate(f, name=f.name, options=ValidationOptions()).accepted
+
+
+def test_follow_ups_are_consistent_with_the_policy_they_follow(clean: SampleSummary) -> None:
+    """A cancellation, change or reinstatement of a policy reported earlier in the same
+    stream carries dates that agree with that earlier report."""
+    history: dict[tuple[str, str], list[PolicyRec]] = {}
+    for path in clean.files:
+        for s in read_file(path).sets:
+            for p in s.policies:
+                carrier = path.name.split("_")[0]
+                history.setdefault((carrier, p.number), []).append(p)
+    follow_ups = Counter()
+    for reports in history.values():
+        for earlier, later in zip(reports, reports[1:]):
+            follow_ups[later.transaction] += 1
+            assert later.policy_type == earlier.policy_type
+            assert later.names == earlier.names
+            if later.transaction == "XLC":
+                assert later.dates["007"] == earlier.dates["007"]
+                assert later.dates["177"] > later.dates["007"]
+            elif later.transaction == "REI":
+                assert earlier.transaction == "XLC" and later.dates["007"] >= earlier.dates["177"]
+            else:
+                assert later.transaction == "CHG" and later.dates["007"] > earlier.dates["007"]
+                added = [v for v in later.vehicles if v.change == "VAD"]
+                old = {v.vin for v in earlier.vehicles}
+                assert all(v.vin not in old for v in added)
+                assert {v.vin for v in later.vehicles if not v.change} <= old
+    assert follow_ups["XLC"] and follow_ups["CHG"] and follow_ups["REI"]

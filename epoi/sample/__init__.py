@@ -12,13 +12,13 @@ Public API:
 from __future__ import annotations
 
 from ._faults import FaultOptions
-from ._generate import (
+from ._generate import generate
+from ._outputs import (
     GROUND_TRUTH_COLUMNS,
     GROUND_TRUTH_FILE,
     REGISTRATION_COLUMNS,
     REGISTRATIONS_FILE,
     SampleSummary,
-    generate,
 )
 
 __all__ = [

@@ -179,7 +179,8 @@ def person(rng: random.Random, today: date, *, last: str | None = None) -> Perso
 
 def fein(rng: random.Random) -> str:
     # The first two digits are an IRS campus prefix; 00 and 07-09 are never issued.
-    return f"{rng.choice((10, 20, 27, 33, 45, 46, 47, 68, 77, 81, 84, 93, 94, 95))}{rng.randint(0, 9_999_999):07d}"
+    prefix = rng.choice((10, 20, 27, 33, 45, 46, 47, 68, 77, 81, 84, 93, 94, 95))
+    return f"{prefix}{rng.randint(0, 9_999_999):07d}"
 
 
 def organisation(rng: random.Random, *, fleet: bool = False) -> Organisation:

@@ -9,6 +9,7 @@ from typing import TextIO
 from ._records import Carrier, Organisation, Person, Policy
 
 RECEIVER_QUALIFIER = "ZZ"
+MAX_NAME = 35  # NM103 in 004010
 RECEIVER_ID = "EPOISTATE"
 STATE = "CA"
 
@@ -56,7 +57,9 @@ def policy_segments(policy: Policy, hl: int) -> list[str]:
         if isinstance(insured, Organisation):
             out.append(_seg("NM1", "IL", "2", insured.name, "", "", "", "", "FI", insured.fein))
         else:
-            out.append(_seg("NM1", "IL", "1", insured.last, insured.first, insured.middle, "", insured.suffix))
+            out.append(_seg(
+                "NM1", "IL", "1", insured.last, insured.first, insured.middle, "", insured.suffix
+            ))
         out.append(_seg("N3", a.line1, a.line2))
         out.append(_seg("N4", a.city, a.state, a.zip))
         if isinstance(insured, Person):
@@ -84,7 +87,9 @@ class InterchangeWriter:
     Usage: ``begin()``, then per set ``begin_set()``, ``write_policy()``..., ``end_set()``,
     finally ``end()``.  ``se_error`` / ``ge_error`` let a fault make a count wrong on purpose."""
 
-    def __init__(self, fh: TextIO, carrier: Carrier, *, control: int, when: date, hhmm: str) -> None:
+    def __init__(
+        self, fh: TextIO, carrier: Carrier, *, control: int, when: date, hhmm: str
+    ) -> None:
         self._fh = fh
         self._term = "~" + carrier.line_end
         self._carrier = carrier
@@ -104,10 +109,8 @@ class InterchangeWriter:
     def begin(self) -> None:
         c = self._carrier
         self._fh.write(isa(c, self._control, self._when, self._hhmm) + self._term)
-        self._fh.write(
-            f"GS*CI*{c.sender_id}*{RECEIVER_ID}*{_d8(self._when)}*{self._hhmm}*{self._control}*X*004010"
-            + self._term
-        )
+        gs = f"GS*CI*{c.sender_id}*{RECEIVER_ID}*{_d8(self._when)}*{self._hhmm}*{self._control}"
+        self._fh.write(gs + "*X*004010" + self._term)
 
     def begin_set(self, submission_id: str) -> str:
         """Open the next transaction set; returns its control number (ST02)."""
