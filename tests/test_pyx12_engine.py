@@ -52,8 +52,11 @@ def _summary(v: FileVerdict) -> dict:
                 "ta1": (ic.ta1.ack_code, ic.ta1.note_code),
                 "groups": [
                     {
-                        "ak9": (g.ack_code, g.error_codes,
-                                (g.sets_included, g.sets_received, g.sets_accepted)),
+                        "ak9": (
+                            g.ack_code,
+                            g.error_codes,
+                            (g.sets_included, g.sets_received, g.sets_accepted),
+                        ),
                         "sets": [(s.ack_code, s.error_codes) for s in g.transaction_sets],
                     }
                     for g in ic.groups
@@ -68,11 +71,13 @@ def _one(ta1=("A", "000"), ak9=OK_GROUP, sets=(OK_SET,), accepted=False, control
     return {
         "accepted": accepted,
         "error": None,
-        "interchanges": [{
-            "control": control,
-            "ta1": ta1,
-            "groups": [{"ak9": ak9, "sets": list(sets)}],
-        }],
+        "interchanges": [
+            {
+                "control": control,
+                "ta1": ta1,
+                "groups": [{"ak9": ak9, "sets": list(sets)}],
+            }
+        ],
     }
 
 
@@ -104,34 +109,56 @@ EXPECTED: dict[str, dict] = {
         "accepted": True,
         "error": None,
         "interchanges": [
-            {"control": "000000101", "ta1": ("A", "000"), "groups": [
-                {"ak9": ("A", [], (2, 2, 2)), "sets": [OK_SET, OK_SET]},
-                {"ak9": OK_GROUP, "sets": [OK_SET]},
-            ]},
-            {"control": "000000102", "ta1": ("A", "000"),
-             "groups": [{"ak9": OK_GROUP, "sets": [OK_SET]}]},
-            {"control": "000000103", "ta1": ("A", "000"),
-             "groups": [{"ak9": OK_GROUP, "sets": [OK_SET]}]},
+            {
+                "control": "000000101",
+                "ta1": ("A", "000"),
+                "groups": [
+                    {"ak9": ("A", [], (2, 2, 2)), "sets": [OK_SET, OK_SET]},
+                    {"ak9": OK_GROUP, "sets": [OK_SET]},
+                ],
+            },
+            {
+                "control": "000000102",
+                "ta1": ("A", "000"),
+                "groups": [{"ak9": OK_GROUP, "sets": [OK_SET]}],
+            },
+            {
+                "control": "000000103",
+                "ta1": ("A", "000"),
+                "groups": [{"ak9": OK_GROUP, "sets": [OK_SET]}],
+            },
         ],
     },
     "ta1_022_missing_iea": {
         "accepted": False,
         "error": None,
         "interchanges": [
-            {"control": "000000101", "ta1": ("R", "022"),
-             "groups": [{"ak9": OK_GROUP, "sets": [OK_SET]}]},
-            {"control": "000000102", "ta1": ("A", "000"),
-             "groups": [{"ak9": OK_GROUP, "sets": [OK_SET]}]},
+            {
+                "control": "000000101",
+                "ta1": ("R", "022"),
+                "groups": [{"ak9": OK_GROUP, "sets": [OK_SET]}],
+            },
+            {
+                "control": "000000102",
+                "ta1": ("A", "000"),
+                "groups": [{"ak9": OK_GROUP, "sets": [OK_SET]}],
+            },
         ],
     },
     "ta1_025_duplicate_isa13": {
         "accepted": False,
         "error": None,
         "interchanges": [
-            {"control": "000000101", "ta1": ("A", "000"),
-             "groups": [{"ak9": OK_GROUP, "sets": [OK_SET]}]},
-            {"control": "000000101", "ta1": ("R", "025"),
-             "groups": [{"ak9": OK_GROUP, "sets": [OK_SET]}]},
+            {
+                "control": "000000101",
+                "ta1": ("A", "000"),
+                "groups": [{"ak9": OK_GROUP, "sets": [OK_SET]}],
+            },
+            {
+                "control": "000000101",
+                "ta1": ("R", "025"),
+                "groups": [{"ak9": OK_GROUP, "sets": [OK_SET]}],
+            },
         ],
     },
     "file_empty": {"accepted": False, "error": "FILE-EMPTY", "interchanges": []},
@@ -141,9 +168,15 @@ EXPECTED: dict[str, dict] = {
     "file_truncated": {
         "accepted": False,
         "error": "FILE-TRUNCATED",
-        "interchanges": [{"control": "000000101", "ta1": ("R", "023"), "groups": [
-            {"ak9": ("R", ["3"], (0, 1, 0)), "sets": [("R", ["2"])]},
-        ]}],
+        "interchanges": [
+            {
+                "control": "000000101",
+                "ta1": ("R", "023"),
+                "groups": [
+                    {"ak9": ("R", ["3"], (0, 1, 0)), "sets": [("R", ["2"])]},
+                ],
+            }
+        ],
     },
 }
 
@@ -176,14 +209,18 @@ def test_every_fixture_has_expectations():
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_codes(name: str):
-    assert json.loads(json.dumps(_summary(_verdict(name)))) == json.loads(json.dumps(EXPECTED[name]))
+    assert json.loads(json.dumps(_summary(_verdict(name)))) == json.loads(
+        json.dumps(EXPECTED[name])
+    )
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_ISSUES))
 def test_segment_and_element_issues(name: str):
     (ts,) = _verdict(name).interchanges[0].groups[0].transaction_sets
-    got = [(i.ack, i.code, i.segment_id, i.segment_position, i.loop_id, i.element, i.data_element)
-           for i in ts.errors]
+    got = [
+        (i.ack, i.code, i.segment_id, i.segment_position, i.loop_id, i.element, i.data_element)
+        for i in ts.errors
+    ]
     assert got == EXPECTED_ISSUES[name]
 
 
@@ -210,21 +247,43 @@ def test_hl_level_not_allowed_is_not_counted_as_a_policy():
     (ts,) = _verdict("ak3_1_hl_level_not_allowed").interchanges[0].groups[0].transaction_sets
     assert ts.policies == 0 and ts.vehicles == 1
     first = ts.errors[0]
-    assert (first.ack, first.code, first.segment_id, first.segment_position) == ("AK3", "1", "HL", 7)
+    assert (first.ack, first.code, first.segment_id, first.segment_position) == (
+        "AK3",
+        "1",
+        "HL",
+        7,
+    )
 
 
 def test_interchange_header_fields_and_delimiters():
     ics = _verdict("ok_multi_interchange").interchanges
     first, second, third = ics
-    assert (first.sender_qualifier, first.sender_id, first.receiver_id) == ("ZZ", "ACMEINS", "EPOISTATE")
+    assert (first.sender_qualifier, first.sender_id, first.receiver_id) == (
+        "ZZ",
+        "ACMEINS",
+        "EPOISTATE",
+    )
     assert (first.date, first.time, first.version) == ("261127", "0930", "00401")
     assert first.ack_requested and not first.test
-    assert (first.element_separator, first.component_separator, first.segment_terminator) == ("*", ":", "~")
-    assert (second.element_separator, second.component_separator, second.segment_terminator) == ("|", ">", "\n")
+    assert (first.element_separator, first.component_separator, first.segment_terminator) == (
+        "*",
+        ":",
+        "~",
+    )
+    assert (second.element_separator, second.component_separator, second.segment_terminator) == (
+        "|",
+        ">",
+        "\n",
+    )
     assert second.test and not second.ack_requested
     assert (third.element_separator, third.segment_terminator) == ("^", "'")
     g = first.groups[0]
-    assert (g.functional_id, g.version, g.sender, g.receiver) == ("CI", "004010", "ACMEINS", "EPOISTATE")
+    assert (g.functional_id, g.version, g.sender, g.receiver) == (
+        "CI",
+        "004010",
+        "ACMEINS",
+        "EPOISTATE",
+    )
 
 
 def test_unknown_sender_is_fine_when_senders_are_not_given():
@@ -241,8 +300,9 @@ def test_receiver_comes_from_the_options():
 def test_bytes_and_path_give_the_same_verdict():
     data = (FIXTURES / "ak4_8_bad_date.x12").read_bytes()
     assert validate(data, name="ak4_8_bad_date.x12", options=DEFAULT) == _verdict("ak4_8_bad_date")
-    assert validate(str(FIXTURES / "ak4_8_bad_date.x12"), name="ak4_8_bad_date.x12",
-                    options=DEFAULT) == _verdict("ak4_8_bad_date")
+    assert validate(
+        str(FIXTURES / "ak4_8_bad_date.x12"), name="ak4_8_bad_date.x12", options=DEFAULT
+    ) == _verdict("ak4_8_bad_date")
 
 
 def test_errors_beyond_the_limit_are_counted_not_listed():
@@ -262,15 +322,25 @@ def test_no_personal_data_in_messages_or_pyx12_logs(caplog):
     bad = bad.replace("D1234567*CA", "D1234567*XX")
     v = validate(bad.encode("latin-1"), name="pii.x12", options=DEFAULT)
     assert not v.accepted
-    texts = [i.message for ic in v.interchanges for g in ic.groups
-             for s in g.transaction_sets for i in s.errors]
+    texts = [
+        i.message
+        for ic in v.interchanges
+        for g in ic.groups
+        for s in g.transaction_sets
+        for i in s.errors
+    ]
     assert texts  # the faults were found ...
     for name in _fixture_names():
         got = _verdict(name)
         if got.error:
             texts.append(got.error.message)
-        texts += [i.message for ic in got.interchanges for g in ic.groups
-                  for s in g.transaction_sets for i in s.errors]
+        texts += [
+            i.message
+            for ic in got.interchanges
+            for g in ic.groups
+            for s in g.transaction_sets
+            for i in s.errors
+        ]
     texts += [r.getMessage() for r in caplog.records]
     for text in texts:  # ... and named without the values
         for value in PERSONAL + ("garcía", "19801315"):
@@ -305,13 +375,21 @@ def test_pyx12_failure_becomes_a_file_error():
 
 def test_map_folder_is_a_complete_pyx12_map_path():
     names = {p.name for p in MAP_PATH.iterdir()}
-    assert {"maps.xml", "x12.control.00401.xml", "811.4010.xml", "997.4010.xml",
-            "dataele.xml", "codes.xml"} <= names
+    assert {
+        "maps.xml",
+        "x12.control.00401.xml",
+        "811.4010.xml",
+        "997.4010.xml",
+        "dataele.xml",
+        "codes.xml",
+    } <= names
     m = load_811_map()
     assert m.id == "811"
     hl = m.getnodebypath("/ISA_LOOP/GS_LOOP/ST_LOOP/DETAIL/2000A/2000B/2000C/2000D/HL")
     assert hl.children[2].valid_codes == ["5"]
-    veh02 = m.getnodebypath("/ISA_LOOP/GS_LOOP/ST_LOOP/DETAIL/2000A/2000B/2000C/2000D/VEH").children[1]
+    veh02 = m.getnodebypath(
+        "/ISA_LOOP/GS_LOOP/ST_LOOP/DETAIL/2000A/2000B/2000C/2000D/VEH"
+    ).children[1]
     assert (veh02.data_type, veh02.min_len, veh02.max_len) == ("AN", 1, 17)
 
 
@@ -350,6 +428,11 @@ def test_a_997_parses_back_with_the_same_map_path():
     assert ok, out.getvalue()
     bad = ack.replace("AK2*811*", "AK2*810*")
     assert not pyx12.x12n_document.x12n_document(
-        pyx12.params.params(), io.StringIO(bad), None, None, None, io.StringIO(),
+        pyx12.params.params(),
+        io.StringIO(bad),
+        None,
+        None,
+        None,
+        io.StringIO(),
         map_path=str(MAP_PATH),
     )

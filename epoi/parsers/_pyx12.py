@@ -76,22 +76,56 @@ ISA_LENGTH = 106
 # Offsets of the 16 element separators in a well-formed ISA; ISA16 sits at 104 and the
 # segment terminator at 105.
 _ISA_SEPARATOR_OFFSETS = (3, 6, 17, 20, 31, 34, 50, 53, 69, 76, 81, 83, 89, 99, 101, 103)
-_ENVELOPE_IDS = frozenset({"ISA", "IEA", "GS", "GE", "ST", "SE"})
-_BOM = "\ufeff"
+_BLANKS = " \t\r\n\x0b\x0c"
 _SNIFF = 1024
 _NON_TEXT_SHARE = 0.30
 
 # pyx12/error_997.py: element position -> TA1 note code, AK9 and AK5 code.
-_ISA_ELEMENT_NOTE = {1: "010", 2: "011", 3: "012", 4: "013", 5: "005", 6: "006", 7: "007",
-                     8: "008", 9: "014", 10: "015", 11: "016", 12: "017", 13: "018", 14: "019",
-                     15: "020", 16: "027"}
+_ISA_ELEMENT_NOTE = {
+    1: "010",
+    2: "011",
+    3: "012",
+    4: "013",
+    5: "005",
+    6: "006",
+    7: "007",
+    8: "008",
+    9: "014",
+    10: "015",
+    11: "016",
+    12: "017",
+    13: "018",
+    14: "019",
+    15: "020",
+    16: "027",
+}
 _IEA_ELEMENT_NOTE = {1: "021", 2: "018"}
 _GS_ELEMENT_CODE = {6: "6", 8: "2"}
 _GE_ELEMENT_CODE = {2: "6"}
 _ST_ELEMENT_CODE = {1: "6", 2: "7"}
 # TA1 note codes pyx12 puts first when several apply (error_997.__get_isa_errors).
-_TA1_REJECT_FIRST = frozenset({"004", "005", "007", "010", "011", "012", "013", "014", "015",
-                               "016", "017", "018", "022", "023", "024", "025", "026", "027"})
+_TA1_REJECT_FIRST = frozenset(
+    {
+        "004",
+        "005",
+        "007",
+        "010",
+        "011",
+        "012",
+        "013",
+        "014",
+        "015",
+        "016",
+        "017",
+        "018",
+        "022",
+        "023",
+        "024",
+        "025",
+        "026",
+        "027",
+    }
+)
 _AK3_CODES = ("1", "2", "3", "4", "5", "6", "7", "8")
 _AK4_CODES = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "10")
 
@@ -210,17 +244,19 @@ def _sniff(data: bytes) -> tuple[str | None, FileError | None]:
     text = data.decode("latin-1")
     if text.startswith("\xef\xbb\xbf"):  # UTF-8 byte order mark, decoded as latin-1
         text = text[3:]
-    if not text.strip(" \t\r\n\x0b\x0c"):
+    if not text.strip(_BLANKS):
         return None, FileError(code="FILE-EMPTY", message="the file is empty")
     if "\x00" in text:
         return None, FileError(code="FILE-BINARY", message="the file holds binary data (NUL bytes)")
     head = text[:_SNIFF]
     non_text = sum(1 for ch in head if not (" " <= ch <= "~" or ch in "\t\r\n"))
-    stripped = text.lstrip(" \t\r\n\x0b\x0c")
+    stripped = text.lstrip(_BLANKS)
     if not stripped.startswith("ISA") and non_text > _NON_TEXT_SHARE * len(head):
         return None, FileError(code="FILE-BINARY", message="the file is not text")
     if not stripped.startswith("ISA"):
-        return None, FileError(code="FILE-NO-ISA", message="the file does not begin with an ISA segment")
+        return None, FileError(
+            code="FILE-NO-ISA", message="the file does not begin with an ISA segment"
+        )
     if not _isa_is_well_formed(stripped[:ISA_LENGTH]):
         return None, FileError(
             code="FILE-BAD-ISA",
@@ -230,77 +266,93 @@ def _sniff(data: bytes) -> tuple[str | None, FileError | None]:
     return stripped, None
 
 
+@dataclass
+class _Cut:
+    """Where one interchange's text ends and how."""
+
+    end: int  # end of its text (after its last complete segment)
+    resume: int  # where the next interchange may begin
+    segments: int
+    ending: str  # "iea", "next_isa", "eof" (ends between segments) or "partial"
+
+
+def _cut(text: str, start: int) -> _Cut:
+    """Read segments from the ISA at ``start`` with its own delimiters up to its IEA, the
+    next ISA or the end of the text."""
+    sep, term = text[start + 3], text[start + 105]
+    pos = end = start + ISA_LENGTH
+    segments = 1
+    while True:
+        while pos < len(text) and text[pos] in "\r\n":  # line breaks after terminators
+            pos += 1
+        nxt = text.find(term, pos)
+        if nxt < 0:
+            if text[pos:].strip(_BLANKS):
+                return _Cut(end, len(text), segments, "partial")
+            return _Cut(len(text), len(text), segments, "eof")
+        head = text[pos : pos + 4]
+        if head[:3] == "ISA" and not head[3:].isalnum():
+            return _Cut(end, pos, segments, "next_isa")
+        segments += 1
+        end = pos = nxt + 1
+        if head == "IEA" + sep:
+            return _Cut(end, end, segments, "iea")
+
+
 def _split(text: str) -> _Split:
-    """Cut the text into interchanges, each with its own delimiters."""
+    """Cut the text into interchanges, each read with its own delimiters."""
     chunks: list[_Chunk] = []
     start = 0
     position = 1  # file position of the ISA of the interchange being cut
     saw_iea = False
     while True:
-        isa = text[start:start + ISA_LENGTH]
-        if not _isa_is_well_formed(isa):
-            return _Split(chunks, FileError(
-                code="FILE-BAD-ISA",
-                message="an ISA segment is not 106 characters with usable delimiters",
-                segment_position=position,
-            ))
-        sep, term = isa[3], isa[105]
-        pos = start + ISA_LENGTH
-        count = 1
-        ending = "eof"
-        end = pos
-        while True:
-            while pos < len(text) and text[pos] in "\r\n":
-                pos += 1
-            nxt = text.find(term, pos)
-            if nxt < 0:
-                if text[pos:].strip(" \t\r\n\x0b\x0c"):
-                    chunks.append(_Chunk(text[start:end], position, "eof"))
-                    if saw_iea:
-                        return _Split(chunks, FileError(
-                            code="FILE-TRUNCATED",
-                            message="the file ends inside a segment",
-                            segment_position=position + count,
-                        ))
-                    return _Split(chunks, FileError(
-                        code="FILE-TRUNCATED",
-                        message="the file ends inside a segment, before any IEA",
-                        segment_position=position + count,
-                    ))
-                end = len(text)
-                break
-            seg_start = text[pos:pos + 4]
-            if seg_start[:3] == "ISA" and count > 0 and not seg_start[3:].isalnum():
-                ending = "next_isa"
-                break
-            count += 1
-            end = pos = nxt + 1
-            if seg_start[:3] == "IEA" and seg_start[3:] == sep:
-                ending = "iea"
-                saw_iea = True
-                break
-        chunks.append(_Chunk(text[start:end], position, ending))
-        if ending == "eof":
-            if not saw_iea:
-                return _Split(chunks, FileError(
+        if not _isa_is_well_formed(text[start : start + ISA_LENGTH]):
+            return _Split(
+                chunks,
+                FileError(
+                    code="FILE-BAD-ISA",
+                    message="an ISA segment is not 106 characters with usable delimiters",
+                    segment_position=position,
+                ),
+            )
+        cut = _cut(text, start)
+        ending = "eof" if cut.ending == "partial" else cut.ending
+        chunks.append(_Chunk(text[start : cut.end], position, ending))
+        saw_iea = saw_iea or cut.ending == "iea"
+        if cut.ending == "partial":
+            return _Split(
+                chunks,
+                FileError(
+                    code="FILE-TRUNCATED",
+                    message="the file ends inside a segment",
+                    segment_position=position + cut.segments,
+                ),
+            )
+        if cut.ending == "eof":
+            if saw_iea:
+                return _Split(chunks)  # the last interchange lacks its IEA: TA1 023
+            return _Split(
+                chunks,
+                FileError(
                     code="FILE-TRUNCATED",
                     message="the file ends before the first IEA",
-                    segment_position=position + count - 1,
-                ))
-            return _Split(chunks)
-        position += count
-        rest = text[end:] if ending == "iea" else text[pos:]
-        offset = end if ending == "iea" else pos
-        lead = len(rest) - len(rest.lstrip(" \t\r\n\x0b\x0c"))
-        start = offset + lead
+                    segment_position=position + cut.segments - 1,
+                ),
+            )
+        position += cut.segments
+        rest = text[cut.resume :]
+        start = cut.resume + len(rest) - len(rest.lstrip(_BLANKS))
         if start >= len(text):
             return _Split(chunks)
         if not text.startswith("ISA", start):
-            return _Split(chunks, FileError(
-                code="FILE-NO-ISA",
-                message="data after an interchange does not begin with an ISA segment",
-                segment_position=position,
-            ))
+            return _Split(
+                chunks,
+                FileError(
+                    code="FILE-NO-ISA",
+                    message="data after an interchange does not begin with an ISA segment",
+                    segment_position=position,
+                ),
+            )
 
 
 # --- running pyx12 -----------------------------------------------------------------------
@@ -324,8 +376,9 @@ class _ErrorTree(pyx12.error_handler.err_handler):
     """pyx12's error handler, remembering the map node behind every segment and element
     error so the verdict can name the loop and the element (e.g. ``2000D``, ``VEH02``)."""
 
-    def add_seg(self, map_node: Any, seg_data: Any, seg_count: int, cur_line: int,
-                ls_id: str | None) -> None:
+    def add_seg(
+        self, map_node: Any, seg_data: Any, seg_count: int, cur_line: int, ls_id: str | None
+    ) -> None:
         super().add_seg(map_node, seg_data, seg_count, cur_line, ls_id)
         self.cur_seg_node.map_node = map_node
 
@@ -354,7 +407,7 @@ class _Run:
 
 
 def _isa_fields(chunk: _Chunk) -> list[str]:
-    isa = chunk.text[:ISA_LENGTH - 1]
+    isa = chunk.text[: ISA_LENGTH - 1]
     return isa.split(isa[3])
 
 
@@ -386,9 +439,11 @@ def _walk(chunk: _Chunk) -> _Run:
             current_map = control if map_file is None else maps.transaction(map_file)
             node = current_map.getnodebypath("/ISA_LOOP/GS_LOOP/GS")
             walker.forceWalkCounterToLoopStart("/ISA_LOOP/GS_LOOP", "/ISA_LOOP/GS_LOOP/GS")
-        elif (skip_group and seg_id not in ("GE", "IEA")) or (
-            not in_set and seg_id not in ("ST", "GE", "IEA")
-        ) or (not in_group and seg_id in ("ST", "GE")):
+        elif (
+            (skip_group and seg_id not in ("GE", "IEA"))
+            or (not in_set and seg_id not in ("ST", "GE", "IEA"))
+            or (not in_group and seg_id in ("ST", "GE"))
+        ):
             # Not validated: a set of a group without a map, or a segment outside any set.
             src.pop_errors()
             if not skip_group:
@@ -512,7 +567,10 @@ def _ta1(run: _Run, chunk: _Chunk, duplicate: bool, options: ValidationOptions) 
             codes.append("007")
         if f[8].strip() != options.receiver_id:
             codes.append("008")
-        if options.known_senders is not None and (f[5].strip(), f[6].strip()) not in options.known_senders:
+        if (
+            options.known_senders is not None
+            and (f[5].strip(), f[6].strip()) not in options.known_senders
+        ):
             codes.append("006")
     ordered: list[str] = []
     for c in codes:
@@ -527,8 +585,12 @@ def _ta1(run: _Run, chunk: _Chunk, duplicate: bool, options: ValidationOptions) 
     return Ta1(ack_code="R", note_code=ordered[0])
 
 
-def _element_codes(elements: list[Any], prefixes: tuple[str, str],
-                   tables: tuple[dict[int, str], dict[int, str]], default: str | None) -> list[str]:
+def _element_codes(
+    elements: list[Any],
+    prefixes: tuple[str, str],
+    tables: tuple[dict[int, str], dict[int, str]],
+    default: str | None,
+) -> list[str]:
     out: list[str] = []
     for ele in elements:
         if not ele.errors:
@@ -565,24 +627,38 @@ def _issues(err_st: Any, facts: _SetFacts | None) -> list[Issue]:
         if err_seg.child_err_count() > 0:
             codes.append("8")
         for code in _first_seen([c for c in codes if c in _AK3_CODES]):
-            out.append(Issue(
-                code=code, ack="AK3", message=f"{seg_id}: {_AK3_TEXT[code]}",
-                policy_number=policy_number, segment_position=position, segment_id=seg_id,
-                loop_id=loop,
-            ))
+            out.append(
+                Issue(
+                    code=code,
+                    ack="AK3",
+                    message=f"{seg_id}: {_AK3_TEXT[code]}",
+                    policy_number=policy_number,
+                    segment_position=position,
+                    segment_id=seg_id,
+                    loop_id=loop,
+                )
+            )
         for ele in err_seg.elements:
             node = getattr(ele, "map_node", None)
             element = getattr(node, "refdes", None) or f"{seg_id}{ele.ele_pos:02d}"
             for code, _s, _v in ele.errors:
                 if code not in _AK4_CODES:
                     continue
-                out.append(Issue(
-                    code=code, ack="AK4", message=f"{element}: {_AK4_TEXT[code]}",
-                    policy_number=policy_number, segment_position=position,
-                    segment_id=seg_id, loop_id=loop, element=element,
-                    element_position=ele.ele_pos, component_position=ele.subele_pos,
-                    data_element=ele.ele_ref_num,
-                ))
+                out.append(
+                    Issue(
+                        code=code,
+                        ack="AK4",
+                        message=f"{element}: {_AK4_TEXT[code]}",
+                        policy_number=policy_number,
+                        segment_position=position,
+                        segment_id=seg_id,
+                        loop_id=loop,
+                        element=element,
+                        element_position=ele.ele_pos,
+                        component_position=ele.subele_pos,
+                        data_element=ele.ele_ref_num,
+                    )
+                )
     return out
 
 
@@ -590,7 +666,9 @@ def _set_verdict(err_st: Any, run: _Run, options: ValidationOptions) -> Transact
     codes = [code for code, _t in err_st.errors]
     if err_st.child_err_count() > 0:
         codes.append("5")
-    codes += _element_codes(err_st.elements, ("ST", "SE"), (_ST_ELEMENT_CODE, _ST_ELEMENT_CODE), None)
+    codes += _element_codes(
+        err_st.elements, ("ST", "SE"), (_ST_ELEMENT_CODE, _ST_ELEMENT_CODE), None
+    )
     if not err_st.is_closed():
         codes.append("2")  # no SE before the GE (or the end of the file)
     codes = sorted(set(codes), key=lambda c: (len(c), c))
@@ -614,7 +692,9 @@ def _group_verdict(err_gs: Any, run: _Run, options: ValidationOptions) -> GroupV
     seg = err_gs.seg_data
     sets = [_set_verdict(st, run, options) for st in err_gs.children]
     codes = [code for code, _t in err_gs.errors]
-    codes += _element_codes(err_gs.elements, ("GS", "GE"), (_GS_ELEMENT_CODE, _GE_ELEMENT_CODE), "1")
+    codes += _element_codes(
+        err_gs.elements, ("GS", "GE"), (_GS_ELEMENT_CODE, _GE_ELEMENT_CODE), "1"
+    )
     if id(err_gs) in run.unmapped_groups and not codes:
         codes.append("1")  # a GS pyx12 has no map for, though its codes pass the envelope map
     if not err_gs.is_closed():
@@ -641,8 +721,13 @@ def _group_verdict(err_gs: Any, run: _Run, options: ValidationOptions) -> GroupV
     )
 
 
-def _interchange(chunk: _Chunk, run: _Run | None, duplicate: bool,
-                 options: ValidationOptions, ta1: Ta1 | None = None) -> InterchangeVerdict:
+def _interchange(
+    chunk: _Chunk,
+    run: _Run | None,
+    duplicate: bool,
+    options: ValidationOptions,
+    ta1: Ta1 | None = None,
+) -> InterchangeVerdict:
     f = _isa_fields(chunk)
     text = chunk.text
     groups: list[GroupVerdict] = []
@@ -679,7 +764,9 @@ def _accepted(ic: InterchangeVerdict) -> bool:
     )
 
 
-def _validate_chunks(chunks: list[_Chunk], options: ValidationOptions) -> Iterator[InterchangeVerdict | FileError]:
+def _validate_chunks(
+    chunks: list[_Chunk], options: ValidationOptions
+) -> Iterator[InterchangeVerdict | FileError]:
     seen: set[str] = set()
     for chunk in chunks:
         f = _isa_fields(chunk)
@@ -688,13 +775,19 @@ def _validate_chunks(chunks: list[_Chunk], options: ValidationOptions) -> Iterat
         seen.add(control)
         if f[12] != "00401":
             # pyx12 reads 00501 with another envelope map and knows no other version.
-            yield _interchange(chunk, None, duplicate, options,
-                               Ta1(ack_code="R", note_code="017"))
+            yield _interchange(chunk, None, duplicate, options, Ta1(ack_code="R", note_code="017"))
             continue
         try:
             run = _walk(chunk)
-        except (pyx12.errors.X12Error, pyx12.errors.EngineError, AttributeError, TypeError,
-                ValueError, IndexError, KeyError) as exc:
+        except (
+            pyx12.errors.X12Error,
+            pyx12.errors.EngineError,
+            AttributeError,
+            TypeError,
+            ValueError,
+            IndexError,
+            KeyError,
+        ) as exc:
             # pyx12 gave up on this interchange; its message may quote data, so name the
             # exception class only.
             yield FileError(
