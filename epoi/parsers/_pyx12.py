@@ -624,8 +624,8 @@ def _issues(err_st: Any, facts: _SetFacts | None) -> list[Issue]:
         if facts is not None and position in facts.policy_at:
             policy_number = facts.policy_numbers.get(facts.policy_at[position]) or None
         codes = [("8" if c == "SEG1" else c) for c, _s, _v in err_seg.errors]
-        if err_seg.child_err_count() > 0:
-            codes.append("8")
+        # pyx12's 997 writes an AK3 "8" above the AK4s of a segment; so does the ack writer,
+        # from the AK4 issues, so it is not listed twice here.
         for code in _first_seen([c for c in codes if c in _AK3_CODES]):
             out.append(
                 Issue(
