@@ -583,10 +583,18 @@ def _loop_id(loop: LoopRule | None) -> str | None:
     return loop.id
 
 
-def validate(stream: BinaryIO, *, name: str, options: ValidationOptions = ValidationOptions()) -> FileVerdict:
+def validate(
+    stream: BinaryIO,
+    *,
+    name: str,
+    options: ValidationOptions = ValidationOptions(),
+    chunk_size: int = 1 << 20,
+) -> FileVerdict:
     """Validate one X12 file; never raises on bad input (see the module doc)."""
     engine = _Engine(compiled_811_map(), options)
-    reader = SegmentReader(stream, max_segment_length=options.max_segment_length)
+    reader = SegmentReader(
+        stream, chunk_size=chunk_size, max_segment_length=options.max_segment_length
+    )
     engine.reader = reader
     envelope = {sid: getattr(engine, "_" + sid.lower()) for sid in _ENVELOPE}
     envelope_get = envelope.get
