@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from epoi.cli import main
 from epoi.errors import ConfigError
@@ -386,6 +388,27 @@ def test_faults_are_injected_where_recorded(faulty: SampleSummary) -> None:
                         seen["typo_passes_check"] += check_digit_ok(v.vin)
     assert all(seen[k] > 0 for k in ("ge", "se", "dates", "check", "typo", "typo_passes_check"))
     assert faulty.faults["wrong_se_count"] == seen["se"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(seed=st.integers(0, 2**32), year=st.integers(1981, 2027))
+def test_vin_faults_stay_close_to_the_true_vin(seed: int, year: int) -> None:
+    import random
+
+    from epoi.sample._faults import bad_check_digit, vin_typo
+    from epoi.sample._vehicles import VinFactory
+
+    rng = random.Random(seed)
+    vin, model_year, _ = VinFactory(rng).vehicle(date(year, 1, 1))
+    assert check_digit_ok(vin) and year_code_matches(vin, model_year)
+    typed, kind = vin_typo(rng, vin)
+    assert typed != vin and has_valid_characters(typed)
+    if kind == "transpose":
+        assert sorted(typed) == sorted(vin) and _distance(typed, vin) == 2
+    else:
+        assert _distance(typed, vin) == (1 if kind == "substitute" else 2)
+    wrong = bad_check_digit(rng, vin)
+    assert not check_digit_ok(wrong) and _distance(wrong, vin) == 1 and wrong[8] != vin[8]
 
 
 def test_fault_rates_outside_0_1_are_refused() -> None:

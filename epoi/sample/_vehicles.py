@@ -87,9 +87,11 @@ class VinFactory:
         rng = self._rng
         table = _COMMERCIAL if commercial else _PASSENGER
         names, weights = (_CV_MAKES, _CV_WEIGHTS) if commercial else (_PV_MAKES, _PV_WEIGHTS)
-        make = rng.choices(names, weights=weights)[0]
-        _, wmis, first_year = table[make]
         newest = today.year + (1 if today.month >= 7 else 0)  # next model year is on sale
+        make = rng.choices(names, weights=weights)[0]
+        while table[make][2] > newest:  # only when ``today`` is far in the past
+            make = rng.choices(names, weights=weights)[0]
+        _, wmis, first_year = table[make]
         # Most cars on the road are under 15 years old; a tail reaches back to the 1980s.
         age = min(int(rng.expovariate(1 / 7.5)), newest - max(first_year, 1981))
         year = newest - age
