@@ -314,10 +314,10 @@ def _peak(policies: int) -> int:
 
 
 def test_memory_is_flat_in_the_number_of_policies():
-    small, large = _peak(300), _peak(3000)
+    small, large = _peak(1000), _peak(10000)
     # the stream itself is not traced (made before tracing started); with 64 KiB chunks both
     # files span many chunks, and what the engine holds must not grow with the file
-    assert large < small * 2
+    assert large < small * 1.5
 
 
 # --- the second pass -----------------------------------------------------------------------
