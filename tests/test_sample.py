@@ -487,3 +487,45 @@ def test_follow_ups_are_consistent_with_the_policy_they_follow(clean: SampleSumm
                 assert all(v.vin not in old for v in added)
                 assert {v.vin for v in later.vehicles if not v.change} <= old
     assert follow_ups["XLC"] and follow_ups["CHG"] and follow_ups["REI"]
+
+
+def test_business_edits_find_exactly_the_recorded_faults(tmp_path: Path) -> None:
+    """End to end through the fast engine and the business edits: the files are accepted at
+    the X12 level, E204 falls on exactly the vehicles whose recorded fault broke the check
+    digit, E103 on exactly the policies with a missing date, and nothing clean is rejected."""
+    import io
+    from datetime import datetime, timezone
+
+    from epoi.parsers import iter_policies, validate
+    from epoi.transforms import EditContext, normalize
+
+    faults = FaultOptions(vin_typos=0.05, bad_check_digits=0.05, missing_dates=0.05)
+    summary = generate(300, tmp_path, today=TODAY, seed=3, carriers=2, faults=faults)
+    ctx = EditContext(received_at=datetime(2026, 11, 27, 12, tzinfo=timezone.utc), today=TODAY)
+    truth = iter(r for r in read_csv(summary.ground_truth_file) if r["kind"] == "vehicle")
+    policy_faults = {(r["file"], r["policy_number"], r["transaction_type"]): r["fault"]
+                     for r in read_csv(summary.ground_truth_file)}
+    codes = Counter()
+    for path in summary.files:
+        data = path.read_bytes()
+        verdict = validate(io.BytesIO(data), name=path.name)
+        assert verdict.accepted, path.name
+        ours = [p for s in read_file(path).sets for p in s.policies]
+        blocks = list(iter_policies(io.BytesIO(data), verdict, name=path.name))
+        assert len(blocks) == len(ours)
+        for p, block in zip(ours, blocks):
+            found = normalize(block, context=ctx).errors
+            codes.update(e.code for e in found)
+            recorded = policy_faults[(path.name, p.number, p.transaction)]
+            assert ("E103" in {e.code for e in found}) == ("missing_date_" in recorded)
+            for i, v in enumerate(p.vehicles):
+                row = next(truth)
+                on_vehicle = {e.code for e in found if e.vehicle_index == i}
+                assert ("E204" in on_vehicle) == (not check_digit_ok(v.vin))
+                if not check_digit_ok(v.vin):
+                    assert "bad_check_digit" in row["fault"] or "vin_typo" in row["fault"]
+                if not row["fault"]:
+                    assert not on_vehicle
+            unexpected = {e.code for e in found} - {"E103", "E204", "E206", "E106", "E111", "E301"}
+            assert not unexpected, unexpected
+    assert codes["E204"] and codes["E103"]

@@ -16,8 +16,10 @@ from ._vehicles import VIN_ALPHABET
 @dataclass(frozen=True, slots=True)
 class FaultOptions:
     """Rates in [0, 1]. ``vin_typos``, ``bad_check_digits``: per reported vehicle;
-    ``missing_dates``: per policy; ``wrong_counts``: per transaction set (SE01) and per
-    functional group (GE01).  The default keeps files clean at the X12 level."""
+    ``missing_dates``: per policy with more than one DTM (a record-level fault, E103: the
+    policy's only DTM is never removed); ``wrong_counts``: per transaction set (SE01) and per
+    functional group (GE01), the only faults that make a file fail at the X12 level.
+    The default keeps files clean at the X12 level."""
 
     vin_typos: float = 0.01
     bad_check_digits: float = 0.0

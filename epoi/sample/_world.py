@@ -241,7 +241,10 @@ class CarrierStream:
         frng, f = self._frng, self.faults
         missing = frng.random() < f.missing_dates
         which = frng.choice(REQUIRED_DATES.get(policy.transaction, ("007",)))
-        if missing:
+        # A record-level fault (E103): the map requires at least one DTM, so a policy's only
+        # date is never removed; that would be a syntax error rejecting the whole set.
+        present = 1 + (policy.expiration is not None) + (policy.cancellation is not None)
+        if missing and present > 1:
             policy.omitted_dates = frozenset((which,))
             policy.faults.append(f"missing_date_{which}")
         for rv in policy.vehicles:
