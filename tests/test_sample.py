@@ -529,3 +529,49 @@ def test_business_edits_find_exactly_the_recorded_faults(tmp_path: Path) -> None
             unexpected = {e.code for e in found} - {"E103", "E204", "E206", "E106", "E111", "E301"}
             assert not unexpected, unexpected
     assert codes["E204"] and codes["E103"]
+
+
+def test_matching_recovers_the_ground_truth(tmp_path: Path) -> None:
+    """The ground truth is what the matcher should find: an exact registered VIN matches its
+    registration at step 1, a mistyped one at step 2 (near VIN), and a vehicle nobody
+    registered never matches at step 1 or 2."""
+    import io
+    from datetime import datetime, timezone
+
+    from epoi.matching import InMemoryRegistrationIndex, match_many, read_registrations
+    from epoi.parsers import iter_policies, validate
+    from epoi.schemas.registration import Registration
+    from epoi.transforms import EditContext, normalize
+
+    summary = generate(500, tmp_path, today=TODAY, seed=4, carriers=2,
+                       faults=FaultOptions(vin_typos=0.08))
+    ctx = EditContext(received_at=datetime(2026, 11, 27, 12, tzinfo=timezone.utc), today=TODAY)
+    with summary.registrations_file.open(encoding="utf-8", newline="") as fh:
+        registrations = list(read_registrations(fh, name="registrations.csv"))
+    assert len(registrations) == summary.registrations
+    assert all(isinstance(r, Registration) for r in registrations), "every row is valid"
+    index = InMemoryRegistrationIndex(registrations)  # type: ignore[arg-type]
+    reports = [
+        normalize(block, context=ctx).report
+        for path in summary.files
+        for block in iter_policies(io.BytesIO(path.read_bytes()),
+                                   validate(io.BytesIO(path.read_bytes()), name=path.name),
+                                   name=path.name)
+    ]
+    results = {(r.report_key, r.vehicle_index): r for r in match_many(reports, index)}
+    truth = iter(r for r in read_csv(summary.ground_truth_file) if r["kind"] == "vehicle")
+    steps = Counter()
+    for report in reports:
+        for i, _ in enumerate(report.vehicles):
+            row = next(truth)
+            result = results[(report.key.as_string(), i)]
+            if not row["registered_plate"]:
+                assert result.state != "matched" or result.step not in (1, 2)
+                continue
+            expected_step = 2 if row["fault"] else 1
+            assert (result.state, result.step, result.plate) == (
+                "matched", expected_step, row["registered_plate"]
+            ), row
+            steps[expected_step] += 1
+    assert next(truth, None) is None
+    assert steps[1] > 500 and steps[2] > 20
