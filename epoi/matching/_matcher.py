@@ -125,15 +125,18 @@ def agreed_fields(
         agreed.append("make")
     if model_year is not None and model_year == reg.model_year:
         agreed.append("model_year")
-    checks = (
-        ("last_name", lambda o: bool(o.last and reg.owner_last and last_name_agrees(
-            o.last, o.first, reg.owner_last, reg.owner_first))),
-        ("organisation", lambda o: _organisation_agrees(o, reg)),
-        ("licence", lambda o: _licence_agrees(o, reg)),
-        ("fein", lambda o: _fein_agrees(o, reg)),
-        ("date_of_birth", lambda o: bool(o.date_of_birth and o.date_of_birth == reg.owner_dob)),
-    )
-    agreed.extend(name for name, check in checks if any(check(o) for o in owners))
+    if any(o.last and reg.owner_last
+           and last_name_agrees(o.last, o.first, reg.owner_last, reg.owner_first)
+           for o in owners):
+        agreed.append("last_name")
+    if any(_organisation_agrees(o, reg) for o in owners):
+        agreed.append("organisation")
+    if any(_licence_agrees(o, reg) for o in owners):
+        agreed.append("licence")
+    if any(_fein_agrees(o, reg) for o in owners):
+        agreed.append("fein")
+    if reg.owner_dob and any(o.date_of_birth == reg.owner_dob for o in owners):
+        agreed.append("date_of_birth")
     return tuple(agreed)
 
 
