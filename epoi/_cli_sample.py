@@ -15,12 +15,16 @@ _RATE = click.FloatRange(0.0, 1.0)
 
 
 @main.command("sample")
-@click.option("--policies", type=click.IntRange(min=1), required=True, help="number of policy transactions")
+@click.option(
+    "--policies", type=click.IntRange(min=1), required=True, help="number of policy transactions"
+)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="directory to write into (created if missing)")
 @click.option("--seed", type=int, default=0, show_default=True, help="same seed, same bytes")
-@click.option("--carriers", type=click.IntRange(1, 20), default=3, show_default=True)
-@click.option("--policies-per-file", type=click.IntRange(min=1), default=10_000, show_default=True)
+@click.option("--carriers", type=click.IntRange(1, 20), default=3, show_default=True,
+              help="number of insurers, each with its own files")
+@click.option("--policies-per-file", type=click.IntRange(min=1), default=10_000,
+              show_default=True, help="a carrier's policies are cut into files of this size")
 @click.option("--policies-per-set", type=click.IntRange(min=1), default=2_000, show_default=True,
               help="policies per 811 transaction set")
 @click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
@@ -46,7 +50,7 @@ def sample_command(
 
     \b
     Example:
-      epoi sample --policies 60 --seed 7 --out sample_edi
+      epoi sample --policies 60 --seed 7 --today 2026-11-27 --out sample_edi
       epoi sample --policies 200000 --out /tmp/big --vin-typos 0.02 --wrong-counts 0.01
     """
     report_date = today.date() if today is not None else date.today()  # type: ignore[attr-defined]
