@@ -166,8 +166,11 @@ def _external_predicate(shape_ok: Any, ext_codes: Any, list_name: str) -> Any:
     return ok
 
 
-def _fast_valid(rule: SegmentRule, fields: list[str]) -> bool:
-    """True only when pyx12 would find no element or syntax error in the segment."""
+def _fast_valid(rule: SegmentRule, fields: list[str], component: str) -> bool:
+    """True only when pyx12 would find no element or syntax error in the segment.
+
+    A value holding the component separator is a composite to pyx12 (an error where the
+    map has a simple element), so it always goes to pyx12."""
     n = len(fields) - 1
     if not (rule.fast and rule.min_fields <= n <= rule.n_children):
         return False
@@ -178,7 +181,7 @@ def _fast_valid(rule: SegmentRule, fields: list[str]) -> bool:
         if not v:
             if required:
                 return False
-        elif not ok(v):
+        elif component in v or not ok(v):
             return False
     for syn in rule.syntax:
         if not _syntax_ok(syn, fields):
@@ -345,7 +348,7 @@ class CompiledMap:
     # --- element validation -------------------------------------------------------------
     def element_errors(self, rule: SegmentRule, fields: list[str], delimiters: Any) -> list[Any]:
         """pyx12's element/syntax errors of one segment; [] on the fast path."""
-        if _fast_valid(rule, fields):
+        if _fast_valid(rule, fields, delimiters.component):
             return []
         return self.pyx12_element_errors(rule, fields, delimiters)
 
