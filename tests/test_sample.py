@@ -123,6 +123,11 @@ def read_file(path: Path) -> FileRec:
                 policy_hl = seg[1]
             elif level == "5":
                 assert seg[2] == policy_hl and seg[4] == "0"
+        elif sid == "LX":
+            # Policies are numbered within the set, vehicles within their policy.
+            assert policy is not None and current is not None
+            expected_lx = len(current.policies) if level == "4" else len(policy.vehicles) + 1
+            assert seg[1] == str(expected_lx)
         elif level == "4" and policy is not None:
             if sid == "REF" and seg[1] == "IG":
                 policy.number = seg[2]

@@ -9,9 +9,9 @@ from typing import TextIO
 from ._records import Carrier, Organisation, Person, Policy
 
 RECEIVER_QUALIFIER = "ZZ"
-MAX_NAME = 35  # NM103 in 004010
 RECEIVER_ID = "EPOISTATE"
 STATE = "CA"
+MAX_NAME = 35  # NM103 in 004010
 
 
 def _d8(d: date) -> str:
@@ -36,12 +36,13 @@ def isa(carrier: Carrier, control: int, when: date, hhmm: str, *, test: bool = F
     return seg[:-1]  # the writer adds the terminator
 
 
-def policy_segments(policy: Policy, hl: int) -> list[str]:
-    """The HL level 4 loop of one policy and its level 5 loops; ``hl`` is the policy's HL id.
+def policy_segments(policy: Policy, hl: int, lx: int) -> list[str]:
+    """The HL level 4 loop of one policy and its level 5 loops; ``hl`` is the policy's HL id,
+    ``lx`` its ordinal in the set (vehicles are numbered from 1 within the policy).
     Dates a fault removed (``policy.omitted_dates``) are left out."""
     out = [
         _seg("HL", str(hl), "2", "4", "1" if policy.vehicles else "0"),
-        "LX*1",
+        f"LX*{lx}",
         _seg("REF", "IG", policy.number),
         _seg("SI", "ZZ", "TT", policy.transaction, "PT", policy.policy_type),
     ]
@@ -68,11 +69,11 @@ def policy_segments(policy: Policy, hl: int) -> list[str]:
             if insured.dob is not None:
                 out.append(f"DMG*D8*{_d8(insured.dob)}")
     parent = hl
-    for rv in policy.vehicles:
+    for n, rv in enumerate(policy.vehicles, 1):
         hl += 1
         v = rv.vehicle
         out.append(f"HL*{hl}*{parent}*5*0")
-        out.append("LX*1")
+        out.append(f"LX*{n}")
         out.append(_seg("VEH", "1", rv.reported_vin, str(v.year), "ZZ", v.make))
         if rv.change:
             out.append(f"SI*ZZ*TT*{rv.change}")
@@ -99,6 +100,7 @@ class InterchangeWriter:
         self._sets = 0
         self._set_segments = 0
         self._hl = 0
+        self._policies = 0
         self._st = ""
 
     def _put(self, segments: list[str]) -> None:
@@ -128,10 +130,12 @@ class InterchangeWriter:
             f"NM1*ZZ*2*{STATE}",
         ])
         self._hl = 2
+        self._policies = 0
         return self._st
 
     def write_policy(self, policy: Policy) -> None:
-        self._put(policy_segments(policy, self._hl + 1))
+        self._policies += 1
+        self._put(policy_segments(policy, self._hl + 1, self._policies))
         self._hl += 1 + len(policy.vehicles)
 
     def end_set(self, *, se_error: int = 0) -> tuple[int, int]:
