@@ -59,6 +59,7 @@ def sample_command(
         today=report_date, seed=seed, carriers=carriers, faults=faults,
         policies_per_file=policies_per_file, policies_per_set=policies_per_set,
     )
+    before = set(out_dir.glob("*.x12")) if out_dir.is_dir() else set()
     if sys.stdout.isatty() and not as_json:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
@@ -71,6 +72,10 @@ def sample_command(
     else:
         summary = generate(policies, out_dir, **kwargs)
 
+    stale = sorted(before - set(summary.files))
+    if stale:  # left alone, but `epoi run DIR/*.x12` would pick them up
+        click.echo(f"epoi: note: {len(stale)} older .x12 file(s) in {out_dir} were left alone",
+                   err=True)
     if as_json:
         echo_json(summary.as_dict())
         return

@@ -436,9 +436,12 @@ def test_cli_json_summary_and_usage_errors(tmp_path: Path) -> None:
     assert doc["vehicles"] == sum(1 for row in read_csv(tmp_path / "o" / "ground_truth.csv")
                                   if row["kind"] == "vehicle")
     assert all(Path(f).exists() for f in doc["files"])
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "old_20200101_001.x12").write_text("ISA")
     r = runner.invoke(main, ["sample", "--policies", "10", "--out", str(tmp_path / "p"),
                              "--today", "2026-11-27"])
     assert r.exit_code == 0 and "10 policies" in r.output and "\x1b[" not in r.output
+    assert "1 older .x12 file(s)" in r.output  # (CliRunner mixes stderr into output)
     r = runner.invoke(main, ["sample", "--policies", "10", "--out", str(tmp_path / "q"),
                              "--vin-typos", "2"])
     assert r.exit_code == 2
