@@ -445,6 +445,9 @@ def test_cli_json_summary_and_usage_errors(tmp_path: Path) -> None:
     r = runner.invoke(main, ["sample", "--policies", "10", "--out", str(tmp_path / "q"),
                              "--vin-typos", "2"])
     assert r.exit_code == 2
+    r = runner.invoke(main, ["sample", "--policies", "2", "--carriers", "3", "--out",
+                             str(tmp_path / "r")])
+    assert r.exit_code == 2 and "SAMPLE-ARGS" in r.output
 
 
 # -- pyx12 -----------------------------------------------------------------------------------

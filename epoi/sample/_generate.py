@@ -87,14 +87,14 @@ def generate(
             "SAMPLE-ARGS", f"carriers must be between 1 and {MAX_CARRIERS} and at most policies"
         )
     per_set = min(policies_per_set, policies_per_file)
-    if -(-policies_per_file // per_set) > 999:  # ST02 and BIG02 leave room for 999 sets
-        raise ConfigError("SAMPLE-ARGS", "more than 999 sets per file: raise --policies-per-set")
 
     rng = random.Random(seed)
     fault_rng = random.Random(f"epoi-sample-faults-{seed}")
     summary = SampleSummary(out_dir=Path(out_dir))
     summary.carriers = _make_carriers(rng, carriers)
     shares = _split(rng, policies, carriers)
+    if -(-min(policies_per_file, max(shares)) // per_set) > 999:  # ST02/BIG02 room: 999 sets
+        raise ConfigError("SAMPLE-ARGS", "more than 999 sets per file: raise --policies-per-set")
     if -(-max(shares) // policies_per_file) > 9999:  # BIG02 leaves room for 9999 files
         raise ConfigError(
             "SAMPLE-ARGS", "more than 9999 files per carrier: raise --policies-per-file"
