@@ -298,6 +298,17 @@ def test_same_verdict_as_the_pyx12_engine(mutate):
     assert _summary(fast) == _summary(ref)
 
 
+def test_loop_repeated_without_its_required_segments_is_rejected_unlike_pyx12():
+    # DIFFERENCES.md: pyx12 accepts this set (its walker never looks past the repeated HL)
+    text = make_811(1, vehicles_per_policy=2)
+    bad = text.replace("HL*4*3*5*0~LX*1~VEH*1*1HGCM82633A004352*2003*ZZ*HOND~", "HL*4*3*5*0~", 1)
+    bad = bad.replace("SE*24*0001", "SE*22*0001")
+    v = run(bad)
+    assert only_set(v).ack_code == "R"
+    assert {("AK3", "3")} <= issue_codes(v)
+    assert {i.segment_id for i in only_set(v).errors} == {"LX", "VEH"}
+
+
 # --- memory --------------------------------------------------------------------------------
 def _peak(policies: int) -> int:
     data = make_811(policies).encode()

@@ -359,11 +359,12 @@ class CompiledMap:
         return errors
 
     # --- the loop walker ------------------------------------------------------------------
-    def transition(self, current: SegmentRule, fields: list[str]) -> tuple[int, tuple[LoopRule, ...], SegmentRule | None]:
+    def transition(self, current: SegmentRule, fields: list[str]) -> Transition:
         """From map segment ``current``, where does data segment ``fields`` go?
 
         Returns (loops to close, counted from the innermost; loops to open, outermost first;
-        the matched segment or None when nothing in the transaction set matches)."""
+        the matched segment or None when nothing in the transaction set matches; the
+        required children the walk stepped over in the loop where it matched)."""
         f0 = fields[0]
         pos = self.qualifier_position.get(f0)
         if pos is None:
@@ -377,31 +378,40 @@ class CompiledMap:
                 self._transitions[key] = hit
         return hit
 
-    def _search(self, current: SegmentRule, fields: list[str]) -> tuple[int, tuple[LoopRule, ...], SegmentRule | None]:
+    def _search(self, current: SegmentRule, fields: list[str]) -> Transition:
         # Scan the current loop from the current segment on, then each enclosing loop from
         # the child we are in on (which lets that loop repeat), as pyx12's walker does.
         loop = current.loop
         start = loop.children.index(current)
         pops = 0
         while loop is not None:
-            for child in loop.children[start:]:
+            children = loop.children
+            for i in range(start, len(children)):
+                child = children[i]
                 if isinstance(child, SegmentRule):
                     if child.matches(fields):
-                        if child is loop.children[0] and loop is not self.st_loop:
+                        if child is children[0] and loop is not self.st_loop:
                             # the first segment of the loop we are in: the loop repeats
-                            return pops + 1, (loop,), child
-                        return pops, (), child
+                            return pops + 1, (loop,), child, ()
+                        return pops, (), child, _required(children[start + 1 : i])
                 else:
                     chain = _entry_chain(child, fields)
                     if chain is not None:
-                        return pops, chain, chain[-1].first_segment()
+                        return pops, chain, chain[-1].first_segment(), _required(children[start + 1 : i])
             if loop is self.st_loop:
                 break
             parent = loop.parent
             start = loop.index_in_parent
             loop = parent
             pops += 1
-        return 0, (), None
+        return 0, (), None, ()
+
+
+Transition = tuple[int, tuple[LoopRule, ...], SegmentRule | None, tuple[Any, ...]]
+
+
+def _required(children: list[Any]) -> tuple[Any, ...]:
+    return tuple(c for c in children if c.usage == "R")
 
 
 def _entry_chain(loop: LoopRule, fields: list[str]) -> tuple[LoopRule, ...] | None:

@@ -96,6 +96,7 @@ _GS_ELEMENT_CODE = {6: "6", 8: "2"}  # other GS element errors: "1" (pyx12)
 _ST_ELEMENT_CODE = {1: "6", 2: "7"}
 _HL_PARENT_LEVEL = {"1": "", "2": "1", "4": "2", "5": "4"}
 _ENVELOPE = frozenset(("ISA", "IEA", "GS", "GE", "ST", "SE"))
+_MISSING = "missing"  # key prefix in a frame's counts: a required child already reported
 
 
 # --- mutable builders, turned into the frozen verdict models at the end -------------------
@@ -213,14 +214,16 @@ class _Engine:
         if f0 == "HL":
             # numbering, parents and counts are checked on every HL, found in the map or not
             self._hl(st, f, position)
-        pops, pushes, target = m.transition(current, f)
+        pops, pushes, target, skipped = m.transition(current, f)
         if target is None:
             self._seg_issue(st, "1", f0, position, current.loop)
             return
         frames = st.frames
-        if pops or pushes:
+        if pops or pushes or skipped:
             for _ in range(pops):
                 self._close_frame(st, frames.pop(), position)
+            if skipped:
+                self._skipped(st, frames[-1], skipped, position)
             for loop in pushes:
                 counts = frames[-1].counts
                 n = counts.get(loop, 0) + 1
@@ -299,10 +302,27 @@ class _Engine:
             stack.clear()
         stack.append((hl_id, level))
 
+    def _skipped(self, st: _Set, frame: _Frame, skipped: tuple[Any, ...], position: int) -> None:
+        # Required segments or loops the walk stepped over: reported where the walk noticed
+        # (the position of the segment it matched), as pyx12's walker does, and only once.
+        counts = frame.counts
+        for child in skipped:
+            if counts.get(child, 0) == 0 and (_MISSING, child) not in counts:
+                counts[(_MISSING, child)] = 1
+                self._missing(st, frame, child, position)
+
+    def _missing(self, st: _Set, frame: _Frame, child: Any, position: int) -> None:
+        if isinstance(child, LoopRule):
+            first = child.first_segment()
+            self._seg_issue(st, "3", first.id if first else child.id, position, child)
+        else:
+            self._seg_issue(st, "3", child.id, position, frame.loop)
+
     def _close_frame(self, st: _Set, frame: _Frame, position: int, include_se: bool = False) -> None:
         counts = frame.counts
         for child in frame.loop.children:
-            if child.usage == "R" and counts.get(child, 0) == 0:
+            if (child.usage == "R" and counts.get(child, 0) == 0
+                    and (_MISSING, child) not in counts):
                 if isinstance(child, LoopRule):
                     first = child.first_segment()
                     seg_id = first.id if first else child.id
@@ -450,12 +470,14 @@ class _Engine:
         # SE closes every loop still open; its element errors are AK5 codes (pyx12), so
         # only the walk of _body is done here.
         assert st.current is not None
-        pops, _pushes, target = self.m.transition(st.current, f)
+        pops, _pushes, target, skipped = self.m.transition(st.current, f)
         if target is None:
             self._seg_issue(st, "1", "SE", position, st.current.loop)
             return
         for _ in range(pops):
             self._close_frame(st, st.frames.pop(), position)
+        if skipped:
+            self._skipped(st, st.frames[-1], skipped, position)
         st.current = target
         st.frames[-1].counts[target] = 1
 
