@@ -34,7 +34,9 @@ MAX_ATTEMPTS = 3
 def _require_rabbitmq() -> None:
     parts = urlsplit(RABBITMQ_URL)
     try:
-        socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 5672), timeout=2).close()
+        socket.create_connection(
+            (parts.hostname or "127.0.0.1", parts.port or 5672), timeout=2
+        ).close()
     except OSError as exc:
         reason = f"RabbitMQ unreachable at {parts.hostname}:{parts.port} ({type(exc).__name__})"
         if os.environ.get("CI"):
@@ -71,7 +73,9 @@ def broker(config: QueueConfig) -> Iterator[Broker]:
 class Recorder:
     """A handler that records what it was given and fails on demand."""
 
-    def __init__(self, fail: dict[str, BaseException] | None = None, follow: Kind | None = None) -> None:
+    def __init__(
+        self, fail: dict[str, BaseException] | None = None, follow: Kind | None = None
+    ) -> None:
         self.seen: list[Envelope] = []
         self.fail = fail or {}
         self.follow = follow
@@ -81,7 +85,9 @@ class Recorder:
         if envelope.unit_id in self.fail:
             raise self.fail[envelope.unit_id]
         if self.follow:
-            return [Envelope.of(self.follow, f"{envelope.unit_id}/next", {"from": envelope.unit_id})]
+            return [
+                Envelope.of(self.follow, f"{envelope.unit_id}/next", {"from": envelope.unit_id})
+            ]
         return []
 
     def attempts(self, unit_id: str) -> list[int]:
@@ -274,7 +280,9 @@ def test_unreadable_messages_are_dead_lettered_and_the_queue_flows(broker: Broke
     producer = kombu.Producer(broker.connection)
     # A pickle (refused: JSON only), JSON that is not an envelope, then a good message.
     producer.publish({"x": 1}, exchange=queue.exchange, routing_key="parse", serializer="pickle")
-    producer.publish({"kind": "parse"}, exchange=queue.exchange, routing_key="parse", serializer="json")
+    producer.publish(
+        {"kind": "parse"}, exchange=queue.exchange, routing_key="parse", serializer="json"
+    )
     broker.publish(Envelope.of("parse", _unit(3)))
 
     handler = Recorder()

@@ -10,6 +10,7 @@ not a lost message.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -28,7 +29,6 @@ log = get_logger(__name__)
 
 CONTENT_TYPE = "application/json"
 ACCEPT = ["json"]  # never pickle: a message is data, not code
-
 
 
 def _is_server_less(conn: kombu.Connection) -> bool:
@@ -83,10 +83,9 @@ class Broker:
     def reconnect(self) -> None:
         """Drop the broken connection, connect again (bounded retries) and re-declare."""
         self._producer = None
-        try:
+        # The connection is already broken: closing it is tidying, and may fail.
+        with contextlib.suppress(Exception):
             self.connection.close()
-        except Exception:  # noqa: BLE001 - the connection is already broken; closing is tidying
-            pass
         self.ensure_connected()
         self.declare()
 

@@ -6,7 +6,7 @@ an exception of unknown origin (it may quote personal data from the input)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 from epoi.errors import EpoiError
@@ -29,8 +29,15 @@ BAD_MESSAGE = "QUEUE-BAD-MESSAGE"
 _MAX_MESSAGE = 200
 
 # Headers that describe one trip through the broker and must not follow a message onward.
-_TRANSIENT = ("x-death", "x-first-death-exchange", "x-first-death-queue", "x-first-death-reason",
-              "x-last-death-exchange", "x-last-death-queue", "x-last-death-reason")
+_TRANSIENT = (
+    "x-death",
+    "x-first-death-exchange",
+    "x-first-death-queue",
+    "x-first-death-reason",
+    "x-last-death-exchange",
+    "x-last-death-queue",
+    "x-last-death-reason",
+)
 
 
 def error_code_and_message(exc: BaseException) -> tuple[str, str]:
@@ -83,6 +90,6 @@ def dead_headers(
         ERROR_MESSAGE: message,
         ORIGINAL_QUEUE: queue,
         ATTEMPT: attempt,
-        DEAD_AT: datetime.now(timezone.utc).isoformat(),
+        DEAD_AT: datetime.now(UTC).isoformat(),
         ORIGINAL_HEADERS: carried(original),
     }

@@ -26,7 +26,6 @@ broker (RabbitMQ: a TTL'd delay queue that dead-letters back to the stage queue)
 from __future__ import annotations
 
 import signal
-import socket
 import threading
 import time
 import uuid
@@ -89,7 +88,9 @@ class Worker:
 
     # -- the loop -------------------------------------------------------------------------
 
-    def run(self, stop_event: threading.Event | None = None, *, until_idle: bool = False) -> WorkerStats:
+    def run(
+        self, stop_event: threading.Event | None = None, *, until_idle: bool = False
+    ) -> WorkerStats:
         stop = stop_event or self._stop
         conn = self.broker.connection
         while not stop.is_set():
@@ -125,7 +126,7 @@ class Worker:
             while not stop.is_set():
                 try:
                     conn.drain_events(timeout=poll)
-                except socket.timeout:
+                except TimeoutError:
                     if until_idle and self._idle():
                         log.info("worker.idle", **_stats_dict(self.stats))
                         return
@@ -204,7 +205,9 @@ class Worker:
         self.stats.deferred += 1
         time.sleep(min(max(0.0, not_before - time.time()), self.broker.config.polling_interval))
 
-    def _fail(self, envelope: Envelope, queue_name: str, headers: dict[str, Any], exc: Exception) -> None:
+    def _fail(
+        self, envelope: Envelope, queue_name: str, headers: dict[str, Any], exc: Exception
+    ) -> None:
         code, text = error_code_and_message(exc)
         config = self.broker.config
         if is_permanent(exc) or envelope.attempt >= config.max_attempts:
@@ -244,7 +247,9 @@ class Worker:
             delay=delay,
         )
 
-    def _dead_letter_raw(self, message: Message, queue_name: str, headers: dict[str, Any], why: str) -> None:
+    def _dead_letter_raw(
+        self, message: Message, queue_name: str, headers: dict[str, Any], why: str
+    ) -> None:
         dead_id = uuid.uuid4().hex
         self.broker.publish_dead(
             message.body,
@@ -268,7 +273,9 @@ def _stats_dict(stats: WorkerStats) -> dict[str, int]:
     return {name: getattr(stats, name) for name in stats.__slots__}  # type: ignore[attr-defined]
 
 
-def stop_on_signals(stop_event: threading.Event, signals: Sequence[int] = (signal.SIGTERM, signal.SIGINT)) -> None:
+def stop_on_signals(
+    stop_event: threading.Event, signals: Sequence[int] = (signal.SIGTERM, signal.SIGINT)
+) -> None:
     """Make SIGTERM (and Ctrl-C) set ``stop_event``: the worker finishes the unit in hand and
     returns.  Call from the main thread."""
 

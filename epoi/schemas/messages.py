@@ -42,7 +42,9 @@ class Envelope(_Frozen):
     body: dict[str, JsonValue] = Field(default_factory=dict)
 
     @classmethod
-    def of(cls, kind: Kind, unit_id: str, body: BaseModel | dict[str, Any] | None = None) -> Envelope:
+    def of(
+        cls, kind: Kind, unit_id: str, body: BaseModel | dict[str, Any] | None = None
+    ) -> Envelope:
         """Build a first-attempt envelope; a pydantic ``body`` is dumped in JSON mode."""
         data = body.model_dump(mode="json") if isinstance(body, BaseModel) else (body or {})
         return cls(kind=kind, unit_id=unit_id, body=data)
