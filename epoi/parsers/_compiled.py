@@ -24,12 +24,11 @@ import pyx12.map_if
 import pyx12.params
 import pyx12.segment
 from pyx12.map_if import composite_if, element_if, loop_if, segment_if
-from pyx12.syntax import is_syntax_valid
 
 MAP_FILE = "811.4010.xml"
 _DEFAULT_MAP_PATH = Path(__file__).with_name("maps")
 
-__all__ = ["CompiledMap", "ElementRule", "LoopRule", "SegmentRule", "compiled_811_map"]
+__all__ = ["CompiledMap", "ElementRule", "LoopRule", "SegmentRule", "compiled_811_map", "fast_valid"]
 
 # pyx12's character classes (pyx12/validation.py): the basic and extended X12 sets.
 _CHARSET = {
@@ -166,7 +165,7 @@ def _external_predicate(shape_ok: Any, ext_codes: Any, list_name: str) -> Any:
     return ok
 
 
-def _fast_valid(rule: SegmentRule, fields: list[str], component: str) -> bool:
+def fast_valid(rule: SegmentRule, fields: list[str], component: str) -> bool:
     """True only when pyx12 would find no element or syntax error in the segment.
 
     A value holding the component separator is a composite to pyx12 (an error where the
@@ -221,9 +220,6 @@ class CompiledMap:
         self.isa_loop = self._loop(isa_loop, None, 0)
         self.gs_loop = self._find_loop(self.isa_loop, "GS_LOOP")
         self.st_loop = self._find_loop(self.isa_loop, "ST_LOOP")
-        self.by_path: dict[str, SegmentRule] = {}
-        for seg in self.segments:
-            self.by_path.setdefault(seg.loop.id + "/" + seg.id, seg)
         self.isa = self._seg_in(self.isa_loop, "ISA")
         self.iea = self._seg_in(self.isa_loop, "IEA")
         self.gs = self._seg_in(self.gs_loop, "GS")
@@ -239,7 +235,6 @@ class CompiledMap:
                 pos = set(self.qualifier_positions.get(seg.id, ()))
                 pos.add(seg.qualifier[0])
                 self.qualifier_positions[seg.id] = tuple(sorted(pos))
-        self.known_ids = frozenset(s.id for s in self.segments)
         # Every map node of this profile tells segments apart by one element at most; a map
         # with several would fall back to the full key.
         self.qualifier_position: dict[str, int] = {
@@ -348,7 +343,7 @@ class CompiledMap:
     # --- element validation -------------------------------------------------------------
     def element_errors(self, rule: SegmentRule, fields: list[str], delimiters: Any) -> list[Any]:
         """pyx12's element/syntax errors of one segment; [] on the fast path."""
-        if _fast_valid(rule, fields, delimiters.component):
+        if fast_valid(rule, fields, delimiters.component):
             return []
         return self.pyx12_element_errors(rule, fields, delimiters)
 

@@ -28,7 +28,7 @@ from ..schemas.verdict import (
     Ta1,
     TransactionSetVerdict,
 )
-from ._compiled import CompiledMap, LoopRule, SegmentRule, compiled_811_map
+from ._compiled import CompiledMap, LoopRule, SegmentRule, compiled_811_map, fast_valid
 from ._options import ValidationOptions
 from ._reader import SegmentReader
 from ._segment import Delimiters
@@ -207,6 +207,7 @@ class _Engine:
             target.note("024")
 
     def _body(self, st: _Set, f: list[str], position: int) -> None:
+        # The hot path: one memoised transition, two dict updates, the fast element checks.
         m = self.m
         current = st.current
         assert current is not None
@@ -214,7 +215,11 @@ class _Engine:
         if f0 == "HL":
             # numbering, parents and counts are checked on every HL, found in the map or not
             self._hl(st, f, position)
-        pops, pushes, target, skipped = m.transition(current, f)
+        pos = m.qualifier_position.get(f0)
+        key = (current.index, f0) if pos is None else (
+            current.index, f0, f[pos] if pos < len(f) else "")
+        hit = m._transitions.get(key)
+        pops, pushes, target, skipped = hit if hit is not None else m.transition(current, f)
         if target is None:
             self._seg_issue(st, "1", f0, position, current.loop)
             return
@@ -229,22 +234,23 @@ class _Engine:
                 n = counts.get(loop, 0) + 1
                 counts[loop] = n
                 if n > loop.max_repeat:
-                    self._seg_issue(st, "4", f[0], position, loop)
+                    self._seg_issue(st, "4", f0, position, loop)
                 frames.append(_Frame(loop))
         counts = frames[-1].counts
         n = counts.get(target, 0) + 1
         counts[target] = n
         st.current = target
         if n > target.max_use or target.usage == "N":
-            self._seg_issue(st, "2" if target.usage == "N" else "5", f[0], position, target.loop)
-        if f0 == "REF" and f[1] == "IG":
-            st.policy_number = f[2] if len(f) > 2 else None  # the record key (cli.md), not personal
+            self._seg_issue(st, "2" if target.usage == "N" else "5", f0, position, target.loop)
+        if f0 == "REF" and len(f) > 2 and f[1] == "IG":
+            st.policy_number = f[2]  # the record key (cli.md), not personal data
         if f[-1] == "" and len(f) > 1:
             # trailing element separators (pyx12 "SEG1" -> AK3 8)
             self._seg_issue(st, "8", f0, position, target.loop, " (trailing separators)")
-        errors = m.element_errors(target, f, self.delimiters)
-        if errors:
-            self._element_errors(st, target, errors, position)
+        if not fast_valid(target, f, self.delimiters.component):
+            errors = m.pyx12_element_errors(target, f, self.delimiters)
+            if errors:
+                self._element_errors(st, target, errors, position)
 
     def _element_errors(self, st: _Set, rule: SegmentRule, errors: list[Any], position: int) -> None:
         for e in errors:

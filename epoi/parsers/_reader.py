@@ -105,6 +105,8 @@ class SegmentReader:
     def __iter__(self) -> Iterator[Segment]:
         read = self._read
         max_len = self._max
+        # Segment(f, n) without namedtuple's Python-level __new__: same object, less time.
+        new_segment = tuple.__new__
         buf = read()
         eof = not buf
         if eof:
@@ -185,7 +187,7 @@ class SegmentReader:
                         )
                     elif f0 == "IEA":
                         in_interchange = False
-                    yield Segment(f, n)
+                    yield new_segment(Segment, (f, n))
                 if restart is not None:
                     buf = buf[restart:]
                     break
