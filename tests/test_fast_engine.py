@@ -8,6 +8,8 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from epoi.parsers import ValidationOptions, iter_policies, validate
 from epoi.parsers._fast import validate as fast_validate
@@ -307,6 +309,31 @@ def test_loop_repeated_without_its_required_segments_is_rejected_unlike_pyx12():
     assert only_set(v).ack_code == "R"
     assert {("AK3", "3")} <= issue_codes(v)
     assert {i.segment_id for i in only_set(v).errors} == {"LX", "VEH"}
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(edits=st.lists(
+    st.tuples(st.integers(min_value=0, max_value=10_000), st.sampled_from("~*:^|\n\r ABZ0-.\x85\xff"),
+              st.sampled_from(["set", "del", "ins"])),
+    min_size=1, max_size=8))
+def test_never_raises_on_damaged_input(edits):
+    text = list(GOOD)
+    for at, char, op in edits:
+        at %= len(text)
+        if op == "set":
+            text[at] = char
+        elif op == "del":
+            del text[at]
+        else:
+            text.insert(at, char)
+    data = "".join(text).encode("latin-1")
+    verdict = run(data)
+    assert isinstance(verdict, FileVerdict)
+    blocks = list(iter_policies(io.BytesIO(data), verdict, name="t"))
+    accepted = sum(s.policies for ic in verdict.interchanges if ic.ta1.ack_code != "R"
+                   for g in ic.groups if g.ack_code != "R"
+                   for s in g.transaction_sets if s.ack_code in ("A", "E"))
+    assert len(blocks) == accepted
 
 
 # --- memory --------------------------------------------------------------------------------

@@ -95,6 +95,7 @@ _TA1_REJECT = frozenset(
 _GS_ELEMENT_CODE = {6: "6", 8: "2"}  # other GS element errors: "1" (pyx12)
 _ST_ELEMENT_CODE = {1: "6", 2: "7"}
 _HL_PARENT_LEVEL = {"1": "", "2": "1", "4": "2", "5": "4"}
+_HL_DEPTH = 32  # ancestors kept; this profile nests 4 levels
 _ENVELOPE = frozenset(("ISA", "IEA", "GS", "GE", "ST", "SE"))
 _MISSING = "missing"  # key prefix in a frame's counts: a required child already reported
 
@@ -307,6 +308,8 @@ class _Engine:
         else:
             stack.clear()
         stack.append((hl_id, level))
+        if len(stack) > _HL_DEPTH:  # hostile parent chains must not grow memory
+            del stack[0]
 
     def _skipped(self, st: _Set, frame: _Frame, skipped: tuple[Any, ...], position: int) -> None:
         # Required segments or loops the walk stepped over: reported where the walk noticed

@@ -62,8 +62,8 @@ def parse_isa_delimiters(isa: str) -> Delimiters | None:
     fields = isa[:105].split(element)
     if len(fields) != 17 or any(len(f) != w for f, w in zip(fields[1:], _ISA_WIDTHS)):
         return None
-    if segment.isalnum() or segment in (element, component, " "):
-        return None
+    if segment.isalnum() or segment in (element, component, " ") or segment in isa[:105]:
+        return None  # a terminator inside the ISA would cut it short
     if component.isalnum() or component in (element, " "):
         return None
     return Delimiters(element=element, component=component, segment=segment)
