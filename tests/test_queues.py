@@ -9,6 +9,7 @@ when the broker is unreachable, except under CI (env ``CI`` set), where they fai
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import threading
 import uuid
@@ -23,7 +24,15 @@ from pydantic import BaseModel, ValidationError
 
 from epoi.config import Settings
 from epoi.errors import EpoiError, InputError
-from epoi.queues import Broker, Envelope, QueueConfig, Worker, dead_list, dead_replay
+from epoi.queues import (
+    Broker,
+    Envelope,
+    QueueConfig,
+    Worker,
+    dead_list,
+    dead_replay,
+    stop_on_signals,
+)
 from epoi.schemas.messages import Kind
 
 RABBITMQ_URL = os.environ.get("EPOI_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672//")
@@ -323,6 +332,30 @@ def test_stop_finishes_the_unit_in_hand_and_fetches_no_more(broker: Broker) -> N
     rest = Recorder()
     _drain(broker, parse=rest)
     assert sorted(e.unit_id for e in rest.seen) == [_unit(2), _unit(3)]
+
+
+def test_sigterm_lets_the_unit_in_hand_finish(broker: Broker) -> None:
+    broker.publish_many(Envelope.of("parse", _unit(n)) for n in (1, 2))
+    stop = threading.Event()
+    previous = stop_on_signals(stop)
+    seen: list[str] = []
+
+    def handler(envelope: Envelope) -> list[Envelope]:
+        seen.append(envelope.unit_id)
+        os.kill(os.getpid(), signal.SIGTERM)
+        return [Envelope.of("normalize", envelope.unit_id)]
+
+    try:
+        worker = Worker(broker, {"parse": handler})
+        worker.run(stop)
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+    assert stop.is_set()
+    assert seen == [_unit(1)]
+    assert (worker.stats.handled, worker.stats.published) == (1, 1)
+    assert broker.depth(broker.topology.queue("parse")) == 1
 
 
 def test_requeue_publishes_first_attempts(broker: Broker) -> None:

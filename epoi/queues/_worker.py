@@ -91,7 +91,9 @@ class Worker:
     def run(
         self, stop_event: threading.Event | None = None, *, until_idle: bool = False
     ) -> WorkerStats:
-        stop = stop_event or self._stop
+        if stop_event is not None:
+            self._stop = stop_event  # so that Worker.stop() stops this run too
+        stop = self._stop
         conn = self.broker.connection
         while not stop.is_set():
             try:
@@ -187,7 +189,7 @@ class Worker:
 
         handler = self.handlers[kind]
         try:
-            follow_ups = list(handler(envelope))
+            follow_ups = list(handler(envelope) or ())
         except Exception as exc:  # noqa: BLE001 - the retry policy decides, not the handler
             self._fail(envelope, queue_name, headers, exc)
             message.ack()
@@ -275,13 +277,12 @@ def _stats_dict(stats: WorkerStats) -> dict[str, int]:
 
 def stop_on_signals(
     stop_event: threading.Event, signals: Sequence[int] = (signal.SIGTERM, signal.SIGINT)
-) -> None:
+) -> dict[int, Any]:
     """Make SIGTERM (and Ctrl-C) set ``stop_event``: the worker finishes the unit in hand and
-    returns.  Call from the main thread."""
+    returns.  Call from the main thread; returns the previous handlers, to restore them."""
 
     def _handler(signum: int, _frame: object) -> None:
         log.info("worker.stopping", signal=signal.Signals(signum).name)
         stop_event.set()
 
-    for sig in signals:
-        signal.signal(sig, _handler)
+    return {sig: signal.signal(sig, _handler) for sig in signals}
