@@ -88,7 +88,7 @@ _ISA_ELEMENT_NOTE = {
     1: "010", 2: "011", 3: "012", 4: "013", 5: "005", 6: "006", 7: "007", 8: "008",
     9: "014", 10: "015", 11: "016", 12: "017", 13: "018", 14: "019", 15: "020", 16: "027",
 }
-# Note codes that reject the interchange come first when picking the one TA1 note (pyx12).
+# Note codes that reject the interchange win over the others when picking the TA1 note (pyx12).
 _TA1_REJECT = frozenset(
     "004 005 007 010 011 012 013 014 015 016 017 018 022 023 024 025 026 027".split()
 )
@@ -146,14 +146,33 @@ class _Group:
 class _Interchange:
     fields: list[str]
     delimiters: Delimiters
-    notes: list[str] = field(default_factory=list)
+    # TA1 findings by kind, kept apart so the note code is picked in pyx12's order (_ta1)
+    duplicate: bool = False  # 025
+    cut_short: bool = False  # 022: the next ISA came before an IEA
+    structure: list[str] = field(default_factory=list)  # 024 unterminated group, 001, 021, 023
+    elements: list[str] = field(default_factory=list)  # ISA then IEA element codes
+    outside: bool = False  # 024: segments outside any set
+    profile: list[str] = field(default_factory=list)  # 007, 008, 006
     groups: list[_Group] = field(default_factory=list)
     group_ids: set[str] = field(default_factory=set)
     closed: bool = False
 
-    def note(self, code: str) -> None:
-        if code not in self.notes:
-            self.notes.append(code)
+    def ta1(self) -> Ta1:
+        if _get(self.fields, 12) != "00401":
+            return Ta1(ack_code="R", note_code="017")  # another version: not read further
+        codes = (["025"] if self.duplicate else []) + (["022"] if self.cut_short else [])
+        codes += self.structure + self.elements + (["024"] if self.outside else []) + self.profile
+        # pyx12 (error_997.__get_isa_errors): each rejecting code goes to the front, so the
+        # last one found is the note; other codes follow in order.
+        ordered: list[str] = []
+        for code in codes:
+            if code in ordered:
+                continue
+            if code in _TA1_REJECT:
+                ordered.insert(0, code)
+            else:
+                ordered.append(code)
+        return Ta1(ack_code="R", note_code=ordered[0]) if ordered else Ta1()
 
 
 class _Engine:
@@ -205,7 +224,7 @@ class _Engine:
         # interchange content, as the pyx12 engine reports it.
         target = self.ix or (self.interchanges[-1] if self.interchanges else None)
         if target is not None:
-            target.note("024")
+            target.outside = True
 
     def _body(self, st: _Set, f: list[str], position: int) -> None:
         # The hot path: one memoised transition, two dict updates, the fast element checks.
@@ -353,18 +372,18 @@ class _Engine:
             pos = node.seq if node is not None else None
             code = _ISA_ELEMENT_NOTE.get(pos or 0)
             if code:
-                ix.note(code)
+                ix.elements.append(code)
         control = f[13] if len(f) > 13 else ""
         if control in self.isa_ids:
-            ix.note("025")
+            ix.duplicate = True
         self.isa_ids.add(control)
         o = self.options
         if _get(f, 7).strip() != o.receiver_qualifier:
-            ix.note("007")
+            ix.profile.append("007")
         if _get(f, 8).strip() != o.receiver_id:
-            ix.note("008")
+            ix.profile.append("008")
         if o.known_senders is not None and (_get(f, 5).strip(), _get(f, 6).strip()) not in o.known_senders:
-            ix.note("006")
+            ix.profile.append("006")
 
     def _iea(self, f: list[str], position: int) -> None:
         ix = self.ix
@@ -372,16 +391,16 @@ class _Engine:
             self._outside(position)
             return
         if self.group is not None and not self.group.closed:
-            ix.note("024")  # a group left open (pyx12: unterminated loop)
+            ix.structure.append("024")  # a group left open (pyx12: unterminated loop)
             self._close_group("3")
         if _get(f, 2) != _get(ix.fields, 13):
-            ix.note("001")
+            ix.structure.append("001")
         if _int(_get(f, 1)) != len(ix.groups):
-            ix.note("021")
+            ix.structure.append("021")
         for e in self.m.element_errors(self.m.iea, f, self.delimiters):
             node = getattr(e, "map_node", None)
             if node is not None:
-                ix.note({1: "021", 2: "018"}.get(node.seq, "024"))
+                ix.elements.append({1: "021", 2: "018"}.get(node.seq, "024"))
         ix.closed = True
         self.ix = None
 
@@ -391,7 +410,7 @@ class _Engine:
             self._outside(position)
             return
         if self.group is not None and not self.group.closed:
-            ix.note("024")  # the previous group was never closed by a GE
+            ix.structure.append("024")  # the previous group was never closed by a GE
             self._close_group("3")
         g = _Group(control_number=_get(f, 6), functional_id=_get(f, 1), version=_get(f, 8),
                    sender=_get(f, 2).strip(), receiver=_get(f, 3).strip())
@@ -518,7 +537,10 @@ class _Engine:
         if self.group is not None:
             self._close_group("3")
         if self.ix is not None:
-            self.ix.note(note)
+            if note == "022":
+                self.ix.cut_short = True
+            else:
+                self.ix.structure.append(note)
             self.ix.closed = True
             self.ix = None
 
@@ -542,15 +564,16 @@ class _Engine:
 
     def _ix_verdict(self, ix: _Interchange) -> InterchangeVerdict:
         f, d = ix.fields, ix.delimiters
-        notes = sorted(ix.notes, key=lambda c: (c not in _TA1_REJECT, ix.notes.index(c)))
-        ta1 = Ta1(ack_code="R", note_code=notes[0]) if notes else Ta1()
+        ta1 = ix.ta1()
         return InterchangeVerdict(
-            control_number=_get(f, 13), sender_qualifier=_get(f, 5).strip(),
+            control_number=_get(f, 13).strip(), sender_qualifier=_get(f, 5).strip(),
             sender_id=_get(f, 6).strip(), receiver_qualifier=_get(f, 7).strip(),
             receiver_id=_get(f, 8).strip(), version=_get(f, 12), test=_get(f, 15) == "T",
             ack_requested=_get(f, 14) == "1", element_separator=d.element,
             component_separator=d.component, segment_terminator=d.segment, ta1=ta1,
-            groups=[self._group_verdict(g) for g in ix.groups],
+            # an interchange of another version (TA1 017) is not read further (pyx12 has no
+            # 00401 reading of it)
+            groups=[] if _get(f, 12) != "00401" else [self._group_verdict(g) for g in ix.groups],
             **_isa_date_time(f),
         )
 
