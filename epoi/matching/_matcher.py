@@ -30,7 +30,7 @@ from datetime import date
 from typing import NamedTuple
 
 from ..schemas.match import MatchResult
-from ..schemas.policy import VEHICLE_SPECIFIC_POLICY_TYPES, PolicyReport
+from ..schemas.policy import PolicyReport
 from ..schemas.vin import normalize as normalize_vin
 from ._index import (
     NameProbe,
@@ -40,6 +40,9 @@ from ._index import (
     within_distance,
 )
 from ._names import last_name_agrees, name_keys, organisation_key
+
+
+FLEET_POLICY_TYPE = "CF"
 
 
 class Owner(NamedTuple):
@@ -275,7 +278,8 @@ def _step4(items: list[_Item], index: RegistrationIndex) -> None:
 
 
 def _is_fleet(report: PolicyReport) -> bool:
-    return not report.vehicles and report.policy_type not in VEHICLE_SPECIFIC_POLICY_TYPES
+    # A CF policy that does list vehicles has them matched one by one like any other.
+    return report.policy_type == FLEET_POLICY_TYPE and not report.vehicles
 
 
 def _match_fleets(

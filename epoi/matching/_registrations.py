@@ -27,12 +27,13 @@ _STATUSES = frozenset(s.value for s in RegistrationStatus)
 _ACTIVE = RegistrationStatus.ACTIVE.value
 _new_registration = Registration._make  # tuple.__new__ under the hood: no keyword parsing
 _intern = sys.intern
-_DATE_CACHE: dict[str, date] = {}  # dates repeat a lot: parse each once, share the object
+_DATE_CACHE_SIZE = 100_000
 
 
-def _parse_date(text: str) -> date | None:
-    """``YYYY-MM-DD`` strictly; None when it is not a real date in that form."""
-    cached = _DATE_CACHE.get(text)
+def _parse_date(text: str, cache: dict[str, date]) -> date | None:
+    """``YYYY-MM-DD`` strictly; None when it is not a real date in that form.  Dates repeat
+    a lot (expiration days, birth dates): ``cache`` parses each once and shares the object."""
+    cached = cache.get(text)
     if cached is not None:
         return cached
     if len(text) != 10 or text[4] != "-" or text[7] != "-":
@@ -41,8 +42,8 @@ def _parse_date(text: str) -> date | None:
         value = date.fromisoformat(text)
     except ValueError:
         return None
-    if len(_DATE_CACHE) < 100_000:
-        _DATE_CACHE[text] = value
+    if len(cache) < _DATE_CACHE_SIZE:
+        cache[text] = value
     return value
 
 
@@ -77,6 +78,7 @@ def read_registrations(
         columns.index(c) if c in columns else width for c in OPTIONAL_COLUMNS
     ]
     pick = itemgetter(*positions)
+    dates: dict[str, date] = {}
 
     def error(code: str, column: str | None, message: str) -> RowError:
         return RowError(file=name, line=reader.line_num, code=code, column=column, message=message)
@@ -117,7 +119,7 @@ def read_registrations(
         if len(year) != 4 or not year.isdigit() or not "1900" <= year <= "2199":
             yield error("REG-YEAR", "model_year", "model year is missing or not a year CCYY")
             continue
-        expires_on = _parse_date(expires.strip())
+        expires_on = _parse_date(expires.strip(), dates)
         if expires_on is None:
             yield error("REG-EXPIRES", "expires", "expiration date is missing or not YYYY-MM-DD")
             continue
@@ -132,7 +134,7 @@ def read_registrations(
             continue
         dob = dob.strip()
         if dob:
-            dob_on = _parse_date(dob)
+            dob_on = _parse_date(dob, dates)
             if dob_on is None:
                 yield error("REG-DOB", "owner_dob", "date of birth is not YYYY-MM-DD")
                 continue
