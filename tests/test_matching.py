@@ -367,3 +367,26 @@ def test_swap_needs_both_halves() -> None:
 
 def test_organisation_key_drops_legal_forms() -> None:
     assert organisation_key("The Acme Trucking Co., Inc.") == organisation_key("ACME TRUCKING")
+
+
+def test_index_grows_across_loads() -> None:
+    index = InMemoryRegistrationIndex([reg()])
+    assert only(match_one(report(car(vin=typo(VIN, 2))), index)).plate == "7ABC123"
+    other = with_check_digit("5YJ3E1EA0KF000001")
+    index.add_all([reg(plate="NEW0001", vin=other, make="TESL", year=2019)])
+    assert len(index) == 2
+    result = only(match_one(report(car(vin=typo(other, 14), make="TESL", year=2019)), index))
+    assert (result.step, result.plate) == (2, "NEW0001")
+
+
+def test_near_vin_needs_equal_lengths() -> None:
+    # A pre-1981 registration with a short VIN: a 17-character report is never "near" it.
+    index = InMemoryRegistrationIndex([reg(vin=VIN[:16])])
+    assert only(match_one(report(car(vin=VIN)), index)).state == "pending"
+    short = only(match_one(report(car(vin=typo(VIN[:16], 3))), index))
+    assert (short.state, short.step) == ("matched", 2)
+
+
+def test_fleet_policy_with_vehicles_matches_them_one_by_one() -> None:
+    results = match_one(report(car(), insureds=(org(),), policy_type="CF"), fleet_index())
+    assert [(r.plate, r.step, r.vehicle_index) for r in results] == [("7ABC123", 1, 0)]
