@@ -98,6 +98,8 @@ def dead_replay(broker: Broker, ids: Collection[str] | Literal["all"]) -> int:
     Each replay is published (confirmed) before its dead letter is acknowledged, so a crash
     leaves at worst a duplicate, which the stages ignore.
     """
+    if isinstance(ids, str) and ids != "all":
+        ids = {ids}  # one id given bare: not a collection of its characters
     replayed = 0
     with _browse(broker, None) as messages:
         for message in messages:
