@@ -350,13 +350,9 @@ class _Engine:
         counts = frame.counts
         for child in frame.loop.children:
             if (child.usage == "R" and counts.get(child, 0) == 0
-                    and (_MISSING, child) not in counts):
-                if isinstance(child, LoopRule):
-                    first = child.first_segment()
-                    seg_id = first.id if first else child.id
-                    self._seg_issue(st, "3", seg_id, position, child)
-                elif child.id != "SE" or include_se:
-                    self._seg_issue(st, "3", child.id, position, frame.loop)
+                    and (_MISSING, child) not in counts
+                    and (child.id != "SE" or include_se)):
+                self._missing(st, frame, child, position)
 
     # --- envelope -----------------------------------------------------------------------
     def _isa(self, f: list[str], position: int) -> None:
@@ -574,7 +570,7 @@ class _Engine:
             # an interchange of another version (TA1 017) is not read further (pyx12 has no
             # 00401 reading of it)
             groups=[] if _get(f, 12) != "00401" else [self._group_verdict(g) for g in ix.groups],
-            **_isa_date_time(f),
+            date=_get(f, 9), time=_get(f, 10),
         )
 
     def _group_verdict(self, g: _Group) -> GroupVerdict:
@@ -606,18 +602,6 @@ class _Engine:
             policies=st.policies, vehicles=st.vehicles, errors=st.issues,
             errors_truncated=st.truncated,
         )
-
-
-_DATE_FIELDS: tuple[str, ...] | None = None
-
-
-def _isa_date_time(f: list[str]) -> dict[str, str]:
-    """ISA09/ISA10 when the verdict model has fields for them (added for the TA1 echo)."""
-    global _DATE_FIELDS
-    if _DATE_FIELDS is None:
-        _DATE_FIELDS = tuple(k for k in ("date", "time") if k in InterchangeVerdict.model_fields)
-    values = {"date": _get(f, 9), "time": _get(f, 10)}
-    return {k: values[k] for k in _DATE_FIELDS}
 
 
 def _get(f: list[str], n: int) -> str:
