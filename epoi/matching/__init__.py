@@ -26,6 +26,7 @@ from ._timeline import (
     coverage_on,
     coverage_timeline,
     spans_on,
+    timelines_by_plate,
 )
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "spans_on",
     "suspension_candidate",
     "suspension_candidates",
+    "timelines_by_plate",
     "InMemoryRegistrationIndex",
     "NameProbe",
     "NearVinProbe",

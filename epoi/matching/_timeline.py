@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Literal
 
+from ..schemas.match import MatchResult
 from ..schemas.policy import PolicyReport
 
 TERM_TYPES = frozenset({"NBS", "RWL", "CHG", "REI"})
@@ -56,6 +57,7 @@ class CoverageReport:
     cancellation_date: date | None = None
     vehicle_transaction: str | None = None  # VAD | VDL
     vehicle_transaction_date: date | None = None
+    fleet: bool = False  # a fleet policy's report: it covers the owner's vehicles, lists none
 
     @classmethod
     def from_report(cls, report: PolicyReport, vehicle_index: int | None) -> CoverageReport:
@@ -74,6 +76,7 @@ class CoverageReport:
             cancellation_date=report.cancellation_date,
             vehicle_transaction=vehicle.transaction if vehicle else None,
             vehicle_transaction_date=vehicle.transaction_date if vehicle else None,
+            fleet=vehicle is None,
         )
 
 
@@ -111,7 +114,8 @@ def _latest(events: list[tuple[date, int, str]], day: date) -> tuple[date, int, 
     return events[i - 1] if i else None
 
 
-def _policy_spans(reports: list[CoverageReport], fleet: bool) -> list[CoverageSpan]:
+def _policy_spans(reports: list[CoverageReport]) -> list[CoverageSpan]:
+    fleet = any(r.fleet for r in reports)
     terms: list[tuple[date, date | None, str]] = []
     status: list[tuple[date, int, str]] = []
     member: list[tuple[date, int, str]] = []
@@ -181,15 +185,14 @@ def _policy_spans(reports: list[CoverageReport], fleet: bool) -> list[CoverageSp
     return spans
 
 
-def coverage_timeline(reports: Iterable[CoverageReport], *, fleet: bool = False) -> Timeline:
-    """The timeline of one vehicle from the reports matched to it, in any order.
-    ``fleet``: the reports are fleet policies, which carry no vehicle entries."""
+def coverage_timeline(reports: Iterable[CoverageReport]) -> Timeline:
+    """The timeline of one vehicle from the reports matched to it, in any order."""
     by_policy: dict[tuple[str, str], list[CoverageReport]] = {}
     for r in reports:
         by_policy.setdefault((r.carrier_naic, r.policy_number), []).append(r)
     spans: list[CoverageSpan] = []
     for key in sorted(by_policy):
-        spans.extend(_policy_spans(by_policy[key], fleet))
+        spans.extend(_policy_spans(by_policy[key]))
     return tuple(sorted(spans, key=_span_order))
 
 
@@ -209,3 +212,17 @@ def coverage_on(timeline: Timeline, day: date) -> CoverageSpan | None:
     if not in_force:
         return None
     return max(in_force, key=lambda s: (s.start, s.carrier_naic, s.policy_number, s.report_key))
+
+
+def timelines_by_plate(
+    matched: Iterable[tuple[MatchResult, PolicyReport]],
+) -> dict[str, Timeline]:
+    """Every registered vehicle's timeline from match results and the reports they belong
+    to.  Results that are not ``matched`` are left out: only matched coverage counts."""
+    per_plate: dict[str, list[CoverageReport]] = {}
+    for result, report in matched:
+        if result.state != "matched" or result.plate is None or report.effective_date is None:
+            continue
+        per_plate.setdefault(result.plate, []).append(
+            CoverageReport.from_report(report, result.vehicle_index))
+    return {plate: coverage_timeline(reports) for plate, reports in per_plate.items()}
