@@ -68,7 +68,10 @@ def organisation_key(name: str | None) -> str:
 
 
 def _share(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
-    return any(k in b for k in a)
+    for key in a:  # a plain loop: this runs for every candidate of steps 2 and 4
+        if key in b:
+            return True
+    return False
 
 
 def last_name_agrees(
