@@ -125,7 +125,8 @@ def read_registrations(
             continue
         status = status.strip().upper() or _ACTIVE
         if status not in _STATUSES:
-            yield error("REG-STATUS", "status", "status is not ACTIVE, EXPIRED, SUSPENDED or CANCELLED")
+            yield error("REG-STATUS", "status",
+                        "status is not ACTIVE, EXPIRED, SUSPENDED or CANCELLED")
             continue
         last = last.strip().upper() or None
         org = org.strip().upper() or None
