@@ -390,3 +390,13 @@ def test_near_vin_needs_equal_lengths() -> None:
 def test_fleet_policy_with_vehicles_matches_them_one_by_one() -> None:
     results = match_one(report(car(), insureds=(org(),), policy_type="CF"), fleet_index())
     assert [(r.plate, r.step, r.vehicle_index) for r in results] == [("7ABC123", 1, 0)]
+
+
+def test_index_hits_are_verified_against_the_registration() -> None:
+    # The index files rows under key hashes; a colliding hash must not yield a candidate.
+    index = InMemoryRegistrationIndex([reg(owner_dl="D1234567")])
+    index._by_vin.add(hash("NOTAREGISTEREDVIN"), 0)
+    index._by_licence.add(hash("X0000000"), 0)
+    assert index.by_vin(["NOTAREGISTEREDVIN"]) == {}
+    assert index.by_licence(["X0000000"]) == {}
+    assert [v.plate for v in index.by_vin([VIN])[VIN]] == ["7ABC123"]
