@@ -102,3 +102,18 @@ def test_registration_valid_on() -> None:
 
 def test_normalize_plate() -> None:
     assert normalize_plate(" 7abc-12 3") == "7ABC123"
+
+
+def test_renewal_list() -> None:
+    from epoi.matching import RenewalDue, read_renewals
+
+    text = ("plate,vin,due\n7abc-123,,2026-12-01\n,1hgcm82633a004352,2026-12-02\n"
+            ",,2026-12-03\n7ABC124,,12/01/2026\n7ABC125,,2026-12-01,extra\n")
+    rows = list(read_renewals(io.StringIO(text, newline=""), name="due.csv"))
+    assert rows[:2] == [RenewalDue("7ABC123", None, date(2026, 12, 1), 2),
+                        RenewalDue(None, "1HGCM82633A004352", date(2026, 12, 2), 3)]
+    assert [(e.line, e.code) for e in rows[2:] if isinstance(e, RowError)] == [
+        (4, "REN-VEHICLE"), (5, "REN-DUE"), (6, "REN-FIELDS")]
+    with pytest.raises(InputError) as caught:
+        list(read_renewals(io.StringIO("plate,when\n"), name="due.csv"))
+    assert caught.value.code == "REN-HEADER"

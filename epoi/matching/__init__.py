@@ -1,6 +1,7 @@
 """Matching reported vehicles to registrations, coverage timelines, renewal clearance and
 suspension candidates (companion guide §5)."""
 
+from ..schemas.match import settle_pending
 from ._index import (
     InMemoryRegistrationIndex,
     NameProbe,
@@ -14,8 +15,10 @@ from ._names import last_name_agrees, name_key, name_keys, organisation_key
 from ._registrations import read_registrations
 from ._renewals import (
     Clearance,
+    RenewalDue,
     SuspensionCandidate,
     clear_renewal,
+    read_renewals,
     suspension_candidate,
     suspension_candidates,
 )
@@ -31,6 +34,7 @@ from ._timeline import (
 
 __all__ = [
     "Clearance",
+    "RenewalDue",
     "CoverageReport",
     "CoverageSpan",
     "SuspensionCandidate",
@@ -57,5 +61,7 @@ __all__ = [
     "organisation_key",
     "owners_of",
     "read_registrations",
+    "read_renewals",
+    "settle_pending",
     "within_distance",
 ]

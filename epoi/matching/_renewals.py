@@ -3,11 +3,15 @@ registration, its vehicle's coverage timeline and the day asked about."""
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Literal, Protocol
 
+from ..errors import InputError, Location
+from ..schemas.registration import RowError, normalize_plate
+from ..schemas.vin import normalize as normalize_vin
 from ._timeline import CoverageSpan, Timeline, coverage_on
 
 ClearanceStatus = Literal["cleared", "held"]
@@ -139,3 +143,52 @@ def suspension_candidates(
         found = suspension_candidate(registration, timeline, as_of=as_of, window_days=window_days)
         if found is not None:
             yield found
+
+
+@dataclass(frozen=True, slots=True)
+class RenewalDue:
+    """One line of the renewal list (cli.md): a vehicle by plate or VIN, and its due day."""
+
+    plate: str | None
+    vin: str | None
+    due: date
+    line: int
+
+
+def read_renewals(stream: Iterable[str], *, name: str) -> Iterator[RenewalDue | RowError]:
+    """The renewal list for ``epoi renewals clear``: CSV with ``plate`` or ``vin`` (or both)
+    and ``due`` (YYYY-MM-DD).  Bad rows come back as ``RowError`` and are skipped; a header
+    without ``due`` or without both ``plate`` and ``vin`` raises ``InputError``
+    (``REN-HEADER``)."""
+    reader = csv.reader(stream)
+    header = [h.strip().lower() for h in next(reader, [])]
+    if "due" not in header or not {"plate", "vin"} & set(header):
+        raise InputError("REN-HEADER", "the renewal list needs a due column and a plate or vin"
+                         " column", Location(file=name))
+    due_at = header.index("due")
+    plate_at = header.index("plate") if "plate" in header else None
+    vin_at = header.index("vin") if "vin" in header else None
+
+    def error(code: str, column: str | None, message: str) -> RowError:
+        return RowError(file=name, line=reader.line_num, code=code, column=column, message=message)
+
+    for row in reader:
+        if not row or (len(row) == 1 and not row[0].strip()):
+            continue
+        if len(row) != len(header):
+            yield error("REN-FIELDS", None, f"row has {len(row)} fields, the header {len(header)}")
+            continue
+        plate = normalize_plate(row[plate_at]) if plate_at is not None else ""
+        vin = normalize_vin(row[vin_at]) if vin_at is not None else ""
+        if not plate and not vin:
+            yield error("REN-VEHICLE", "plate", "neither plate nor VIN is given")
+            continue
+        text = row[due_at].strip()
+        try:
+            if len(text) != 10 or text[4] != "-" or text[7] != "-":
+                raise ValueError
+            due = date.fromisoformat(text)
+        except ValueError:
+            yield error("REN-DUE", "due", "due date is missing or not YYYY-MM-DD")
+            continue
+        yield RenewalDue(plate or None, vin or None, due, reader.line_num)
