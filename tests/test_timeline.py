@@ -280,3 +280,40 @@ def test_suspension_candidates_over_many_vehicles() -> None:
     pairs = [(REG, coverage_timeline(CANCELLED)), (second, coverage_timeline(CANCELLED[:1]))]
     found = list(suspension_candidates(pairs, as_of=d(6, 1), window_days=45))
     assert [c.plate for c in found] == ["7ABC123"]
+
+
+def _covered_by_rules(reports: list[CoverageReport], day: date) -> set[tuple[str, str]]:
+    """The guide's rules read literally for one day, policy by policy: the oracle the
+    span-building code must agree with."""
+    covered = set()
+    for policy in {(r.carrier_naic, r.policy_number) for r in reports}:
+        mine = [r for r in reports if (r.carrier_naic, r.policy_number) == policy]
+        in_term = any(r.transaction_type in ("NBS", "RWL", "CHG", "REI")
+                      and r.effective_date <= day
+                      and (r.expiration_date is None or day < r.expiration_date) for r in mine)
+        # (date, rank): on one day NBS/RWL < XLC < REI; the last one on or before the day wins.
+        status = sorted(
+            [(r.effective_date, 0) for r in mine if r.transaction_type in ("NBS", "RWL")]
+            + [(r.cancellation_date, 1) for r in mine
+               if r.transaction_type == "XLC" and r.cancellation_date]
+            + [(r.effective_date, 2) for r in mine if r.transaction_type == "REI"])
+        past = [s for s in status if s[0] <= day]
+        cancelled = bool(past) and past[-1][1] == 1
+        member = sorted(
+            [(r.vehicle_transaction_date, 1 if r.vehicle_transaction == "VDL" else 0)
+             for r in mine if r.vehicle_transaction and r.vehicle_transaction_date]
+            + [(r.effective_date, 0) for r in mine if not r.vehicle_transaction])
+        on = [m for m in member if m[0] <= day]
+        on_policy = any(r.fleet for r in mine) or (bool(on) and on[-1][1] == 0)
+        if in_term and not cancelled and on_policy:
+            covered.add(policy)
+    return covered
+
+
+@settings(max_examples=150, deadline=None)
+@given(reports=st.lists(_report(), max_size=8), day=_days)
+def test_timeline_agrees_with_the_rules_day_by_day(reports: list[CoverageReport],
+                                                   day: date) -> None:
+    timeline = coverage_timeline(reports)
+    assert {(s.carrier_naic, s.policy_number) for s in timeline if s.covers(day)} == (
+        _covered_by_rules(reports, day))
