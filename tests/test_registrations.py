@@ -117,3 +117,9 @@ def test_renewal_list() -> None:
     with pytest.raises(InputError) as caught:
         list(read_renewals(io.StringIO("plate,when\n"), name="due.csv"))
     assert caught.value.code == "REN-HEADER"
+
+
+def test_a_byte_order_mark_does_not_hide_the_first_column() -> None:
+    (only,) = read("\ufeffplate,vin,make,model_year,owner_last,expires\n"
+                   "A1,V1,HOND,2003,X,2027-01-31\n")
+    assert isinstance(only, Registration) and only.plate == "A1"

@@ -66,7 +66,8 @@ def read_registrations(
         raise InputError("REG-HEADER", "the registration file is empty", Location(file=name))
     except csv.Error as exc:
         raise InputError("REG-HEADER", f"header is not CSV ({exc})", Location(file=name))
-    columns = [h.strip().lower() for h in header]
+    # A spreadsheet's byte-order mark must not hide the first column's name.
+    columns = [h.strip().lstrip("\ufeff").strip().lower() for h in header]
     missing = [c for c in REQUIRED_COLUMNS if c not in columns]
     if missing:
         raise InputError(

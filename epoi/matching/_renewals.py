@@ -161,7 +161,7 @@ def read_renewals(stream: Iterable[str], *, name: str) -> Iterator[RenewalDue | 
     without ``due`` or without both ``plate`` and ``vin`` raises ``InputError``
     (``REN-HEADER``)."""
     reader = csv.reader(stream)
-    header = [h.strip().lower() for h in next(reader, [])]
+    header = [h.strip().lstrip("\ufeff").strip().lower() for h in next(reader, [])]
     if "due" not in header or not {"plate", "vin"} & set(header):
         raise InputError("REN-HEADER", "the renewal list needs a due column and a plate or vin"
                          " column", Location(file=name))
