@@ -123,3 +123,13 @@ def test_a_byte_order_mark_does_not_hide_the_first_column() -> None:
     (only,) = read("\ufeffplate,vin,make,model_year,owner_last,expires\n"
                    "A1,V1,HOND,2003,X,2027-01-31\n")
     assert isinstance(only, Registration) and only.plate == "A1"
+
+
+def test_bytes_that_are_not_utf8_stop_the_file_with_a_line() -> None:
+    raw = b"plate,vin,make,model_year,owner_last,expires\nA1,V1,HOND,2003,X,2027-01-31\n" + (
+        b"A2,V2,HOND,2003,M\xfcLLER,2027-01-31\n" * 5000)
+    stream = io.TextIOWrapper(io.BytesIO(raw), encoding="utf-8", newline="")
+    rows = read_registrations(stream, name="latin1.csv")
+    with pytest.raises(InputError) as caught:
+        list(rows)
+    assert caught.value.code == "REG-ENCODING" and "M\xfcLLER" not in caught.value.message

@@ -63,9 +63,12 @@ def read_registrations(
     try:
         header = next(reader)
     except StopIteration:
-        raise InputError("REG-HEADER", "the registration file is empty", Location(file=name))
-    except csv.Error as exc:
-        raise InputError("REG-HEADER", f"header is not CSV ({exc})", Location(file=name))
+        raise InputError(
+            "REG-HEADER", "the registration file is empty", Location(file=name)) from None
+    except (csv.Error, UnicodeDecodeError) as exc:
+        raise InputError(
+            "REG-HEADER", f"header is not UTF-8 CSV ({type(exc).__name__})", Location(file=name)
+        ) from None
     # A spreadsheet's byte-order mark must not hide the first column's name.
     columns = [h.strip().lstrip("\ufeff").strip().lower() for h in header]
     missing = [c for c in REQUIRED_COLUMNS if c not in columns]
@@ -89,6 +92,10 @@ def read_registrations(
             row = next(reader)
         except StopIteration:
             return
+        except UnicodeDecodeError:
+            # The text stream cannot go on past bytes it cannot decode: the file is wrong.
+            raise InputError("REG-ENCODING", f"not UTF-8 after line {reader.line_num}",
+                             Location(file=name)) from None
         except csv.Error as exc:
             yield error("REG-CSV", None, f"row is not valid CSV ({exc})")
             continue
