@@ -94,7 +94,9 @@ def read_registrations(
             return
         except UnicodeDecodeError:
             # The text stream cannot go on past bytes it cannot decode: the file is wrong.
-            raise InputError("REG-ENCODING", f"not UTF-8 after line {reader.line_num}",
+            # Streams decode ahead in chunks, so the line is where reading stopped.
+            raise InputError("REG-ENCODING", f"not UTF-8 (reading stopped after line "
+                             f"{reader.line_num})",
                              Location(file=name)) from None
         except csv.Error as exc:
             yield error("REG-CSV", None, f"row is not valid CSV ({exc})")
