@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from . import _logging
 from .config import Settings
 from .errors import ConfigError, EpoiError, InputError, Location
-from .parsers import ValidationOptions
+from .parsers import ValidationOptions, validate
 from .parsers._acks import ack_file_name, write_acks
 from .schemas.verdict import FileVerdict, InterchangeVerdict, Ta1, TransactionSetVerdict
 from .store import (
@@ -282,8 +282,6 @@ class _Intake:
     # -- steps ---------------------------------------------------------------------------
 
     def _validate(self, archived: Path, name: str) -> FileVerdict:
-        from .parsers import validate
-
         # Validate the archived copy: what is acknowledged is exactly what is kept.
         with archived.open("rb") as stream:
             return validate(stream, name=name, options=self.options, engine="fast")
