@@ -136,11 +136,13 @@ class Interchange(Base):
 
 
 class AckSequence(Base):
-    """The last control number used on acks sent to one trading partner."""
+    """The last control number of one counter of acks sent to one trading partner, known
+    carrier or not.  The intake keys them ``"<ISA06>:interchange"`` (reply ISA13) and
+    ``"<ISA06>:group"`` (reply GS06), as ``parsers.write_acks`` asks for them."""
 
     __tablename__ = "ack_sequences"
 
-    key: Mapped[str] = mapped_column(String(40), primary_key=True)  # "<ISA05>:<ISA06>"
+    key: Mapped[str] = mapped_column(String(40), primary_key=True)
     last_number: Mapped[int] = mapped_column(BigInteger)
 
 

@@ -231,11 +231,6 @@ def interchanges_of(session: Session, submission_id: int) -> list[Interchange]:
 # -- acks ------------------------------------------------------------------------------------
 
 
-def partner_key(sender_qualifier: str, sender_id: str) -> str:
-    """The ack sequence key of a trading partner, known carrier or not."""
-    return f"{sender_qualifier}:{sender_id}"
-
-
 def next_control_numbers(session: Session, key: str, count: int = 1) -> list[int]:
     """Take the next ``count`` ack control numbers of one trading partner.
 

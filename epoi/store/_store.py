@@ -85,7 +85,9 @@ class Store:
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, revision)
         except SQLAlchemyError as exc:
-            raise StoreError("STORE", f"migration failed: {type(exc).__name__}") from exc
+            # DDL errors name tables and columns, never data: safe to show.
+            detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+            raise StoreError("STORE", f"migration failed: {detail}") from exc
 
     def current_revision(self) -> str | None:
         with self.engine.connect() as conn:
