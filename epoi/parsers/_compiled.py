@@ -28,7 +28,10 @@ from pyx12.map_if import composite_if, element_if, loop_if, segment_if
 MAP_FILE = "811.4010.xml"
 _DEFAULT_MAP_PATH = Path(__file__).with_name("maps")
 
-__all__ = ["CompiledMap", "ElementRule", "LoopRule", "SegmentRule", "compiled_811_map", "fast_valid"]
+__all__ = [
+    "CompiledMap", "ElementRule", "LoopRule", "SegmentRule", "compiled_811_map", "fast_valid",
+    "segment_matcher",
+]
 
 # pyx12's character classes (pyx12/validation.py): the basic and extended X12 sets.
 _CHARSET = {
@@ -50,6 +53,11 @@ class ElementRule:
     max_len: int
     codes: frozenset[str] | None
     fast_ok: Any  # callable(value) -> bool: True only when pyx12 would accept the value
+    # The same check split for the whole-segment regex: ``shape`` is what a valid value
+    # looks like (see _shape_regex; None: not expressible, pyx12 decides) and ``extra`` a
+    # value check the regex cannot make (calendar dates, external code lists).
+    shape: tuple[Any, ...] | None = None
+    extra: Any = None
 
 
 @dataclass(slots=True, eq=False)
@@ -70,6 +78,10 @@ class SegmentRule:
     checks: tuple[tuple[int, bool, Any], ...] = ()
     min_fields: int = 0  # highest position of a required element
     fast: bool = True  # False: always ask pyx12 (composites)
+    # (position, value check) run on the fields after the regex matched, and the map's
+    # syntax rules as checks on the fields
+    extras: tuple[tuple[int, Any], ...] = ()
+    syntax_checks: tuple[Any, ...] = ()
 
     def matches(self, fields: list[str]) -> bool:
         if fields[0] != self.id:
@@ -155,6 +167,99 @@ def _fast_predicate(rule_type: str, min_len: int, max_len: int, codes: frozenset
         return lambda v: len(v) in ok_lengths and _time_ok(v)
     # R, RD8, B and anything unusual: always let pyx12 decide.
     return lambda v: False
+
+
+def _shape(rule_type: str, min_len: int, max_len: int) -> tuple[tuple[Any, ...] | None, Any]:
+    """The regex shape and extra value check equal to ``_fast_predicate`` (without codes)."""
+    if rule_type in ("AN", "ID"):
+        return ("chars", min_len, max_len), None
+    if rule_type and rule_type[0] == "N":
+        return ("num", max(min_len, 1), max_len), None
+    if rule_type in ("DT", "D8", "D6"):
+        lengths = range(min_len, max_len + 1)
+
+        @lru_cache(maxsize=4096)
+        def date_ok(v: str) -> bool:
+            return len(v) in lengths and _date_ok(v, rule_type)
+
+        return ("digits", min_len, max_len), date_ok
+    if rule_type == "TM":
+        lengths = range(min_len, max_len + 1)
+        return ("digits", min_len, max_len), lambda v: len(v) in lengths and _time_ok(v)
+    return None, None
+
+
+def _both(first: Any, second: Any) -> Any:
+    if first is None:
+        return second
+    return lambda v: bool(first(v)) and bool(second(v))
+
+
+def _class(charset: str, exclude: str, space: bool) -> str:
+    """A regex character class of pyx12's charset less the delimiters in ``exclude``."""
+    allowed = re.compile(f"[{_CHARSET.get(charset, _CHARSET['B'])}]")
+    chars = [c for c in map(chr, range(256))
+             if allowed.fullmatch(c) and c not in exclude and (space or c != " ")]
+    return "[" + "".join(re.escape(c) for c in chars) + "]"
+
+
+def _shape_regex(shape: tuple[Any, ...], charset: str, exclude: str) -> str:
+    kind = shape[0]
+    if kind == "codes":
+        codes = sorted((c for c in shape[1] if not any(x in c for x in exclude)),
+                       key=lambda c: (-len(c), c))
+        return "(?:" + "|".join(re.escape(c) for c in codes) + ")" if codes else "(?!)"
+    lo, hi = shape[1], shape[2]
+    if kind == "chars":  # as _fast_predicate: no trailing space
+        return (f"{_class(charset, exclude, True)}{{{max(lo - 1, 0)},{max(hi - 1, 0)}}}"
+                f"{_class(charset, exclude, False)}")
+    if kind == "num":
+        return f"-?[0-9]{{{lo},{hi}}}"
+    if kind == "digits":
+        return f"[0-9]{{{lo},{hi}}}"
+    raise ValueError(kind)
+
+
+def segment_matcher(rule: "SegmentRule", charset: str, element: str, component: str) -> Any:
+    """One compiled ``fullmatch`` for the raw text of a valid ``rule`` segment, or None when
+    the rule needs pyx12 every time.  A match, then ``rule.extras`` and ``rule.syntax_checks``
+    passing, means exactly what ``fast_valid`` returning True means; anything else goes the
+    detailed way.  Trailing separators are left to the caller (``f[-1] == ""``)."""
+    if not rule.fast:
+        return None
+    by_seq = {e.seq: e for e in rule.elements}
+    exclude = element + component
+    sep = re.escape(element)
+    tail = ""
+    for seq in range(rule.n_children, 0, -1):
+        e = by_seq.get(seq)
+        if e is None:
+            return None
+        if e.usage == "N":
+            value = ""
+        elif e.shape is None:
+            return None
+        else:
+            value = f"(?:{_shape_regex(e.shape, charset, exclude)})"
+            if e.usage != "R":
+                value += "?"
+        tail = f"{sep}{value}{tail}"
+        if seq > rule.min_fields:
+            tail = f"(?:{tail})?"
+    return re.compile(re.escape(rule.id) + tail, re.S).fullmatch
+
+
+def _syntax_check(syntax: list[Any]) -> Any:
+    kind, positions = syntax[0], tuple(syntax[1:])
+    if kind == "P" and len(positions) == 2:
+        a, b = positions
+
+        def paired(f: list[str]) -> bool:
+            n = len(f)
+            return (a < n and f[a] != "") == (b < n and f[b] != "")
+
+        return paired
+    return lambda f: _syntax_ok(syntax, f)
 
 
 def _external_predicate(shape_ok: Any, ext_codes: Any, list_name: str) -> Any:
@@ -284,6 +389,7 @@ class CompiledMap:
             min_len, max_len = child.min_len, child.max_len
             codes = child._valid_codes_set if child.valid_codes else None
             predicate: Any
+            shape, extra = _shape(dtype, min_len, max_len)
             if child.external_codes is not None:
                 # external code lists (pyx12's codes.xml in MAP_PATH): the value must pass
                 # the type/length checks and be in the list; both answers are cached.
@@ -292,8 +398,12 @@ class CompiledMap:
                     _fast_predicate(dtype, min_len, max_len, None, self.charset),
                     self.root.ext_codes, child.external_codes,
                 )
+                ext, list_name = self.root.ext_codes, child.external_codes
+                extra = _both(extra, lru_cache(maxsize=4096)(
+                    lambda v, ext=ext, list_name=list_name: bool(ext.isValid(list_name, v))))
             elif child.rec is not None:
                 predicate = lambda v: False  # regex rules: pyx12 decides
+                shape = None
             else:
                 predicate = _fast_predicate(dtype, min_len, max_len, codes, self.charset)
                 if codes is not None:
@@ -303,10 +413,11 @@ class CompiledMap:
                         if min_len <= len(c) <= max_len and not c.endswith(" ")
                     )
                     predicate = ok_codes.__contains__
+                    shape, extra = ("codes", ok_codes), None
             elements.append(ElementRule(
                 seq=seq, ref=child.id or f"{node.id}{seq:02d}", data_element=child.data_ele or "",
                 usage=child.usage or "S", data_type=dtype, min_len=min_len, max_len=max_len,
-                codes=codes, fast_ok=predicate,
+                codes=codes, fast_ok=predicate, shape=shape, extra=extra,
             ))
         # pyx12 checks a 1251 value (date/time period) against the format its 1250 sibling
         # names; the fast path knows the CCYYMMDD one and asks pyx12 about any other.
@@ -316,8 +427,10 @@ class CompiledMap:
                 if formats == ["D8"]:
                     shape = e.fast_ok
                     e.fast_ok = lambda v, shape=shape: bool(shape(v)) and _date_ok(v, "D8")
+                    e.extra = _both(e.extra, lambda v: _date_ok(v, "D8"))
                 else:
                     e.fast_ok = _never
+                    e.shape = None
         qualifier = None
         try:
             key = node._resolve_unique_key_field(node.id, with_qual=False)
@@ -337,6 +450,8 @@ class CompiledMap:
         )
         rule.min_fields = max((e.seq for e in elements if e.usage == "R"), default=0)
         rule.fast = not has_composite
+        rule.extras = tuple((e.seq, e.extra) for e in elements if e.extra is not None and e.usage != "N")
+        rule.syntax_checks = tuple(_syntax_check(syn) for syn in rule.syntax)
         self.segments.append(rule)
         return rule
 

@@ -28,7 +28,9 @@ from ..schemas.verdict import (
     Ta1,
     TransactionSetVerdict,
 )
-from ._compiled import CompiledMap, LoopRule, SegmentRule, compiled_811_map, fast_valid
+from ._compiled import (
+    CompiledMap, LoopRule, SegmentRule, compiled_811_map, fast_valid, segment_matcher,
+)
 from ._options import ValidationOptions
 from ._reader import SegmentReader
 from ._segment import Delimiters
@@ -97,7 +99,20 @@ _ST_ELEMENT_CODE = {1: "6", 2: "7"}
 _HL_PARENT_LEVEL = {"1": "", "2": "1", "4": "2", "5": "4"}
 _HL_DEPTH = 32  # ancestors kept; this profile nests 4 levels
 _ENVELOPE = frozenset(("ISA", "IEA", "GS", "GE", "ST", "SE"))
+_MEMO_LIMIT = 100_000  # memoised steps per engine: bounded even for hostile qualifiers
+_ENV = object()  # hot-loop mark: an envelope segment, handled by a method
+_UNSET = object()
 _MISSING = "missing"  # key prefix in a frame's counts: a required child already reported
+
+
+class _Qual(dict):  # type: ignore[type-arg]
+    """Steps of one segment id keyed by its qualifier element (at ``pos``)."""
+
+    __slots__ = ("pos",)
+
+    def __init__(self, pos: int) -> None:
+        super().__init__()
+        self.pos = pos
 
 
 # --- mutable builders, turned into the frozen verdict models at the end -------------------
@@ -186,7 +201,13 @@ class _Engine:
         self.group: _Group | None = None
         self.set: _Set | None = None
         self.delimiters = Delimiters()
-        self.reader: SegmentReader | None = None
+        self.position = 0
+        # hot-loop tables (see run): per map segment, the steps by segment id
+        self._envelope_marks = {sid: _ENV for sid in _ENVELOPE}
+        self._outside_table: dict[str, Any] = dict(self._envelope_marks)
+        self._matchers: dict[int, Any] = {}
+        self._next: list[dict[str, Any] | None] = [None] * len(cmap.segments)
+        self._memo_size = 0
 
     # --- issues -------------------------------------------------------------------------
     def _issue(self, st: _Set, issue: Issue) -> None:
@@ -226,51 +247,152 @@ class _Engine:
         if target is not None:
             target.outside = True
 
-    def _body(self, st: _Set, f: list[str], position: int) -> None:
-        # The hot path: one memoised transition, two dict updates, the fast element checks.
-        m = self.m
-        current = st.current
-        assert current is not None
+    def _step(self, current: SegmentRule, f: list[str]) -> tuple[Any, ...]:
+        """The memoised transition from ``current`` for ``f`` with what the hot loop needs:
+        (pops or None when nothing opens or closes, pushes, target, skipped, whole-segment
+        matcher, extra value checks, syntax checks, use limit, kind: 1 HL, 2 REF*IG, 0)."""
+        pops, pushes, target, skipped = self.m.transition(current, f)
         f0 = f[0]
-        if f0 == "HL":
-            # numbering, parents and counts are checked on every HL, found in the map or not
-            self._hl(st, f, position)
-        pos = m.qualifier_position.get(f0)
-        key = (current.index, f0) if pos is None else (
-            current.index, f0, f[pos] if pos < len(f) else "")
-        hit = m._transitions.get(key)
-        pops, pushes, target, skipped = hit if hit is not None else m.transition(current, f)
+        kind = 1 if f0 == "HL" else 2 if f0 == "REF" and len(f) > 1 and f[1] == "IG" else 0
         if target is None:
-            self._seg_issue(st, "1", f0, position, current.loop)
-            return
-        frames = st.frames
-        if pops or pushes or skipped:
-            for _ in range(pops):
-                self._close_frame(st, frames.pop(), position)
-            if skipped:
-                self._skipped(st, frames[-1], skipped, position)
-            for loop in pushes:
-                counts = frames[-1].counts
-                n = counts.get(loop, 0) + 1
-                counts[loop] = n
-                if n > loop.max_repeat:
-                    self._seg_issue(st, "4", f0, position, loop)
-                frames.append(_Frame(loop))
-        counts = frames[-1].counts
-        n = counts.get(target, 0) + 1
-        counts[target] = n
-        st.current = target
-        if n > target.max_use or target.usage == "N":
-            self._seg_issue(st, "2" if target.usage == "N" else "5", f0, position, target.loop)
-        if f0 == "REF" and len(f) > 2 and f[1] == "IG":
-            st.policy_number = f[2]  # the record key (cli.md), not personal data
-        if f[-1] == "" and len(f) > 1:
-            # trailing element separators (pyx12 "SEG1" -> AK3 8)
-            self._seg_issue(st, "8", f0, position, target.loop, " (trailing separators)")
-        if not fast_valid(target, f, self.delimiters.component):
-            errors = m.pyx12_element_errors(target, f, self.delimiters)
-            if errors:
-                self._element_errors(st, target, errors, position)
+            return (None, (), None, (), None, (), (), 0, kind)
+        matcher = self._matchers.get(target.index, _UNSET)
+        if matcher is _UNSET:
+            matcher = self._matchers[target.index] = segment_matcher(
+                target, self.m.charset, self.delimiters.element, self.delimiters.component)
+        limit = 0 if target.usage == "N" else target.max_use
+        return (pops if (pops or pushes or skipped) else None, pushes, target, skipped, matcher,
+                target.extras, target.syntax_checks, limit, kind)
+
+    def _remember(self, table: dict[Any, Any], key: Any, step: tuple[Any, ...]) -> None:
+        if self._memo_size < _MEMO_LIMIT:  # bounded even for hostile qualifiers
+            table[key] = step
+            self._memo_size += 1
+
+    def _table(self, current: SegmentRule) -> dict[str, Any]:
+        """The per-map-segment dict of steps keyed by segment id (a ``_Qual`` for ids the
+        map tells apart by a qualifier element), seeded with the envelope ids."""
+        table = self._next[current.index]
+        if table is None:
+            table = self._next[current.index] = dict(self._envelope_marks)
+            for sid, pos in self.m.qualifier_position.items():
+                if sid not in table:
+                    table[sid] = _Qual(pos)
+        return table
+
+    def run(self, reader: SegmentReader) -> None:
+        """Validate every segment ``reader`` yields: the hot loop.
+
+        Per segment in the common case: one split, one or two dict look-ups (memoised
+        transition), one count, one regex ``fullmatch`` of the raw text; everything else
+        (envelope, HL, errors, loop changes) leaves the loop for a method."""
+        handlers = {sid: getattr(self, "_" + sid.lower()) for sid in _ENVELOPE}
+        n = 0
+        st: _Set | None = None
+        current: SegmentRule | None = None
+        table: dict[str, Any] = self._outside_table
+        counts: dict[Any, int] = {}
+        for batch in reader.batches():
+            d = reader.delimiters
+            sep = d.element
+            if (sep, d.segment) != (self.delimiters.element, self.delimiters.segment):
+                self._new_delimiters(Delimiters(sep, self.delimiters.component, d.segment))
+            for p in batch:
+                n += 1
+                f = p.split(sep)
+                f0 = f[0]
+                e = table.get(f0)
+                if e.__class__ is not tuple:
+                    if e is _ENV:
+                        if st is not None:
+                            st.current = current
+                        if f0 == "ISA":
+                            comp = p[104] if len(p) > 104 else ":"
+                            if (sep, comp) != (self.delimiters.element, self.delimiters.component):
+                                self._new_delimiters(Delimiters(sep, comp, d.segment))
+                        handlers[f0](f, n)
+                        st = self.set
+                        if st is None:
+                            table = self._outside_table
+                        else:
+                            current = st.current
+                            assert current is not None
+                            table = self._table(current)
+                            counts = st.frames[-1].counts
+                        continue
+                    if st is None:
+                        self._outside(n)
+                        continue
+                    assert current is not None
+                    if e is None:
+                        e = self._step(current, f)
+                        self._remember(table, f0, e)
+                    else:
+                        q = f[e.pos] if e.pos < len(f) else ""
+                        hit = e.get(q)
+                        if hit is None:
+                            hit = self._step(current, f)
+                            self._remember(e, q, hit)
+                        e = hit
+                assert st is not None and current is not None
+                pops, pushes, target, skipped, match, extras, syntax, limit, kind = e
+                if kind == 1:
+                    # numbering, parents and counts are checked on every HL, found in the map
+                    # or not
+                    self._hl(st, f, n)
+                if target is None:
+                    self._seg_issue(st, "1", f0, n, current.loop)
+                    continue
+                if pops is not None:
+                    frames = st.frames
+                    for _ in range(pops):
+                        self._close_frame(st, frames.pop(), n)
+                    if skipped:
+                        self._skipped(st, frames[-1], skipped, n)
+                    for loop in pushes:
+                        counts = frames[-1].counts
+                        c = counts.get(loop, 0) + 1
+                        counts[loop] = c
+                        if c > loop.max_repeat:
+                            self._seg_issue(st, "4", f0, n, loop)
+                        frames.append(_Frame(loop))
+                    counts = frames[-1].counts
+                c = counts.get(target, 0) + 1
+                counts[target] = c
+                if current is not target:
+                    current = target
+                    table = self._next[target.index] or self._table(target)
+                if c > limit:
+                    self._seg_issue(st, "2" if target.usage == "N" else "5", f0, n, target.loop)
+                if kind == 2 and len(f) > 2:
+                    st.policy_number = f[2]  # the record key (cli.md), not personal data
+                if f[-1] == "" and len(f) > 1:
+                    # trailing element separators (pyx12 "SEG1" -> AK3 8)
+                    self._seg_issue(st, "8", f0, n, target.loop, " (trailing separators)")
+                if match is not None and match(p) is not None:
+                    for seq, ok in extras:
+                        if seq < len(f) and f[seq] and not ok(f[seq]):
+                            break
+                    else:
+                        for check in syntax:
+                            if not check(f):
+                                break
+                        else:
+                            continue
+                if not fast_valid(target, f, self.delimiters.component):
+                    errors = self.m.pyx12_element_errors(target, f, self.delimiters)
+                    if errors:
+                        self._element_errors(st, target, errors, n)
+        if st is not None:
+            st.current = current
+        self.position = n
+
+    def _new_delimiters(self, delimiters: Delimiters) -> None:
+        # matchers and steps hold delimiter-specific regexes: start them afresh
+        self.delimiters = delimiters
+        self._matchers = {}
+        self._next = [None] * len(self.m.segments)
+        self._memo_size = 0
 
     def _element_errors(self, st: _Set, rule: SegmentRule, errors: list[Any], position: int) -> None:
         for e in errors:
@@ -311,15 +433,17 @@ class _Engine:
                             "Hierarchical ID Number (out of sequence)")
         stack = st.hl_stack
         if parent:
-            ids = [h for h, _ in stack]
-            if parent not in ids:
+            # the nearest ancestor with that id; those above it are closed
+            i = len(stack) - 1
+            while i >= 0 and stack[i][0] != parent:
+                i -= 1
+            if i < 0:
                 self._ele_issue(st, "7", rule, position, "HL02", 2, None, "734",
                                 "Hierarchical Parent ID Number (no such parent)")
                 parent_level = None
             else:
-                while stack and stack[-1][0] != parent:
-                    stack.pop()
-                parent_level = stack[-1][1]
+                del stack[i + 1:]
+                parent_level = stack[i][1]
             want = _HL_PARENT_LEVEL.get(level)
             if parent_level is not None and want is not None and parent_level != want:
                 self._ele_issue(st, "7", rule, position, "HL02", 2, None, "734",
@@ -356,8 +480,6 @@ class _Engine:
 
     # --- envelope -----------------------------------------------------------------------
     def _isa(self, f: list[str], position: int) -> None:
-        if self.reader is not None:
-            self.delimiters = self.reader.delimiters
         if self.ix is not None and not self.ix.closed:
             self._close_interchange("022")  # cut short by the next ISA: no IEA
         ix = _Interchange(fields=f, delimiters=self.delimiters)
@@ -430,6 +552,7 @@ class _Engine:
         if self.set is not None:
             # the GE closes a set that has no SE: AK5 2, and the walk reports what the set
             # still misses, the SE included (as pyx12's walker does)
+            self.set.segments = position - self.set.start
             self._close_set("2", check_missing=True)
         if _get(f, 2) != g.control_number:
             g.codes.add("4")
@@ -476,7 +599,7 @@ class _Engine:
         if st is None:
             self._outside(position)
             return
-        st.segments += 1
+        st.segments = position - st.start + 1  # ST to SE, both counted
         self._walk_to_se(st, f, position)
         for e in self.m.element_errors(self.m.se, f, self.delimiters):
             node = getattr(e, "map_node", None)
@@ -633,23 +756,9 @@ def validate(
     reader = SegmentReader(
         stream, chunk_size=chunk_size, max_segment_length=options.max_segment_length
     )
-    engine.reader = reader
-    envelope = {sid: getattr(engine, "_" + sid.lower()) for sid in _ENVELOPE}
-    envelope_get = envelope.get
-    body = engine._body
     error: FileError | None = None
     try:
-        for f, position in reader:
-            handler = envelope_get(f[0])
-            if handler is not None:
-                handler(f, position)
-                continue
-            st = engine.set
-            if st is None:
-                engine._outside(position)
-                continue
-            st.segments += 1
-            body(st, f, position)
+        engine.run(reader)
     except InputError as exc:
         error = FileError(code=exc.code, message=exc.message,
                           segment_position=exc.location.segment_position)

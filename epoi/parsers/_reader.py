@@ -25,7 +25,7 @@ Speed: each chunk is split with one ``str.split(terminator)`` and each segment w
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 from ..errors import InputError, Location
@@ -103,10 +103,27 @@ class SegmentReader:
         return data.decode("latin-1")
 
     def __iter__(self) -> Iterator[Segment]:
-        read = self._read
-        max_len = self._max
         # Segment(f, n) without namedtuple's Python-level __new__: same object, less time.
         new_segment = tuple.__new__
+        n = 0
+        for batch in self.batches():
+            d = self.delimiters
+            sep, term = d.element, d.segment
+            for p in batch:
+                n += 1
+                f = p.split(sep)
+                if f[0] == "ISA":
+                    self.delimiters = Delimiters(sep, p[104], term)
+                yield new_segment(Segment, (f, n))
+
+    def batches(self) -> Iterator[list[str]]:
+        """Yield the segments as lists of raw segment texts (not split into elements), in
+        file order; positions are consecutive from 1.  All segments of one list share the
+        element separator and terminator of ``self.delimiters`` as it is when the list is
+        yielded (an ISA declaring others starts a new list).  This is the fast engine's
+        entry: one list per chunk, no per-segment Python work for chunks without ISA/IEA."""
+        read = self._read
+        max_len = self._max
         buf = read()
         eof = not buf
         if eof:
@@ -148,6 +165,9 @@ class SegmentReader:
             strip_lead = "\r\n".replace(term, "")
             strip_trail = "\r" if term == "\n" else ""
             isa_len = ISA_LENGTH - 1  # the ISA text without its terminator
+            # Where an ISA or IEA segment may start in a chunk: such chunks are read one
+            # segment at a time (interchange state, other delimiters); others go whole.
+            envelope_at = _envelope_finder(term)
             restart: int | None = None
 
             # --- State 2: split whole chunks on the terminator. ---------------------------
@@ -159,38 +179,55 @@ class SegmentReader:
                     # yield the segments before the long one, then stop
                     too_long = True
                     parts = parts[: next(i for i, p in enumerate(parts) if len(p) > max_len + 2)]
-                strip = bool(strip_lead) and (strip_lead[0] in buf or strip_lead[-1] in buf)
-                for i, p in enumerate(parts):
-                    if strip:
-                        p = p.lstrip(strip_lead)
-                        if strip_trail:
-                            p = p.rstrip(strip_trail)
-                    if not p:
-                        continue
-                    if p[:3] == "ISA" and (
-                        n > 0 and (len(p) != isa_len or p[3] != sep or p[103] != sep)
-                    ):
-                        # A following interchange that declares other delimiters: re-read
-                        # the buffer from this ISA on with its own delimiters.
-                        restart = sum(len(q) for q in parts[:i]) + i
-                        break
-                    f = p.split(sep)
-                    n += 1
+                if strip_lead and (strip_lead[0] in buf or strip_lead[-1] in buf):
+                    if strip_trail:
+                        parts = [p.lstrip(strip_lead).rstrip(strip_trail) for p in parts]
+                    else:
+                        parts = [p.lstrip(strip_lead) for p in parts]
+                if in_interchange and not too_long and not envelope_at(buf):
+                    # the common case: a chunk inside one interchange
+                    out = [p for p in parts if p] if "" in parts else parts
+                    n += len(out)
                     self.segments_read = n
-                    f0 = f[0]
-                    if f0 == "ISA":
-                        self.delimiters = Delimiters(sep, p[104], term)
-                        in_interchange = True
-                    elif not in_interchange:
-                        raise _error(
-                            "FILE-NO-ISA", "data after an IEA does not begin with an ISA segment", n
-                        )
-                    elif f0 == "IEA":
-                        in_interchange = False
-                    yield new_segment(Segment, (f, n))
-                if restart is not None:
-                    buf = buf[restart:]
-                    break
+                    if out:
+                        yield out
+                else:
+                    out = []
+                    for i, p in enumerate(parts):
+                        if not p:
+                            continue
+                        head = p[:3]
+                        if head == "ISA" and (
+                            n > 0 and (len(p) != isa_len or p[3] != sep or p[103] != sep)
+                        ):
+                            # A following interchange that declares other delimiters:
+                            # re-read the buffer from this ISA on with its own delimiters.
+                            restart = sum(len(q) for q in parts[:i]) + i
+                            break
+                        n += 1
+                        if head == "ISA":
+                            self.delimiters = Delimiters(sep, p[104], term)
+                            in_interchange = True
+                        elif not in_interchange:
+                            self.segments_read = n
+                            if out:
+                                yield out
+                            raise _error(
+                                "FILE-NO-ISA",
+                                "data after an IEA does not begin with an ISA segment", n
+                            )
+                        elif head == "IEA" and p[3:4] == sep or p == "IEA":
+                            in_interchange = False
+                        out.append(p)
+                    self.segments_read = n
+                    if out:
+                        yield out
+                    if restart is not None:
+                        if strip_lead:
+                            # offsets above are in the stripped parts: find the ISA again
+                            restart = buf.find("ISA", _nth_find(buf, term, i))
+                        buf = buf[restart:]
+                        break
                 if too_long:
                     raise _error(
                         "SEGMENT-TOO-LONG", f"a segment is longer than {max_len} characters", n + 1
@@ -222,6 +259,36 @@ class SegmentReader:
                     return
                 buf = rest + more
             # back to state 1 with buf starting at the new ISA
+
+
+def _envelope_finder(term: str) -> Callable[[str], bool]:
+    """A test: may a segment of ``text`` begin with ISA or IEA?  ``str.find`` runs at C
+    speed; the rare hit inside a value (a name like LISA) is checked and skipped."""
+
+    def at_segment_start(text: str, i: int) -> bool:
+        j = i
+        while j > 0 and text[j - 1] in "\r\n" and text[j - 1] != term:
+            j -= 1
+        return j == 0 or text[j - 1] == term
+
+    def envelope_at(text: str) -> bool:
+        for sid in ("ISA", "IEA"):
+            i = text.find(sid)
+            while i >= 0:
+                if at_segment_start(text, i):
+                    return True
+                i = text.find(sid, i + 1)
+        return False
+
+    return envelope_at
+
+
+def _nth_find(text: str, sub: str, count: int) -> int:
+    """The index just after the ``count``-th occurrence of ``sub`` in ``text`` (0: 0)."""
+    at = 0
+    for _ in range(count):
+        at = text.index(sub, at) + len(sub)
+    return at
 
 
 def read_segments(
