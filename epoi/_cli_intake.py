@@ -16,6 +16,7 @@ from .store import (
     Carrier,
     CarrierEnvironment,
     Store,
+    SubmissionState,
     add_carrier,
     carrier_by_naic,
     count_submissions,
@@ -99,7 +100,7 @@ def submit(files: tuple[str, ...], naic: str | None, as_json: bool) -> None:
 def _print_result(r: SubmissionResult) -> None:
     if r.duplicate:
         mark = "DUPLICATE"
-    elif r.state.value == "failed":
+    elif r.state is SubmissionState.FAILED:
         mark = "FAILED"
     else:
         mark = "ACCEPTED" if r.accepted else "REJECTED"
