@@ -164,8 +164,14 @@ class _HashIndex:
         """For a batch of key hashes: (query index, row) pairs, grouped by query."""
         self._seal()
         wanted = np.fromiter(key_hashes, dtype=np.int64, count=len(key_hashes))
-        low = np.searchsorted(self._keys, wanted, side="left")
-        counts = np.searchsorted(self._keys, wanted, side="right") - low
+        # Searching in key order lets each binary search start where the last one ended
+        # (numpy does that for sorted needles): far fewer cache misses on a 10 M array.
+        order = np.argsort(wanted)
+        low = np.empty_like(order)
+        high = np.empty_like(order)
+        low[order] = np.searchsorted(self._keys, wanted[order], side="left")
+        high[order] = np.searchsorted(self._keys, wanted[order], side="right")
+        counts = high - low
         query_ix = np.repeat(np.arange(len(wanted)), counts)
         # Positions low[q] .. low[q] + counts[q] - 1 for every query q, flattened.
         offsets = np.arange(len(query_ix)) - np.repeat(np.cumsum(counts) - counts, counts)
