@@ -3,9 +3,42 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
+from typing import Any
 
 import structlog
+
+# Keys whose values are personal data whatever they hold.
+_PERSONAL_KEY = re.compile(
+    r"name|last|first|middle|suffix|dob|birth|licen[cs]e|\bdl\b|_dl|address|street|city|zip|fein|owner|insured",
+    re.IGNORECASE,
+)
+# Values that look like personal data inside any other string (messages, errors): driver
+# licence numbers, dashed FEINs (bare 9 digits are control numbers), 8-digit and ISO dates (a date of birth cannot be told from others).
+_PERSONAL_VALUE = re.compile(
+    r"\b[A-Z]\d{7}\b|\b\d{2}-?\d{7}\b|\b(?:19|20)\d{2}-?[01]\d-?[0-3]\d\b"
+)
+REDACTED = "[redacted]"
+
+
+def _scrub(value: Any) -> Any:
+    if isinstance(value, str):
+        return _PERSONAL_VALUE.sub(REDACTED, value)
+    if isinstance(value, (list, tuple)):
+        return type(value)(_scrub(v) for v in value)
+    if isinstance(value, dict):
+        return {k: (REDACTED if _PERSONAL_KEY.search(str(k)) else _scrub(v)) for k, v in value.items()}
+    return value
+
+
+def redact_personal_data(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
+    """structlog processor: personal data never reaches a log line (it runs before the
+    timestamp is added, so the timestamp itself is not scrubbed)."""
+    return {
+        k: (REDACTED if k != "event" and _PERSONAL_KEY.search(k) else _scrub(v))
+        for k, v in event.items()
+    }
 
 _configured = False
 
@@ -24,6 +57,7 @@ def configure(level: str = "INFO") -> None:
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
+            redact_personal_data,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             renderer,
         ],
