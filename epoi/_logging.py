@@ -17,7 +17,7 @@ _PERSONAL_KEY = re.compile(
 # Values that look like personal data inside any other string (messages, errors): driver
 # licence numbers, dashed FEINs (bare 9 digits are control numbers), 8-digit and ISO dates (a date of birth cannot be told from others).
 _PERSONAL_VALUE = re.compile(
-    r"\b[A-Z]\d{7}\b|\b\d{2}-?\d{7}\b|\b(?:19|20)\d{2}-?[01]\d-?[0-3]\d\b"
+    r"\b[A-Z]\d{7}\b|\b\d{2}-\d{7}\b|\b(?:19|20)\d{2}-?[01]\d-?[0-3]\d\b"
 )
 REDACTED = "[redacted]"
 
