@@ -321,6 +321,7 @@ class CompiledMap:
         self.param = root.param
         self.charset = self.param.get("charset") or "B"
         self.segments: list[SegmentRule] = []
+        self._matchers: dict[tuple[int, str, str], Any] = {}
         isa_loop = next(c for c in _children(root) if isinstance(c, loop_if))
         self.isa_loop = self._loop(isa_loop, None, 0)
         self.gs_loop = self._find_loop(self.isa_loop, "GS_LOOP")
@@ -456,6 +457,18 @@ class CompiledMap:
         return rule
 
     # --- element validation -------------------------------------------------------------
+    def matcher(self, rule: SegmentRule, element: str, component: str) -> Any:
+        """``segment_matcher`` for these delimiters, built once per process."""
+        key = (rule.index, element, component)
+        try:
+            return self._matchers[key]
+        except KeyError:
+            pass
+        found = segment_matcher(rule, self.charset, element, component)
+        if len(self._matchers) < 10_000:  # bounded: delimiters come from the files
+            self._matchers[key] = found
+        return found
+
     def element_errors(self, rule: SegmentRule, fields: list[str], delimiters: Any) -> list[Any]:
         """pyx12's element/syntax errors of one segment; [] on the fast path."""
         if fast_valid(rule, fields, delimiters.component):

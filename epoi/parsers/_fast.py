@@ -29,7 +29,7 @@ from ..schemas.verdict import (
     TransactionSetVerdict,
 )
 from ._compiled import (
-    CompiledMap, LoopRule, SegmentRule, compiled_811_map, fast_valid, segment_matcher,
+    CompiledMap, LoopRule, SegmentRule, compiled_811_map, fast_valid,
 )
 from ._options import ValidationOptions
 from ._reader import SegmentReader
@@ -258,8 +258,8 @@ class _Engine:
             return (None, (), None, (), None, (), (), 0, kind)
         matcher = self._matchers.get(target.index, _UNSET)
         if matcher is _UNSET:
-            matcher = self._matchers[target.index] = segment_matcher(
-                target, self.m.charset, self.delimiters.element, self.delimiters.component)
+            matcher = self._matchers[target.index] = self.m.matcher(
+                target, self.delimiters.element, self.delimiters.component)
         limit = 0 if target.usage == "N" else target.max_use
         return (pops if (pops or pushes or skipped) else None, pushes, target, skipped, matcher,
                 target.extras, target.syntax_checks, limit, kind)
