@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from datetime import UTC, datetime
 
 import click
 
@@ -72,13 +72,23 @@ def validate(files: tuple[str, ...], as_json: bool, engine: str) -> None:
     Example:
       epoi validate sample_edi/*.x12 --json
     """
+    from .parsers import iter_policies
     from .parsers import validate as run_validation
+    from .transforms import EditContext, merge_business_edits, normalize
 
+    settings = _settings()
     options = _options()
+    now = datetime.now(UTC)
+    context = EditContext.from_settings(settings, received_at=now, today=now.date())
     verdicts = []
     for f in files:
         with open(f, "rb") as stream:
-            verdicts.append(run_validation(stream, name=f, options=options, engine=engine))
+            verdict = run_validation(stream, name=f, options=options, engine=engine)
+        with open(f, "rb") as stream:  # second streaming pass: the accepted sets' policies
+            records = (normalize(b, context=context) for b in iter_policies(stream, verdict, name=f))
+            verdicts.append(merge_business_edits(
+                verdict, records, max_errors_per_set=settings.max_errors_per_set
+            ))
     if as_json:
         echo_json({"files": [v.model_dump(mode="json") for v in verdicts]})
     else:

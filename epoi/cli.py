@@ -39,6 +39,9 @@ def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
             return fn(*args, **kwargs)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
+        except BrokenPipeError:  # reader went away (| head): not our failure
+            sys.stdout = None  # type: ignore[assignment]  # no flush at exit
+            sys.exit(EXIT_OK)
         except EpoiError as exc:
             click.echo(f"epoi: {exc}", err=True)
             sys.exit(exc.exit_code if exc.exit_code != EXIT_INTERNAL else EXIT_INTERNAL)

@@ -8,6 +8,7 @@ Public API:
 - ``EditContext`` (``EditContext.from_settings(...)``), ``PriorInfo``, ``nothing_known``
 - ``write_error_return(sets, *, envelope) -> str`` with ``ReturnSet``, ``ReturnEnvelope``
 - ``Profile``, ``FieldRule``, ``REFERENCE_PROFILE``: the field mapping as data
+- ``merge_business_edits(verdict, records, *, max_errors_per_set)``: E-codes into a verdict
 - ``CATALOGUE``: code → severity, level, rule of every business edit
 """
 
@@ -18,6 +19,7 @@ from ._edits import CATALOGUE, EditRule
 from ._error_return import ReturnEnvelope, ReturnSet, write_error_return
 from ._normalize import normalize
 from ._profile import REFERENCE_PROFILE, FieldRule, Profile
+from ._verdict import merge_business_edits
 
 __all__ = [
     "CATALOGUE",
@@ -31,6 +33,7 @@ __all__ = [
     "Profile",
     "ReturnEnvelope",
     "ReturnSet",
+    "merge_business_edits",
     "normalize",
     "nothing_known",
     "write_error_return",
