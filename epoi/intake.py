@@ -4,9 +4,14 @@ Public API:
 
 - ``archive(source, settings) -> ArchivedFile``: the original bytes, content-addressed and
   write-once under ``settings.archive_dir``; always the first thing done with a file.
-- ``submit(paths, *, store, settings, clock, carrier=None) -> list[SubmissionResult]``.
+- ``receive(paths, *, store, settings, clock, carrier=None) -> list[SubmissionResult]``:
+  the submit stage: archive and record each file with its parse unit queued in the store.
+- ``acknowledge(submission_id, *, store, settings, clock, chunk_size=500)``: the parse unit:
+  validate, TA1/997, groups and sets, and the normalize units of the accepted sets.
+- ``submit(paths, ...)``: both at once, one file after the other (``epoi submit``).
 
-A submission moves archived → parsed → acknowledged, or to failed with an error code.  The
+A submission moves archived → parsed → acknowledged (→ normalised → matched by the later
+stages), or to failed with an error code.  The
 same bytes submitted again are recognised by their sha256 and reported as a duplicate; nothing
 new is stored.  Per interchange, on top of what validation finds: a sender that is not a
 registered carrier is rejected with TA1 note 006, and an interchange whose (sender, ISA13) an
@@ -30,17 +35,30 @@ from sqlalchemy.orm import Session
 from . import _logging
 from .config import Settings
 from .errors import ConfigError, EpoiError, InputError, Location
-from .parsers import ValidationOptions, validate
+from ._units import chunk_key, encode_chunk, group_key, parse_key, set_key
+from .parsers import PolicyBlock, ValidationOptions, iter_policies, validate
 from .parsers._acks import ack_file_name, write_acks
 from .schemas.verdict import FileVerdict, InterchangeVerdict, Ta1, TransactionSetVerdict
 from .store import (
     AckKind,
     AckRecord,
     Carrier,
+    GroupRecord,
     InterchangeRecord,
+    SetRecord,
     Store,
     SubmissionState,
+    UnitKind,
+    UnitRecord,
+    UnitState,
     add_acks,
+    add_units,
+    finish_unit,
+    interchanges_of,
+    record_groups_and_sets,
+    submission_by_id,
+    unit_by_key,
+    update_set,
     carrier_by_naic,
     carriers_by_sender,
     claim_interchanges,
@@ -50,9 +68,19 @@ from .store import (
     update_submission,
 )
 
-__all__ = ["ArchivedFile", "InterchangeOutcome", "SubmissionResult", "archive", "submit"]
+__all__ = [
+    "DEFAULT_CHUNK_SIZE",
+    "ArchivedFile",
+    "InterchangeOutcome",
+    "SubmissionResult",
+    "acknowledge",
+    "archive",
+    "receive",
+    "submit",
+]
 
 CHUNK_SIZE = 1024 * 1024
+DEFAULT_CHUNK_SIZE = 500  # policies per normalize unit
 NOTE_UNKNOWN_SENDER = "006"  # TA1: invalid interchange sender ID
 NOTE_DUPLICATE = "025"  # TA1: duplicate interchange control number
 
@@ -181,20 +209,7 @@ class SubmissionResult:
         }
 
 
-def submit(
-    paths: Iterable[str | os.PathLike[str]],
-    *,
-    store: Store,
-    settings: Settings,
-    clock: Clock,
-    carrier: str | None = None,
-) -> list[SubmissionResult]:
-    """Archive, record, validate and acknowledge each file, one after the other.
-
-    ``carrier`` (a NAIC code) says who sends the files: only that carrier's ISA identity is
-    then a known sender.  Without it, any registered carrier's is.  Raises ``ConfigError``
-    when the named carrier is not registered; a file that is rejected is a result, not an
-    error."""
+def _intake(store: Store, settings: Settings, clock: Clock, carrier: str | None) -> _Intake:
     named: Carrier | None = None
     with store.session(readonly=True) as session:
         senders = carriers_by_sender(session)
@@ -202,9 +217,79 @@ def submit(
             named = carrier_by_naic(session, carrier)
             if named is None:
                 raise ConfigError("CARRIER", f"no carrier with NAIC {carrier} is registered")
-            senders = {(named.isa_qualifier, named.isa_id): named}
+    return _Intake(store, settings, clock, senders, named)
+
+
+def submit(
+    paths: Iterable[str | os.PathLike[str]],
+    *,
+    store: Store,
+    settings: Settings,
+    clock: Clock,
+    carrier: str | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+) -> list[SubmissionResult]:
+    """Archive, record, validate and acknowledge each file, one after the other, and queue
+    (in the store) the normalize units of its accepted sets for a later ``epoi run`` or
+    worker.
+
+    ``carrier`` (a NAIC code) says who sends the files: only that carrier's ISA identity is
+    then a known sender.  Without it, any registered carrier's is.  Raises ``ConfigError``
+    when the named carrier is not registered; a file that is rejected is a result, not an
+    error."""
+    intake = _intake(store, settings, clock, carrier)
+    results = []
+    for p in paths:
+        base = intake.receive_one(Path(p))
+        results.append(base if base.duplicate else intake.acknowledge(base, chunk_size))
+    return results
+
+
+def receive(
+    paths: Iterable[str | os.PathLike[str]],
+    *,
+    store: Store,
+    settings: Settings,
+    clock: Clock,
+    carrier: str | None = None,
+) -> list[SubmissionResult]:
+    """The submit stage: archive and record each file with its parse unit queued in the
+    store (``state`` archived); nothing is validated yet.  A file submitted before is a
+    duplicate result with no new unit."""
+    intake = _intake(store, settings, clock, carrier)
+    return [intake.receive_one(Path(p)) for p in paths]
+
+
+def acknowledge(
+    submission_id: int,
+    *,
+    store: Store,
+    settings: Settings,
+    clock: Clock,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+) -> SubmissionResult | None:
+    """The parse unit of a submission: validate the archived bytes, write the TA1 and 997,
+    record interchanges, groups and sets, and queue one normalize unit per chunk of
+    ``chunk_size`` policies of every accepted set, all in one transaction with the parse unit
+    marked done.  None when the unit was done already (a redelivered message)."""
+    with store.session(readonly=True) as session:
+        sub = submission_by_id(session, submission_id)
+        unit = unit_by_key(session, parse_key(submission_id))
+        if sub is None or unit is None or unit.state is UnitState.DONE:
+            return None
+        senders = carriers_by_sender(session)
+        named = session.get(Carrier, sub.carrier_id) if sub.carrier_id else None
     intake = _Intake(store, settings, clock, senders, named)
-    return [intake.submit_one(Path(p)) for p in paths]
+    path = Path(sub.archive_path)
+    base = SubmissionResult(
+        file=sub.file_name, submission_id=sub.id, sha256=sub.sha256, size=sub.size,
+        archive_path=path if path.is_absolute() else settings.home / path, state=sub.state,
+    )  # fmt: skip
+    return intake.acknowledge(base, chunk_size)
+
+
+class _AlreadyDone(Exception):
+    """Another delivery of the same parse unit committed first."""
 
 
 class _Intake:
@@ -219,6 +304,8 @@ class _Intake:
         self.store = store
         self.settings = settings
         self.clock = clock
+        if carrier is not None:
+            senders = {(carrier.isa_qualifier, carrier.isa_id): carrier}
         self.senders = senders
         self.carrier = carrier  # named by the operator: the submissions are its
         self.options = ValidationOptions(
@@ -229,20 +316,25 @@ class _Intake:
             max_segment_length=settings.max_segment_length,
         )
 
-    def submit_one(self, path: Path) -> SubmissionResult:
+    def receive_one(self, path: Path) -> SubmissionResult:
         name = str(path)
         archived = archive(path, self.settings)  # before anything else happens to the file
+        now = self.clock()
         with self.store.session() as session:
             sub, created = create_submission(
                 session,
                 file_name=name,
-                received_at=self.clock(),
+                received_at=now,
                 size=archived.size,
                 sha256=archived.sha256,
                 archive_path=self._relative(archived.path),
                 state=SubmissionState.ARCHIVED,
                 carrier_id=self.carrier.id if self.carrier else None,
             )
+            if created:
+                add_units(
+                    session, [UnitRecord(parse_key(sub.id), UnitKind.PARSE, sub.id)], now=now
+                )
         base = SubmissionResult(
             file=name,
             submission_id=sub.id,
@@ -264,19 +356,26 @@ class _Intake:
             )
         _log.info("submission_archived", submission=sub.id, sha256=archived.sha256,
                   size=archived.size)
+        return base
+
+    def acknowledge(self, base: SubmissionResult, chunk_size: int) -> SubmissionResult:
+        sub_id = base.submission_id
         try:
-            verdict = self._validate(archived.path, name)
-            self._set_state(sub.id, SubmissionState.PARSED)
-            return self._acknowledge(base, verdict)
+            verdict = self._validate(base.archive_path, base.file)
+            self._set_state(sub_id, SubmissionState.PARSED)
+            return self._acknowledge(base, verdict, chunk_size)
+        except _AlreadyDone:
+            return base
         except EpoiError as exc:
-            self._set_state(sub.id, SubmissionState.FAILED, exc.code, exc.message)
-            _log.warning("submission_failed", submission=sub.id, code=exc.code)
+            self._fail(sub_id, exc.code, exc.message)
+            _log.warning("submission_failed", submission=sub_id, code=exc.code)
             return replace(
                 base, state=SubmissionState.FAILED, error_code=exc.code, error_message=exc.message
             )
         except Exception as exc:
-            # A bug: leave the submission visibly failed rather than stuck half-way.
-            self._set_state(sub.id, SubmissionState.FAILED, "INTERNAL", type(exc).__name__)
+            # A bug: leave the submission visibly failed rather than stuck half-way.  The
+            # parse unit stays queued, so a retry (or the next run) tries again.
+            self._set_state(sub_id, SubmissionState.FAILED, "INTERNAL", type(exc).__name__)
             raise
 
     # -- steps ---------------------------------------------------------------------------
@@ -286,11 +385,17 @@ class _Intake:
         with archived.open("rb") as stream:
             return validate(stream, name=name, options=self.options, engine="fast")
 
-    def _acknowledge(self, base: SubmissionResult, verdict: FileVerdict) -> SubmissionResult:
+    def _acknowledge(
+        self, base: SubmissionResult, verdict: FileVerdict, chunk_size: int
+    ) -> SubmissionResult:
         created = self.clock()
         with self.store.session() as session:
+            unit = unit_by_key(session, parse_key(base.submission_id), lock=True)
+            if unit is not None and unit.state is UnitState.DONE:
+                raise _AlreadyDone
             verdict, outcomes = self._screen(session, base.submission_id, verdict)
             acks = self._write_acks(session, base.submission_id, verdict, created)
+            planned = self._plan(session, base, verdict, chunk_size, created)
             counts = _counts(verdict)
             # A file error (say, truncated in its second interchange) fails the submission
             # only when nothing in it was accepted: what was accepted goes on, and the error
@@ -307,8 +412,10 @@ class _Intake:
             if self.carrier is None:
                 values["carrier_id"] = self._carrier_of(verdict)
             update_submission(session, base.submission_id, **values)
+            if unit is not None:
+                finish_unit(session, unit.id, now=created)
         _log.info("submission_acknowledged", submission=base.submission_id, state=state.value,
-                  acks=len(acks), **counts)
+                  acks=len(acks), units=planned, **counts)
         return replace(
             base,
             state=state,
@@ -319,6 +426,131 @@ class _Intake:
             interchanges=outcomes,
             acks=acks,
         )
+
+    def _plan(
+        self,
+        session: Session,
+        base: SubmissionResult,
+        verdict: FileVerdict,
+        chunk_size: int,
+        now: datetime,
+    ) -> int:
+        """Record the groups and sets of the interchanges the TA1 did not reject, and queue
+        the normalize units of the accepted sets; returns how many units were queued.
+
+        The policies are read from the archive in a second streaming pass and written out
+        chunk by chunk, so memory stays at about one chunk whatever the file's size."""
+        sub_id = base.submission_id
+        ic_ids = {
+            (ic.sender_qualifier, ic.sender_id, ic.control_number): ic.id
+            for ic in interchanges_of(session, sub_id)
+            if ic.ta1_ack_code != "R"
+        }
+        groups: list[GroupRecord] = []
+        sets: list[SetRecord] = []
+        set_keys: dict[tuple[str, str, str], str] = {}  # (ISA13, GS06, ST02) -> set key
+        accepted: set[str] = set()
+        seen: set[str] = set()
+
+        def unique(key: str) -> str:
+            # Control numbers repeated inside one file (a rejected copy): keep keys apart.
+            n, out = 1, key
+            while out in seen:
+                n += 1
+                out = f"{key}~{n}"
+            seen.add(out)
+            return out
+
+        for ic in verdict.interchanges:
+            if ic.ta1.ack_code == "R":
+                continue
+            qualifier, sender = _sender(ic)
+            ic_id = ic_ids.get((qualifier, sender, ic.control_number))
+            if ic_id is None:
+                continue
+            delimiters = ic.element_separator + ic.component_separator + ic.segment_terminator
+            for g in ic.groups:
+                gkey = unique(group_key(sub_id, ic.control_number, g.control_number))
+                groups.append(GroupRecord(
+                    key=gkey, interchange_id=ic_id, control_number=g.control_number,
+                    sender_application=g.sender[:15], ack_code=g.ack_code,
+                    error_codes=" ".join(g.error_codes)[:40],
+                ))  # fmt: skip
+                for ts in g.transaction_sets:
+                    skey = unique(set_key(gkey, ts.control_number))
+                    sets.append(SetRecord(
+                        key=skey, group_key=gkey, control_number=ts.control_number,
+                        ack_code=ts.ack_code, error_codes=" ".join(ts.error_codes)[:40],
+                        test=ic.test, delimiters=delimiters,
+                    ))  # fmt: skip
+                    if ts.ack_code != "R":
+                        set_keys.setdefault((ic.control_number, g.control_number,
+                                             ts.control_number), skey)
+                        accepted.add(skey)
+        set_ids = record_groups_and_sets(session, sub_id, groups, sets)
+        if not accepted:
+            return 0
+
+        # Policies by set, in file order; a set is one contiguous run of blocks.
+        planned = 0
+        per_set: dict[str, int] = {}
+        pending: list[UnitRecord] = []
+        context: dict[str, PolicyBlock] = {}
+
+        def flush(force: bool = False) -> None:
+            if pending and (force or len(pending) >= 20):
+                add_units(session, pending, now=now)
+                pending.clear()
+
+        def emit(skey: str, blocks: list[PolicyBlock]) -> None:
+            nonlocal planned
+            chunk = per_set.get(skey, 0)
+            per_set[skey] = chunk + 1
+            pending.append(UnitRecord(
+                key=chunk_key(skey, chunk), kind=UnitKind.NORMALIZE, submission_id=sub_id,
+                set_id=set_ids[skey], policies=len(blocks), payload=encode_chunk(blocks),
+            ))  # fmt: skip
+            planned += 1
+            flush()
+
+        current: str | None = None
+        buffer: list[PolicyBlock] = []
+        policies: dict[str, int] = {}
+        with base.archive_path.open("rb") as stream:
+            for block in iter_policies(
+                stream, verdict, name=base.file,
+                max_segment_length=self.settings.max_segment_length,
+            ):  # fmt: skip
+                skey = set_keys.get((block.interchange, block.group, block.transaction_set))
+                if skey is None or skey not in accepted:
+                    continue
+                if skey != current:
+                    if current is not None and buffer:
+                        emit(current, buffer)
+                    current, buffer = skey, []
+                    context.setdefault(skey, block)
+                buffer.append(block)
+                policies[skey] = policies.get(skey, 0) + 1
+                if len(buffer) >= chunk_size:
+                    emit(skey, buffer)
+                    buffer = []
+        if current is not None and buffer:
+            emit(current, buffer)
+        # An accepted set with no policy still gets one (empty) unit: its error return is
+        # written when that unit is done, like every other set's.
+        for skey in accepted:
+            if skey not in per_set:
+                emit(skey, [])
+        flush(force=True)
+        for skey in accepted:
+            first = context.get(skey)
+            update_set(
+                session, set_ids[skey], policies=policies.get(skey, 0),
+                chunks_total=per_set[skey],
+                submission_ref=(first.submission_ref if first else "")[:30],
+                **_insurer_of(first),
+            )  # fmt: skip
+        return planned
 
     def _screen(
         self, session: Session, submission_id: int, verdict: FileVerdict
@@ -439,6 +671,19 @@ class _Intake:
         ids = {c.id for ic in verdict.interchanges if (c := self.senders.get(_sender(ic)))}
         return ids.pop() if len(ids) == 1 else None
 
+    def _fail(self, submission_id: int, code: str, message: str) -> None:
+        """A file that cannot be read at all: the submission fails and its parse unit is done
+        (reading it again would find the same)."""
+        now = self.clock()
+        with self.store.session() as session:
+            update_submission(
+                session, submission_id, state=SubmissionState.FAILED, error_code=code,
+                error_message=message,
+            )  # fmt: skip
+            unit = unit_by_key(session, parse_key(submission_id), lock=True)
+            if unit is not None:
+                finish_unit(session, unit.id, now=now)
+
     def _set_state(
         self,
         submission_id: int,
@@ -504,6 +749,14 @@ def _counts(verdict: FileVerdict) -> dict[str, int]:
         "policy_count": sum(ts.policies for ts in accepted),
         "vehicle_count": sum(ts.vehicles for ts in accepted),
     }
+
+
+def _insurer_of(block: PolicyBlock | None) -> dict[str, str]:
+    """The insurer's name and NAIC as sent (NM1*IN), for the error return's heading."""
+    for seg in block.insurer if block else ():
+        if seg.get(0) == "NM1" and seg.get(1) == "IN":
+            return {"insurer_name": seg.get(3).strip()[:120], "carrier_naic": seg.get(9).strip()[:9]}
+    return {"insurer_name": "", "carrier_naic": ""}
 
 
 def _rejected_records(verdict: FileVerdict) -> int:

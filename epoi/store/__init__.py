@@ -6,6 +6,9 @@ Public API:
   ``.upgrade()`` (alembic upgrade head), ``.ensure_current()``, ``.dispose()``.
 - the models: ``Carrier``, ``Submission``, ``Interchange``, ``AckSequence``, ``Ack`` and
   their enums; ``Base`` for the tables later stages add.
+- the pipeline's tables (``_records``): functional groups, transaction sets, units of work,
+  policy reports, insureds, vehicles, business errors, error returns; their repository
+  functions (``_records_repo``).
 - repository functions that run inside a caller's session (see ``_repo``).
 
 Migrations live in ``epoi/store/migrations/versions``; every model change needs one.
@@ -42,9 +45,83 @@ from ._repo import (
     submission_by_id,
     update_submission,
 )
+from ._records import (
+    BusinessErrorRow,
+    ErrorReturn,
+    FunctionalGroup,
+    InsuredRow,
+    PolicyReportRow,
+    TransactionSet,
+    UnitKind,
+    UnitState,
+    VehicleRow,
+    WorkUnit,
+)
+from ._records_repo import (
+    GroupRecord,
+    PriorReport,
+    SetRecord,
+    UnitRecord,
+    add_error_return,
+    add_records,
+    add_units,
+    count_chunk_done,
+    error_returns_of,
+    finish_unit,
+    group_by_id,
+    mark_vehicles_pending,
+    note_unit_failure,
+    prior_reports,
+    queued_units,
+    record_counts,
+    record_groups_and_sets,
+    records_for_return,
+    reports_of_unit,
+    set_by_id,
+    sets_of,
+    unit_by_key,
+    unit_counts,
+    units_left,
+    update_set,
+)
 from ._store import Store
 
 __all__ = [
+    "BusinessErrorRow",
+    "ErrorReturn",
+    "FunctionalGroup",
+    "InsuredRow",
+    "PolicyReportRow",
+    "TransactionSet",
+    "UnitKind",
+    "UnitState",
+    "VehicleRow",
+    "WorkUnit",
+    "GroupRecord",
+    "PriorReport",
+    "SetRecord",
+    "UnitRecord",
+    "add_error_return",
+    "add_records",
+    "add_units",
+    "count_chunk_done",
+    "error_returns_of",
+    "finish_unit",
+    "group_by_id",
+    "mark_vehicles_pending",
+    "note_unit_failure",
+    "prior_reports",
+    "queued_units",
+    "record_counts",
+    "record_groups_and_sets",
+    "records_for_return",
+    "reports_of_unit",
+    "set_by_id",
+    "sets_of",
+    "unit_by_key",
+    "unit_counts",
+    "units_left",
+    "update_set",
     "Ack",
     "AckKind",
     "AckRecord",

@@ -1,0 +1,181 @@
+"""``run``: the main job on one machine; ``serve``: a long-running worker; ``summarize``.
+
+``run`` re-queues what the store holds as queued (crash recovery), submits the files, then
+drains every stage queue in this process through the broker, like any worker would.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+
+from .. import _logging
+from ..config import Settings
+from ..intake import SubmissionResult
+from ..queues import Broker, Kind, QueueConfig, Worker, WorkerStats, stop_on_signals
+from ..store import (
+    Ack,
+    Interchange,
+    Store,
+    Submission,
+    WorkUnit,
+    record_counts,
+)
+from ._stages import Clock, MatchHook, Pipeline, Progress, no_matching
+
+__all__ = ["RunSummary", "run", "serve", "summarize"]
+
+_log = _logging.get_logger("epoi.pipeline")
+
+# A run stops this long after its queues went empty (the embedded transport polls its tables).
+RUN_IDLE_TIMEOUT = 0.5
+
+
+@dataclass(slots=True)
+class RunSummary:
+    files: int = 0
+    duplicates: int = 0
+    recovered_units: int = 0  # re-queued from the store on start
+    submissions: list[int] = field(default_factory=list)
+    interchanges: int = 0
+    interchanges_rejected: int = 0
+    policies: int = 0
+    accepted: int = 0
+    warned: int = 0
+    rejected: int = 0
+    test_policies: int = 0
+    vehicles: int = 0
+    business_errors: int = 0
+    acks: int = 0  # TA1 and 997
+    error_returns: int = 0
+    failed_units: int = 0
+    dead_lettered: int = 0
+
+    @property
+    def anything_rejected(self) -> bool:
+        return bool(self.rejected or self.interchanges_rejected or self.failed_units)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
+
+
+def run(
+    paths: Sequence[str | Path],
+    *,
+    store: Store,
+    settings: Settings,
+    clock: Clock,
+    carrier: str | None = None,
+    match_hook: MatchHook = no_matching,
+    progress: Progress | None = None,
+    on_submitted: Callable[[list[SubmissionResult]], None] | None = None,
+    idle_timeout: float = RUN_IDLE_TIMEOUT,
+) -> RunSummary:
+    """Submit ``paths`` and process everything queued to the end; a summary of the
+    submissions this run touched (the new ones and those whose units it recovered)."""
+    pipeline = Pipeline(store, settings, clock, match_hook=match_hook, progress=progress)
+    config = QueueConfig.from_settings(settings, idle_timeout=idle_timeout)
+    with Broker(config) as broker:
+        recovered = pipeline.queued()
+        if recovered:
+            broker.requeue(recovered)
+            _log.info("run_recovered", units=len(recovered))
+        results, parse_units = pipeline.submit(paths, carrier=carrier)
+        if on_submitted:
+            on_submitted(results)
+        broker.publish_many(parse_units)
+        stats = Worker(broker, pipeline.handlers()).run(until_idle=True)
+    touched = {r.submission_id for r in results if not r.duplicate}
+    touched |= {int(e.unit_id.split("/", 1)[0][4:]) for e in recovered}
+    summary = summarize(store, sorted(touched))
+    summary.files = len(results)
+    summary.duplicates = sum(r.duplicate for r in results)
+    summary.recovered_units = len(recovered)
+    summary.dead_lettered = stats.dead_lettered
+    return summary
+
+
+def summarize(store: Store, submission_ids: Sequence[int]) -> RunSummary:
+    summary = RunSummary(submissions=list(submission_ids))
+    if not submission_ids:
+        return summary
+    with store.session(readonly=True) as session:
+        for sid in submission_ids:
+            counts = record_counts(session, sid)
+            summary.policies += counts["policies"]
+            summary.accepted += counts["accepted"]
+            summary.warned += counts["warned"]
+            summary.rejected += counts["rejected"]
+            summary.test_policies += counts["test_policies"]
+            summary.vehicles += counts["vehicles"]
+            summary.business_errors += counts["business_errors"]
+            summary.error_returns += counts["error_returns"]
+        ids = list(submission_ids)
+        summary.interchanges = session.scalar(
+            select(func.count()).select_from(Interchange).where(Interchange.submission_id.in_(ids))
+        ) or 0
+        summary.interchanges_rejected = session.scalar(
+            select(func.count()).select_from(Interchange).where(
+                Interchange.submission_id.in_(ids), Interchange.ta1_ack_code == "R"
+            )
+        ) or 0
+        summary.acks = session.scalar(
+            select(func.count()).select_from(Ack).where(Ack.submission_id.in_(ids))
+        ) or 0
+        summary.failed_units = session.scalar(
+            select(func.count()).select_from(WorkUnit).where(
+                WorkUnit.submission_id.in_(ids), WorkUnit.state == "failed"
+            )
+        ) or 0
+        failed_subs = session.scalar(
+            select(func.count()).select_from(Submission).where(
+                Submission.id.in_(ids), Submission.state == "failed"
+            )
+        ) or 0
+        summary.failed_units += failed_subs
+    return summary
+
+
+def serve(
+    *,
+    store: Store,
+    settings: Settings,
+    clock: Clock,
+    stages: Iterable[Kind],
+    concurrency: int = 1,
+    match_hook: MatchHook = no_matching,
+    stop_event: threading.Event | None = None,
+    install_signals: bool = True,
+) -> list[WorkerStats]:
+    """A long-running worker: ``concurrency`` consumers (threads, one broker connection
+    each) of the given stages, until SIGTERM/SIGINT (or ``stop_event``).  Each finishes the
+    unit in hand first.  The units the store holds as queued are re-queued on start."""
+    stop = stop_event or threading.Event()
+    if install_signals:
+        stop_on_signals(stop)
+    pipeline = Pipeline(store, settings, clock, match_hook=match_hook)
+    config = QueueConfig.from_settings(settings)
+    kinds = list(stages)
+    with Broker(config) as broker:
+        broker.requeue(e for e in pipeline.queued() if e.kind in kinds)
+    results: list[WorkerStats] = []
+
+    def consume() -> None:
+        with Broker(config) as broker:
+            results.append(Worker(broker, pipeline.handlers(kinds)).run(stop))
+
+    threads = [threading.Thread(target=consume, name=f"epoi-worker-{n}") for n in range(concurrency)]
+    for t in threads:
+        t.start()
+    try:
+        while any(t.is_alive() for t in threads):
+            for t in threads:
+                t.join(timeout=0.5)
+    finally:
+        stop.set()
+    return results

@@ -1,0 +1,412 @@
+"""The stage handlers: what a worker does with a parse, normalize or match unit.
+
+Each handler follows the worker's contract (``epoi.queues``): do the unit's work, commit it
+in one transaction together with the unit's state ``done`` and its follow-up units
+(``queued``), then return the follow-ups' envelopes for the worker to publish.  A unit found
+``done`` is a redelivery and returns nothing; the follow-ups it queued are in the store, and
+``Pipeline.queued()`` hands them to the next run if their messages were lost.
+
+This module is where the stages meet the store and the queues: ``intake``, ``transforms``
+and ``matching`` know neither.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .. import _logging
+from .._units import decode_chunk, match_key, parse_key
+from ..config import Settings
+from ..intake import DEFAULT_CHUNK_SIZE, SubmissionResult, acknowledge, receive
+from ..parsers import Delimiters, PolicyBlock
+from ..parsers._acks import ack_file_name
+from ..queues import Envelope, Handler, Kind
+from ..queues._headers import error_code_and_message, is_permanent
+from ..schemas.policy import NormalizedRecord
+from ..store import (
+    Carrier,
+    FunctionalGroup,
+    Interchange,
+    PolicyReportRow,
+    PriorReport,
+    Store,
+    Submission,
+    SubmissionState,
+    TransactionSet,
+    UnitKind,
+    UnitRecord,
+    UnitState,
+    WorkUnit,
+    add_error_return,
+    add_records,
+    add_units,
+    count_chunk_done,
+    finish_unit,
+    mark_vehicles_pending,
+    next_control_numbers,
+    note_unit_failure,
+    prior_reports,
+    queued_units,
+    records_for_return,
+    reports_of_unit,
+    unit_by_key,
+    units_left,
+    update_submission,
+)
+from ..transforms import (
+    NOTHING_KNOWN,
+    EditContext,
+    PriorInfo,
+    ReturnEnvelope,
+    ReturnSet,
+    normalize,
+    write_error_return,
+)
+
+__all__ = ["MatchHook", "Pipeline", "Progress", "no_matching"]
+
+_log = _logging.get_logger("epoi.pipeline")
+
+Clock = Callable[[], datetime]
+# Issue 5 fills this in with the cascade of ``epoi.matching``: called inside the match unit's
+# transaction with the unit's accepted production reports, whose vehicles are ``pending``.
+MatchHook = Callable[[Session, Sequence[PolicyReportRow]], None]
+# Told how many policies were planned (parse) and then normalised (normalize).
+Progress = Callable[[str, int], None]
+
+_ACCEPTED = ("accepted", "warned")
+
+
+def no_matching(session: Session, reports: Sequence[PolicyReportRow]) -> None:
+    """The match hook until matching is wired in: vehicles stay ``pending``."""
+
+
+class Pipeline:
+    """The stages over one store.  ``handlers()`` gives the worker its map of kind → handler."""
+
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        clock: Clock,
+        *,
+        max_attempts: int | None = None,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        match_hook: MatchHook = no_matching,
+        progress: Progress | None = None,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.clock = clock
+        self.max_attempts = max_attempts or settings.max_attempts
+        self.chunk_size = chunk_size
+        self.match_hook = match_hook
+        self.progress = progress or (lambda _event, _n: None)
+
+    # -- wiring ---------------------------------------------------------------------------
+
+    def handlers(self, stages: Iterable[Kind] = ("parse", "normalize", "match")) -> dict[Kind, Handler]:
+        table: Mapping[Kind, Callable[[Envelope], list[Envelope]]] = {
+            "parse": self.parse,
+            "normalize": self.normalize,
+            "match": self.match,
+        }
+        return {kind: self._recording(table[kind]) for kind in stages}
+
+    def _recording(self, handler: Callable[[Envelope], list[Envelope]]) -> Handler:
+        """Note each failed attempt on the unit, so that the store says why it is stuck; the
+        exception goes on to the worker, which retries or dead-letters the message."""
+
+        def run(envelope: Envelope) -> list[Envelope]:
+            try:
+                return handler(envelope)
+            except Exception as exc:
+                code, _text = error_code_and_message(exc)
+                final = is_permanent(exc) or envelope.attempt >= self.max_attempts
+                try:
+                    with self.store.session() as session:
+                        note_unit_failure(
+                            session, envelope.unit_id, code=code, final=final, now=self.clock()
+                        )
+                except Exception:  # noqa: BLE001 - the original failure is what matters
+                    _log.warning("unit_failure_not_recorded", unit=envelope.unit_id)
+                raise
+
+        return run
+
+    def submit(
+        self, paths: Iterable[str | Path], *, carrier: str | None = None
+    ) -> tuple[list[SubmissionResult], list[Envelope]]:
+        """The submit stage: archive and record the files; the parse units to publish."""
+        results = receive(
+            paths, store=self.store, settings=self.settings, clock=self.clock, carrier=carrier
+        )
+        envelopes = [
+            Envelope.of("parse", parse_key(r.submission_id), {"submission_id": r.submission_id})
+            for r in results
+            if not r.duplicate
+        ]
+        return results, envelopes
+
+    def queued(self) -> list[Envelope]:
+        """Every unit the store holds as queued, as first-attempt envelopes: what a run
+        re-queues on start (a fetched message is lost in a crash on the server-less
+        transport; the store is the truth)."""
+        with self.store.session(readonly=True) as session:
+            return [Envelope.of(str(kind), key) for key, kind in queued_units(session)]  # type: ignore[arg-type]
+
+    # -- parse ----------------------------------------------------------------------------
+
+    def parse(self, envelope: Envelope) -> list[Envelope]:
+        submission_id = _submission_of(envelope.unit_id)
+        result = acknowledge(
+            submission_id, store=self.store, settings=self.settings, clock=self.clock,
+            chunk_size=self.chunk_size,
+        )  # fmt: skip
+        if result is None:
+            return []  # a redelivery: the parse committed before
+        with self.store.session(readonly=True) as session:
+            units = session.execute(
+                select(WorkUnit.key, WorkUnit.policies).where(
+                    WorkUnit.submission_id == submission_id,
+                    WorkUnit.kind == UnitKind.NORMALIZE,
+                    WorkUnit.state == UnitState.QUEUED,
+                ).order_by(WorkUnit.id)
+            ).all()
+        self.progress("planned", sum(n for _k, n in units))
+        return [Envelope.of("normalize", key) for key, _n in units]
+
+    # -- normalize ------------------------------------------------------------------------
+
+    def normalize(self, envelope: Envelope) -> list[Envelope]:
+        with self.store.session(readonly=True) as session:
+            unit = unit_by_key(session, envelope.unit_id)
+            if unit is None:
+                raise LookupError(f"no unit {envelope.unit_id} in the store")
+            if unit.state is UnitState.DONE:
+                return []
+            ts = session.get_one(TransactionSet, unit.set_id)
+            sub = session.get_one(Submission, unit.submission_id)
+            blocks = decode_chunk(unit.payload or "")
+            naic_of = _expected_naic(session, sub)
+            records = self._normalize_chunk(session, blocks, sub, ts, naic_of)
+
+        now = self.clock()
+        follow_ups: list[Envelope] = []
+        with self.store.session() as session:
+            unit = unit_by_key(session, envelope.unit_id, lock=True)
+            if unit is None or unit.state is UnitState.DONE:
+                return []  # another delivery of the unit committed first
+            add_records(
+                session, records, submission_id=unit.submission_id, set_id=ts.id, unit_id=unit.id
+            )
+            finish_unit(session, unit.id, now=now)
+            if not ts.test and any(r.status in _ACCEPTED for r in records):
+                key = match_key(unit.key)
+                add_units(session, [UnitRecord(key, UnitKind.MATCH, unit.submission_id,
+                                               set_id=ts.id)], now=now)  # fmt: skip
+                follow_ups.append(Envelope.of("match", key))
+            done, total = count_chunk_done(session, ts.id)
+            if done == total:
+                self._write_error_return(session, ts, now)
+            if units_left(session, unit.submission_id, UnitKind.NORMALIZE) == 0:
+                _advance(session, unit.submission_id, SubmissionState.ACKNOWLEDGED,
+                         SubmissionState.NORMALISED)  # fmt: skip
+                if units_left(session, unit.submission_id, UnitKind.MATCH) == 0 and _has_units(
+                    session, unit.submission_id, UnitKind.MATCH
+                ):
+                    _advance(session, unit.submission_id, SubmissionState.NORMALISED,
+                             SubmissionState.MATCHED)  # fmt: skip
+        self.progress("normalised", len(records))
+        return follow_ups
+
+    def _normalize_chunk(
+        self,
+        session: Session,
+        blocks: Sequence[PolicyBlock],
+        sub: Submission,
+        ts: TransactionSet,
+        naic_of: Callable[[str], str | None],
+    ) -> list[NormalizedRecord]:
+        """Normalise a chunk with E110/E111 answered from the store in one query.
+
+        First every block is normalised knowing nothing; the policies that were reported
+        before (in the store, or earlier in this chunk) are normalised again knowing what was.
+        A prior report counts only if it comes before this one in the order the work was
+        received (submission, set, position), and never the record itself, so that a
+        redelivered or re-ordered unit finds the same answers."""
+        today = self.clock().date()
+        base = EditContext.from_settings(
+            self.settings, received_at=sub.received_at, today=today
+        )
+        contexts = [
+            dataclasses.replace(base, expected_naic=naic_of(b.sender_id)) for b in blocks
+        ]
+        first = [normalize(b, context=c) for b, c in zip(blocks, contexts, strict=True)]
+        numbers = [r.report.policy_number for r in first if r.report.policy_number]
+        stored = prior_reports(session, numbers, test=ts.test)
+        by_policy: dict[tuple[str | None, str | None], list[PriorReport]] = {}
+        for p in stored:
+            by_policy.setdefault((p.carrier_naic, p.policy_number), []).append(p)
+        out: list[NormalizedRecord] = []
+        for block, ctx, rec in zip(blocks, contexts, first, strict=True):
+            report = rec.report
+            policy = (report.carrier_naic, report.policy_number)
+            priors = by_policy.get(policy)
+            if priors:
+                own_key = report.key.as_string()
+                own_order = (sub.id, ts.id, report.key.policy_position)
+                info = _prior_info(priors, own_key, own_order)
+                if info != NOTHING_KNOWN:
+                    ctx = dataclasses.replace(ctx, prior=lambda _n, _p, _i=info: _i)
+                    rec = normalize(block, context=ctx)
+            out.append(rec)
+            # What later records of this chunk must know of this one.
+            by_policy.setdefault(policy, []).append(
+                PriorReport(
+                    natural_key=rec.report.key.as_string(), submission_id=sub.id,
+                    set_id=ts.id, policy_position=rec.report.key.policy_position,
+                    carrier_naic=report.carrier_naic, policy_number=report.policy_number,
+                    transaction_type=rec.report.transaction_type,
+                    effective_date=rec.report.effective_date, status=rec.status,
+                )  # fmt: skip
+            )
+        return out
+
+    def _write_error_return(self, session: Session, ts: TransactionSet, now: datetime) -> None:
+        """The set's error-return 811 (guide §3), numbered from the carrier's ack sequences
+        and kept with the acks of its submission."""
+        group = session.get_one(FunctionalGroup, ts.group_id)
+        ic = session.get_one(Interchange, group.interchange_id)
+        jurisdictions, records = records_for_return(session, ts.id)
+        rset = ReturnSet.from_records(
+            records, transaction_set=ts.control_number, submission_ref=ts.submission_ref,
+            insurer_name=ts.insurer_name, carrier_naic=ts.carrier_naic,
+            jurisdictions=jurisdictions,
+        )  # fmt: skip
+        icn = next_control_numbers(session, f"{ic.sender_id}:interchange")[0]
+        gcn = next_control_numbers(session, f"{ic.sender_id}:group")[0]
+        element, component, segment = ts.delimiters
+        text = write_error_return(
+            [rset],
+            envelope=ReturnEnvelope(
+                sender_qualifier=self.settings.receiver_qualifier,
+                sender_id=self.settings.receiver_id,
+                receiver_qualifier=ic.sender_qualifier,
+                receiver_id=ic.sender_id,
+                sender_application=self.settings.receiver_application,
+                receiver_application=group.sender_application or ic.sender_id,
+                interchange_control_number=icn,
+                group_control_number=gcn,
+                created_at=now,
+                test=ts.test,
+                delimiters=Delimiters(element=element, component=component, segment=segment),
+            ),
+        )
+        out_dir = self.settings.home / "acks" / str(ts.submission_id)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = out_dir / ack_file_name("811", ic.sender_id, icn, ts.test)  # type: ignore[arg-type]
+        # Written before the commit: a rollback gives the number back, and the next attempt
+        # writes the same name again.
+        path.write_text(text, encoding="latin-1")
+        add_error_return(
+            session, ts.submission_id, set_id=ts.id, control_number=f"{icn:09d}",
+            group_control_number=str(gcn), answers_interchange=ic.control_number,
+            answers_group=group.control_number, answers_set=ts.control_number,
+            path=_relative(path, self.settings.home), content=text, created_at=now,
+        )  # fmt: skip
+        _log.info("error_return_written", submission=ts.submission_id, set=ts.key,
+                  echoed=len(records))  # fmt: skip
+
+    # -- match ----------------------------------------------------------------------------
+
+    def match(self, envelope: Envelope) -> list[Envelope]:
+        now = self.clock()
+        with self.store.session() as session:
+            unit = unit_by_key(session, envelope.unit_id, lock=True)
+            if unit is None:
+                raise LookupError(f"no unit {envelope.unit_id} in the store")
+            if unit.state is UnitState.DONE:
+                return []
+            source = unit_by_key(session, envelope.unit_id.removesuffix("/match"))
+            reports = [
+                r
+                for r in (reports_of_unit(session, source.id) if source else [])
+                if r.status in _ACCEPTED and not r.test
+            ]
+            mark_vehicles_pending(session, [r.id for r in reports])
+            self.match_hook(session, reports)
+            finish_unit(session, unit.id, now=now)
+            if (
+                units_left(session, unit.submission_id, UnitKind.NORMALIZE) == 0
+                and units_left(session, unit.submission_id, UnitKind.MATCH) == 0
+            ):
+                _advance(session, unit.submission_id, SubmissionState.NORMALISED,
+                         SubmissionState.MATCHED)  # fmt: skip
+        return []
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def _submission_of(unit_key: str) -> int:
+    head = unit_key.split("/", 1)[0]
+    if not head.startswith("sub-") or not head[4:].isdigit():
+        raise ValueError(f"not a unit key: {unit_key!r}")
+    return int(head[4:])
+
+
+def _expected_naic(session: Session, sub: Submission) -> Callable[[str], str | None]:
+    """The NAIC a block's insurer must report (E001): the named carrier's, else the
+    registered carrier's of the block's ISA06."""
+    if sub.carrier_id is not None:
+        naic = session.get_one(Carrier, sub.carrier_id).naic
+        return lambda _sender: naic
+    by_sender = {c.isa_id: c.naic for c in session.scalars(select(Carrier))}
+    return lambda sender: by_sender.get(sender.strip())
+
+
+def _prior_info(
+    priors: Sequence[PriorReport], own_key: str, own_order: tuple[int, int, int]
+) -> PriorInfo:
+    earlier = [
+        p
+        for p in priors
+        if p.natural_key != own_key and (p.submission_id, p.set_id, p.policy_position) < own_order
+    ]
+    if not earlier:
+        return NOTHING_KNOWN
+    accepted = frozenset(
+        (p.transaction_type, p.effective_date)
+        for p in earlier
+        if p.status in _ACCEPTED and p.transaction_type and p.effective_date
+    )
+    return PriorInfo(accepted=accepted, reported=True)
+
+
+def _has_units(session: Session, submission_id: int, kind: UnitKind) -> bool:
+    return session.scalar(
+        select(WorkUnit.id).where(WorkUnit.submission_id == submission_id, WorkUnit.kind == kind)
+        .limit(1)
+    ) is not None
+
+
+def _advance(
+    session: Session, submission_id: int, before: SubmissionState, after: SubmissionState
+) -> None:
+    """Move the lineage on, only from the state expected (never back, never out of failed)."""
+    sub = session.get_one(Submission, submission_id)
+    if sub.state is before:
+        update_submission(session, submission_id, state=after)
+
+
+def _relative(path: Path, home: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(home.resolve()))
+    except ValueError:
+        return str(path.resolve())
