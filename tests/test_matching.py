@@ -313,7 +313,10 @@ class CountingIndex:
 
 
 def test_match_many_keeps_order_and_asks_the_index_once_per_step() -> None:
-    index = CountingIndex(InMemoryRegistrationIndex([reg(owner_dl="D1234567", owner_dob=DOB)]))
+    # Steps 3 and 4 find a second car of the owner: the first is claimed by its exact VIN.
+    second = reg(plate="8DEF456", vin=with_check_digit("1HGCM82633A900001"),
+                 owner_dl="D1234567", owner_dob=DOB)
+    index = CountingIndex(InMemoryRegistrationIndex([reg(), second]))
     reports = [
         report(car(), number="P1", position=1),
         report(car(vin=typo(VIN, 4)), number="P2", position=2),

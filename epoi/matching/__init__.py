@@ -11,6 +11,19 @@ from ._index import (
     within_distance,
 )
 from ._matcher import Owner, agreed_fields, match_many, match_one, owners_of
+from ._load import LoadReport, load_registrations
+from ._queries import (
+    MATCH_COLUMNS,
+    RegistrationState,
+    Verification,
+    clear_renewals,
+    find_suspensions,
+    match_rows,
+    timelines,
+    verify,
+)
+from ._sql_index import SqlRegistrationIndex, vin_blocks
+from ._stage import MatchCounts, ensure_tables, match_units, retry_pending, settle_expired
 from ._names import last_name_agrees, name_key, name_keys, organisation_key
 from ._registrations import read_registrations
 from ._renewals import (
@@ -33,6 +46,23 @@ from ._timeline import (
 )
 
 __all__ = [
+    "LoadReport",
+    "MATCH_COLUMNS",
+    "MatchCounts",
+    "RegistrationState",
+    "SqlRegistrationIndex",
+    "Verification",
+    "clear_renewals",
+    "ensure_tables",
+    "find_suspensions",
+    "load_registrations",
+    "match_rows",
+    "match_units",
+    "retry_pending",
+    "settle_expired",
+    "timelines",
+    "verify",
+    "vin_blocks",
     "Clearance",
     "RenewalDue",
     "CoverageReport",

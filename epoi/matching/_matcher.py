@@ -15,6 +15,16 @@ step found several would turn the stronger step's doubt into a guess (for exampl
 one make and year with near-sequential VINs: step 2 finds two of them, step 3 would then
 "confirm" whichever the licence index lists).  Ambiguous records go to a person.
 
+Claimed registrations (steps 3 and 4).  The owner steps match on who owns the car and its
+make and year, not on the VIN, so an owner with two cars of one make and year, one of them
+not registered, would see the unregistered one matched to the registered one.  A
+registration whose own VIN was reported (matched at step 1 or 2, in this batch or stored
+before) is *claimed*, and steps 3 and 4 leave it out of every other reported vehicle's
+candidates; a vehicle left with no candidate stays pending.  The stage re-matches stored
+step-3/4 results when their registration is claimed later, so the rule does not depend on
+the order reports arrive in.  The cost is recall on one rare case: the same car reported
+by two policies, one with its exact VIN and one with a VIN wrong in three or more places.
+
 Commercial fleet policies (CF, no vehicles) match on the insured's FEIN or licence number to
 every vehicle registered to that owner, one result per vehicle, at step 3.
 
@@ -24,7 +34,7 @@ records still open, which is what a SQL-backed ``RegistrationIndex`` needs.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import NamedTuple
@@ -245,18 +255,17 @@ def _by_owner_ids(
     return of
 
 
-def _step3(items: list[_Item], index: RegistrationIndex) -> None:
+def _step3(items: list[_Item], index: RegistrationIndex, claims: _Claims) -> None:
     open_items = [it for it in items
                   if it.result is None and it.make and it.model_year is not None]
     registrations_of = _by_owner_ids((it.owners for it in open_items), index)
-    for it in open_items:
-        _settle(it, 3, _unique(
-            reg for o in it.owners for reg in registrations_of(o)
-            if reg.make == it.make and reg.model_year == it.model_year
-        ))
+    claims.settle(3, [(it, _unique(
+        reg for o in it.owners for reg in registrations_of(o)
+        if reg.make == it.make and reg.model_year == it.model_year
+    )) for it in open_items])
 
 
-def _step4(items: list[_Item], index: RegistrationIndex) -> None:
+def _step4(items: list[_Item], index: RegistrationIndex, claims: _Claims) -> None:
     per_item: dict[int, list[tuple[Owner, NameProbe]]] = {}
     for n, it in enumerate(items):
         if it.result is not None or not it.make or it.model_year is None:
@@ -267,14 +276,48 @@ def _step4(items: list[_Item], index: RegistrationIndex) -> None:
                     per_item.setdefault(n, []).append(
                         (o, NameProbe(key, it.make, it.model_year, o.date_of_birth)))
     found = index.by_name({p for pairs in per_item.values() for _, p in pairs})
-    for n, pairs in per_item.items():
-        it = items[n]
-        _settle(it, 4, _unique(
-            reg for o, probe in pairs for reg in found.get(probe, ())
-            if reg.make == it.make and reg.model_year == it.model_year
-            and reg.owner_dob == o.date_of_birth and reg.owner_last
-            and last_name_agrees(o.last, o.first, reg.owner_last, reg.owner_first)
-        ))
+    claims.settle(4, [(items[n], _unique(
+        reg for o, probe in pairs for reg in found.get(probe, ())
+        if reg.make == items[n].make and reg.model_year == items[n].model_year
+        and reg.owner_dob == o.date_of_birth and reg.owner_last
+        and last_name_agrees(o.last, o.first, reg.owner_last, reg.owner_first)
+    )) for n, pairs in per_item.items()])
+
+
+ClaimLookup = Callable[[Collection[str]], Mapping[str, Collection[tuple[str, "int | None"]]]]
+
+
+class _Claims:
+    """The claimed-registration rule of steps 3 and 4 (see the module docstring).
+
+    A registration is *claimed* by a reported vehicle whose VIN matched it at step 1 or 2.
+    Steps 3 and 4 never hand a claimed registration to another reported vehicle: the
+    registration is already accounted for by its own VIN, and the vehicle at hand, whose
+    VIN is more than two positions away from it (or step 2 would have matched), is most
+    likely another car of the same owner, make and year that is not registered (yet).
+    Claims come from the batch and, through ``lookup``, from results stored earlier."""
+
+    def __init__(self, items: list[_Item], lookup: ClaimLookup | None) -> None:
+        self._items = items
+        self._lookup = lookup
+
+    def _batch_claims(self) -> dict[str, set[tuple[str, int | None]]]:
+        claims: dict[str, set[tuple[str, int | None]]] = {}
+        for it in self._items:
+            r = it.result
+            if r is not None and r.state == "matched" and r.step in (1, 2) and r.vin:
+                claims.setdefault(r.vin, set()).add((it.report_key, it.vehicle_index))
+        return claims
+
+    def settle(self, step: int, candidates: list[tuple[_Item, list[RegisteredVehicle]]]) -> None:
+        claims = self._batch_claims()
+        wanted = {reg.vin for _, regs in candidates for reg in regs}
+        if self._lookup is not None and wanted:
+            for vin, claimers in self._lookup(wanted).items():
+                claims.setdefault(vin, set()).update(claimers)
+        for it, regs in candidates:
+            me = (it.report_key, it.vehicle_index)
+            _settle(it, step, [r for r in regs if not (claims.get(r.vin, set()) - {me})])
 
 
 def _is_fleet(report: PolicyReport) -> bool:
@@ -302,8 +345,15 @@ def _match_fleets(
     return results
 
 
-def match_many(reports: Sequence[PolicyReport], index: RegistrationIndex) -> list[MatchResult]:
-    """Match a batch of policy reports.  One result per reported vehicle, in report and
+def match_many(
+    reports: Sequence[PolicyReport],
+    index: RegistrationIndex,
+    *,
+    claimed: ClaimLookup | None = None,
+) -> list[MatchResult]:
+    """Match a batch of policy reports.  ``claimed`` answers, for registered VINs, which
+    (report key, vehicle index) pairs outside the batch matched them at step 1 or 2 (the
+    store's results); without it only the batch's own claims count.  One result per reported vehicle, in report and
     vehicle order; a fleet policy gives one result per vehicle registered to its owner (or
     one pending result).  Unmatched records come back ``pending``; turning them
     ``unmatched`` after the window is :func:`epoi.schemas.match.settle_pending`'s job.
@@ -315,9 +365,13 @@ def match_many(reports: Sequence[PolicyReport], index: RegistrationIndex) -> lis
         for i, v in enumerate(report.vehicles):
             items.append(_Item(key, i, normalize_vin(v.vin) if v.vin else None,
                                (v.make or "").strip().upper() or None, v.model_year, owners))
-    for step in (_step1, _step2, _step3, _step4):
+    for first_steps in (_step1, _step2):
         if any(it.result is None for it in items):
-            step(items, index)
+            first_steps(items, index)
+    claims = _Claims(items, claimed)
+    for owner_step in (_step3, _step4):
+        if any(it.result is None for it in items):
+            owner_step(items, index, claims)
     fleets = _match_fleets(reports, index)
 
     results: list[MatchResult] = []
@@ -333,5 +387,7 @@ def match_many(reports: Sequence[PolicyReport], index: RegistrationIndex) -> lis
     return results
 
 
-def match_one(report: PolicyReport, index: RegistrationIndex) -> list[MatchResult]:
-    return match_many([report], index)
+def match_one(
+    report: PolicyReport, index: RegistrationIndex, *, claimed: ClaimLookup | None = None
+) -> list[MatchResult]:
+    return match_many([report], index, claimed=claimed)

@@ -22,6 +22,7 @@ HoldReason = Literal[
     "expired",  # the last coverage expired on reason_date
     "removed",  # the vehicle was taken off its policy (VDL) on reason_date
     "not_yet_in_force",  # matched coverage exists but only from reason_date, after the day
+    "not_registered",  # the renewal's plate or VIN is not in the registrations
 ]
 
 _TEXT = {
@@ -31,6 +32,7 @@ _TEXT = {
     "expired": "coverage expired on {}",
     "removed": "vehicle removed from its policy on {}",
     "not_yet_in_force": "coverage starts on {}",
+    "not_registered": "plate or VIN not in the registrations",
 }
 
 

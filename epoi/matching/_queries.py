@@ -1,0 +1,193 @@
+"""What operators and auditors ask the store about matching: renewal clearance, suspension
+candidates, verification of one vehicle, and the list of match results.
+
+Everything reads ``registrations`` and ``match_results`` in batches (``IN`` lists on
+indexed columns) and hands the rows to the pure functions of ``_timeline`` and
+``_renewals``.  A vehicle's timeline is keyed by its registered VIN: a VIN is the vehicle,
+a plate can move to another one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from ..schemas.registration import RegistrationStatus
+from ..schemas.vin import normalize as normalize_vin
+from ..store._registrations import match_results, registrations
+from ._renewals import (
+    Clearance,
+    RenewalDue,
+    SuspensionCandidate,
+    clear_renewal,
+    suspension_candidates,
+)
+from ._timeline import CoverageReport, CoverageSpan, Timeline, coverage_on, coverage_timeline
+
+CHUNK = 900
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrationState:
+    """What clearance and suspensions need of a registration."""
+
+    plate: str
+    vin: str
+    status: str
+    expires: date
+
+    def is_valid_on(self, day: date) -> bool:
+        return self.status == RegistrationStatus.ACTIVE and day <= self.expires
+
+
+def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _registrations_by(conn: Connection, column: str, values: Iterable[str]
+                      ) -> dict[str, RegistrationState]:
+    t = registrations.c
+    col = getattr(t, column)
+    found: dict[str, RegistrationState] = {}
+    for part in _chunks(sorted(set(values))):
+        for plate, vin, status, expires in conn.execute(
+                select(t.plate, t.vin, t.status, t.expires).where(col.in_(part))):
+            reg = RegistrationState(plate, vin, status, expires)
+            found[plate if column == "plate" else vin] = reg
+    return found
+
+
+def timelines(conn: Connection, vins: Iterable[str]) -> dict[str, Timeline]:
+    """The coverage timeline of each registered VIN from its matched results."""
+    t = match_results.c
+    per_vin: dict[str, list[CoverageReport]] = {}
+    for part in _chunks(sorted(set(vins))):
+        for row in conn.execute(select(
+                t.vin, t.report_key, t.carrier_naic, t.policy_number, t.transaction_type,
+                t.effective_date, t.expiration_date, t.cancellation_date,
+                t.vehicle_transaction, t.vehicle_transaction_date, t.fleet,
+        ).where(t.vin.in_(part), t.state == "matched", t.effective_date.is_not(None))):
+            per_vin.setdefault(row.vin, []).append(CoverageReport(
+                report_key=row.report_key, carrier_naic=row.carrier_naic or "",
+                policy_number=row.policy_number or "",
+                transaction_type=row.transaction_type or "",
+                effective_date=row.effective_date, expiration_date=row.expiration_date,
+                cancellation_date=row.cancellation_date,
+                vehicle_transaction=row.vehicle_transaction,
+                vehicle_transaction_date=row.vehicle_transaction_date, fleet=row.fleet))
+    return {vin: coverage_timeline(reports) for vin, reports in per_vin.items()}
+
+
+def _unmatched_reports(conn: Connection, vins: Iterable[str]) -> dict[str, int]:
+    """Results that name the VIN as reported but did not match (pending, unmatched,
+    ambiguous): the vehicle was reported, its report just could not be tied to it."""
+    t = match_results.c
+    counts: dict[str, int] = {}
+    for part in _chunks(sorted(set(vins))):
+        for (vin,) in conn.execute(select(t.reported_vin).where(
+                t.reported_vin.in_(part), t.state != "matched")):
+            counts[vin] = counts.get(vin, 0) + 1
+    return counts
+
+
+def clear_renewals(conn: Connection, renewals: Iterable[RenewalDue], *, chunk: int = 5_000
+                   ) -> Iterator[Clearance]:
+    """Each renewal due, cleared or held with the reason, in the list's order."""
+    batch: list[RenewalDue] = []
+    for due in renewals:
+        batch.append(due)
+        if len(batch) >= chunk:
+            yield from _clear_batch(conn, batch)
+            batch = []
+    if batch:
+        yield from _clear_batch(conn, batch)
+
+
+def _clear_batch(conn: Connection, batch: list[RenewalDue]) -> Iterator[Clearance]:
+    by_plate = _registrations_by(conn, "plate", [d.plate for d in batch if d.plate])
+    by_vin = _registrations_by(conn, "vin", [d.vin for d in batch if d.vin and not d.plate])
+    regs = [(by_plate.get(d.plate) if d.plate else by_vin.get(d.vin or "")) for d in batch]
+    vins = {r.vin for r in regs if r is not None}
+    lines = timelines(conn, vins)
+    unmatched = _unmatched_reports(conn, vins)
+    for due, reg in zip(batch, regs):
+        if reg is None:
+            yield Clearance(due.plate or "", due.vin or "", due.due, "held", "not_registered")
+            continue
+        yield clear_renewal(due.due, reg, lines.get(reg.vin, ()),
+                            pending_reports=range(unmatched.get(reg.vin, 0)))
+
+
+def find_suspensions(conn: Connection, *, as_of: date, window_days: int
+                     ) -> list[SuspensionCandidate]:
+    """Suspension candidates: vehicles with a matched cancellation (XLC) and no replacement
+    within the window, whose registration is still valid on ``as_of``."""
+    t = match_results.c
+    vins = sorted({v for (v,) in conn.execute(select(t.vin).where(
+        t.transaction_type == "XLC", t.state == "matched", t.vin.is_not(None)).distinct())})
+    found: list[SuspensionCandidate] = []
+    for part in _chunks(vins, 5_000):
+        regs = _registrations_by(conn, "vin", part)
+        lines = timelines(conn, part)
+        found += suspension_candidates(
+            ((regs[v], lines.get(v, ())) for v in part if v in regs),
+            as_of=as_of, window_days=window_days)
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class Verification:
+    vin: str  # as asked, normalised
+    day: date
+    registered: RegistrationState | None
+    coverage: CoverageSpan | None  # in force on the day, None when not insured
+    unmatched_reports: int  # reports naming this VIN that are not matched
+
+    @property
+    def insured(self) -> bool:
+        return self.coverage is not None
+
+    def as_dict(self) -> dict[str, Any]:
+        c = self.coverage
+        return {
+            "vin": self.vin, "date": self.day.isoformat(), "insured": self.insured,
+            "plate": self.registered.plate if self.registered else None,
+            "registration_status": self.registered.status if self.registered else None,
+            "carrier_naic": c.carrier_naic if c else None,
+            "policy_number": c.policy_number if c else None,
+            "report": c.report_key if c else None,
+            "coverage_start": c.start.isoformat() if c else None,
+            "coverage_end": c.end.isoformat() if c and c.end else None,
+            "unmatched_reports": self.unmatched_reports,
+        }
+
+
+def verify(conn: Connection, vin: str, day: date) -> Verification:
+    """Is the vehicle insured on ``day``, by which carrier, policy and report."""
+    wanted = normalize_vin(vin)
+    reg = _registrations_by(conn, "vin", [wanted]).get(wanted)
+    line = timelines(conn, [wanted]).get(wanted, ())
+    return Verification(wanted, day, reg, coverage_on(line, day),
+                        _unmatched_reports(conn, [wanted]).get(wanted, 0))
+
+
+MATCH_COLUMNS = ("carrier_naic", "policy_number", "reported_vin", "plate", "vin", "step",
+                 "state")
+
+
+def match_rows(conn: Connection) -> Iterator[dict[str, Any]]:
+    """One row per reported vehicle (and per fleet vehicle), in the order stored."""
+    t = match_results.c
+    for row in conn.execution_options(yield_per=10_000).execute(
+            select(t.carrier_naic, t.policy_number, t.reported_vin, t.plate, t.vin, t.step,
+                   t.state).order_by(t.id)):
+        yield dict(row._mapping)
+
+
+__all__ = ["MATCH_COLUMNS", "RegistrationState", "Verification", "clear_renewals",
+           "find_suspensions", "match_rows", "timelines", "verify"]

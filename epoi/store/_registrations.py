@@ -1,0 +1,159 @@
+"""The matching stage's tables: registrations, the name keys they are filed under, the
+reports handed to matching and one match result per reported vehicle.
+
+Core ``Table`` objects rather than ORM classes: every write here is a bulk write
+(``executemany`` or ``COPY`` of thousands of rows) and every read a batched ``IN`` query, so
+the ORM's identity map would only add cost.
+
+- ``registrations``: one row per registered vehicle, unique on ``plate`` and on ``vin`` (a
+  load upserts on both).  ``id`` is assigned by the loader (``base + line``) so that the
+  name-key rows of a bulk load can be written without reading the ids back.
+- ``registration_name_keys``: ``(registration_id, name_key, make, model_year, owner_dob,
+  VIN blocks)`` from ``registration_name_keys(owner_last, owner_org)``: where steps 2 and 4
+  look owners up.
+- ``match_reports``: the policy reports matching has seen (the report itself as JSON, so that
+  pending vehicles can be matched again when registrations are loaded) with the day they
+  were first tried: the pending window counts from it.
+- ``match_results``: one row per reported vehicle (a fleet policy: one per vehicle of its
+  owner, or one pending row), with the coverage fields the timeline needs so that
+  renewals, suspensions and verification read this table alone.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from ._base import NAMING_CONVENTION, Base  # noqa: F401
+
+# SQLite's rowid alias must be spelled INTEGER; PostgreSQL wants 64 bits at state scale.
+_Id = BigInteger().with_variant(Integer(), "sqlite")
+
+# Until migration 0003 exists these tables live on their own MetaData (created with
+# ``create_all`` by ``ensure_tables``), so that the store's migration-vs-models check stays
+# exact; with 0003 they move onto ``Base.metadata``.
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+registrations = Table(
+    "registrations",
+    metadata,
+    Column("id", _Id, primary_key=True, autoincrement=False),
+    Column("plate", String(16), nullable=False),
+    Column("vin", String(32), nullable=False),
+    Column("make", String(8), nullable=False),
+    Column("model_year", SmallInteger, nullable=False),
+    Column("expires", Date, nullable=False),
+    Column("status", String(10), nullable=False),
+    Column("owner_last", Text),
+    Column("owner_first", Text),
+    Column("owner_org", Text),
+    Column("owner_dl", String(32)),
+    Column("owner_dl_state", String(2)),
+    Column("owner_dob", Date),
+    Column("owner_fein", String(16)),
+    Column("street", Text),
+    Column("city", Text),
+    Column("state", String(2)),
+    Column("zip", String(10)),
+)
+# Named here so that a bulk load can drop and rebuild them (see _registration_load).
+REGISTRATION_INDEXES = (
+    Index("uq_registrations_plate", registrations.c.plate, unique=True),
+    Index("uq_registrations_vin", registrations.c.vin, unique=True),
+    Index("ix_registrations_owner_dl", registrations.c.owner_dl),
+    Index("ix_registrations_owner_fein", registrations.c.owner_fein),
+)
+
+registration_name_keys = Table(
+    "registration_name_keys",
+    metadata,
+    # No foreign key: the loader deletes a registration's keys itself, in bulk, and a
+    # foreign-key check per row would slow a 10 M-row load for nothing.
+    Column("registration_id", _Id, primary_key=True),
+    Column("name_key", Text, primary_key=True),
+    Column("make", String(8), nullable=False),
+    Column("model_year", SmallInteger, nullable=False),
+    Column("owner_dob", Date),
+    # The VIN in three interleaved blocks (vin[0::3], vin[1::3], vin[2::3]).  A VIN within
+    # two substitutions of another shares at least one block with it (pigeonhole), and
+    # interleaving puts serial-number characters in every block, so the blocks tell a
+    # near VIN from the owner's other cars of the same make and year inside the index.
+    Column("vin_b1", String(6), nullable=False),
+    Column("vin_b2", String(6), nullable=False),
+    Column("vin_b3", String(6), nullable=False),
+)
+NAME_KEY_INDEXES = (
+    # Covering: step 2 scans (name_key, make, model_year) and filters on the blocks, step 4
+    # seeks (name_key, make, model_year, owner_dob); neither reads the table.
+    Index("ix_registration_name_keys_lookup", registration_name_keys.c.name_key,
+          registration_name_keys.c.make, registration_name_keys.c.model_year,
+          registration_name_keys.c.owner_dob, registration_name_keys.c.vin_b1,
+          registration_name_keys.c.vin_b2, registration_name_keys.c.vin_b3,
+          registration_name_keys.c.registration_id),
+)
+
+match_reports = Table(
+    "match_reports",
+    metadata,
+    Column("report_key", String(200), primary_key=True),  # RecordKey.as_string()
+    Column("carrier_naic", String(5)),
+    Column("policy_number", String(50)),
+    Column("transaction_type", String(3)),
+    Column("policy_type", String(2)),
+    Column("first_tried", Date, nullable=False),  # the pending window counts from here
+    Column("report", Text, nullable=False),  # PolicyReport JSON, to match again
+)
+
+match_results = Table(
+    "match_results",
+    metadata,
+    Column("id", _Id, primary_key=True),
+    Column("report_key", String(200), nullable=False),
+    Column("position", Integer, nullable=False),  # order among the report's results
+    Column("vehicle_index", Integer),  # into PolicyReport.vehicles; NULL for a fleet
+    Column("carrier_naic", String(5)),
+    Column("policy_number", String(50)),
+    Column("reported_vin", String(32)),
+    Column("state", String(10), nullable=False),  # matched pending unmatched ambiguous
+    Column("step", SmallInteger),
+    Column("plate", String(16)),
+    Column("vin", String(32)),
+    Column("agreed", String(120), nullable=False, default=""),  # comma-separated, schema order
+    Column("vin_distance", SmallInteger),
+    Column("candidates", Integer, nullable=False, default=0),
+    # What the coverage timeline needs (CoverageReport), copied from the report.
+    Column("transaction_type", String(3)),
+    Column("effective_date", Date),
+    Column("expiration_date", Date),
+    Column("cancellation_date", Date),
+    Column("vehicle_transaction", String(3)),
+    Column("vehicle_transaction_date", Date),
+    Column("fleet", Boolean, nullable=False, default=False),
+    Column("tried_on", Date, nullable=False),  # the last attempt
+    UniqueConstraint("report_key", "position"),
+    Index("ix_match_results_vin", "vin"),  # a vehicle's timeline, step-1/2 claims
+    Index("ix_match_results_state", "state"),
+    Index("ix_match_results_reported_vin", "reported_vin"),  # held: "only unmatched reports"
+    Index("ix_match_results_transaction_type", "transaction_type"),  # suspensions: XLC
+)
+
+__all__ = [
+    "NAME_KEY_INDEXES",
+    "REGISTRATION_INDEXES",
+    "match_reports",
+    "match_results",
+    "registration_name_keys",
+    "registrations",
+]
