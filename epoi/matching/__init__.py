@@ -23,7 +23,7 @@ from ._queries import (
     verify,
 )
 from ._sql_index import SqlRegistrationIndex, vin_blocks
-from ._stage import MatchCounts, ensure_tables, match_units, retry_pending, settle_expired
+from ._stage import MatchCounts, match_units, retry_pending, settle_expired
 from ._names import last_name_agrees, name_key, name_keys, organisation_key
 from ._registrations import read_registrations
 from ._renewals import (
@@ -53,7 +53,6 @@ __all__ = [
     "SqlRegistrationIndex",
     "Verification",
     "clear_renewals",
-    "ensure_tables",
     "find_suspensions",
     "load_registrations",
     "match_rows",

@@ -21,7 +21,7 @@ from sqlalchemy import Connection, delete, insert, select, update
 from ..schemas.match import MatchResult, settle_pending
 from ..schemas.policy import NormalizedRecord, PolicyReport
 from ..store import Store
-from ..store._registrations import match_reports, match_results, metadata
+from ..store._registrations import match_reports, match_results
 from ._matcher import match_many
 from ._sql_index import SqlRegistrationIndex
 
@@ -59,12 +59,6 @@ class MatchCounts:
             "steps": {str(k): self.steps.get(k, 0) for k in (1, 2, 3, 4)},
             "rematched": self.rematched,
         }
-
-
-def ensure_tables(store: Store) -> None:
-    """Create the matching tables where they are missing.  Stands in for migration 0003
-    until it exists; harmless afterwards."""
-    metadata.create_all(store.engine, checkfirst=True)
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
@@ -292,5 +286,5 @@ def settle_expired(conn: Connection, *, today: date, window_days: int) -> int:
     return changed
 
 
-__all__ = ["MATCH_BATCH", "MatchCounts", "ensure_tables", "match_units", "retry_pending",
+__all__ = ["MATCH_BATCH", "MatchCounts", "match_units", "retry_pending",
            "settle_expired"]

@@ -45,6 +45,7 @@ from ._repo import (
     submission_by_id,
     update_submission,
 )
+from . import _registrations  # noqa: F401  (the matching tables, migration 0003)
 from ._records import (
     BusinessErrorRow,
     ErrorReturn,

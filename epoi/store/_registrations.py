@@ -28,7 +28,6 @@ from sqlalchemy import (
     Date,
     Index,
     Integer,
-    MetaData,
     SmallInteger,
     String,
     Table,
@@ -36,15 +35,12 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from ._base import NAMING_CONVENTION, Base  # noqa: F401
+from ._base import Base
 
 # SQLite's rowid alias must be spelled INTEGER; PostgreSQL wants 64 bits at state scale.
 _Id = BigInteger().with_variant(Integer(), "sqlite")
 
-# Until migration 0003 exists these tables live on their own MetaData (created with
-# ``create_all`` by ``ensure_tables``), so that the store's migration-vs-models check stays
-# exact; with 0003 they move onto ``Base.metadata``.
-metadata = MetaData(naming_convention=NAMING_CONVENTION)
+metadata = Base.metadata  # migration 0003_registrations
 
 registrations = Table(
     "registrations",
