@@ -109,6 +109,16 @@ def note_unit_failure(
     )
 
 
+def reopen_units(session: Session, keys: Sequence[str], *, now: datetime) -> None:
+    """Failed units an operator replays become queued again (their attempts are kept)."""
+    if keys:
+        session.execute(
+            update(WorkUnit)
+            .where(WorkUnit.key.in_(list(keys)), WorkUnit.state == UnitState.FAILED)
+            .values(state=UnitState.QUEUED, updated_at=now)
+        )
+
+
 def queued_units(session: Session) -> list[tuple[str, UnitKind]]:
     """(key, kind) of every unit still queued, oldest first: what a run re-queues."""
     stmt = (

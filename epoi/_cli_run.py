@@ -1,0 +1,418 @@
+"""``epoi run``, ``epoi worker``, ``epoi status``, ``epoi acks``, ``epoi dead list|replay``
+and ``epoi carriers import`` (cli.md)."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import select
+
+from ._cli_intake import carriers, open_store, utc_now
+from .cli import EXIT_OK, EXIT_REJECTED, _settings, echo_json, guarded, main
+from .errors import ConfigError, InputError, Location
+from .intake import SubmissionResult
+from .pipeline import RunSummary, run as run_pipeline, serve
+from .queues import Broker, QueueConfig, dead_list, dead_replay
+from .store import (
+    CarrierEnvironment,
+    Store,
+    Submission,
+    acks_of,
+    add_carrier,
+    carrier_by_naic,
+    error_returns_of,
+    interchanges_of,
+    record_counts,
+    reopen_units,
+    sets_of,
+    submission_by_id,
+    unit_counts,
+)
+
+STAGES = ("parse", "normalize", "match")
+
+
+@contextmanager
+def _store() -> Iterator[Store]:
+    store = open_store()
+    try:
+        yield store
+    finally:
+        store.dispose()
+
+
+# -- run -------------------------------------------------------------------------------------
+
+
+class _Bar:
+    """A rich progress bar of policies normalised, on a terminal only."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.progress: Any = None
+        self.task: Any = None
+        if enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+            self.progress = Progress(
+                "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                TimeElapsedColumn(), console=Console(stderr=True), transient=True,
+            )  # fmt: skip
+            self.task = self.progress.add_task("policies", total=0)
+
+    def __call__(self, event: str, n: int) -> None:
+        if self.progress is None:
+            return
+        if event == "planned":
+            total = self.progress.tasks[0].total or 0
+            self.progress.update(self.task, total=total + n)
+        elif event == "normalised":
+            self.progress.advance(self.task, n)
+
+    def __enter__(self) -> _Bar:
+        if self.progress is not None:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
+@main.command("run")
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False))
+@click.option("--carrier", "naic", metavar="NAIC", help="the sending carrier's NAIC code")
+@click.option("--json", "as_json", is_flag=True, help="print the summary as one JSON document")
+@guarded
+def run_command(files: tuple[str, ...], naic: str | None, as_json: bool) -> None:
+    """Submit FILES, then process everything queued to the end in this process.
+
+    Work left queued by an earlier run that was interrupted is taken up first; `epoi run`
+    with no files finishes it.  Exit 0 when nothing was rejected, 1 when a file, an
+    interchange or a record was rejected.
+
+    \b
+    Example:
+      epoi carriers import examples/carriers.csv
+      epoi run sample_edi/*.x12
+    """
+    settings = _settings()
+    with _store() as store:
+        bar = _Bar(enabled=sys.stderr.isatty() and not as_json)
+        with bar:
+            summary = run_pipeline(
+                files, store=store, settings=settings, clock=utc_now, carrier=naic,
+                progress=bar, on_submitted=None if as_json else _print_duplicates,
+            )  # fmt: skip
+    if as_json:
+        echo_json(summary.as_dict())
+    else:
+        _print_summary(summary)
+    raise SystemExit(EXIT_REJECTED if summary.anything_rejected else EXIT_OK)
+
+
+def _print_duplicates(results: list[SubmissionResult]) -> None:
+    for r in results:
+        if r.duplicate:
+            click.echo(f"{r.file}: already submitted as submission {r.submission_id}; skipped")
+
+
+def _print_summary(s: RunSummary) -> None:
+    click.echo(
+        f"files {s.files} ({s.duplicates} already submitted), submissions {len(s.submissions)}"
+        + (f", {s.recovered_units} unit(s) recovered from an interrupted run" if s.recovered_units else "")
+    )
+    click.echo(f"interchanges {s.interchanges} ({s.interchanges_rejected} rejected)")
+    click.echo(
+        f"policies {s.policies}: accepted {s.accepted}, warned {s.warned}, rejected {s.rejected}"
+        + (f" ({s.test_policies} test)" if s.test_policies else "")
+    )
+    click.echo(f"vehicles {s.vehicles}, business errors {s.business_errors}")
+    click.echo(f"acks written: {s.acks} TA1/997, {s.error_returns} error return(s)")
+    if s.failed_units or s.dead_lettered:
+        click.echo(f"failed: {s.failed_units} (see `epoi status` and `epoi dead list`)")
+
+
+# -- worker ----------------------------------------------------------------------------------
+
+
+@main.command("worker")
+@click.option(
+    "--stage", type=click.Choice([*STAGES, "all"]), default="all", show_default=True,
+    help="the stage queue(s) to consume",
+)  # fmt: skip
+@click.option("--concurrency", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="consumers in this process")  # fmt: skip
+@guarded
+def worker_command(stage: str, concurrency: int) -> None:
+    """A long-running worker for the scale-out setup; SIGTERM stops it after the unit in
+    hand.
+
+    \b
+    Example:
+      EPOI_DATABASE_URL=postgresql+psycopg://epoi@db/epoi \\
+      EPOI_BROKER_URL=amqp://guest:guest@mq// epoi worker --stage normalize --concurrency 4
+    """
+    stages = STAGES if stage == "all" else (stage,)
+    with _store() as store:
+        serve(
+            store=store, settings=_settings(), clock=utc_now, stages=stages,  # type: ignore[arg-type]
+            concurrency=concurrency,
+        )  # fmt: skip
+
+
+# -- status ----------------------------------------------------------------------------------
+
+
+def _submission_doc(store: Store, sub: Submission) -> dict[str, Any]:
+    with store.session(readonly=True) as session:
+        ics = interchanges_of(session, sub.id)
+        sets = sets_of(session, sub.id)
+        counts = record_counts(session, sub.id)
+        units = unit_counts(session, sub.id)
+        acks = acks_of(session, sub.id)
+    return {
+        "submission_id": sub.id,
+        "file": sub.file_name,
+        "received_at": sub.received_at.isoformat(),
+        "sha256": sub.sha256,
+        "state": sub.state.value,
+        "error": {"code": sub.error_code, "message": sub.error_message} if sub.error_code else None,
+        "interchanges": [
+            {"control_number": i.control_number, "sender_id": i.sender_id, "test": i.test,
+             "ta1": {"ack_code": i.ta1_ack_code, "note_code": i.ta1_note_code}}
+            for i in ics
+        ],  # fmt: skip
+        "transaction_sets": [
+            {"key": t.key, "control_number": t.control_number, "ack_code": t.ack_code,
+             "policies": t.policies, "chunks": t.chunks_total, "chunks_done": t.chunks_done,
+             "test": t.test}
+            for t in sets
+        ],  # fmt: skip
+        "counts": counts,
+        "units": units,
+        "acks": len(acks),
+    }
+
+
+@main.command("status")
+@click.argument("submission", type=int, required=False)
+@click.option("--json", "as_json", is_flag=True, help="print one JSON document")
+@guarded
+def status_command(submission: int | None, as_json: bool) -> None:
+    """Where each submission stands: lineage state, counts, units of work, acks.
+
+    \b
+    Example:
+      epoi status
+      epoi status 12 --json
+    """
+    with _store() as store:
+        if submission is not None:
+            with store.session(readonly=True) as session:
+                sub = submission_by_id(session, submission)
+            if sub is None:
+                raise ConfigError("SUBMISSION", f"no submission {submission}")
+            doc = _submission_doc(store, sub)
+            if as_json:
+                echo_json(doc)
+            else:
+                _print_submission(doc)
+            return
+        with store.session(readonly=True) as session:
+            subs = list(session.scalars(select(Submission).order_by(Submission.id)))
+            units = unit_counts(session)
+            totals = record_counts(session)
+        docs = [_submission_doc(store, s) for s in subs]
+    if as_json:
+        echo_json({"submissions": docs, "units": units, "counts": totals})
+        return
+    table = Table("id", "file", "state", "policies", "accepted", "warned", "rejected", "acks")
+    for d in docs:
+        c = d["counts"]
+        table.add_row(
+            str(d["submission_id"]), Path(d["file"]).name, d["state"], str(c["policies"]),
+            str(c["accepted"]), str(c["warned"]), str(c["rejected"]),
+            str(d["acks"] + c["error_returns"]),
+        )  # fmt: skip
+    Console(soft_wrap=True).print(table)
+    queued = sum(by.get("queued", 0) for by in units.values())
+    failed = sum(by.get("failed", 0) for by in units.values())
+    click.echo(f"units: {queued} queued, {failed} failed")
+
+
+def _print_submission(d: dict[str, Any]) -> None:
+    click.echo(f"submission {d['submission_id']}: {d['file']} ({d['state']})")
+    click.echo(f"  received {d['received_at']}, sha256 {d['sha256'][:16]}...")
+    if d["error"]:
+        click.echo(f"  {d['error']['code']}: {d['error']['message']}")
+    for i in d["interchanges"]:
+        test = " (test)" if i["test"] else ""
+        click.echo(f"  interchange {i['control_number']} from {i['sender_id']}{test}: "
+                   f"TA1 {i['ta1']['ack_code']} {i['ta1']['note_code']}")  # fmt: skip
+    for t in d["transaction_sets"]:
+        click.echo(f"  set {t['key']}: AK5 {t['ack_code']}, {t['policies']} policies, "
+                   f"{t['chunks_done']}/{t['chunks']} chunks normalised")  # fmt: skip
+    c = d["counts"]
+    click.echo(f"  policies {c['policies']}: accepted {c['accepted']}, warned {c['warned']}, "
+               f"rejected {c['rejected']}; vehicles {c['vehicles']}; "
+               f"business errors {c['business_errors']}")  # fmt: skip
+    click.echo(f"  acks {d['acks']} TA1/997, {c['error_returns']} error return(s)")
+    for kind, by in sorted(d["units"].items()):
+        click.echo(f"  {kind} units: " + ", ".join(f"{n} {s}" for s, n in sorted(by.items())))
+
+
+# -- acks ------------------------------------------------------------------------------------
+
+
+@main.command("acks")
+@click.argument("submission", type=int)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("."), show_default=True, help="directory to write them to")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="list the files written as JSON")
+@guarded
+def acks_command(submission: int, out_dir: Path, as_json: bool) -> None:
+    """Write the TA1, 997 and error-return 811 of a submission, with the control numbers
+    they were sent with.
+
+    \b
+    Example:
+      epoi acks 12 --out outbox/
+    """
+    settings = _settings()
+    written: list[dict[str, str]] = []
+    with _store() as store:
+        with store.session(readonly=True) as session:
+            if submission_by_id(session, submission) is None:
+                raise ConfigError("SUBMISSION", f"no submission {submission}")
+            acks = acks_of(session, submission)
+            returns = error_returns_of(session, submission)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for a in acks:
+            source = Path(a.path)
+            source = source if source.is_absolute() else settings.home / source
+            target = out_dir / source.name
+            try:
+                shutil.copyfile(source, target)
+            except OSError as exc:
+                raise InputError("ACK-MISSING", f"the stored ack is unreadable: {exc.strerror}",
+                                 Location(file=str(source))) from exc  # fmt: skip
+            written.append({"kind": a.kind.value, "control_number": a.control_number,
+                            "file": str(target)})  # fmt: skip
+        for r in returns:
+            target = out_dir / Path(r.path).name
+            target.write_text(r.content, encoding="latin-1")
+            written.append({"kind": "811", "control_number": r.control_number,
+                            "file": str(target)})  # fmt: skip
+    if as_json:
+        echo_json({"submission_id": submission, "files": written})
+    else:
+        for w in written:
+            click.echo(f"{w['kind']} {w['control_number']} -> {w['file']}")
+
+
+# -- dead letters ----------------------------------------------------------------------------
+
+
+@main.group("dead")
+def dead() -> None:
+    """Units of work that kept failing, parked in the dead-letter queue."""
+
+
+@dead.command("list")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON document")
+@guarded
+def dead_list_command(as_json: bool) -> None:
+    """List the dead letters, oldest first.
+
+    \b
+    Example:
+      epoi dead list --json
+    """
+    with Broker(QueueConfig.from_settings(_settings())) as broker:
+        letters = dead_list(broker)
+    if as_json:
+        echo_json({"dead": [d.model_dump(mode="json", exclude={"envelope"}) for d in letters]})
+        return
+    for d in letters:
+        click.echo(f"{d.id} {d.queue} {d.unit_id or '-'} attempt {d.attempt}: "
+                   f"{d.error_code} {d.error_message}")  # fmt: skip
+    click.echo(f"{len(letters)} dead letter(s)")
+
+
+@dead.command("replay")
+@click.argument("ids", nargs=-1)
+@click.option("--all", "replay_all", is_flag=True, help="replay every dead letter")
+@guarded
+def dead_replay_command(ids: tuple[str, ...], replay_all: bool) -> None:
+    """Put dead letters back on their stage queues (then `epoi run` or a worker takes them).
+
+    \b
+    Example:
+      epoi dead replay --all
+    """
+    if not ids and not replay_all:
+        raise click.UsageError("give dead-letter IDS or --all")
+    with _store() as store, Broker(QueueConfig.from_settings(_settings())) as broker:
+        wanted = "all" if replay_all else set(ids)
+        letters = [
+            d for d in dead_list(broker) if d.unit_id and (wanted == "all" or d.id in wanted)
+        ]
+        with store.session() as session:
+            reopen_units(session, [d.unit_id for d in letters if d.unit_id], now=utc_now())
+        count = dead_replay(broker, wanted)
+    click.echo(f"{count} dead letter(s) replayed")
+
+
+# -- carriers import -------------------------------------------------------------------------
+
+_CARRIER_COLUMNS = ("name", "naic", "isa_qualifier", "isa_id", "environment")
+
+
+@carriers.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@guarded
+def carriers_import(file: Path) -> None:
+    """Register the carriers of a CSV file (columns name, naic, isa_qualifier, isa_id,
+    environment = test or production).  A carrier registered already with the same profile
+    is left as it is, so the import can be run again.
+
+    \b
+    Example:
+      epoi carriers import examples/carriers.csv
+    """
+    with file.open(newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        missing = [c for c in _CARRIER_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise InputError("CARRIER-CSV", f"missing column(s): {', '.join(missing)}",
+                             Location(file=str(file)))  # fmt: skip
+        rows = list(reader)
+    added = kept = 0
+    with _store() as store, store.session() as session:
+        for line, row in enumerate(rows, start=2):
+            env = row["environment"].strip().lower()
+            if env not in ("test", "production"):
+                raise InputError("CARRIER-CSV", f"line {line}: environment must be test or "
+                                 "production", Location(file=str(file)))  # fmt: skip
+            existing = carrier_by_naic(session, row["naic"].strip())
+            if existing is not None and (existing.isa_qualifier, existing.isa_id) == (
+                row["isa_qualifier"].strip().upper(), row["isa_id"].strip()
+            ):
+                kept += 1
+                continue
+            add_carrier(
+                session, name=row["name"], naic=row["naic"].strip(),
+                isa_qualifier=row["isa_qualifier"], isa_id=row["isa_id"],
+                environment=CarrierEnvironment(env), created_at=utc_now(),
+            )  # fmt: skip
+            added += 1
+    click.echo(f"carriers: {added} added, {kept} already registered")
