@@ -1,0 +1,61 @@
+"""Auditor and carrier reports: summary, one submission, one carrier, unmatched vehicles and
+reporting timeliness, as JSON, CSV or one self-contained HTML file.
+
+Public API:
+
+- ``ReportOptions(scope, start, end, as_of, masked, pending_window_days, clock)``
+- ``summary_report(session, opts)``, ``submission_report(session, opts, submission_id)``,
+  ``carrier_report(session, opts, naic)``, ``unmatched_report(session, opts)``,
+  ``timeliness_report(session, opts)``: the typed, frozen report models (``_model``)
+- ``render(report, "html" | "csv" | "json") -> str``; ``report_dict(report)`` (the JSON
+  document as a dict)
+- ``mask_licence``, ``mask_date_of_birth``, ``mask_name``, ``mask_fein``
+"""
+
+from ._mask import mask_date_of_birth, mask_fein, mask_licence, mask_name
+from ._model import (
+    AnyReport,
+    CarrierReport,
+    Report,
+    Section,
+    SubmissionReport,
+    SummaryReport,
+    TimelinessReport,
+    UnmatchedReport,
+)
+from ._queries import (
+    ReportOptions,
+    carrier_report,
+    submission_report,
+    summary_report,
+    timeliness_report,
+    unmatched_report,
+)
+from ._render import Format, render, render_csv, render_html, render_json, report_dict
+
+__all__ = [
+    "AnyReport",
+    "CarrierReport",
+    "Format",
+    "Report",
+    "ReportOptions",
+    "Section",
+    "SubmissionReport",
+    "SummaryReport",
+    "TimelinessReport",
+    "UnmatchedReport",
+    "carrier_report",
+    "mask_date_of_birth",
+    "mask_fein",
+    "mask_licence",
+    "mask_name",
+    "render",
+    "render_csv",
+    "render_html",
+    "render_json",
+    "report_dict",
+    "submission_report",
+    "summary_report",
+    "timeliness_report",
+    "unmatched_report",
+]

@@ -1,0 +1,238 @@
+"""Renderers: a report model to JSON, CSV or one self-contained HTML file.
+
+All three read ``Report.sections()``, so they carry the same numbers.  The HTML file has
+inline CSS, inline SVG charts (``_svg``) and a few lines of inline script that sort a table
+when its header is clicked; it loads nothing from anywhere.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from html import escape
+from typing import Any, Literal
+
+from ._model import Cell, Report, Section
+from ._svg import hbars, stacked_bars
+
+Format = Literal["html", "csv", "json"]
+
+
+def report_dict(report: Report) -> dict[str, Any]:
+    """The JSON document: the header, the notes, the report's own scalar fields and one
+    list of row objects per section."""
+    doc: dict[str, Any] = dict(report.header())
+    section_fields = {s.field for s in report.SECTIONS}
+    for name, value in report.model_dump(mode="json").items():
+        if name not in section_fields and name not in doc:
+            doc[name] = value
+    doc["notes"] = list(report.notes)
+    doc["sections"] = {
+        s.name: {
+            "title": s.title,
+            "columns": list(s.columns),
+            "rows": [dict(zip(s.columns, row)) for row in s.rows],
+        }
+        for s in report.sections()
+    }
+    return doc
+
+
+def render_json(report: Report) -> str:
+    return json.dumps(report_dict(report), indent=2) + "\n"
+
+
+def render_csv(report: Report) -> str:
+    """One CSV: a ``report`` block of header fields, then per section a header row (first
+    cell ``section``) and its rows (first cell the section's name), blank lines between."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["section", "field", "value"])
+    for key, value in report.header().items():
+        w.writerow(["report", key, "" if value is None else value])
+    for note in report.notes:
+        w.writerow(["report", "note", note])
+    for s in report.sections():
+        w.writerow([])
+        w.writerow(["section", *s.columns])
+        for row in s.rows:
+            w.writerow([s.name, *("" if c is None else c for c in row)])
+    return buf.getvalue()
+
+
+# -- HTML ----------------------------------------------------------------------------------
+
+_CSS = """
+:root { --ink:#1d2630; --muted:#5b6770; --line:#d7dde2; --band:#f4f6f8; --accent:#0072B2; }
+* { box-sizing: border-box; }
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--ink);
+       margin: 0 auto; max-width: 1040px; padding: 24px 32px 48px; }
+header { border-bottom: 3px solid var(--accent); margin-bottom: 18px; padding-bottom: 8px; }
+h1 { font-size: 24px; margin: 0 0 4px; }
+h2 { font-size: 18px; margin: 28px 0 8px; padding-top: 8px; border-top: 1px solid var(--line); }
+.meta { color: var(--muted); margin: 0; }
+.meta b { color: var(--ink); font-weight: 600; }
+.notes { background: #fff8e5; border-left: 4px solid #E69F00; padding: 8px 12px; margin: 12px 0; }
+.masked { color: var(--muted); }
+.unmasked { color: #b00020; font-weight: 600; }
+table { border-collapse: collapse; width: 100%; margin: 8px 0 4px; font-variant-numeric: tabular-nums; }
+th, td { padding: 4px 10px; border-bottom: 1px solid var(--line); text-align: left; white-space: nowrap; }
+td.num, th.num { text-align: right; }
+thead th { background: var(--band); cursor: pointer; user-select: none; position: sticky; top: 0; }
+thead th::after { content: " \\2195"; color: #aab4bc; font-size: 11px; }
+thead th[aria-sort="ascending"]::after { content: " \\2191"; color: var(--accent); }
+thead th[aria-sort="descending"]::after { content: " \\2193"; color: var(--accent); }
+tbody tr:nth-child(even) { background: #fafbfc; }
+.empty { color: var(--muted); font-style: italic; }
+svg.chart { display: block; max-width: 100%; height: auto; margin: 6px 0; }
+svg.chart text { font: 11px system-ui, sans-serif; fill: var(--muted); }
+svg.chart line.grid { stroke: #e5e9ec; }
+nav ul { columns: 2; margin: 6px 0 0; padding-left: 18px; }
+footer { margin-top: 32px; color: var(--muted); font-size: 12px; }
+@media print { thead th { position: static; } }
+"""
+
+# Sort a table by the clicked column: numbers by their data-value, text by locale order.
+_SCRIPT = """
+document.querySelectorAll("table.sortable").forEach(function (table) {
+  table.querySelectorAll("thead th").forEach(function (th, col) {
+    th.addEventListener("click", function () {
+      var asc = th.getAttribute("aria-sort") !== "ascending";
+      table.querySelectorAll("thead th").forEach(function (h) { h.removeAttribute("aria-sort"); });
+      th.setAttribute("aria-sort", asc ? "ascending" : "descending");
+      var body = table.tBodies[0];
+      var rows = Array.prototype.slice.call(body.rows);
+      rows.sort(function (a, b) {
+        var x = a.cells[col], y = b.cells[col];
+        var nx = x.dataset.value, ny = y.dataset.value, r;
+        if (nx !== undefined && ny !== undefined) { r = parseFloat(nx) - parseFloat(ny); }
+        else { r = x.textContent.localeCompare(y.textContent); }
+        return asc ? r : -r;
+      });
+      rows.forEach(function (row) { body.appendChild(row); });
+    });
+  });
+});
+document.documentElement.setAttribute("data-sortable", "ready");
+"""
+
+
+def _label(column: str) -> str:
+    return column.replace("_", " ")
+
+
+def _display(value: Cell) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.1f}"
+    return value
+
+
+def _is_number(value: Cell) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _table(s: Section) -> str:
+    numeric = [
+        any(_is_number(r[i]) for r in s.rows) and all(r[i] is None or _is_number(r[i]) for r in s.rows)
+        for i in range(len(s.columns))
+    ]
+    num_class = ' class="num"'
+    head = "".join(
+        f'<th scope="col" data-column="{escape(c)}"{num_class if numeric[i] else ""}>'
+        f"{escape(_label(c))}</th>"
+        for i, c in enumerate(s.columns)
+    )
+    body = []
+    for row in s.rows:
+        cells = []
+        for i, value in enumerate(row):
+            if numeric[i] and value is not None:
+                cells.append(f'<td class="num" data-value="{value}">{escape(_display(value))}</td>')
+            else:
+                cells.append(f"<td>{escape(_display(value))}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    if not s.rows:
+        body.append(f'<tr><td class="empty" colspan="{len(s.columns)}">none</td></tr>')
+    return (
+        f'<table class="sortable" id="t-{escape(s.name)}" data-section="{escape(s.name)}">'
+        f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    )
+
+
+def _chart(s: Section) -> str:
+    spec = s.spec
+    if spec.chart is None or not s.rows or spec.chart_label is None:
+        return ""
+    labels = [str(v) for v in s.column(spec.chart_label)]
+    if spec.chart == "hbars":
+        values = [float(v or 0) for v in s.column(spec.chart_values[0])]  # type: ignore[arg-type]
+        return hbars(labels, values, title=s.title)
+    series = {
+        _label(c): [float(v or 0) for v in s.column(c)]  # type: ignore[arg-type]
+        for c in spec.chart_values
+    }
+    return stacked_bars(labels, series, title=s.title)
+
+
+def render_html(report: Report) -> str:
+    header = report.header()
+    sections = report.sections()
+    period = (
+        f"{header['period_from'] or 'start'} to {header['period_to'] or 'now'}"
+        if header["period_from"] or header["period_to"]
+        else "everything stored"
+    )
+    mask = (
+        '<span class="masked">licence numbers and dates of birth masked</span>'
+        if report.masked
+        else '<span class="unmasked">UNMASKED: personal data shown; this use was logged</span>'
+    )
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        # No network: forbid every fetch but the inline style and script of this file.
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+        "style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:\">",
+        f"<title>{escape(report.title)}: {escape(report.subject())}</title>",
+        f"<style>{_CSS}</style></head><body>",
+        f'<header><h1>{escape(report.title)}: {escape(report.subject())}</h1>',
+        f'<p class="meta">Period <b>{escape(period)}</b> · generated '
+        f"<b>{escape(str(header['generated_at']))}</b> · {mask}</p></header>",
+    ]
+    if report.notes:
+        parts.append(
+            '<div class="notes">' + "".join(f"<p>{escape(n)}</p>" for n in report.notes) + "</div>"
+        )
+    if len(sections) > 2:
+        parts.append(
+            "<nav><ul>"
+            + "".join(f'<li><a href="#s-{escape(s.name)}">{escape(s.title)}</a></li>' for s in sections)
+            + "</ul></nav>"
+        )
+    for s in sections:
+        parts.append(f'<section id="s-{escape(s.name)}"><h2>{escape(s.title)}</h2>')
+        parts.append(_chart(s))
+        parts.append(_table(s))
+        parts.append("</section>")
+    parts.append(
+        "<footer>epoi report · tables sort by clicking a column header · "
+        "the CSV and JSON forms of this report carry the same numbers</footer>"
+    )
+    parts.append(f"<script>{_SCRIPT}</script></body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def render(report: Report, fmt: Format) -> str:
+    if fmt == "html":
+        return render_html(report)
+    if fmt == "csv":
+        return render_csv(report)
+    return render_json(report)

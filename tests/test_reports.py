@@ -1,0 +1,327 @@
+"""Reports: the query functions count what the store holds (hand-counted fixture, SQLite and
+PostgreSQL), the three renderers carry the same numbers, masking and the access log."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import date, datetime, timezone
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from epoi._access import CarrierScope, NotFoundError
+from epoi.cli import main
+from epoi.reports import (
+    ReportOptions,
+    carrier_report,
+    mask_date_of_birth,
+    mask_fein,
+    mask_licence,
+    mask_name,
+    render_csv,
+    render_html,
+    render_json,
+    report_dict,
+    submission_report,
+    summary_report,
+    timeliness_report,
+    unmatched_report,
+)
+from epoi.store import Store
+
+from _reports_data import AS_OF, BETA_DOB, BETA_FEIN, BETA_LICENCE, BETA_NAME, populate
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def filled(store: Store) -> Store:
+    populate(store)
+    return store
+
+
+def _opts(**kw: object) -> ReportOptions:
+    return ReportOptions(clock=lambda: NOW, as_of=AS_OF, **kw)  # type: ignore[arg-type]
+
+
+def _rows(doc: dict, section: str) -> list[dict]:
+    return doc["sections"][section]["rows"]
+
+
+# -- the numbers -----------------------------------------------------------------------------
+
+
+def test_summary_counts_what_the_store_holds(filled: Store) -> None:
+    with filled.session(readonly=True) as s:
+        doc = report_dict(summary_report(s, _opts()))
+
+    assert _rows(doc, "volumes") == [
+        {"day": "2026-11-20", "submissions": 1, "policies": 4, "vehicles": 6,
+         "accepted": 1, "warned": 2, "rejected": 1},
+        # submissions counts files (the test one too); records are production only
+        {"day": "2026-11-25", "submissions": 3, "policies": 3, "vehicles": 3,
+         "accepted": 2, "warned": 1, "rejected": 0},
+    ]
+    outcomes = {(r["level"], r["outcome"]): r["count"] for r in _rows(doc, "outcomes")}
+    assert outcomes[("record", "accepted")] == 3
+    assert outcomes[("record", "warned")] == 3
+    assert outcomes[("record", "rejected")] == 1
+    assert outcomes[("transaction set", "accepted")] == 2
+    assert outcomes[("transaction set", "accepted with errors")] == 1
+    assert outcomes[("file", "matched")] == 4
+
+    errors = {r["code"]: (r["errors"], r["records"]) for r in _rows(doc, "errors")}
+    assert errors == {"E109": (1, 1), "E204": (2, 1), "E301": (2, 2), "TA1-022": (1, 0),
+                      "AK5-5": (1, 0)}
+
+    steps = {r["outcome"]: (r["vehicles"], r["share"]) for r in _rows(doc, "match_steps")}
+    assert steps["step 1: VIN exact"] == (1, 14.3)  # the test record's match is not counted
+    assert steps["step 2: near VIN"] == (1, 14.3)
+    assert steps["step 3: licence or FEIN"] == (1, 14.3)
+    assert steps["step 4: name and date of birth"] == (1, 14.3)
+    assert steps["ambiguous"] == (1, 14.3)
+    assert steps["pending"] == (2, 28.6)  # stored state; ageing settles the window
+    assert steps["unmatched"] == (0, 0.0)
+
+    ageing = {r["age"]: (r["pending"], r["unmatched"]) for r in _rows(doc, "ageing")}
+    assert ageing["0-7 days"] == (1, 0)  # P2's second vehicle, first tried 11-20
+    assert ageing["31-60 days"] == (0, 1)  # P6, first tried 10-01: past the 30-day window
+
+    late = {r["carrier_naic"]: r for r in _rows(doc, "late")}
+    assert late["11111"]["policies"] == 6
+    assert late["11111"]["new_coverage_late"] == 1
+    assert late["11111"]["changes_late"] == 1
+    assert late["11111"]["late_share"] == 33.3
+    assert late["22222"]["new_coverage_late"] == 0
+    assert "clearance" not in doc["sections"]
+    assert any("clearance" in n for n in doc["notes"])
+
+
+def test_period_filters_on_the_day_of_receipt(filled: Store) -> None:
+    with filled.session(readonly=True) as s:
+        doc = report_dict(summary_report(s, _opts(start=date(2026, 11, 21), end=date(2026, 11, 30))))
+    assert [r["day"] for r in _rows(doc, "volumes")] == ["2026-11-25"]
+    assert {r["code"] for r in _rows(doc, "errors")} == {"E109", "TA1-022", "AK5-5"}
+    assert doc["period_from"] == "2026-11-21"
+
+
+def test_timeliness_buckets_days_from_effect_to_receipt(filled: Store) -> None:
+    with filled.session(readonly=True) as s:
+        doc = report_dict(timeliness_report(s, _opts()))
+    lags = {(r["carrier_naic"], r["transaction_type"]): r for r in _rows(doc, "lags")}
+    nbs = lags[("11111", "NBS")]  # received 11-20: P1 19 days, P2 50 days, P4 10 days
+    assert (nbs["reports"], nbs["days_0_30"], nbs["days_46_90"], nbs["late"]) == (3, 2, 1, 1)
+    assert nbs["max_lag_days"] == 50
+    xlc = lags[("11111", "XLC")]  # cancelled 09-01, received 11-20: 80 days
+    assert (xlc["days_46_90"], xlc["late"], xlc["max_lag_days"]) == (1, 1, 80)
+
+
+def test_carrier_report_holds_only_that_carrier(filled: Store) -> None:
+    with filled.session(readonly=True) as s:
+        doc = report_dict(carrier_report(s, _opts(), "11111"))
+    assert {r["carrier_naic"] for r in _rows(doc, "submissions")} == {"11111"}
+    assert [r["submission_id"] for r in _rows(doc, "submissions")] == [1, 2]
+    assert {r["code"] for r in _rows(doc, "errors")} == {"E204", "E301", "AK5-5"}
+    assert "ambiguous" in {r["outcome"] for r in _rows(doc, "match_steps")}
+    assert next(r for r in _rows(doc, "match_steps") if r["outcome"] == "ambiguous")["vehicles"] == 0
+
+
+def test_submission_report_lists_acks_and_findings(filled: Store) -> None:
+    with filled.session(readonly=True) as s:
+        doc = report_dict(submission_report(s, _opts(), 1))
+    assert [(a["kind"], a["control_number"]) for a in _rows(doc, "acks")] == [("TA1", "000000501")]
+    findings = {r["policy_number"]: r["codes"] for r in _rows(doc, "findings")}
+    assert findings == {"P2": "E301", "P3": "E301", "P4": "E204 E204"}
+    assert _rows(doc, "submission")[0]["file_name"] == "acme-1.x12"
+
+
+def test_submission_of_another_carrier_is_not_found_like_a_missing_one(filled: Store) -> None:
+    with filled.session(readonly=True) as s:
+        acme = CarrierScope.for_naic(s, "11111")
+        with pytest.raises(NotFoundError) as other:
+            submission_report(s, _opts(scope=acme), 3)
+        with pytest.raises(NotFoundError) as missing:
+            submission_report(s, _opts(scope=acme), 999)
+    assert str(other.value).replace("3", "N") == str(missing.value).replace("999", "N")
+
+
+# -- masking ----------------------------------------------------------------------------------
+
+
+def test_masks() -> None:
+    assert mask_licence("D1234567") == "D12****7"
+    assert mask_licence("A12") == "***"
+    assert mask_date_of_birth(date(1980, 1, 15)) == "1980-**-**"
+    assert mask_name("GARCIA") == "G*****"
+    assert mask_fein("981234567") == "*****4567"
+    assert mask_licence(None) == mask_date_of_birth(None) == ""
+
+
+def test_unmatched_report_masks_unless_asked(filled: Store) -> None:
+    with filled.session(readonly=True) as s:
+        masked = unmatched_report(s, _opts())
+        plain = unmatched_report(s, _opts(masked=False))
+    beta = next(v for v in masked.vehicles if v.carrier_naic == "22222")
+    assert (beta.licence, beta.date_of_birth, beta.insured) == ("Q98****3", "1971-**-**", "Z***********")
+    assert beta.state == "ambiguous"
+    for text in (render_json(masked), render_csv(masked), render_html(masked)):
+        for secret in (BETA_LICENCE, BETA_DOB.isoformat(), BETA_NAME, BETA_FEIN):
+            assert secret not in text
+    unmasked = render_json(plain)
+    assert BETA_LICENCE in unmasked and BETA_DOB.isoformat() in unmasked
+    # oldest first; P6 is past its window
+    assert [(v.policy_number, v.state, v.age_days) for v in masked.vehicles] == [
+        ("P6", "unmatched", 57), ("P2", "pending", 7), ("B1", "ambiguous", 2)]
+
+
+# -- formats carry the same numbers ----------------------------------------------------------
+
+
+def _csv_sections(text: str) -> dict[str, list[dict[str, str]]]:
+    out: dict[str, list[dict[str, str]]] = {}
+    header: list[str] = []
+    for row in csv.reader(io.StringIO(text)):
+        if not row:
+            continue
+        if row[0] == "section":
+            header = row[1:]
+            continue
+        if row[0] == "report":
+            continue
+        out.setdefault(row[0], []).append(dict(zip(header, row[1:])))
+    return out
+
+
+class _Tables(HTMLParser):
+    """The text of every cell of every ``table[data-section]``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: dict[str, list[list[str]]] = {}
+        self._section: str | None = None
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "table" and a.get("data-section"):
+            self._section = a["data-section"]
+            self.tables[self._section] = []
+        elif tag == "tr" and self._section:
+            self.tables[self._section].append([])
+        elif tag in ("td", "th") and self._section:
+            self._cell = []
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self._cell is not None and self._section:
+            self.tables[self._section][-1].append("".join(self._cell))
+            self._cell = None
+        elif tag == "table":
+            self._section = None
+
+
+def _plain(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.1f}"
+    return str(value)
+
+
+@pytest.mark.parametrize("kind", ["summary", "carrier", "submission", "unmatched", "timeliness"])
+def test_json_csv_and_html_carry_the_same_numbers(filled: Store, kind: str) -> None:
+    with filled.session(readonly=True) as s:
+        report = {
+            "summary": lambda: summary_report(s, _opts()),
+            "carrier": lambda: carrier_report(s, _opts(), "11111"),
+            "submission": lambda: submission_report(s, _opts(), 1),
+            "unmatched": lambda: unmatched_report(s, _opts()),
+            "timeliness": lambda: timeliness_report(s, _opts()),
+        }[kind]()
+    doc = json.loads(render_json(report))
+    from_csv = _csv_sections(render_csv(report))
+    parser = _Tables()
+    parser.feed(render_html(report))
+    assert doc["sections"], "a report has sections"
+    for name, section in doc["sections"].items():
+        rows = section["rows"]
+        assert [
+            {k: ("" if v is None else str(v)) for k, v in r.items()} for r in rows
+        ] == from_csv.get(name, []), name
+        html_rows = parser.tables[name]
+        assert html_rows[0] == [c.replace("_", " ") for c in section["columns"]]
+        body = html_rows[1:] if rows else []
+        assert body == [[_plain(r[c]) for c in section["columns"]] for r in rows], name
+
+
+def test_html_is_one_self_contained_file(filled: Store) -> None:
+    with filled.session(readonly=True) as s:
+        html = render_html(summary_report(s, _opts()))
+    assert "<svg" in html and "<script>" in html and "<style>" in html
+    for outside in ("http://", "https://", "src=", "<link", "@import"):
+        assert outside not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")
+
+
+# -- the command: formats, --out, the access log ---------------------------------------------
+
+
+@pytest.fixture
+def cli_env(filled: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "home"
+    monkeypatch.setenv("EPOI_HOME", str(home))
+    monkeypatch.setenv("EPOI_DATABASE_URL", filled.url)
+    monkeypatch.setenv("USER", "auditor-jo")
+    return home
+
+
+def test_cli_writes_each_format(cli_env: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    for fmt in ("json", "csv", "html"):
+        out = tmp_path / f"summary.{fmt}"
+        result = runner.invoke(main, ["report", "summary", "--format", fmt, "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        assert out.stat().st_size > 200
+    doc = json.loads((tmp_path / "summary.json").read_text())
+    assert doc["kind"] == "summary" and doc["masked"] is True
+    assert not (cli_env / "access.log").exists()  # masked use is not logged
+
+
+def test_unmasked_use_is_logged_with_who_when_and_what(cli_env: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(main, ["report", "unmatched", "--unmasked", "--carrier", "22222"])
+    assert result.exit_code == 0, result.output
+    assert BETA_LICENCE in result.output
+    result = runner.invoke(main, ["report", "submission", "3", "--unmasked", "--as", "inspector-7",
+                                  "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(x) for x in (cli_env / "access.log").read_text().splitlines()]
+    assert [(x["who"], x["report"], x["carrier"], x["submission"]) for x in lines] == [
+        ("auditor-jo", "unmatched", "22222", None), ("inspector-7", "submission", None, 3)]
+    assert all(datetime.fromisoformat(x["when"]).tzinfo is not None for x in lines)
+
+
+def test_unmasked_not_found_is_not_logged_and_exits_1(cli_env: Path) -> None:
+    result = CliRunner().invoke(main, ["report", "submission", "3", "--carrier", "11111",
+                                       "--unmasked"])
+    assert result.exit_code == 1
+    assert "no submission 3" in result.output
+    assert not (cli_env / "access.log").exists()
+
+
+def test_unknown_carrier_is_a_usage_error(cli_env: Path) -> None:
+    result = CliRunner().invoke(main, ["report", "carrier", "99999"])
+    assert result.exit_code == 2
+    result = CliRunner().invoke(main, ["report", "carrier", "22222", "--carrier", "11111"])
+    assert result.exit_code == 2
+    assert "22222" in result.output and "BETA" not in result.output
