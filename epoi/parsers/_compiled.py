@@ -102,6 +102,7 @@ class LoopRule:
     children: list["LoopRule | SegmentRule"] = field(default_factory=list)
     index_in_parent: int = 0
     depth: int = 0
+    index: int = 0  # position in CompiledMap.loops
 
     def first_segment(self) -> SegmentRule | None:
         first = self.children[0] if self.children else None
@@ -322,6 +323,7 @@ class CompiledMap:
         self.charset = self.param.get("charset") or "B"
         self.segments: list[SegmentRule] = []
         self._matchers: dict[tuple[int, str, str], Any] = {}
+        self.loops: list[LoopRule] = []
         isa_loop = next(c for c in _children(root) if isinstance(c, loop_if))
         self.isa_loop = self._loop(isa_loop, None, 0)
         self.gs_loop = self._find_loop(self.isa_loop, "GS_LOOP")
@@ -369,7 +371,9 @@ class CompiledMap:
         rule = LoopRule(
             id=node.id, usage=node.usage or "S", max_repeat=_max(node.repeat), node=node,
             parent=parent, index_in_parent=index, depth=0 if parent is None else parent.depth + 1,
+            index=len(self.loops),
         )
+        self.loops.append(rule)
         for i, child in enumerate(_children(node)):
             if isinstance(child, loop_if):
                 rule.children.append(self._loop(child, rule, i))

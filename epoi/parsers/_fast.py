@@ -208,6 +208,13 @@ class _Engine:
         self._matchers: dict[int, Any] = {}
         self._next: list[dict[str, Any] | None] = [None] * len(cmap.segments)
         self._memo_size = 0
+        # parallel runs (_parallel): where the walk is handed over, and a worker's limits
+        self.handoff_at: int | None = None
+        self.handoff: tuple[Any, ...] | None = None
+        self.speculate_hl = False
+        self.stop_at_envelope_after: int | None = None
+        self.stop_ids: frozenset[str] = _ENVELOPE  # the envelope ids a worker stops at
+        self.stopped_at: tuple[int, str] | None = None
 
     # --- issues -------------------------------------------------------------------------
     def _issue(self, st: _Set, issue: Issue) -> None:
@@ -281,111 +288,231 @@ class _Engine:
         return table
 
     def run(self, reader: SegmentReader) -> None:
-        """Validate every segment ``reader`` yields: the hot loop.
+        """Validate every segment ``reader`` yields: the hot loop.  It resumes from the
+        engine's state (``position``, open set), so several readers over consecutive byte
+        ranges of one file may be run in turn (see ``_parallel``).
 
         Per segment in the common case: one split, one or two dict look-ups (memoised
         transition), one count, one regex ``fullmatch`` of the raw text; everything else
-        (envelope, HL, errors, loop changes) leaves the loop for a method."""
+        (envelope, HL, errors, loops opening or closing) leaves the loop for a method."""
         handlers = {sid: getattr(self, "_" + sid.lower()) for sid in _ENVELOPE}
-        n = 0
-        st: _Set | None = None
-        current: SegmentRule | None = None
-        table: dict[str, Any] = self._outside_table
-        counts: dict[Any, int] = {}
-        for batch in reader.batches():
-            d = reader.delimiters
-            sep = d.element
-            if (sep, d.segment) != (self.delimiters.element, self.delimiters.segment):
-                self._new_delimiters(Delimiters(sep, self.delimiters.component, d.segment))
-            for p in batch:
-                n += 1
-                f = p.split(sep)
-                f0 = f[0]
-                e = table.get(f0)
-                if e.__class__ is not tuple:
-                    if e is _ENV:
-                        if st is not None:
-                            st.current = current
-                        if f0 == "ISA":
-                            comp = p[104] if len(p) > 104 else ":"
-                            if (sep, comp) != (self.delimiters.element, self.delimiters.component):
-                                self._new_delimiters(Delimiters(sep, comp, d.segment))
-                        handlers[f0](f, n)
-                        st = self.set
+        n = self.position
+        st = self.set
+        current = st.current if st is not None else None
+        table: dict[str, Any] = self._outside_table if current is None else self._table(current)
+        counts: dict[Any, int] = st.frames[-1].counts if st is not None and st.frames else {}
+        stop_after = self.stop_at_envelope_after
+        try:
+            for batch in reader.batches():
+                d = reader.delimiters
+                sep = d.element
+                if (sep, d.segment) != (self.delimiters.element, self.delimiters.segment):
+                    self._new_delimiters(Delimiters(sep, self.delimiters.component, d.segment))
+                for p in batch:
+                    n += 1
+                    f = p.split(sep)
+                    f0 = f[0]
+                    e = table.get(f0)
+                    if e.__class__ is not tuple:
+                        if e is _ENV:
+                            if st is not None:
+                                st.current = current
+                            if stop_after is not None and n > stop_after and f0 in self.stop_ids:
+                                # a worker's range ends at the first envelope segment
+                                self.stopped_at = (n, f0)
+                                n -= 1
+                                return
+                            if f0 == "ISA":
+                                comp = p[104] if len(p) > 104 else ":"
+                                if (sep, comp) != (self.delimiters.element,
+                                                   self.delimiters.component):
+                                    self._new_delimiters(Delimiters(sep, comp, d.segment))
+                            handlers[f0](f, n)
+                            st = self.set
+                            if st is None:
+                                current = None
+                                table = self._outside_table
+                            else:
+                                current = st.current
+                                assert current is not None
+                                table = self._table(current)
+                                counts = st.frames[-1].counts
+                            continue
                         if st is None:
-                            table = self._outside_table
+                            self._outside(n)
+                            continue
+                        assert current is not None
+                        if e is None:
+                            e = self._step(current, f)
+                            self._remember(table, f0, e)
                         else:
-                            current = st.current
-                            assert current is not None
-                            table = self._table(current)
-                            counts = st.frames[-1].counts
+                            q = f[e.pos] if e.pos < len(f) else ""
+                            hit = e.get(q)
+                            if hit is None:
+                                hit = self._step(current, f)
+                                self._remember(e, q, hit)
+                            e = hit
+                    assert st is not None and current is not None
+                    if e[0] is not None:
+                        # loops close or open: the general path
+                        st.current = current
+                        self._apply(st, e, f, p, n)
+                        current = st.current
+                        table = self._next[current.index] or self._table(current)
+                        counts = st.frames[-1].counts
                         continue
-                    if st is None:
-                        self._outside(n)
+                    _pops, _pushes, target, _skipped, match, extras, syntax, limit, kind = e
+                    if kind == 1:
+                        # numbering, parents and counts are checked on every HL, found in the
+                        # map or not
+                        self._hl(st, f, n)
+                    if target is None:
+                        self._seg_issue(st, "1", f0, n, current.loop)
                         continue
-                    assert current is not None
-                    if e is None:
-                        e = self._step(current, f)
-                        self._remember(table, f0, e)
-                    else:
-                        q = f[e.pos] if e.pos < len(f) else ""
-                        hit = e.get(q)
-                        if hit is None:
-                            hit = self._step(current, f)
-                            self._remember(e, q, hit)
-                        e = hit
-                assert st is not None and current is not None
-                pops, pushes, target, skipped, match, extras, syntax, limit, kind = e
-                if kind == 1:
-                    # numbering, parents and counts are checked on every HL, found in the map
-                    # or not
-                    self._hl(st, f, n)
-                if target is None:
-                    self._seg_issue(st, "1", f0, n, current.loop)
-                    continue
-                if pops is not None:
-                    frames = st.frames
-                    for _ in range(pops):
-                        self._close_frame(st, frames.pop(), n)
-                    if skipped:
-                        self._skipped(st, frames[-1], skipped, n)
-                    for loop in pushes:
-                        counts = frames[-1].counts
-                        c = counts.get(loop, 0) + 1
-                        counts[loop] = c
-                        if c > loop.max_repeat:
-                            self._seg_issue(st, "4", f0, n, loop)
-                        frames.append(_Frame(loop))
-                    counts = frames[-1].counts
-                c = counts.get(target, 0) + 1
-                counts[target] = c
-                if current is not target:
-                    current = target
-                    table = self._next[target.index] or self._table(target)
-                if c > limit:
-                    self._seg_issue(st, "2" if target.usage == "N" else "5", f0, n, target.loop)
-                if kind == 2 and len(f) > 2:
-                    st.policy_number = f[2]  # the record key (cli.md), not personal data
-                if f[-1] == "" and len(f) > 1:
-                    # trailing element separators (pyx12 "SEG1" -> AK3 8)
-                    self._seg_issue(st, "8", f0, n, target.loop, " (trailing separators)")
-                if match is not None and match(p) is not None:
-                    for seq, ok in extras:
-                        if seq < len(f) and f[seq] and not ok(f[seq]):
-                            break
-                    else:
-                        for check in syntax:
-                            if not check(f):
+                    c = counts.get(target, 0) + 1
+                    counts[target] = c
+                    if current is not target:
+                        current = target
+                        table = self._next[target.index] or self._table(target)
+                    if c > limit:
+                        self._seg_issue(st, "2" if target.usage == "N" else "5", f0, n,
+                                        target.loop)
+                    if kind == 2 and len(f) > 2:
+                        st.policy_number = f[2]  # the record key (cli.md), not personal data
+                    if f[-1] == "" and len(f) > 1:
+                        # trailing element separators (pyx12 "SEG1" -> AK3 8)
+                        self._seg_issue(st, "8", f0, n, target.loop, " (trailing separators)")
+                    if match is not None and match(p) is not None:
+                        for seq, ok in extras:
+                            if seq < len(f) and f[seq] and not ok(f[seq]):
                                 break
                         else:
-                            continue
-                if not fast_valid(target, f, self.delimiters.component):
-                    errors = self.m.pyx12_element_errors(target, f, self.delimiters)
-                    if errors:
-                        self._element_errors(st, target, errors, n)
-        if st is not None:
-            st.current = current
-        self.position = n
+                            for check in syntax:
+                                if not check(f):
+                                    break
+                            else:
+                                continue
+                    self._check_elements(st, target, f, n)
+        finally:
+            if st is not None and current is not None:
+                st.current = current
+            self.position = n
+
+    def _check_elements(self, st: _Set, target: SegmentRule, f: list[str], n: int) -> None:
+        if not fast_valid(target, f, self.delimiters.component):
+            errors = self.m.pyx12_element_errors(target, f, self.delimiters)
+            if errors:
+                self._element_errors(st, target, errors, n)
+
+    def _apply(self, st: _Set, e: tuple[Any, ...], f: list[str], p: str, n: int,
+               phase: str = "all") -> None:
+        """One step that closes or opens loops.  ``phase`` splits it at the point where the
+        loops of the previous policy are closed ("pops": up to there, "rest": from there):
+        a parallel run hands the walk over at that point (``_parallel``)."""
+        pops, pushes, target, skipped, match, extras, syntax, limit, kind = e
+        f0 = f[0]
+        frames = st.frames
+        if phase != "rest":
+            if target is None:
+                if kind == 1:
+                    self._hl(st, f, n)
+                self._seg_issue(st, "1", f0, n, st.current.loop if st.current else None)
+                return
+            for _ in range(pops):
+                self._close_frame(st, frames.pop(), n)
+            if skipped:
+                self._skipped(st, frames[-1], skipped, n)
+            if n == self.handoff_at:
+                self.handoff = self._freeze(st, f, pushes)
+            if phase == "pops":
+                return
+        assert target is not None
+        if kind == 1:
+            self._hl(st, f, n)
+        for loop in pushes:
+            counts = frames[-1].counts
+            c = counts.get(loop, 0) + 1
+            counts[loop] = c
+            if c > loop.max_repeat:
+                self._seg_issue(st, "4", f0, n, loop)
+            frames.append(_Frame(loop))
+        counts = frames[-1].counts
+        c = counts.get(target, 0) + 1
+        counts[target] = c
+        st.current = target
+        if c > limit:
+            self._seg_issue(st, "2" if target.usage == "N" else "5", f0, n, target.loop)
+        if kind == 2 and len(f) > 2:
+            st.policy_number = f[2]
+        if f[-1] == "" and len(f) > 1:
+            self._seg_issue(st, "8", f0, n, target.loop, " (trailing separators)")
+        if match is not None and match(p) is not None:
+            if all(not (seq < len(f) and f[seq]) or ok(f[seq]) for seq, ok in extras) and all(
+                    check(f) for check in syntax):
+                return
+        self._check_elements(st, target, f, n)
+
+    # --- hand-over between processes (see _parallel) --------------------------------------
+    def step_for(self, p: str) -> tuple[Any, ...] | None:
+        """The step of raw segment ``p`` from the open set's current segment, or None."""
+        st = self.set
+        if st is None or st.current is None:
+            return None
+        f = p.split(self.delimiters.element)
+        if f[0] in _ENVELOPE:
+            return None
+        return self._step(st.current, f)
+
+    def _freeze(self, st: _Set, f: list[str], pushes: tuple[LoopRule, ...]) -> tuple[Any, ...]:
+        """What decides the rest of the walk, at the hand-over point of a policy HL (loops of
+        the previous policy closed, this one's not yet opened): open loops with their counts
+        as far as they can still matter, HL numbering and ancestors.  Two runs that reach
+        the same frozen state continue identically."""
+        if self.speculate_hl:
+            # a worker guesses that the HLs before its range were numbered right; the
+            # comparison with the real state proves it or discards the worker's result
+            st.hl_count = (_int(f[1]) or 1) - 1 if len(f) > 1 else st.hl_count
+        frames = []
+        for i, frame in enumerate(st.frames):
+            counts = dict(frame.counts)
+            if i == len(st.frames) - 1:
+                for loop in pushes[:1]:
+                    counts[loop] = counts.get(loop, 0) + 1
+            frames.append((frame.loop.index, tuple(sorted(
+                (_key(k), _relevant_count(k, v)) for k, v in counts.items()))))
+        # the HL ancestors as this HL's parent check will see them (_hl)
+        stack = st.hl_stack
+        parent = f[2] if len(f) > 2 else ""
+        i = len(stack) - 1
+        while i >= 0 and stack[i][0] != parent:
+            i -= 1
+        ancestors = tuple(stack[: i + 1] if parent and i >= 0 else stack)
+        return (tuple(frames), tuple(x.index for x in pushes), st.hl_count, ancestors,
+                st.id_code, self.delimiters)
+
+    def export_walk(self) -> tuple[Any, ...]:
+        """The open set's walk state, exactly, as plain data (crosses a process boundary)."""
+        st = self.set
+        assert st is not None and st.current is not None
+        return (st.current.index,
+                [(fr.loop.index, [(_key(k), v) for k, v in fr.counts.items()]) for fr in st.frames],
+                st.hl_count, list(st.hl_stack), st.policy_number)
+
+    def import_walk(self, walk: tuple[Any, ...]) -> None:
+        st = self.set
+        assert st is not None
+        current, frames, st.hl_count, hl_stack, st.policy_number = walk
+        st.current = self.m.segments[current]
+        st.hl_stack = list(hl_stack)
+        st.frames = []
+        for loop_index, counts in frames:
+            frame = _Frame(self.m.loops[loop_index])
+            frame.counts = {self._unkey(k): v for k, v in counts}
+            st.frames.append(frame)
+
+    def _unkey(self, key: tuple[Any, ...]) -> Any:
+        rule = self.m.loops[key[-1]] if key[-2] == "L" else self.m.segments[key[-1]]
+        return (_MISSING, rule) if key[0] == "M" else rule
 
     def _new_delimiters(self, delimiters: Delimiters) -> None:
         # matchers and steps hold delimiter-specific regexes: start them afresh
@@ -479,6 +606,29 @@ class _Engine:
                 self._missing(st, frame, child, position)
 
     # --- envelope -----------------------------------------------------------------------
+    def export_sets(self) -> list[_Set]:
+        """The closed sets of the open group, made plain for another process."""
+        g = self.group
+        out = []
+        for st in g.sets if g is not None else []:
+            st.current = None
+            st.frames = []
+            out.append(st)
+        return out
+
+    def adopt_sets(self, sets: list[_Set], offset: int) -> None:
+        """Append closed sets validated by another process to the open group (file
+        positions moved by ``offset``); duplicate control numbers are judged here."""
+        g = self.group
+        assert g is not None
+        for st in sets:
+            st.start += offset
+            st.codes.discard("23")
+            if st.control_number in g.set_ids:
+                st.codes.add("23")
+            g.set_ids.add(st.control_number)
+            g.sets.append(st)
+
     def _isa(self, f: list[str], position: int) -> None:
         if self.ix is not None and not self.ix.closed:
             self._close_interchange("022")  # cut short by the next ISA: no IEA
@@ -725,6 +875,24 @@ class _Engine:
             policies=st.policies, vehicles=st.vehicles, errors=st.issues,
             errors_truncated=st.truncated,
         )
+
+
+def _key(k: Any) -> tuple[Any, ...]:
+    # a frame count's key as plain data: ("L"|"S", index), or ("M", "L"|"S", index) for the
+    # mark of a required child already reported missing
+    if isinstance(k, tuple):
+        inner = k[1]
+        return ("M", "L" if isinstance(inner, LoopRule) else "S", inner.index)
+    return ("L" if isinstance(k, LoopRule) else "S", k.index)
+
+
+def _relevant_count(k: Any, v: int) -> int:
+    # what a count can still change: whether it is zero (missing checks) and, for a bounded
+    # rule, whether it is over the bound; unbounded repeats only count as "seen"
+    if isinstance(k, tuple):
+        return 1
+    limit = k.max_repeat if isinstance(k, LoopRule) else (0 if k.usage == "N" else k.max_use)
+    return min(v, limit + 1) if limit < 1 << 20 else min(v, 1)
 
 
 def _get(f: list[str], n: int) -> str:

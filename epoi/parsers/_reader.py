@@ -82,10 +82,16 @@ class SegmentReader:
     whose segments are being yielded (they change at each ISA that declares others)."""
 
     def __init__(
-        self, stream: BinaryIO, *, chunk_size: int = 1 << 20, max_segment_length: int = 4096
+        self, stream: BinaryIO, *, chunk_size: int = 1 << 20, max_segment_length: int = 4096,
+        resume: Delimiters | None = None, partial: bool = False,
     ) -> None:
+        """``resume``: the stream starts at a segment inside an interchange with these
+        delimiters (a byte range of a file, see ``_parallel``); ``partial``: the stream ends
+        at a segment boundary inside an interchange, which is then not a truncation."""
         if chunk_size < 1:
             raise ValueError("chunk_size must be positive")
+        self._resume = resume
+        self._partial = partial
         self._stream = stream
         self._chunk_size = chunk_size
         self._max = max(max_segment_length, ISA_LENGTH)
@@ -131,32 +137,37 @@ class SegmentReader:
         first = True
         n = 0  # segments yielded so far
         in_interchange = False
+        resume = self._resume
         while True:
-            # --- State 1: an ISA must come next; find its delimiters. -------------------
-            buf = buf.lstrip(_BLANKS)
-            if first and buf.startswith(_BOM):
-                buf = buf[len(_BOM) :]
-            while len(buf) < ISA_LENGTH and not eof:
-                more = read()
-                eof = not more
-                buf = (buf + more).lstrip(_BLANKS)
+            if resume is not None:
+                # a byte range that starts inside an interchange: no ISA to read
+                delims, resume, in_interchange = resume, None, True
+            else:
+                # --- State 1: an ISA must come next; find its delimiters. -------------------
+                buf = buf.lstrip(_BLANKS)
                 if first and buf.startswith(_BOM):
                     buf = buf[len(_BOM) :]
-            if first and not buf:
-                raise _error("FILE-EMPTY", "the file holds only blanks", None)
-            if not buf.startswith("ISA"):
-                if first and _non_text_share(buf) > _NON_TEXT_SHARE:
-                    raise _error("FILE-BINARY", "the file is mostly non-text: not X12", None)
-                raise _error("FILE-NO-ISA", "the data does not begin with an ISA segment", n or None)
-            if len(buf) < ISA_LENGTH:
-                raise _error("FILE-TRUNCATED", "the file ends inside an ISA segment", n or None)
-            delims = parse_isa_delimiters(buf)
-            if delims is None:
-                raise _error(
-                    "FILE-BAD-ISA",
-                    "the ISA segment is not 106 characters with usable delimiters",
-                    n + 1,
-                )
+                while len(buf) < ISA_LENGTH and not eof:
+                    more = read()
+                    eof = not more
+                    buf = (buf + more).lstrip(_BLANKS)
+                    if first and buf.startswith(_BOM):
+                        buf = buf[len(_BOM) :]
+                if first and not buf:
+                    raise _error("FILE-EMPTY", "the file holds only blanks", None)
+                if not buf.startswith("ISA"):
+                    if first and _non_text_share(buf) > _NON_TEXT_SHARE:
+                        raise _error("FILE-BINARY", "the file is mostly non-text: not X12", None)
+                    raise _error("FILE-NO-ISA", "the data does not begin with an ISA segment", n or None)
+                if len(buf) < ISA_LENGTH:
+                    raise _error("FILE-TRUNCATED", "the file ends inside an ISA segment", n or None)
+                delims = parse_isa_delimiters(buf)
+                if delims is None:
+                    raise _error(
+                        "FILE-BAD-ISA",
+                        "the ISA segment is not 106 characters with usable delimiters",
+                        n + 1,
+                    )
             first = False
             self.delimiters = delims
             term, sep = delims.segment, delims.element
@@ -252,7 +263,7 @@ class SegmentReader:
                         raise _error(
                             "FILE-TRUNCATED", "the file ends inside a segment", n + 1
                         )
-                    if in_interchange:
+                    if in_interchange and not self._partial:
                         raise _error(
                             "FILE-TRUNCATED", "the file ends before the IEA segment", n
                         )
