@@ -11,6 +11,7 @@ from ._index import (
     within_distance,
 )
 from ._matcher import Owner, agreed_fields, match_many, match_one, owners_of
+from ._hook import pipeline_match_hook, reports_from_rows, sync_vehicle_states
 from ._load import LoadReport, load_registrations
 from ._queries import (
     MATCH_COLUMNS,
@@ -55,6 +56,9 @@ __all__ = [
     "clear_renewals",
     "find_suspensions",
     "load_registrations",
+    "pipeline_match_hook",
+    "reports_from_rows",
+    "sync_vehicle_states",
     "match_rows",
     "match_units",
     "retry_pending",

@@ -1,0 +1,304 @@
+"""``epoi registrations load``, ``epoi renewals clear``, ``epoi suspensions``,
+``epoi verify`` and ``epoi matches`` (cli.md): thin wrappers over ``epoi.matching``."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from collections import Counter
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ._cli_intake import open_store
+from .cli import EXIT_OK, EXIT_REJECTED, _settings, echo_json, guarded, main
+from .errors import InputError, Location
+from .matching import (
+    MATCH_COLUMNS,
+    Clearance,
+    LoadReport,
+    MatchCounts,
+    clear_renewals,
+    find_suspensions,
+    load_registrations,
+    match_rows,
+    read_registrations,
+    read_renewals,
+    retry_pending,
+    verify,
+)
+from .matching._hook import sync_vehicle_states
+from .schemas.registration import RowError
+from .store import Store
+
+_DAY = click.DateTime(formats=["%Y-%m-%d"])
+
+
+def _today() -> date:
+    return datetime.now(timezone.utc).date()
+
+
+def _day(value: datetime | None) -> date:
+    return value.date() if value is not None else _today()
+
+
+def _open_text(path: Path) -> Any:
+    return path.open(encoding="utf-8", newline="")
+
+
+def _report_row_errors(errors: list[RowError]) -> None:
+    for e in errors:
+        click.echo(f"epoi: {e}", err=True)
+
+
+# -- registrations ---------------------------------------------------------------------------
+
+
+@main.group("registrations")
+def registrations_group() -> None:
+    """The state's registration records."""
+
+
+def load_and_retry(store: Store, file: Path, *, today: date, window_days: int
+                   ) -> tuple[LoadReport, MatchCounts]:
+    """Load a registration file, then match the pending reports again (``epoi run
+    --registrations`` does the same before it processes files)."""
+    try:
+        with _open_text(file) as fh, store.engine.begin() as conn:
+            report = load_registrations(conn, read_registrations(fh, name=file.name))
+    except UnicodeDecodeError:
+        raise InputError("REG-ENCODING", "the registration file is not UTF-8",
+                         Location(file=file.name)) from None
+    with store.engine.begin() as conn:
+        counts = retry_pending(conn, today=today, window_days=window_days)
+        if counts.reports and conn.dialect.has_table(conn, "vehicles"):
+            from sqlalchemy import select
+
+            from .store._registrations import match_reports
+
+            keys = [k for (k,) in conn.execute(select(match_reports.c.report_key))]
+            sync_vehicle_states(conn, keys)
+    return report, counts
+
+
+@registrations_group.command("load")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="print one JSON document")
+@guarded
+def registrations_load(file: Path, as_json: bool) -> None:
+    """Load or refresh registration records from FILE (CSV, cli.md) and match the pending
+    reports again.  A row whose plate or VIN is already registered replaces that
+    registration.  Bad rows are reported with their line and skipped.
+
+    Exit 0 when every row loaded, 1 when a row was skipped.
+
+    \b
+    Example:
+      epoi registrations load dmv/registrations-20261127.csv
+    """
+    settings = _settings()
+    store = open_store()
+    try:
+        report, counts = load_and_retry(store, file, today=_today(),
+                                        window_days=settings.pending_window_days)
+    finally:
+        store.dispose()
+    _report_row_errors(report.errors)
+    if as_json:
+        echo_json({"load": report.as_dict(), "retry": counts.as_dict()})
+    else:
+        click.echo(f"{file.name}: {report.loaded} registrations loaded "
+                   f"({report.replaced} replaced), {len(report.errors)} bad row(s) skipped, "
+                   f"{report.rows} rows in {report.seconds:.1f} s "
+                   f"({report.rows_per_second:,.0f} rows/s)")
+        states = counts.states
+        click.echo(f"pending reports re-tried: {counts.reports}; now matched "
+                   f"{states.get('matched', 0)}, pending {states.get('pending', 0)}, "
+                   f"unmatched {states.get('unmatched', 0)}, ambiguous "
+                   f"{states.get('ambiguous', 0)}")
+    raise SystemExit(EXIT_REJECTED if report.errors else EXIT_OK)
+
+
+# -- renewals --------------------------------------------------------------------------------
+
+_CLEARANCE_COLUMNS = ("plate", "vin", "due", "status", "reason", "reason_date", "reason_text",
+                      "carrier_naic", "policy_number", "report")
+
+
+def _clearance_row(c: Clearance) -> dict[str, Any]:
+    cov = c.coverage
+    return {"plate": c.plate, "vin": c.vin, "due": c.due.isoformat(), "status": c.status,
+            "reason": c.reason or "", "reason_date": c.reason_date.isoformat()
+            if c.reason_date else "", "reason_text": c.reason_text,
+            "carrier_naic": cov.carrier_naic if cov else "",
+            "policy_number": cov.policy_number if cov else "",
+            "report": cov.report_key if cov else ""}
+
+
+@main.group("renewals")
+def renewals_group() -> None:
+    """Renewal clearance."""
+
+
+@renewals_group.command("clear")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--as-of", "as_of", type=_DAY, help="the day the list is run (default today);"
+              " each renewal is judged on its own due day")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON document")
+@guarded
+def renewals_clear(file: Path, as_of: datetime | None, as_json: bool) -> None:
+    """For each renewal due in FILE (CSV: plate or vin, due), cleared when matched coverage
+    is in force on the due day, otherwise held with the reason.  CSV on stdout (or
+    --json); the counts on stderr.  Exit 0, or 1 when a row of FILE was skipped.
+
+    \b
+    Example:
+      epoi renewals clear dmv/renewals-202612.csv --as-of 2026-11-27 > cleared.csv
+    """
+    run_day = _day(as_of)
+    store = open_store()
+    errors: list[RowError] = []
+    counts: Counter[str] = Counter()
+    rows: list[dict[str, Any]] = []
+    try:
+        with _open_text(file) as fh, store.engine.connect() as conn:
+            dues = (r for r in read_renewals(fh, name=file.name)
+                    if not (isinstance(r, RowError) and errors.append(r) is None))
+            writer = None
+            if not as_json:
+                writer = csv.DictWriter(sys.stdout, fieldnames=_CLEARANCE_COLUMNS,
+                                        lineterminator="\n")
+                writer.writeheader()
+            for clearance in clear_renewals(conn, dues):  # type: ignore[arg-type]
+                counts[clearance.status] += 1
+                if clearance.reason:
+                    counts[clearance.reason] += 1
+                row = _clearance_row(clearance)
+                if writer is not None:
+                    writer.writerow(row)
+                else:
+                    rows.append(row)
+    finally:
+        store.dispose()
+    _report_row_errors(errors)
+    if as_json:
+        echo_json({"as_of": run_day.isoformat(), "renewals": rows,
+                   "counts": dict(counts), "bad_rows": len(errors)})
+    click.echo(f"renewals: {counts['cleared']} cleared, {counts['held']} held"
+               + "".join(f", {k} {v}" for k, v in sorted(counts.items())
+                         if k not in ("cleared", "held"))
+               + f"; {len(errors)} bad row(s)", err=True)
+    raise SystemExit(EXIT_REJECTED if errors else EXIT_OK)
+
+
+# -- suspensions -----------------------------------------------------------------------------
+
+_SUSPENSION_COLUMNS = ("plate", "vin", "cancelled_on", "carrier_naic", "policy_number",
+                       "cancelled_by")
+
+
+@main.command("suspensions")
+@click.option("--as-of", "as_of", type=_DAY, help="the day asked about (default today)")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON document")
+@guarded
+def suspensions(as_of: datetime | None, as_json: bool) -> None:
+    """Suspension candidates: vehicles whose matched coverage was cancelled with no
+    replacement within the window (settings: suspension_window_days) and whose
+    registration is still valid.  CSV on stdout (or --json).
+
+    \b
+    Example:
+      epoi suspensions --as-of 2026-11-27 > candidates.csv
+    """
+    day = _day(as_of)
+    settings = _settings()
+    store = open_store()
+    try:
+        with store.engine.connect() as conn:
+            found = find_suspensions(conn, as_of=day,
+                                     window_days=settings.suspension_window_days)
+    finally:
+        store.dispose()
+    rows = [{"plate": s.plate, "vin": s.vin, "cancelled_on": s.cancelled_on.isoformat(),
+             "carrier_naic": s.carrier_naic, "policy_number": s.policy_number,
+             "cancelled_by": s.cancelled_by or ""} for s in found]
+    if as_json:
+        echo_json({"as_of": day.isoformat(), "window_days": settings.suspension_window_days,
+                   "candidates": rows})
+    else:
+        writer = csv.DictWriter(sys.stdout, fieldnames=_SUSPENSION_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    click.echo(f"suspension candidates: {len(rows)}", err=True)
+
+
+# -- verify ----------------------------------------------------------------------------------
+
+
+@main.command("verify")
+@click.argument("vin")
+@click.option("--date", "on", type=_DAY, help="the day asked about (default today)")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON document")
+@guarded
+def verify_command(vin: str, on: datetime | None, as_json: bool) -> None:
+    """Is the vehicle VIN insured on the day: by which carrier, policy and report.
+
+    Exit 0 when insured, 1 when not.
+
+    \b
+    Example:
+      epoi verify 1HGCM82633A004352 --date 2026-11-27
+    """
+    store = open_store()
+    try:
+        with store.engine.connect() as conn:
+            answer = verify(conn, vin, _day(on))
+    finally:
+        store.dispose()
+    doc = answer.as_dict()
+    if as_json:
+        echo_json(doc)
+    elif answer.insured:
+        click.echo(f"{doc['vin']} insured on {doc['date']}: carrier {doc['carrier_naic']}, "
+                   f"policy {doc['policy_number']} (since {doc['coverage_start']}"
+                   + (f", until {doc['coverage_end']}" if doc["coverage_end"] else "")
+                   + f"), report {doc['report']}")
+    else:
+        registered = (f"registered as {doc['plate']} ({doc['registration_status']})"
+                      if doc["plate"] else "not registered")
+        click.echo(f"{doc['vin']} NOT insured on {doc['date']}; {registered}"
+                   + (f"; {doc['unmatched_reports']} unmatched report(s) name this VIN"
+                      if doc["unmatched_reports"] else ""))
+    raise SystemExit(EXIT_OK if answer.insured else EXIT_REJECTED)
+
+
+# -- matches ---------------------------------------------------------------------------------
+
+
+@main.command("matches")
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv",
+              show_default=True)
+@guarded
+def matches(fmt: str) -> None:
+    """One row per reported vehicle (and per vehicle a fleet policy covers): carrier NAIC,
+    policy number, reported VIN, matched plate and VIN (empty if none), step, state
+    (matched, pending, unmatched, ambiguous).
+
+    \b
+    Example:
+      epoi matches --format csv > matches.csv
+    """
+    store = open_store()
+    try:
+        with store.engine.connect() as conn:
+            if fmt == "json":
+                echo_json({"matches": list(match_rows(conn))})
+                return
+            writer = csv.writer(sys.stdout, lineterminator="\n")
+            writer.writerow(MATCH_COLUMNS)
+            for row in match_rows(conn):
+                writer.writerow(["" if row[c] is None else row[c] for c in MATCH_COLUMNS])
+    finally:
+        store.dispose()

@@ -1,0 +1,113 @@
+"""The pipeline's match hook (``epoi.pipeline.MatchHook``): the cascade inside the match
+unit's transaction, on the reports the normalize stage stored.
+
+The pipeline hands over the unit's accepted production ``PolicyReportRow``s (rejected and
+test records never get here) with their vehicles marked ``pending``; the hook rebuilds the
+``PolicyReport``s (insureds and vehicles from their rows), matches them against the store's
+registrations (``_stage``) and writes each vehicle's state back on ``vehicles.match_state``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Sequence
+from datetime import datetime
+
+from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy.orm import Session
+
+from ..config import Settings
+from ..schemas.policy import Address, Insured, PolicyReport, RecordKey, Vehicle
+from ..store import InsuredRow, PolicyReportRow, VehicleRow
+from ..store._registrations import match_results
+from ._stage import MatchCounts, _match_batch
+
+_CHUNK = 900
+
+
+def reports_from_rows(session: Session, rows: Sequence[PolicyReportRow]) -> list[PolicyReport]:
+    """``PolicyReport``s rebuilt from the pipeline's rows (insureds and vehicles included)."""
+    ids = [r.id for r in rows]
+    insureds: dict[int, list[InsuredRow]] = {}
+    vehicles: dict[int, list[VehicleRow]] = {}
+    for start in range(0, len(ids), _CHUNK):
+        part = ids[start:start + _CHUNK]
+        for i in session.scalars(select(InsuredRow).where(InsuredRow.policy_report_id.in_(part))
+                                 .order_by(InsuredRow.policy_report_id, InsuredRow.ordinal)):
+            insureds.setdefault(i.policy_report_id, []).append(i)
+        for v in session.scalars(select(VehicleRow).where(VehicleRow.policy_report_id.in_(part))
+                                 .order_by(VehicleRow.policy_report_id, VehicleRow.ordinal)):
+            vehicles.setdefault(v.policy_report_id, []).append(v)
+    reports = []
+    for r in rows:
+        key = RecordKey(
+            carrier_naic=r.carrier_naic, policy_number=r.policy_number,
+            transaction_type=r.transaction_type, effective_date=r.effective_date,
+            sender_id=r.sender_id, interchange=r.interchange, group=r.group_control_number,
+            transaction_set=r.transaction_set, policy_position=r.policy_position)
+        reports.append(PolicyReport(
+            carrier_naic=r.carrier_naic, insurer_name=r.insurer_name,
+            jurisdiction=r.jurisdiction, policy_number=r.policy_number,
+            transaction_type=r.transaction_type, policy_type=r.policy_type,
+            effective_date=r.effective_date, expiration_date=r.expiration_date,
+            cancellation_date=r.cancellation_date,
+            insureds=tuple(
+                Insured(kind=i.kind, last_name=i.last_name,  # type: ignore[arg-type]
+                        first_name=i.first_name, middle_name=i.middle_name,
+                        organisation_name=i.organisation_name, fein=i.fein,
+                        licence_number=i.licence_number, licence_state=i.licence_state,
+                        date_of_birth=i.date_of_birth,
+                        address=Address(lines=tuple((i.address_lines or "").splitlines()),
+                                        city=i.city, state=i.state, zip=i.zip))
+                for i in insureds.get(r.id, [])),
+            vehicles=tuple(
+                Vehicle(vin=v.vin, model_year=v.model_year, make=v.make,
+                        transaction=v.transaction, transaction_date=v.transaction_date)
+                for v in vehicles.get(r.id, [])),
+            file=r.file, sender_id=r.sender_id, interchange=r.interchange,
+            group=r.group_control_number, transaction_set=r.transaction_set,
+            submission_ref=r.submission_ref, report_date=r.report_date, test=r.test, key=key))
+    return reports
+
+
+def sync_vehicle_states(conn: Connection, report_keys: Collection[str]) -> int:
+    """Copy the match states of these reports' vehicles onto ``vehicles.match_state``."""
+    keys = sorted(report_keys)
+    m, pr, v = match_results.c, PolicyReportRow.__table__.c, VehicleRow.__table__.c
+    changes: list[dict[str, object]] = []
+    for start in range(0, len(keys), _CHUNK):
+        part = keys[start:start + _CHUNK]
+        ids = dict(conn.execute(select(pr.natural_key, pr.id).where(pr.natural_key.in_(part)))
+                   .tuples().all())
+        for key, vehicle_index, state in conn.execute(
+                select(m.report_key, m.vehicle_index, m.state).where(
+                    m.report_key.in_(part), m.vehicle_index.is_not(None))):
+            if key in ids:
+                changes.append({"rid": ids[key], "ord": vehicle_index, "st": state})
+    if changes:
+        conn.execute(update(VehicleRow.__table__)
+                     .where(v.policy_report_id == bindparam("rid"), v.ordinal == bindparam("ord"))
+                     .values(match_state=bindparam("st")), changes)
+    return len(changes)
+
+
+def pipeline_match_hook(
+    settings: Settings, clock: Callable[[], datetime], counts: MatchCounts | None = None
+) -> Callable[[Session, Sequence[PolicyReportRow]], None]:
+    """The hook to give ``Pipeline``/``run``/``serve`` as ``match_hook``.  ``counts``, when
+    given, accumulates what every call matched (for a run's summary)."""
+
+    def hook(session: Session, rows: Sequence[PolicyReportRow]) -> None:
+        reports = [r for r in reports_from_rows(session, rows) if not r.test]
+        if not reports:
+            return
+        conn = session.connection()
+        done = _match_batch(conn, reports, today=clock().date(),
+                            window_days=settings.pending_window_days)
+        sync_vehicle_states(conn, [r.key.as_string() for r in reports])
+        if counts is not None:
+            counts.add(done)
+
+    return hook
+
+
+__all__ = ["pipeline_match_hook", "reports_from_rows", "sync_vehicle_states"]
