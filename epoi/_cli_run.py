@@ -41,6 +41,12 @@ from .store import (
 STAGES = ("parse", "normalize", "match")
 
 
+def _broker() -> Broker:
+    settings = _settings()
+    settings.home.mkdir(parents=True, exist_ok=True)  # the embedded queue lives there
+    return Broker(QueueConfig.from_settings(settings))
+
+
 @contextmanager
 def _store() -> Iterator[Store]:
     store = open_store()
@@ -337,7 +343,7 @@ def dead_list_command(as_json: bool) -> None:
     Example:
       epoi dead list --json
     """
-    with Broker(QueueConfig.from_settings(_settings())) as broker:
+    with _broker() as broker:
         letters = dead_list(broker)
     if as_json:
         echo_json({"dead": [d.model_dump(mode="json", exclude={"envelope"}) for d in letters]})
@@ -361,7 +367,7 @@ def dead_replay_command(ids: tuple[str, ...], replay_all: bool) -> None:
     """
     if not ids and not replay_all:
         raise click.UsageError("give dead-letter IDS or --all")
-    with _store() as store, Broker(QueueConfig.from_settings(_settings())) as broker:
+    with _store() as store, _broker() as broker:
         wanted = "all" if replay_all else set(ids)
         letters = [
             d for d in dead_list(broker) if d.unit_id and (wanted == "all" or d.id in wanted)

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from .. import _logging
 from ..config import Settings
-from ..intake import SubmissionResult
+from ..intake import DEFAULT_CHUNK_SIZE, SubmissionResult
 from ..queues import Broker, Kind, QueueConfig, Worker, WorkerStats, stop_on_signals
 from ..store import (
     Ack,
@@ -75,10 +75,14 @@ def run(
     progress: Progress | None = None,
     on_submitted: Callable[[list[SubmissionResult]], None] | None = None,
     idle_timeout: float = RUN_IDLE_TIMEOUT,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
 ) -> RunSummary:
     """Submit ``paths`` and process everything queued to the end; a summary of the
     submissions this run touched (the new ones and those whose units it recovered)."""
-    pipeline = Pipeline(store, settings, clock, match_hook=match_hook, progress=progress)
+    pipeline = Pipeline(
+        store, settings, clock, match_hook=match_hook, progress=progress, chunk_size=chunk_size
+    )
+    settings.home.mkdir(parents=True, exist_ok=True)  # the embedded queue lives there
     config = QueueConfig.from_settings(settings, idle_timeout=idle_timeout)
     with Broker(config) as broker:
         recovered = pipeline.queued()
@@ -159,6 +163,7 @@ def serve(
     if install_signals:
         stop_on_signals(stop)
     pipeline = Pipeline(store, settings, clock, match_hook=match_hook)
+    settings.home.mkdir(parents=True, exist_ok=True)
     config = QueueConfig.from_settings(settings)
     kinds = list(stages)
     with Broker(config) as broker:

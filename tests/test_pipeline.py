@@ -1,0 +1,210 @@
+"""The pipeline on the embedded queue, over SQLite and PostgreSQL stores: the run stores every
+record once, the same file twice adds no rows, a redelivered unit changes nothing, lost
+messages are recovered from the store, test interchanges stay out of production."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+
+from epoi.cli import main
+from epoi.config import Settings
+from epoi.pipeline import Pipeline, run
+from epoi.sample import FaultOptions, generate
+from epoi.store import (
+    CarrierEnvironment,
+    PolicyReportRow,
+    Store,
+    Submission,
+    UnitState,
+    VehicleRow,
+    WorkUnit,
+    add_carrier,
+)
+
+TABLES = (
+    "submissions", "interchanges", "acks", "functional_groups", "transaction_sets",
+    "work_units", "policy_reports", "insureds", "vehicles", "business_errors", "error_returns",
+)  # fmt: skip
+
+
+@pytest.fixture
+def world(tmp_path: Path, store: Store, clock) -> list[Path]:
+    """Three carriers' files (a few faulty records among them), carriers registered."""
+    summary = generate(
+        40, tmp_path / "edi", today=date(2026, 11, 27), seed=3, policies_per_set=15,
+        faults=FaultOptions(bad_check_digits=0.05, missing_dates=0.05),
+    )  # fmt: skip
+    with store.session() as session:
+        for c in summary.carriers:
+            add_carrier(
+                session, name=c.name, naic=c.naic, isa_qualifier="ZZ", isa_id=c.sender_id,
+                environment=CarrierEnvironment.PRODUCTION, created_at=clock(),
+            )  # fmt: skip
+    return sorted(summary.files)
+
+
+def _rows(store: Store) -> dict[str, int]:
+    with store.engine.connect() as conn:
+        return {t: conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one() for t in TABLES}
+
+
+def _run(paths, store, settings, clock, **kw):
+    return run(paths, store=store, settings=settings, clock=clock, idle_timeout=0.2,
+               chunk_size=4, **kw)  # fmt: skip
+
+
+def test_a_run_stores_every_record_once_and_answers_every_set(world, store, settings, clock):
+    summary = _run(world, store, settings, clock)
+    assert summary.files == 3 and summary.policies == 40
+    assert summary.accepted + summary.warned + summary.rejected == 40
+    assert summary.rejected > 0  # the injected faults
+    with store.session(readonly=True) as s:
+        assert s.scalar(sa.select(sa.func.count()).select_from(PolicyReportRow)) == 40
+        states = set(s.scalars(sa.select(Submission.state)))
+        assert {str(x) for x in states} == {"matched"}
+        assert set(s.scalars(sa.select(WorkUnit.state))) == {UnitState.DONE}
+        assert s.scalar(sa.select(sa.func.count()).where(WorkUnit.payload.is_not(None))) == 0
+        n_sets = s.scalar(sa.text("SELECT count(*) FROM transaction_sets WHERE ack_code <> 'R'"))
+        # Vehicles of accepted records are up for matching; rejected ones are not.
+        pending = s.scalar(
+            sa.select(sa.func.count()).select_from(VehicleRow)
+            .join(PolicyReportRow, VehicleRow.policy_report_id == PolicyReportRow.id)
+            .where(PolicyReportRow.status != "rejected")
+        )
+        assert s.scalar(
+            sa.select(sa.func.count()).where(VehicleRow.match_state == "pending")
+        ) == pending
+    assert summary.error_returns == n_sets >= 3
+    assert summary.acks == 6  # a TA1 (ISA14 = 1) and a 997 per file
+    # Every error return is a file with the control number it is recorded with.
+    for f in (settings.home / "acks").rglob("*.811.*.x12"):
+        icn = f.name.split(".")[2]
+        assert f"*{icn}*" in f.read_text(encoding="latin-1").split("~")[0] + "*"
+
+
+def test_the_same_file_twice_adds_no_rows(world, store, settings, clock):
+    _run(world, store, settings, clock)
+    before = _rows(store)
+    again = _run(world, store, settings, clock)
+    assert again.duplicates == 3 and again.policies == 0
+    assert _rows(store) == before
+
+
+def test_a_redelivered_unit_changes_nothing(world, store, settings, clock):
+    pipeline = Pipeline(store, settings, clock, chunk_size=4)
+    _results, parse_units = pipeline.submit(world[:1])
+    normalize_units = pipeline.parse(parse_units[0])
+    assert len(normalize_units) >= 2
+    first = normalize_units[0]
+    match_units = pipeline.normalize(first)
+    after_one = _rows(store)
+    # The same message again (redelivery after the commit) and the parse again.
+    assert pipeline.normalize(first) == []
+    assert pipeline.parse(parse_units[0]) == []
+    assert _rows(store) == after_one
+    for env in normalize_units[1:]:
+        match_units += pipeline.normalize(env)
+    for env in match_units:
+        pipeline.match(env)
+    done = _rows(store)
+    for env in [*parse_units, *normalize_units, *match_units]:
+        handler = {"parse": pipeline.parse, "normalize": pipeline.normalize,
+                   "match": pipeline.match}[env.kind]  # fmt: skip
+        assert handler(env) == []
+    assert _rows(store) == done
+    assert done["error_returns"] == done["transaction_sets"]
+
+
+def test_units_whose_messages_were_lost_are_recovered_from_the_store(
+    world, store, settings, clock
+):
+    # Parse without a broker: the normalize units exist only in the store, as after a crash
+    # that lost the fetched messages.
+    pipeline = Pipeline(store, settings, clock, chunk_size=4)
+    _results, parse_units = pipeline.submit(world)
+    pipeline.parse(parse_units[0])
+    queued = pipeline.queued()
+    assert {e.kind for e in queued} == {"parse", "normalize"}
+    summary = _run([], store, settings, clock)
+    assert summary.recovered_units == len(queued)
+    assert summary.policies == 40
+    assert pipeline.queued() == []
+
+
+def test_test_interchanges_are_stored_flagged_and_kept_out_of_production(
+    world, store, settings, clock, tmp_path
+):
+    data = world[0].read_bytes()
+    assert data[102:103] == b"P"  # ISA15 (fixed-width ISA)
+    test_file = tmp_path / "test.x12"
+    test_file.write_bytes(data[:102] + b"T" + data[103:])
+    summary = _run([test_file], store, settings, clock)
+    assert summary.test_policies == summary.policies > 0
+    with store.session(readonly=True) as s:
+        assert set(s.scalars(sa.select(PolicyReportRow.test))) == {True}
+        assert s.scalar(sa.select(sa.func.count()).where(VehicleRow.match_state.is_not(None))) == 0
+        assert s.scalar(sa.select(sa.func.count()).where(WorkUnit.kind == "match")) == 0
+    # The same policies in production afterwards are not duplicates of the test ones (E110).
+    # (Another ISA13: a test interchange claims its control number like any other.)
+    prod_file = tmp_path / "prod.x12"
+    prod_file.write_bytes(data.replace(data[90:99], b"000000778"))
+    prod = _run([prod_file], store, settings, clock)
+    with store.session(readonly=True) as s:
+        assert s.scalar(sa.text("SELECT count(*) FROM business_errors WHERE code = 'E110'")) == 0
+    assert prod.policies == summary.policies
+
+
+def test_a_resent_report_is_a_duplicate_of_the_one_accepted_before(world, store, settings, clock,
+                                                                    tmp_path):  # fmt: skip
+    first = _run(world[:1], store, settings, clock)
+    data = world[0].read_text(encoding="latin-1")
+    isa13 = data[90:99]
+    resent = tmp_path / "resent.x12"
+    resent.write_text(data.replace(isa13, "000000777"), encoding="latin-1")
+    second = _run([resent], store, settings, clock)
+    assert second.policies == first.policies
+    with store.session(readonly=True) as s:
+        flagged = s.scalar(sa.text(
+            "SELECT count(DISTINCT p.id) FROM business_errors e JOIN policy_reports p "
+            "ON p.id = e.policy_report_id WHERE e.code = 'E110' AND p.submission_id = 2"
+        ))  # fmt: skip
+        before_accepted = s.scalar(sa.text(
+            "SELECT count(*) FROM policy_reports WHERE submission_id = 1 AND status <> 'rejected'"
+            " AND transaction_type IS NOT NULL AND effective_date IS NOT NULL"
+        ))  # fmt: skip
+        # None of the first submission's records is flagged by the second.
+        assert s.scalar(sa.text(
+            "SELECT count(*) FROM business_errors e JOIN policy_reports p "
+            "ON p.id = e.policy_report_id WHERE e.code = 'E110' AND p.submission_id = 1"
+        )) == 0  # fmt: skip
+    assert flagged == before_accepted > 0
+
+
+def test_cli_run_status_and_acks(world, store, settings: Settings, tmp_path, monkeypatch):
+    monkeypatch.setenv("EPOI_HOME", str(settings.home))
+    monkeypatch.setenv("EPOI_DATABASE_URL", store.url)
+    cli = CliRunner()
+    result = cli.invoke(main, ["run", *map(str, world), "--json"])
+    assert result.exit_code == 1, result.output  # the injected faults reject records
+    doc = json.loads(result.output)
+    assert doc["files"] == 3 and doc["policies"] == 40 and doc["rejected"] > 0
+    status = json.loads(cli.invoke(main, ["status", "1", "--json"]).output)
+    assert status["state"] == "matched"
+    assert status["units"]["normalize"] == {"done": sum(t["chunks"] for t in
+                                                        status["transaction_sets"])}  # fmt: skip
+    out = tmp_path / "outbox"
+    acks = cli.invoke(main, ["acks", "1", "--out", str(out), "--json"])
+    assert acks.exit_code == 0, acks.output
+    files = json.loads(acks.output)["files"]
+    assert {f["kind"] for f in files} == {"TA1", "997", "811"}
+    for f in files:
+        text = Path(f["file"]).read_text(encoding="latin-1")
+        assert text.startswith("ISA") and f"*{f['control_number']}*" in text[:110]
+    missing = cli.invoke(main, ["status", "99"])
+    assert missing.exit_code == 2
