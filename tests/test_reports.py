@@ -7,7 +7,6 @@ import csv
 import io
 import json
 from datetime import date, datetime, timezone
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -33,6 +32,7 @@ from epoi.reports import (
 )
 from epoi.store import Store
 
+from _report_tables import cell_text, html_tables
 from _reports_data import AS_OF, BETA_DOB, BETA_FEIN, BETA_LICENCE, BETA_NAME, populate
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
@@ -196,49 +196,6 @@ def _csv_sections(text: str) -> dict[str, list[dict[str, str]]]:
     return out
 
 
-class _Tables(HTMLParser):
-    """The text of every cell of every ``table[data-section]``."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.tables: dict[str, list[list[str]]] = {}
-        self._section: str | None = None
-        self._cell: list[str] | None = None
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        a = dict(attrs)
-        if tag == "table" and a.get("data-section"):
-            self._section = a["data-section"]
-            self.tables[self._section] = []
-        elif tag == "tr" and self._section:
-            self.tables[self._section].append([])
-        elif tag in ("td", "th") and self._section:
-            self._cell = []
-
-    def handle_data(self, data: str) -> None:
-        if self._cell is not None:
-            self._cell.append(data)
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in ("td", "th") and self._cell is not None and self._section:
-            self.tables[self._section][-1].append("".join(self._cell))
-            self._cell = None
-        elif tag == "table":
-            self._section = None
-
-
-def _plain(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        return f"{value:,.1f}"
-    return str(value)
-
-
 @pytest.mark.parametrize("kind", ["summary", "carrier", "submission", "unmatched", "timeliness"])
 def test_json_csv_and_html_carry_the_same_numbers(filled: Store, kind: str) -> None:
     with filled.session(readonly=True) as s:
@@ -251,18 +208,17 @@ def test_json_csv_and_html_carry_the_same_numbers(filled: Store, kind: str) -> N
         }[kind]()
     doc = json.loads(render_json(report))
     from_csv = _csv_sections(render_csv(report))
-    parser = _Tables()
-    parser.feed(render_html(report))
+    tables = html_tables(render_html(report))
     assert doc["sections"], "a report has sections"
     for name, section in doc["sections"].items():
         rows = section["rows"]
         assert [
             {k: ("" if v is None else str(v)) for k, v in r.items()} for r in rows
         ] == from_csv.get(name, []), name
-        html_rows = parser.tables[name]
+        html_rows = tables[name]
         assert html_rows[0] == [c.replace("_", " ") for c in section["columns"]]
         body = html_rows[1:] if rows else []
-        assert body == [[_plain(r[c]) for c in section["columns"]] for r in rows], name
+        assert body == [[cell_text(r[c]) for c in section["columns"]] for r in rows], name
 
 
 def test_html_is_one_self_contained_file(filled: Store) -> None:

@@ -171,6 +171,8 @@ def _chart(s: Section) -> str:
     if spec.chart is None or not s.rows or spec.chart_label is None:
         return ""
     labels = [str(v) for v in s.column(spec.chart_label)]
+    if not any(v for c in spec.chart_values for v in s.column(c)):
+        return '<p class="empty">nothing to chart: every value is 0</p>'
     if spec.chart == "hbars":
         values = [float(v or 0) for v in s.column(spec.chart_values[0])]  # type: ignore[arg-type]
         return hbars(labels, values, title=s.title)

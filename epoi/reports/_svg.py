@@ -46,7 +46,8 @@ def stacked_bars(
     height, left, right, top, bottom = 240, 56, 130, 12, 58
     plot_w, plot_h = width - left - right, height - top - bottom
     totals = [sum(s[i] or 0 for s in series.values()) for i in range(len(labels))]
-    top_value = _nice_max(max(totals, default=0))
+    # At least 4 so that the axis of small counts reads 0 1 2 3 4, not fractions.
+    top_value = _nice_max(max(max(totals, default=0), 4))
     slot = plot_w / max(len(labels), 1)
     bar_w = max(min(slot * 0.7, 48), 1.0)
     parts = [

@@ -1,0 +1,174 @@
+"""The HTML summary of a sample run, opened in headless Chromium, shows the numbers of the
+JSON summary; its tables sort when a header is clicked (WebDriver over plain HTTP:
+chromedriver, no selenium).
+
+Without chromium (or chromedriver) the tests skip, except under CI (env ``CI`` set), where
+a missing browser is a failure: .ci/run installs it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from _report_tables import html_tables
+from epoi.cli import main
+
+HEADLESS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+    "--disable-dev-shm-usage",
+]
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        reason = f"{name} is not installed (Debian: apt-get install chromium chromium-driver)"
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason}; CI is set, so this is a failure, not a skip")
+        pytest.skip(reason)
+    return path
+
+
+def _cli(home: Path, *args: str) -> str:
+    result = CliRunner().invoke(main, list(args), env={"EPOI_HOME": str(home),
+                                                         "EPOI_DATABASE_URL": None})
+    assert result.exit_code in (0, 1), result.output
+    return result.output
+
+
+@pytest.fixture(scope="module")
+def summary(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    """A sample run's summary, rendered as HTML and as JSON."""
+    root = tmp_path_factory.mktemp("html")
+    home, sample = root / "home", root / "sample"
+    info = json.loads(_cli(home, "sample", "--policies", "400", "--seed", "11",
+                           "--today", "2026-11-27", "--bad-check-digits", "0.02",
+                           "--out", str(sample), "--json"))
+    for c in info["carriers"]:
+        _cli(home, "carriers", "add", "--name", c["name"], "--naic", c["naic"],
+             "--isa-qualifier", "ZZ", "--isa-id", c["sender_id"], "--production")
+    _cli(home, "run", *info["files"])
+    html, doc = root / "summary.html", root / "summary.json"
+    _cli(home, "report", "summary", "--format", "html", "--out", str(html))
+    _cli(home, "report", "summary", "--format", "json", "--out", str(doc))
+    return html, json.loads(doc.read_text())
+
+
+def _number(text: str) -> float:
+    return float(text.replace(",", ""))
+
+
+def test_chromium_shows_the_numbers_of_the_json(
+    summary: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    chromium = _tool("chromium")
+    html, doc = summary
+    dom = subprocess.run(
+        [chromium, *HEADLESS, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom",
+         html.resolve().as_uri()],
+        capture_output=True, text=True, timeout=60, check=True,
+    ).stdout
+    assert 'data-sortable="ready"' in dom, "the inline script ran"
+    tables = html_tables(dom)
+    volumes = doc["sections"]["volumes"]["rows"]
+    assert sum(r["policies"] for r in volumes) == 400  # the run is all there
+    assert any(r["code"] == "E204" for r in doc["sections"]["errors"]["rows"])
+    for name, section in doc["sections"].items():
+        shown = tables[name]
+        assert shown[0] == [c.replace("_", " ") for c in section["columns"]], name
+        body = shown[1:] if section["rows"] else []
+        assert len(body) == len(section["rows"]), name
+        for row, cells in zip(section["rows"], body):
+            for column, cell in zip(section["columns"], cells):
+                value = row[column]
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    assert _number(cell) == pytest.approx(value), (name, column)
+                else:
+                    assert cell == ("" if value is None else str(value)), (name, column)
+
+
+# -- sorting: a real click through WebDriver --------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class _WebDriver:
+    """The few W3C WebDriver calls the test needs, over urllib."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.session = ""
+
+    def call(self, method: str, path: str, body: Any = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(f"{self.base}{path}", data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return json.loads(resp.read())["value"]
+
+    def s(self, method: str, path: str, body: Any = None) -> Any:
+        return self.call(method, f"/session/{self.session}{path}", body)
+
+
+@pytest.fixture
+def webdriver(tmp_path: Path) -> Iterator[_WebDriver]:
+    chromium, chromedriver = _tool("chromium"), _tool("chromedriver")
+    port = _free_port()
+    proc = subprocess.Popen([chromedriver, f"--port={port}"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        driver = _WebDriver(f"http://127.0.0.1:{port}")
+        for _ in range(100):
+            try:
+                driver.call("GET", "/status")
+                break
+            except OSError:
+                time.sleep(0.1)
+        caps = {"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": {
+            "binary": chromium,
+            "args": [*HEADLESS, f"--user-data-dir={tmp_path / 'wd-profile'}"]}}}}
+        driver.session = driver.call("POST", "/session", caps)["sessionId"]
+        try:
+            yield driver
+        finally:
+            driver.s("DELETE", "")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_clicking_a_header_sorts_the_table(
+    summary: tuple[Path, dict[str, Any]], webdriver: _WebDriver
+) -> None:
+    html, doc = summary
+    webdriver.s("POST", "/url", {"url": html.resolve().as_uri()})
+    header = webdriver.s("POST", "/element", {
+        "using": "css selector", "value": '#t-errors thead th[data-column="errors"]'})
+    element = next(iter(header.values()))
+    column = doc["sections"]["errors"]["columns"].index("errors")
+    read = ("return Array.from(document.querySelectorAll('#t-errors tbody tr'))"
+            f".map(function (r) {{ return Number(r.cells[{column}].dataset.value); }});")
+    expected = sorted(r["errors"] for r in doc["sections"]["errors"]["rows"])
+    assert len(set(expected)) > 1, "the sample has errors of different counts"
+
+    webdriver.s("POST", f"/element/{element}/click", {})
+    assert webdriver.s("POST", "/execute/sync", {"script": read, "args": []}) == expected
+    webdriver.s("POST", f"/element/{element}/click", {})
+    assert webdriver.s("POST", "/execute/sync", {"script": read, "args": []}) == expected[::-1]
