@@ -91,5 +91,6 @@ def main(ctx: click.Context, log_level: str) -> None:
 from . import _cli_intake  # noqa: E402,F401
 from . import _cli_validate  # noqa: E402,F401
 from . import _cli_sample  # noqa: E402,F401
+from . import _cli_report  # noqa: E402,F401
 from . import _cli_run  # noqa: E402,F401
 from . import _cli_matching  # noqa: E402,F401
