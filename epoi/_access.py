@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from .errors import ConfigError, EpoiError
+from .errors import ConfigError
 from .store import Carrier, Submission, carrier_by_naic
 
 T = TypeVar("T", bound=tuple[Any, ...])
@@ -30,12 +30,10 @@ T = TypeVar("T", bound=tuple[Any, ...])
 ACCESS_LOG = "access.log"
 
 
-class NotFoundError(EpoiError):
-    """A submission (or other object) that does not exist, or is not the scope's to see: the
-    two are deliberately the same message and exit code, so a carrier cannot probe for
-    another carrier's submission ids."""
-
-    exit_code = 1
+class NotFoundError(ConfigError):
+    """A submission that does not exist, or is not the scope's to see: the two are
+    deliberately the same code, message and exit code (2, as for any unknown id given on
+    the command line), so a carrier cannot probe for another carrier's submission ids."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,13 +78,13 @@ class CarrierScope:
 
 
 def scoped_submission(session: Session, scope: CarrierScope, submission_id: int) -> Submission:
-    """The submission, if it exists and is in scope; otherwise ``NotFoundError`` (exit 1)
+    """The submission, if it exists and is in scope; otherwise ``NotFoundError`` (exit 2)
     with the same message either way."""
     row = session.scalars(
         scope.submissions(select(Submission).where(Submission.id == submission_id))
     ).one_or_none()
     if row is None:
-        raise NotFoundError("NOT-FOUND", f"no submission {submission_id}")
+        raise NotFoundError("SUBMISSION", f"no submission {submission_id}")
     return row
 
 

@@ -16,9 +16,10 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
 
+from ._access import CarrierScope, scoped_submission
 from ._cli_intake import carriers, open_store, utc_now
 from .cli import EXIT_OK, EXIT_REJECTED, _settings, echo_json, guarded, main
-from .errors import ConfigError, InputError, Location
+from .errors import InputError, Location
 from .intake import SubmissionResult
 from .pipeline import RunSummary, run as run_pipeline, serve
 from .queues import Broker, QueueConfig, dead_list, dead_replay
@@ -34,7 +35,6 @@ from .store import (
     record_counts,
     reopen_units,
     sets_of,
-    submission_by_id,
     unit_counts,
 )
 
@@ -211,22 +211,26 @@ def _submission_doc(store: Store, sub: Submission) -> dict[str, Any]:
 
 @main.command("status")
 @click.argument("submission", type=int, required=False)
+@click.option("--carrier", "naic", metavar="NAIC",
+              help="act as this carrier: only its own submissions exist")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON document")
 @guarded
-def status_command(submission: int | None, as_json: bool) -> None:
+def status_command(submission: int | None, naic: str | None, as_json: bool) -> None:
     """Where each submission stands: lineage state, counts, units of work, acks.
 
     \b
     Example:
       epoi status
       epoi status 12 --json
+      epoi status --carrier 12345
     """
     with _store() as store:
+        with store.session(readonly=True) as session:
+            scope = CarrierScope.for_naic(session, naic)
         if submission is not None:
             with store.session(readonly=True) as session:
-                sub = submission_by_id(session, submission)
-            if sub is None:
-                raise ConfigError("SUBMISSION", f"no submission {submission}")
+                # Another carrier's submission is "no submission", like a missing one.
+                sub = scoped_submission(session, scope, submission)
             doc = _submission_doc(store, sub)
             if as_json:
                 echo_json(doc)
@@ -234,10 +238,13 @@ def status_command(submission: int | None, as_json: bool) -> None:
                 _print_submission(doc)
             return
         with store.session(readonly=True) as session:
-            subs = list(session.scalars(select(Submission).order_by(Submission.id)))
+            stmt = scope.submissions(select(Submission).order_by(Submission.id))
+            subs = list(session.scalars(stmt))
             units = unit_counts(session)
             totals = record_counts(session)
         docs = [_submission_doc(store, s) for s in subs]
+        if scope.is_carrier:  # the totals of the carrier's own submissions only
+            units, totals = _sum_units(docs), _sum_counts(docs)
     if as_json:
         echo_json({"submissions": docs, "units": units, "counts": totals})
         return
@@ -253,6 +260,23 @@ def status_command(submission: int | None, as_json: bool) -> None:
     queued = sum(by.get("queued", 0) for by in units.values())
     failed = sum(by.get("failed", 0) for by in units.values())
     click.echo(f"units: {queued} queued, {failed} failed")
+
+
+def _sum_units(docs: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for d in docs:
+        for kind, by in d["units"].items():
+            for state, n in by.items():
+                out.setdefault(kind, {})[state] = out.get(kind, {}).get(state, 0) + n
+    return out
+
+
+def _sum_counts(docs: list[dict[str, Any]]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for d in docs:
+        for key, n in d["counts"].items():
+            out[key] = out.get(key, 0) + n
+    return out
 
 
 def _print_submission(d: dict[str, Any]) -> None:
@@ -283,9 +307,11 @@ def _print_submission(d: dict[str, Any]) -> None:
 @click.argument("submission", type=int)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("."), show_default=True, help="directory to write them to")  # fmt: skip
+@click.option("--carrier", "naic", metavar="NAIC",
+              help="act as this carrier: only its own submissions exist")
 @click.option("--json", "as_json", is_flag=True, help="list the files written as JSON")
 @guarded
-def acks_command(submission: int, out_dir: Path, as_json: bool) -> None:
+def acks_command(submission: int, out_dir: Path, naic: str | None, as_json: bool) -> None:
     """Write the TA1, 997 and error-return 811 of a submission, with the control numbers
     they were sent with.
 
@@ -297,8 +323,8 @@ def acks_command(submission: int, out_dir: Path, as_json: bool) -> None:
     written: list[dict[str, str]] = []
     with _store() as store:
         with store.session(readonly=True) as session:
-            if submission_by_id(session, submission) is None:
-                raise ConfigError("SUBMISSION", f"no submission {submission}")
+            # Another carrier's submission is "no submission", like a missing one.
+            scoped_submission(session, CarrierScope.for_naic(session, naic), submission)
             acks = acks_of(session, submission)
             returns = error_returns_of(session, submission)
         out_dir.mkdir(parents=True, exist_ok=True)

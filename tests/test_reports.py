@@ -267,10 +267,10 @@ def test_unmasked_use_is_logged_with_who_when_and_what(cli_env: Path) -> None:
     assert all(datetime.fromisoformat(x["when"]).tzinfo is not None for x in lines)
 
 
-def test_unmasked_not_found_is_not_logged_and_exits_1(cli_env: Path) -> None:
+def test_unmasked_not_found_is_not_logged_and_exits_2(cli_env: Path) -> None:
     result = CliRunner().invoke(main, ["report", "submission", "3", "--carrier", "11111",
                                        "--unmasked"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "no submission 3" in result.output
     assert not (cli_env / "access.log").exists()
 

@@ -622,7 +622,7 @@ def summary_report(session: Session, opts: ReportOptions) -> SummaryReport:
 
 
 def submission_report(session: Session, opts: ReportOptions, submission_id: int) -> SubmissionReport:
-    scoped_submission(session, opts.scope, submission_id)  # not found / not yours: exit 1
+    scoped_submission(session, opts.scope, submission_id)  # not found / not yours: exit 2
     f = _Filter(ReportOptions(scope=opts.scope, masked=opts.masked, clock=opts.clock,
                               as_of=opts.as_of), submission_id)
     return SubmissionReport(
