@@ -16,6 +16,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -33,6 +34,15 @@ for seg in data.split(term):
     seg.strip().split(data[3])
     n += 1
 print(n)
+"""
+
+FAST = r"""
+import sys
+from epoi.config import Settings
+from epoi.parsers import validate
+with open(sys.argv[1], "rb") as fh:
+    v = validate(fh, name=sys.argv[1], workers=Settings().workers)
+print("valid" if v.accepted else "invalid")
 """
 
 PYX12 = r"""
@@ -67,13 +77,17 @@ class Result:
 
 def run_child(name: str, argv: list[str], *, input_name: str, segments: int, policies: int,
               env: dict[str, str] | None = None) -> Result:
-    start = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            env={**os.environ, **(env or {})})
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - start
-    code = os.waitstatus_to_exitcode(status)
-    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    # stderr goes to a file: a pipe read only after the child ends could fill and block it
+    with tempfile.TemporaryFile() as errfile:
+        start = time.perf_counter()
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=errfile,
+                                env={**os.environ, **(env or {})})
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped: Popen must not wait again
+        errfile.seek(0)
+        err = errfile.read().decode(errors="replace")
+    code = proc.returncode
     if code not in (0, 1):
         print(f"{name}: exit {code}\n{err[-2000:]}", file=sys.stderr)
     return Result(name, input_name, seconds, usage.ru_maxrss / 1024, segments, policies, code)
@@ -135,7 +149,8 @@ def main() -> None:
     ap.add_argument("--policies", type=int, default=200_000, help="policies in the large file")
     ap.add_argument("--small", type=int, default=10_000, help="policies in the small file (memory ratio)")
     ap.add_argument("--out", type=Path, default=Path("bench-out"))
-    ap.add_argument("--skip", default="", help="comma list of contenders to skip: naive,pyx12,fast,fast2,epoi-pyx12,run")
+    ap.add_argument("--skip", default="",
+                    help="comma list of contenders to skip: naive,pyx12,engine,engine2,fast,fast2,epoi-pyx12")
     ap.add_argument("--json", action="store_true", help="print the results as JSON too")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
@@ -152,10 +167,12 @@ def main() -> None:
         contenders = [
             ("naive", "naive split (ceiling)", [PY, "-c", NAIVE, str(path)], None),
             ("pyx12", "pyx12 x12n_document", [PY, "-c", PYX12, str(path)], None),
-            ("fast", "epoi validate --engine fast", [PY, "-m", "epoi", "validate", "--json", str(path)],
-             {"EPOI_WORKERS": "1"}),
-            ("fast2", "epoi validate (2 workers)", [PY, "-m", "epoi", "validate", "--json", str(path)],
-             {"EPOI_WORKERS": "2"}),
+            ("engine", "fast engine, 1 process", [PY, "-c", FAST, str(path)], {"EPOI_WORKERS": "1"}),
+            ("engine2", "fast engine, 2 workers", [PY, "-c", FAST, str(path)], {"EPOI_WORKERS": "2"}),
+            ("fast", "epoi validate --json (1 process)",
+             [PY, "-m", "epoi", "validate", "--json", str(path)], {"EPOI_WORKERS": "1"}),
+            ("fast2", "epoi validate --json (2 workers)",
+             [PY, "-m", "epoi", "validate", "--json", str(path)], {"EPOI_WORKERS": "2"}),
             ("epoi-pyx12", "epoi validate --engine pyx12",
              [PY, "-m", "epoi", "validate", "--engine", "pyx12", "--json", str(path)], None),
         ]

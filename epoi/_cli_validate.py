@@ -83,7 +83,10 @@ def validate(files: tuple[str, ...], as_json: bool, engine: str) -> None:
     verdicts = []
     for f in files:
         with open(f, "rb") as stream:
-            verdict = run_validation(stream, name=f, options=options, engine=engine)
+            # settings.workers: 0 = one process per core, for large files (parsers.validate)
+            verdict = run_validation(
+                stream, name=f, options=options, engine=engine, workers=settings.workers
+            )
         with open(f, "rb") as stream:  # second streaming pass: the accepted sets' policies
             records = (normalize(b, context=context) for b in iter_policies(stream, verdict, name=f))
             verdicts.append(merge_business_edits(

@@ -409,3 +409,4 @@ def _take(engine: _Engine, r: _Range, future: Future[_Piece], frozen: Any,
         return _envelope_after(path, r.start, d, _STOP_IDS["policy"])
     engine.position = piece.end_position + offset - 1
     return None, piece.end_state
+
