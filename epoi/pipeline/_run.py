@@ -86,6 +86,12 @@ def run(
     config = QueueConfig.from_settings(settings, idle_timeout=idle_timeout)
     with Broker(config) as broker:
         recovered = pipeline.queued()
+        if broker.server_less:
+            # The embedded queue belongs to this one process, and the store says what is left
+            # to do: start from the store's list alone, in the order the units were created,
+            # rather than after whatever an interrupted run left in the queue tables.  (On
+            # RabbitMQ other workers share the queues: nothing is purged there.)
+            _purge_stage_queues(broker)
         if recovered:
             broker.requeue(recovered)
             _log.info("run_recovered", units=len(recovered))
@@ -102,6 +108,12 @@ def run(
     summary.recovered_units = len(recovered)
     summary.dead_lettered = stats.dead_lettered
     return summary
+
+
+def _purge_stage_queues(broker: Broker) -> None:
+    channel = broker.connection.default_channel
+    for kind in ("parse", "normalize", "match"):
+        broker.topology.queue(kind).bind(channel).purge()  # type: ignore[arg-type]
 
 
 def summarize(store: Store, submission_ids: Sequence[int]) -> RunSummary:
