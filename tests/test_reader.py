@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from epoi.errors import InputError
-from epoi.parsers import read_segments
+from epoi.parsers import Delimiters, read_segments
 from epoi.parsers._reader import SegmentReader, parse_isa_delimiters
 
 from _fast_gen import make_811
@@ -167,3 +167,38 @@ def test_segment_too_long_inside_a_chunk():
     code, got = error_code(text)
     assert code == "SEGMENT-TOO-LONG"
     assert got[-1].id == "ST"
+
+
+# --- batches and byte ranges (the fast engine's and the parallel runs' entry) --------------
+@pytest.mark.parametrize("eol", ["", "\r\n"])
+@pytest.mark.parametrize("chunk", [7, 64, 1 << 20])
+def test_batches_hold_the_raw_segments_in_order(eol, chunk):
+    first = make_811(3, sets=2, eol=eol)
+    text = first + make_811(1, term="\n", sep="^", isa13="000000102")
+    reader = SegmentReader(io.BytesIO(text.encode()), chunk_size=chunk)
+    raw = [p for batch in reader.batches() for p in batch]
+    expected = segs(text)
+    assert len(raw) == len(expected) == reader.segments_read
+    n1 = len(segs(first))
+    assert [p.split("*") for p in raw[:n1]] == [s.fields for s in expected[:n1]]
+    assert [p.split("^") for p in raw[n1:]] == [s.fields for s in expected[n1:]]
+
+
+def test_a_byte_range_inside_an_interchange_reads_with_the_given_delimiters():
+    text = make_811(3, eol="\r\n")
+    data = text.encode()
+    whole = segs(data)
+    at = data.index(b"HL*3*")
+    reader = SegmentReader(io.BytesIO(data[at:]), resume=Delimiters("*", ":", "~"))
+    tail = [p.split("*") for batch in reader.batches() for p in batch]
+    assert tail == [s.fields for s in whole][-len(tail):]
+    assert tail[0][:2] == ["HL", "3"]
+    # a range that ends at a segment boundary inside the interchange: not a truncation when
+    # the stream is partial, FILE-TRUNCATED otherwise
+    end = data.index(b"HL*5*")
+    partial = SegmentReader(io.BytesIO(data[at:end]), resume=reader.delimiters, partial=True)
+    got = [p for batch in partial.batches() for p in batch]
+    assert got[0].startswith("HL*3*") and not got[-1].startswith("HL*5")
+    with pytest.raises(InputError) as exc:
+        list(SegmentReader(io.BytesIO(data[at:end]), resume=reader.delimiters).batches())
+    assert exc.value.code == "FILE-TRUNCATED"

@@ -1,11 +1,18 @@
 """The fast validation engine: one streaming pass, the compiled 811 map, a ``FileVerdict``.
 
 Same verdicts as the pyx12 engine (``_pyx12.validate``) on accept/reject and the AK5/AK9
-codes, ~20x faster: the envelope (ISA/IEA, GS/GE, ST/SE) is checked here with the standard
+codes, ~30x faster: the envelope (ISA/IEA, GS/GE, ST/SE) is checked here with the standard
 TA1 (note codes), AK9 (715), AK5 (718) codes, the transaction set with the compiled map
 (``_compiled``): loop walk (AK3 720 codes) and element checks (AK4 723 codes, computed by
 pyx12 itself for the rare segment that fails the fast checks).  Where the two engines differ
-on purpose, ``tests/fixtures/fast/DIFFERENCES.md`` says why.
+on purpose, ``tests/fixtures/fast/DIFFERENCES.md`` says why (``tests/test_differential.py``
+holds both engines to that list).
+
+Speed (``_Engine.run``): the reader hands over whole chunks of raw segment texts; per map
+segment a dict maps the next segment id (and qualifier) to a memoised step; a segment that
+opens or closes no loop is counted and checked inline, its elements with one compiled
+``fullmatch`` of the raw text (``_compiled.segment_matcher``); only a segment that fails it
+is checked element by element, and only a failing one is handed to pyx12 for its codes.
 
 Memory is flat in the file size: per transaction set only the walker's loop stack, the HL
 ancestor stack and at most ``max_errors_per_set`` issues are kept.  It never raises on bad
@@ -765,7 +772,7 @@ class _Engine:
 
     def _walk_to_se(self, st: _Set, f: list[str], position: int) -> None:
         # SE closes every loop still open; its element errors are AK5 codes (pyx12), so
-        # only the walk of _body is done here.
+        # only the walk of the hot loop is done here.
         assert st.current is not None
         pops, _pushes, target, skipped = self.m.transition(st.current, f)
         if target is None:
