@@ -167,7 +167,35 @@ def test_step2_two_near_vins_of_the_same_owner_is_ambiguous() -> None:
 
 # -- step 3 ------------------------------------------------------------------------------
 
-OTHER_VIN = with_check_digit("JTDKB20U093000001")
+# The owner steps serve vehicles whose VIN does not name a vehicle (here: a wrong check
+# digit); a valid VIN far from every registration is another, unregistered vehicle.
+_VALID_OTHER = with_check_digit("JTDKB20U093000001")
+OTHER_VIN = _VALID_OTHER[:8] + ("1" if _VALID_OTHER[8] != "1" else "2") + _VALID_OTHER[9:]
+
+
+def test_owner_steps_leave_a_valid_vin_far_from_every_registration_pending() -> None:
+    # The owner's registered HOND 2003 is another car: the reported one is not registered.
+    index = InMemoryRegistrationIndex([reg(owner_dl="D1234567", owner_dob=DOB)])
+    ins = (person(dl="D1234567", dob=DOB),)
+    result = only(match_one(report(car(vin=_VALID_OTHER), insureds=ins), index))
+    assert (result.state, result.step) == ("pending", None)
+
+
+def test_owner_steps_skip_a_registration_claimed_by_its_own_vin() -> None:
+    # P1 reports the registered car by its VIN; P2's car (VIN unusable) has the same owner,
+    # make and year: step 3 must not hand it P1's registration, in one batch or later.
+    index = InMemoryRegistrationIndex([reg(owner_dl="D1234567")])
+    ins = (person(dl="D1234567"),)
+    p1 = report(car(), number="P1", position=1, insureds=ins)
+    p2 = report(car(vin=OTHER_VIN), number="P2", position=2, insureds=ins)
+    r1, r2 = match_many([p1, p2], index)
+    assert (r1.state, r1.step, r2.state) == ("matched", 1, "pending")
+    claims = {VIN: {(p1.key.as_string(), 0)}}
+    later = only(match_one(p2, index, claimed=lambda vins: {v: claims[v] for v in vins
+                                                            if v in claims}))
+    assert later.state == "pending"
+    alone = only(match_one(p2, index))  # without P1's claim step 3 does match
+    assert (alone.state, alone.step) == ("matched", 3)
 
 
 def test_step3_licence_make_and_year() -> None:

@@ -15,15 +15,26 @@ step found several would turn the stronger step's doubt into a guess (for exampl
 one make and year with near-sequential VINs: step 2 finds two of them, step 3 would then
 "confirm" whichever the licence index lists).  Ambiguous records go to a person.
 
-Claimed registrations (steps 3 and 4).  The owner steps match on who owns the car and its
-make and year, not on the VIN, so an owner with two cars of one make and year, one of them
-not registered, would see the unregistered one matched to the registered one.  A
-registration whose own VIN was reported (matched at step 1 or 2, in this batch or stored
-before) is *claimed*, and steps 3 and 4 leave it out of every other reported vehicle's
-candidates; a vehicle left with no candidate stays pending.  The stage re-matches stored
-step-3/4 results when their registration is claimed later, so the rule does not depend on
-the order reports arrive in.  The cost is recall on one rare case: the same car reported
-by two policies, one with its exact VIN and one with a VIN wrong in three or more places.
+The owner steps (3 and 4) and the wrong-vehicle problem.  Steps 3 and 4 match on who owns
+the car and its make and year, not on the VIN, so an owner with two cars of one make and
+year, one of them not registered (just bought, registered elsewhere), would see the
+unregistered one matched to the registered one, and the registered one's renewal cleared by
+another car's insurance (``epoi sample``'s *twins* measured this: every such vehicle was
+matched wrongly).  Two rules keep them out:
+
+* A reported VIN that is a valid VIN (17 characters of the VIN alphabet, check digit right)
+  names a vehicle.  Steps 1 and 2 have looked for it and for every registration within two
+  positions of it; a registration further away is another vehicle, so steps 3 and 4 do not
+  apply to it: the vehicle stays pending (it may be registered later).  The business edits
+  reject a vehicle whose VIN fails the check digit (E202-E204), so in the pipeline the owner
+  steps serve fleet policies and VINs the edits let through unchecked (pre-1981).
+* Claimed registrations: a registration whose own VIN was reported (matched at step 1 or 2,
+  in this batch or stored before) is *claimed*, and steps 3 and 4 leave it out of every
+  other reported vehicle's candidates.  The stage re-matches stored step-3/4 results when
+  their registration is claimed later, so the rule does not depend on arrival order.
+
+The cost is recall on a rare case: a car reported with a valid VIN wrong in three or more
+places (the check digit catches all but about one in eleven of those).
 
 Commercial fleet policies (CF, no vehicles) match on the insured's FEIN or licence number to
 every vehicle registered to that owner, one result per vehicle, at step 3.
@@ -41,6 +52,7 @@ from typing import NamedTuple
 
 from ..schemas.match import MatchResult
 from ..schemas.policy import PolicyReport
+from ..schemas.vin import check_digit_ok, has_valid_characters
 from ..schemas.vin import normalize as normalize_vin
 from ._index import (
     NameProbe,
@@ -316,8 +328,15 @@ class _Claims:
             for vin, claimers in self._lookup(wanted).items():
                 claims.setdefault(vin, set()).update(claimers)
         for it, regs in candidates:
+            if it.vin and _names_a_vehicle(it.vin):
+                continue  # steps 1 and 2 were the way to it; see the module docstring
             me = (it.report_key, it.vehicle_index)
             _settle(it, step, [r for r in regs if not (claims.get(r.vin, set()) - {me})])
+
+
+def _names_a_vehicle(vin: str) -> bool:
+    """A valid VIN: 17 characters of the VIN alphabet with the right check digit."""
+    return has_valid_characters(vin) and check_digit_ok(vin)
 
 
 def _is_fleet(report: PolicyReport) -> bool:

@@ -36,6 +36,35 @@ class FaultOptions:
         return cls(vin_typos=0.0)
 
 
+@dataclass(frozen=True, slots=True)
+class MatchingTraps:
+    """What makes matching hard in a real registration file, at chosen rates in [0, 1].
+    Drawn from their own random stream: the carrier files are the same whatever the rates,
+    only ``registrations.csv`` and the ground truth change.
+
+    ``name_variants``: per registered individual, the registration spells the owner's name
+    otherwise (hyphen or blank in a double surname, one half of it, a generational suffix,
+    no apostrophe, first and last names swapped).  ``decoys``: per registered vehicle, another
+    vehicle of the same make and year whose VIN differs from it in two serial positions
+    (check digit still valid), registered to somebody else and insured by nobody.
+    ``twins``: per reported vehicle that is not registered, its owner has another,
+    registered vehicle of the same make, model and year (another serial) that nobody
+    reports: step 3 alone would take one for the other."""
+
+    name_variants: float = 0.05
+    decoys: float = 0.02
+    twins: float = 0.5
+
+    def __post_init__(self) -> None:
+        for name, rate in asdict(self).items():
+            if not 0.0 <= rate <= 1.0:
+                raise ConfigError("SAMPLE-FAULT-RATE", f"trap rate {name}={rate} is not in [0, 1]")
+
+    @classmethod
+    def none(cls) -> MatchingTraps:
+        return cls(0.0, 0.0, 0.0)
+
+
 # What a keyer or an OCR pass typically puts instead of a character: look-alikes and
 # keyboard neighbours (I, O and Q are not VIN characters, so 1/0 become L/D rather than I/O).
 _CONFUSABLE = {

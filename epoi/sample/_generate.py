@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from . import _people
-from ._faults import FaultOptions
+from ._faults import FaultOptions, MatchingTraps
 from ._outputs import Outputs, Place, SampleSummary
 from ._records import Carrier
 from ._vehicles import PlateFactory, VinFactory
@@ -70,6 +70,7 @@ def generate(
     seed: int = 0,
     carriers: int = 3,
     faults: FaultOptions = FaultOptions(),
+    traps: MatchingTraps = MatchingTraps(),
     policies_per_file: int = 10_000,
     policies_per_set: int = 2_000,
     progress: Callable[[int], None] | None = None,
@@ -90,6 +91,7 @@ def generate(
 
     rng = random.Random(seed)
     fault_rng = random.Random(f"epoi-sample-faults-{seed}")
+    trap_rng = random.Random(f"epoi-sample-matching-traps-{seed}")
     summary = SampleSummary(out_dir=Path(out_dir))
     summary.carriers = _make_carriers(rng, carriers)
     shares = _split(rng, policies, carriers)
@@ -110,7 +112,7 @@ def generate(
         for carrier, share in zip(summary.carriers, shares):
             stream = CarrierStream(
                 carrier, rng=rng, fault_rng=fault_rng, faults=faults, today=today, vins=vins,
-                plates=plates, out=out,
+                plates=plates, out=out, traps=traps, trap_rng=trap_rng,
             )
             _write_carrier(stream, share, policies_per_file, per_set, rng, fault_rng, out, progress)
     return summary

@@ -37,8 +37,11 @@ class SampleSummary:
     policies: int = 0  # policy transactions (HL level 4 loops)
     vehicles: int = 0  # vehicle HL level 5 loops
     registrations: int = 0
-    uninsured: int = 0  # registered vehicles nobody reports
+    uninsured: int = 0  # registered vehicles nobody reports (decoys and twins included)
     unregistered: int = 0  # reported vehicles with no registration
+    decoys: int = 0  # registered near VINs of reported vehicles, other owners
+    twins: int = 0  # registered vehicles of the same owner, make and year as an unregistered one
+    name_variants: int = 0  # registrations that spell the owner's name differently
     transactions: Counter[str] = field(default_factory=Counter)
     faults: Counter[str] = field(default_factory=Counter)
 
@@ -64,6 +67,9 @@ class SampleSummary:
             "registrations": self.registrations,
             "uninsured": self.uninsured,
             "unregistered": self.unregistered,
+            "decoys": self.decoys,
+            "twins": self.twins,
+            "name_variants": self.name_variants,
             "transactions": dict(sorted(self.transactions.items())),
             "faults": dict(sorted(self.faults.items())),
         }
@@ -86,29 +92,44 @@ class Outputs:
         self._reg.writerow(REGISTRATION_COLUMNS)
         self._truth.writerow(GROUND_TRUTH_COLUMNS)
         self.summary = summary
+        # Plate -> how the registration spells its owner's name, for the ground truth.
+        self._variants: dict[str, str] = {}
 
     def registration(
         self, v: Vehicle, owner: Person | Organisation, address: Address, expires: date,
-        status: str,
+        status: str, *, names: tuple[str, str, str] | None = None,
     ) -> None:
+        """``names``: (last, first, kind) when the registration spells the owner otherwise."""
+        row_names: tuple[str, ...]
         if isinstance(owner, Organisation):
-            names: tuple[str, ...] = ("", "", owner.name, "", "", "", owner.fein)
+            row_names = ("", "", owner.name, "", "", "", owner.fein)
         else:
             dob = owner.dob.isoformat() if owner.dob else ""
             dl_state = "CA" if owner.dl else ""
-            names = (owner.last, owner.first, "", owner.dl, dl_state, dob, "")
+            last, first = owner.last, owner.first
+            if names is not None:
+                last, first, kind = names
+                self._variants[v.plate] = f"reg_name_{kind}"
+                self.summary.name_variants += 1
+            row_names = (last, first, "", owner.dl, dl_state, dob, "")
         street = f"{address.line1} {address.line2}".strip()
         # The 811 carries ZIP+4 as 9 digits; the registration file writes it the DMV way.
         zip_code = address.zip if len(address.zip) == 5 else f"{address.zip[:5]}-{address.zip[5:]}"
         self._reg.writerow((
-            v.plate, v.vin, v.make, v.year, *names, street, address.city, address.state,
+            v.plate, v.vin, v.make, v.year, *row_names, street, address.city, address.state,
             zip_code, expires.isoformat(), status,
         ))
         self.summary.registrations += 1
 
-    def uninsured(self, v: Vehicle) -> None:
+    def uninsured(self, v: Vehicle, *, fault: str = "", detail: str = "") -> None:
+        """A registered vehicle nobody reports; ``fault`` says when it is a matching trap
+        (``decoy``, ``twin``) and ``detail`` which reported vehicle it is near or twin of."""
         self.summary.uninsured += 1
-        self._truth.writerow(("uninsured", *[""] * 8, v.vin, v.plate, v.vin, "", ""))
+        if fault == "decoy":
+            self.summary.decoys += 1
+        elif fault == "twin":
+            self.summary.twins += 1
+        self._truth.writerow(("uninsured", *[""] * 8, v.vin, v.plate, v.vin, fault, detail))
 
     def file_fault(self, place: Place, fault: str, detail: str) -> None:
         self.summary.faults[fault] += 1
@@ -141,5 +162,6 @@ class Outputs:
             v = rv.vehicle
             self._truth.writerow((
                 "vehicle", *head, rv.reported_vin, v.vin, v.plate, v.vin if v.plate else "",
-                ";".join(policy.faults + rv.faults), rv.change,
+                ";".join(policy.faults + rv.faults),
+                ";".join(filter(None, (rv.change, self._variants.get(v.plate, "")))),
             ))

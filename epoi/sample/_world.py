@@ -17,7 +17,9 @@ from dataclasses import replace
 from datetime import date, timedelta
 
 from . import _people
-from ._faults import FaultOptions, bad_check_digit, vin_typo
+from ..matching._index import within_distance
+from ..schemas.vin import with_check_digit
+from ._faults import FaultOptions, MatchingTraps, bad_check_digit, vin_typo
 from ._outputs import Outputs
 from ._records import Address, Carrier, Organisation, Person, Policy, ReportedVehicle, Vehicle
 from ._vehicles import PlateFactory, VinFactory
@@ -46,9 +48,12 @@ class CarrierStream:
     def __init__(
         self, carrier: Carrier, *, rng: random.Random, fault_rng: random.Random,
         faults: FaultOptions, today: date, vins: VinFactory, plates: PlateFactory, out: Outputs,
+        traps: MatchingTraps = MatchingTraps(), trap_rng: random.Random | None = None,
     ) -> None:
         self.carrier = carrier
         self.faults = faults
+        self.traps = traps
+        self._trng = trap_rng or random.Random(0)
         self.today = today
         self._rng = rng
         self._frng = fault_rng
@@ -88,19 +93,87 @@ class CarrierStream:
         return expires, "ACTIVE" if expires >= self.today else "EXPIRED"
 
     def _vehicle(
-        self, owner: Person | Organisation, address: Address, *, commercial: bool
+        self, owner: Person | Organisation, address: Address, *, commercial: bool,
+        fleet: bool = False,
     ) -> Vehicle:
-        rng = self._rng
+        """A new vehicle of ``owner``, registered or not.  ``fleet``: one of a CF policy's
+        vehicles, which the policy covers without naming (so it gets no twin: a fleet
+        policy covers every vehicle of its owner)."""
+        rng, trng = self._rng, self._trng
         vin, year, make = self._vins.vehicle(self.today, commercial=commercial)
         registered = rng.random() < 0.96
         v = Vehicle(vin, year, make, self._plates.next(commercial=commercial) if registered else "")
         if registered:
-            self._out.registration(v, owner, address, *self._registration_dates())
+            self._out.registration(v, owner, address, *self._registration_dates(),
+                                   names=self._registered_names(owner))
+            if trng.random() < self.traps.decoys:
+                self._decoy(v)
         else:
             self._out.summary.unregistered += 1
+            if not fleet and trng.random() < self.traps.twins:
+                self._twin(v, owner, address)
         if rng.random() < 0.07:
             self._uninsured()
         return v
+
+    # -- matching traps (their own random stream: the carrier files never change) ---------
+
+    def _trap_dates(self) -> tuple[date, str]:
+        expires = self.today + _days(self._trng.randint(-25, 365))
+        return expires, "ACTIVE" if expires >= self.today else "EXPIRED"
+
+    def _registered_names(self, owner: Person | Organisation) -> tuple[str, str, str] | None:
+        """How the registration spells an individual owner when it differs from the 811:
+        (last, first, kind), or None when it is spelt the same."""
+        trng = self._trng
+        if not isinstance(owner, Person) or trng.random() >= self.traps.name_variants:
+            return None
+        last, first = owner.last, owner.first
+        options: list[tuple[str, str, str]] = [(first, last, "swapped")]
+        if "-" in last:
+            options += [(last.replace("-", " "), first, "hyphen"),
+                        (last.split("-")[0], first, "half")]
+        if " " in last:
+            options.append((last.replace(" ", ""), first, "joined"))
+        if "'" in last:
+            options.append((last.replace("'", ""), first, "apostrophe"))
+        options.append((f"{last} {owner.suffix or trng.choice(('JR', 'SR', 'II'))}", first,
+                        "suffix"))
+        return trng.choice(options)
+
+    def _decoy(self, v: Vehicle) -> None:
+        """A vehicle of the same make and year two serial positions away from ``v`` (check
+        digit unchanged), registered to somebody else, reported by nobody."""
+        trng = self._trng
+        near = ""
+        for _ in range(200):
+            i, j = sorted(trng.sample(range(11, 17), 2))
+            if j == i + 1:
+                continue  # an adjacent swap is a typo the carrier might make: not a decoy
+            chars = list(v.vin)
+            chars[i], chars[j] = trng.choice("0123456789"), trng.choice("0123456789")
+            candidate = "".join(chars)
+            if with_check_digit(candidate) == candidate and within_distance(candidate, v.vin) == 2:
+                near = candidate
+                break
+        if not near:
+            return
+        decoy = Vehicle(near, v.year, v.make, self._plates.next())
+        self._out.registration(decoy, _people.person(trng, self.today), _people.address(trng),
+                               *self._trap_dates())
+        self._out.uninsured(decoy, fault="decoy", detail=f"near:{v.vin}")
+
+    def _twin(self, v: Vehicle, owner: Person | Organisation, address: Address) -> None:
+        """The owner's other vehicle of the same make, model and year (another serial),
+        registered, reported by nobody, at least three positions from ``v``."""
+        trng = self._trng
+        for _ in range(50):
+            twin_vin = with_check_digit(v.vin[:11] + f"{trng.randint(0, 999_999):06d}")
+            if within_distance(twin_vin, v.vin) is None:
+                twin = Vehicle(twin_vin, v.year, v.make, self._plates.next())
+                self._out.registration(twin, owner, address, *self._trap_dates())
+                self._out.uninsured(twin, fault="twin", detail=f"twin_of:{v.vin}")
+                return
 
     def _uninsured(self) -> None:
         """A registered vehicle that no carrier reports: what the state is looking for."""
@@ -168,7 +241,7 @@ class CarrierStream:
         )
         if policy_type == "CF":
             policy.fleet = [
-                self._vehicle(named, address, commercial=True)
+                self._vehicle(named, address, commercial=True, fleet=True)
                 for _ in range(rng.choice(_FLEET_SIZES))
             ]
         else:
