@@ -103,6 +103,7 @@ class LoopRule:
     index_in_parent: int = 0
     depth: int = 0
     index: int = 0  # position in CompiledMap.loops
+    required: tuple[Any, ...] = ()  # the children of usage R, checked when the loop closes
 
     def first_segment(self) -> SegmentRule | None:
         first = self.children[0] if self.children else None
@@ -379,6 +380,7 @@ class CompiledMap:
                 rule.children.append(self._loop(child, rule, i))
             elif isinstance(child, segment_if):
                 rule.children.append(self._segment(child, rule))
+        rule.required = tuple(c for c in rule.children if c.usage == "R")
         return rule
 
     def _segment(self, node: segment_if, loop: LoopRule) -> SegmentRule:

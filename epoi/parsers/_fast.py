@@ -454,9 +454,15 @@ class _Engine:
         if f[-1] == "" and len(f) > 1:
             self._seg_issue(st, "8", f0, n, target.loop, " (trailing separators)")
         if match is not None and match(p) is not None:
-            if all(not (seq < len(f) and f[seq]) or ok(f[seq]) for seq, ok in extras) and all(
-                    check(f) for check in syntax):
-                return
+            for seq, ok in extras:
+                if seq < len(f) and f[seq] and not ok(f[seq]):
+                    break
+            else:
+                for check in syntax:
+                    if not check(f):
+                        break
+                else:
+                    return
         self._check_elements(st, target, f, n)
 
     # --- hand-over between processes (see _parallel) --------------------------------------
@@ -606,9 +612,8 @@ class _Engine:
 
     def _close_frame(self, st: _Set, frame: _Frame, position: int, include_se: bool = False) -> None:
         counts = frame.counts
-        for child in frame.loop.children:
-            if (child.usage == "R" and counts.get(child, 0) == 0
-                    and (_MISSING, child) not in counts
+        for child in frame.loop.required:
+            if (child not in counts and (_MISSING, child) not in counts
                     and (child.id != "SE" or include_se)):
                 self._missing(st, frame, child, position)
 
