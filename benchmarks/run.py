@@ -144,13 +144,33 @@ def table(results: list[Result]) -> str:
     return "\n".join(lines)
 
 
+def epoi_run_contender(path: Path, out: Path) -> tuple[str, str, list[str], dict[str, str]]:
+    """``epoi run`` over ``path``: submit, parse, normalize, match and store everything on the
+    embedded default (SQLite + server-less queue), in a fresh ``EPOI_HOME`` whose carrier is
+    registered first (not timed) from the file's ISA06 and NM1*IN NAIC."""
+    import re
+    import shutil
+
+    home = out / f"epoi-run-{path.stem}"
+    shutil.rmtree(home, ignore_errors=True)
+    with path.open("rb") as fh:
+        head = fh.read(4096).decode("latin-1")
+    sep, sender = head[3], head[54:69].strip()
+    naic = re.search(rf"NM1\{sep}IN\{sep}2\{sep}[^{sep}]*(?:\{sep}[^{sep}]*){{4}}\{sep}NI\{sep}(\d{{5}})", head)
+    env = {"EPOI_HOME": str(home)}
+    subprocess.run([PY, "-m", "epoi", "carriers", "add", "--name", "BENCH", "--naic", naic.group(1) if naic else "00000",
+                    "--isa-qualifier", head[51:53].strip(), "--isa-id", sender, "--production"],
+                   check=True, stdout=subprocess.DEVNULL, env={**os.environ, **env})
+    return ("run", "epoi run (store + queues, embedded)", [PY, "-m", "epoi", "run", str(path)], env)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--policies", type=int, default=200_000, help="policies in the large file")
     ap.add_argument("--small", type=int, default=10_000, help="policies in the small file (memory ratio)")
     ap.add_argument("--out", type=Path, default=Path("bench-out"))
     ap.add_argument("--skip", default="",
-                    help="comma list of contenders to skip: naive,pyx12,engine,engine2,fast,fast2,epoi-pyx12")
+                    help="comma list of contenders to skip: naive,pyx12,engine,engine2,fast,fast2,epoi-pyx12,run")
     ap.add_argument("--json", action="store_true", help="print the results as JSON too")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
@@ -175,6 +195,7 @@ def main() -> None:
              [PY, "-m", "epoi", "validate", "--json", str(path)], {"EPOI_WORKERS": "2"}),
             ("epoi-pyx12", "epoi validate --engine pyx12",
              [PY, "-m", "epoi", "validate", "--engine", "pyx12", "--json", str(path)], None),
+            *([epoi_run_contender(path, args.out)] if "run" not in skip else []),
         ]
         for key, name, argv, env in contenders:
             if key in skip:
