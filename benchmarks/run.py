@@ -155,11 +155,11 @@ def epoi_run_contender(path: Path, out: Path) -> tuple[str, str, list[str], dict
     shutil.rmtree(home, ignore_errors=True)
     with path.open("rb") as fh:
         head = fh.read(4096).decode("latin-1")
-    sep, sender = head[3], head[54:69].strip()
+    sep, sender = head[3], head[35:50].strip()  # ISA06
     naic = re.search(rf"NM1\{sep}IN\{sep}2\{sep}[^{sep}]*(?:\{sep}[^{sep}]*){{4}}\{sep}NI\{sep}(\d{{5}})", head)
     env = {"EPOI_HOME": str(home)}
     subprocess.run([PY, "-m", "epoi", "carriers", "add", "--name", "BENCH", "--naic", naic.group(1) if naic else "00000",
-                    "--isa-qualifier", head[51:53].strip(), "--isa-id", sender, "--production"],
+                    "--isa-qualifier", head[32:34].strip(), "--isa-id", sender, "--production"],
                    check=True, stdout=subprocess.DEVNULL, env={**os.environ, **env})
     return ("run", "epoi run (store + queues, embedded)", [PY, "-m", "epoi", "run", str(path)], env)
 
