@@ -44,7 +44,7 @@ from epoi.store import (
     VehicleRow,
     WorkUnit,
 )
-from epoi.store._registrations import match_reports, match_results, metadata as match_metadata
+from epoi.store._registrations import match_reports, match_results
 
 AS_OF = date(2026, 11, 27)
 BETA_LICENCE = "Q9876543"
@@ -58,7 +58,6 @@ def _at(day: int, hour: int = 9) -> datetime:
 
 
 def populate(store: Store) -> None:
-    match_metadata.create_all(store.engine, checkfirst=True)
     with store.session() as s:
         acme = Carrier(name="ACME MUTUAL", naic="11111", isa_qualifier="ZZ", isa_id="ACME",
                        environment=CarrierEnvironment.PRODUCTION, created_at=_at(1))
@@ -71,7 +70,8 @@ def populate(store: Store) -> None:
             [(acme, 20, SubmissionState.MATCHED), (acme, 25, SubmissionState.MATCHED),
              (beta, 25, SubmissionState.MATCHED), (beta, 25, SubmissionState.MATCHED)], start=1
         ):
-            sub = Submission(carrier_id=carrier.id, file_name=f"/in/{carrier.isa_id.lower()}-{i}.x12",
+            name = f"/in/{carrier.isa_id.lower()}-{i}.x12"
+            sub = Submission(carrier_id=carrier.id, file_name=name,
                              received_at=_at(day, 8 + i), size=100, sha256=f"{i:064d}",
                              archive_path=f"archive/{i}", state=state, policy_count=0,
                              vehicle_count=0)
@@ -134,7 +134,8 @@ def populate(store: Store) -> None:
         for pos, (si, pn, tt, status, eff, canc, nveh, errs) in enumerate(records, start=10):
             sub, ts, unit = subs[si], sets[si], units[si]
             carrier = acme if si < 2 else beta
-            key = f"{carrier.isa_id}|{sub.id:09d}|{sub.id}|0001|{pos}|{carrier.naic}|{pn}|{tt}|{eff}"
+            key = "|".join((carrier.isa_id, f"{sub.id:09d}", str(sub.id), "0001", str(pos),
+                            carrier.naic, pn, tt, str(eff)))
             row = PolicyReportRow(
                 natural_key=key, submission_id=sub.id, set_id=ts.id, unit_id=unit.id,
                 test=(si == 3), status=status, carrier_naic=carrier.naic,

@@ -60,7 +60,9 @@ def summary_report(session: Session, opts: ReportOptions) -> SummaryReport:
     )
 
 
-def submission_report(session: Session, opts: ReportOptions, submission_id: int) -> SubmissionReport:
+def submission_report(
+    session: Session, opts: ReportOptions, submission_id: int
+) -> SubmissionReport:
     scoped_submission(session, opts.scope, submission_id)  # not found / not yours: exit 2
     # The whole submission, whenever it was received: no period.
     f = Filter(replace(opts, start=None, end=None), submission_id)

@@ -76,8 +76,10 @@ h2 { font-size: 18px; margin: 28px 0 8px; padding-top: 8px; border-top: 1px soli
 .notes { background: #fff8e5; border-left: 4px solid #E69F00; padding: 8px 12px; margin: 12px 0; }
 .masked { color: var(--muted); }
 .unmasked { color: #b00020; font-weight: 600; }
-table { border-collapse: collapse; width: 100%; margin: 8px 0 4px; font-variant-numeric: tabular-nums; }
-th, td { padding: 4px 10px; border-bottom: 1px solid var(--line); text-align: left; white-space: nowrap; }
+table { border-collapse: collapse; width: 100%; margin: 8px 0 4px;
+        font-variant-numeric: tabular-nums; }
+th, td { padding: 4px 10px; border-bottom: 1px solid var(--line); text-align: left;
+         white-space: nowrap; }
 td.num, th.num { text-align: right; }
 thead th { background: var(--band); cursor: pointer; user-select: none; position: sticky; top: 0; }
 thead th::after { content: " \\2195"; color: #aab4bc; font-size: 11px; }
@@ -140,7 +142,8 @@ def _is_number(value: Cell) -> bool:
 
 def _table(s: Section) -> str:
     numeric = [
-        any(_is_number(r[i]) for r in s.rows) and all(r[i] is None or _is_number(r[i]) for r in s.rows)
+        any(_is_number(r[i]) for r in s.rows)
+        and all(r[i] is None or _is_number(r[i]) for r in s.rows)
         for i in range(len(s.columns))
     ]
     num_class = ' class="num"'
@@ -216,7 +219,9 @@ def render_html(report: Report) -> str:
     if len(sections) > 2:
         parts.append(
             "<nav><ul>"
-            + "".join(f'<li><a href="#s-{escape(s.name)}">{escape(s.title)}</a></li>' for s in sections)
+            + "".join(
+                f'<li><a href="#s-{escape(s.name)}">{escape(s.title)}</a></li>' for s in sections
+            )
             + "</ul></nav>"
         )
     for s in sections:
