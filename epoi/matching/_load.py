@@ -8,13 +8,17 @@ One pass over the file, in a handful of statements per 50 000 rows, inside one t
 3. Upsert on plate and on VIN: registrations (and their name keys) whose plate or VIN the
    file holds are deleted, then the staged rows inserted with ``id = base + row number``,
    so the name keys go in by a join on the staging table without reading ids back.
-4. When the load is big compared with the table (an initial load, a full refresh), the
-   secondary indexes are dropped before the inserts and rebuilt after: building an index
-   once over sorted keys is several times faster than maintaining it row by row.
+4. When the load is big compared with the table (a full refresh), the secondary indexes
+   are dropped before the inserts and rebuilt after: building an index once over sorted
+   keys is several times faster than maintaining it row by row.
+
+The first load into an empty store skips the staging: rows go straight into the final
+tables (indexes dropped), duplicates within the file are deleted after, indexes rebuilt.
 """
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -30,7 +34,7 @@ from ..store._registrations import (
     REGISTRATION_INDEXES,
 )
 from ._index import registration_name_keys
-from ._sql_index import vin_blocks
+from ._sql_index import lookup_key, owner_keys, vin_blocks
 
 BATCH = 50_000
 # Drop and rebuild the secondary indexes when the file is at least this share of the table.
@@ -42,8 +46,7 @@ _STAGE_COLUMNS = (
     "street", "city", "state", "zip",
 )
 _REG_COLUMNS = ", ".join(_STAGE_COLUMNS[1:])
-_KEY_COLUMNS = ("n", "name_key", "make", "model_year", "owner_dob", "vin_b1", "vin_b2",
-                "vin_b3")
+_KEY_COLUMNS = ("n", "lookup_key", "owner_dob", "vin_b1", "vin_b2", "vin_b3")
 
 
 @dataclass(slots=True)
@@ -54,6 +57,7 @@ class LoadReport:
     errors: list[RowError] = field(default_factory=list)
     seconds: float = 0.0
     rebuilt_indexes: bool = False
+    phases: dict[str, float] = field(default_factory=dict)  # seconds per phase
 
     @property
     def rows_per_second(self) -> float:
@@ -63,59 +67,85 @@ class LoadReport:
         return {"rows": self.rows, "loaded": self.loaded, "replaced": self.replaced,
                 "bad_rows": len(self.errors), "seconds": round(self.seconds, 3),
                 "rows_per_second": round(self.rows_per_second),
-                "rebuilt_indexes": self.rebuilt_indexes}
+                "rebuilt_indexes": self.rebuilt_indexes,
+                "phases": {k: round(v, 2) for k, v in self.phases.items()}}
 
 
 def _iso(day: date | None) -> str | None:
     return day.isoformat() if day is not None else None
 
 
-class _Stager:
-    """Writes staged rows in batches: ``executemany`` (SQLite) or ``COPY`` (PostgreSQL)."""
+class _Writer:
+    """Writes registration rows and their key rows in batches, into the staging tables or
+    straight into the final ones: ``executemany`` (SQLite) or ``COPY`` (PostgreSQL)."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, reg_table: str, key_table: str) -> None:
         self._conn = conn
         self._pg = conn.dialect.name == "postgresql"
-        temp = "TEMPORARY"
-        text_cols = ", ".join(f"{c} TEXT" for c in _STAGE_COLUMNS[1:])
-        conn.exec_driver_sql("DROP TABLE IF EXISTS reg_stage")
-        conn.exec_driver_sql("DROP TABLE IF EXISTS reg_key_stage")
-        # Typed where the final table is typed, so INSERT ... SELECT needs no casts.
-        # SQLite: INTEGER PRIMARY KEY is the rowid, so the join on n is a rowid lookup.
-        key_type = "BIGINT" if self._pg else "INTEGER"
-        conn.exec_driver_sql(
-            f"CREATE {temp} TABLE reg_stage (n {key_type} PRIMARY KEY, "
-            + text_cols.replace("model_year TEXT", "model_year SMALLINT")
-            .replace("expires TEXT", "expires DATE").replace("owner_dob TEXT", "owner_dob DATE")
-            + ")")
-        conn.exec_driver_sql(
-            f"CREATE {temp} TABLE reg_key_stage (n BIGINT, name_key TEXT, make TEXT, "
-            "model_year SMALLINT, owner_dob DATE, vin_b1 TEXT, vin_b2 TEXT, vin_b3 TEXT)")
         ph = "%s" if self._pg else "?"
-        self._reg_sql = (f"INSERT INTO reg_stage VALUES ({','.join([ph] * len(_STAGE_COLUMNS))})")
-        self._key_sql = (f"INSERT INTO reg_key_stage VALUES ({','.join([ph] * len(_KEY_COLUMNS))})")
+        self._reg_table, self._key_table = reg_table, key_table
+        self._reg_cols = ("id" if reg_table == "registrations" else "n", *_STAGE_COLUMNS[1:])
+        self._key_cols = ("registration_id" if key_table == "registration_name_keys" else "n",
+                          *_KEY_COLUMNS[1:])
+        self._reg_sql = (f"INSERT INTO {reg_table} ({', '.join(self._reg_cols)}) "
+                         f"VALUES ({','.join([ph] * len(self._reg_cols))})")
+        self._key_sql = (f"INSERT INTO {key_table} ({', '.join(self._key_cols)}) "
+                         f"VALUES ({','.join([ph] * len(self._key_cols))})")
 
     def write(self, regs: list[tuple[Any, ...]], keys: list[tuple[Any, ...]]) -> None:
-        if self._pg:
-            cursor = self._conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-            with cursor.copy(f"COPY reg_stage ({', '.join(_STAGE_COLUMNS)}) FROM STDIN") as cp:
-                for row in regs:
-                    cp.write_row(row)
-            with cursor.copy(f"COPY reg_key_stage ({', '.join(_KEY_COLUMNS)}) FROM STDIN") as cp:
-                for row in keys:
-                    cp.write_row(row)
-            return
         cursor = self._conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        cursor.executemany(self._reg_sql, regs)
-        cursor.executemany(self._key_sql, keys)
+        try:
+            if self._pg:
+                for table, cols, rows in ((self._reg_table, self._reg_cols, regs),
+                                          (self._key_table, self._key_cols, keys)):
+                    with cursor.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as cp:
+                        for row in rows:
+                            cp.write_row(row)
+            else:
+                cursor.executemany(self._reg_sql, regs)
+                cursor.executemany(self._key_sql, keys)
+        finally:
+            cursor.close()
 
 
-def _stage(conn: Connection, rows: Iterable[Registration | RowError], report: LoadReport,
-           progress: Callable[[int], None] | None) -> None:
-    stager = _Stager(conn)
+def _create_staging(conn: Connection) -> None:
+    pg = conn.dialect.name == "postgresql"
+    # SQLite: INTEGER PRIMARY KEY is the rowid, so the join on n is a rowid lookup.
+    key_type = "BIGINT" if pg else "INTEGER"
+    text_cols = ", ".join(f"{c} TEXT" for c in _STAGE_COLUMNS[1:])
+    conn.exec_driver_sql("DROP TABLE IF EXISTS reg_stage")
+    conn.exec_driver_sql("DROP TABLE IF EXISTS reg_key_stage")
+    # Typed where the final table is typed, so INSERT ... SELECT needs no casts.
+    conn.exec_driver_sql(
+        f"CREATE TEMPORARY TABLE reg_stage (n {key_type} PRIMARY KEY, "
+        + text_cols.replace("model_year TEXT", "model_year SMALLINT")
+        .replace("expires TEXT", "expires DATE").replace("owner_dob TEXT", "owner_dob DATE")
+        + ")")
+    conn.exec_driver_sql(
+        "CREATE TEMPORARY TABLE reg_key_stage (n BIGINT, lookup_key BIGINT, owner_dob DATE, "
+        "vin_b1 TEXT, vin_b2 TEXT, vin_b3 TEXT)")
+
+
+def _write_rows(writer: _Writer, rows: Iterable[Registration | RowError], base: int,
+                report: LoadReport, progress: Callable[[int], None] | None) -> None:
+    """Every good row as ``(base + n, ...)`` with its key rows; bad rows into the report."""
     regs: list[tuple[Any, ...]] = []
     keys: list[tuple[Any, ...]] = []
-    n = 0
+    n = base
+    # The batches are millions of short-lived tuples and no cycles: the cyclic collector
+    # would only walk them again and again (a third of the load's time, measured).
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        _write_batches(writer, rows, n, regs, keys, report, progress)
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _write_batches(writer: _Writer, rows: Iterable[Registration | RowError], n: int,
+                   regs: list[tuple[Any, ...]], keys: list[tuple[Any, ...]],
+                   report: LoadReport, progress: Callable[[int], None] | None) -> None:
     for row in rows:
         report.rows += 1
         if isinstance(row, RowError):
@@ -128,15 +158,20 @@ def _stage(conn: Connection, rows: Iterable[Registration | RowError], report: Lo
                      row.owner_dl_state, dob, row.owner_fein, row.street, row.city,
                      row.state, row.zip))
         b1, b2, b3 = vin_blocks(row.vin)
-        for key in registration_name_keys(row.owner_last, row.owner_org):
-            keys.append((n, key, row.make, row.model_year, dob, b1, b2, b3))
+        make, year = row.make, row.model_year
+        # A set: two owner keys of one registration never make two rows (primary key).
+        for lk in {lookup_key(key, make, year) for key in owner_keys(
+                registration_name_keys(row.owner_last, row.owner_org),
+                (row.owner_dl,) if row.owner_dl else (),
+                (row.owner_fein,) if row.owner_fein else ())}:
+            keys.append((n, lk, dob, b1, b2, b3))
         if len(regs) >= BATCH:
-            stager.write(regs, keys)
+            writer.write(regs, keys)
             if progress:
                 progress(len(regs))
             regs, keys = [], []
     if regs:
-        stager.write(regs, keys)
+        writer.write(regs, keys)
         if progress:
             progress(len(regs))
 
@@ -160,12 +195,61 @@ def load_registrations(
 ) -> LoadReport:
     """Load registration rows (``read_registrations``' output) into the store through
     ``conn``, inside the caller's transaction.  Upserts on plate and on VIN; bad rows end
-    up in ``LoadReport.errors``.  ``progress`` is called with the rows staged so far."""
-    started = clock()
-    report = LoadReport()
-    _stage(conn, rows, report, progress)
+    up in ``LoadReport.errors``.  ``progress`` is called with the rows written so far.
 
+    Into an empty store (the first load) rows go straight into the final tables with the
+    secondary indexes dropped, duplicates within the file are removed after, and the
+    indexes rebuilt; otherwise they go through the staging tables (module docstring)."""
+    started = last = clock()
+    report = LoadReport()
+
+    def phase(name: str) -> None:
+        nonlocal last
+        now = clock()
+        report.phases[name] = report.phases.get(name, 0.0) + now - last
+        last = now
+
+    if _scalar(conn, "SELECT COUNT(*) FROM (SELECT 1 FROM registrations LIMIT 1) t") == 0:
+        _first_load(conn, rows, report, progress, phase)
+    else:
+        _upsert_load(conn, rows, report, progress, phase)
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("ANALYZE registrations")
+        conn.exec_driver_sql("ANALYZE registration_name_keys")
+        phase("analyze")
+    report.seconds = clock() - started
+    return report
+
+
+def _first_load(conn: Connection, rows: Iterable[Registration | RowError], report: LoadReport,
+                progress: Callable[[int], None] | None, phase: Callable[[str], None]) -> None:
+    report.rebuilt_indexes = True
+    _indexes(True, conn, (*REGISTRATION_INDEXES, *NAME_KEY_INDEXES))
+    _write_rows(_Writer(conn, "registrations", "registration_name_keys"), rows, 0, report,
+                progress)
+    phase("read and insert")
     # Within the file, the last row for a plate and for a VIN wins.
+    dropped = 0
+    for column in ("plate", "vin"):
+        dropped += conn.exec_driver_sql(
+            f"DELETE FROM registrations WHERE id NOT IN "
+            f"(SELECT MAX(id) FROM registrations GROUP BY {column})").rowcount
+    if dropped:
+        conn.exec_driver_sql("DELETE FROM registration_name_keys WHERE registration_id NOT IN "
+                             "(SELECT id FROM registrations)")
+    phase("duplicates within the file")
+    report.loaded = report.rows - len(report.errors) - dropped
+    _indexes(False, conn, REGISTRATION_INDEXES)
+    phase("registration indexes")
+    _indexes(False, conn, NAME_KEY_INDEXES)
+    phase("name-key index")
+
+
+def _upsert_load(conn: Connection, rows: Iterable[Registration | RowError], report: LoadReport,
+                 progress: Callable[[int], None] | None, phase: Callable[[str], None]) -> None:
+    _create_staging(conn)
+    _write_rows(_Writer(conn, "reg_stage", "reg_key_stage"), rows, 0, report, progress)
+    phase("read and stage")
     for column in ("plate", "vin"):
         conn.exec_driver_sql(
             f"DELETE FROM reg_stage WHERE n NOT IN "
@@ -174,40 +258,36 @@ def load_registrations(
     existing = _scalar(conn, "SELECT COUNT(*) FROM registrations")
     rebuild = staged >= REBUILD_SHARE * existing and staged > 10_000
     report.rebuilt_indexes = rebuild
-
-    if existing:
-        # Upsert: whatever the file replaces goes, its name keys first.  The staging table
-        # gets indexes for these two probes.
-        conn.exec_driver_sql("CREATE INDEX reg_stage_plate ON reg_stage (plate)")
-        conn.exec_driver_sql("CREATE INDEX reg_stage_vin ON reg_stage (vin)")
-        replaced = ("SELECT id FROM registrations WHERE plate IN (SELECT plate FROM reg_stage)"
-                    " UNION SELECT id FROM registrations WHERE vin IN (SELECT vin FROM reg_stage)")
-        conn.exec_driver_sql(
-            f"DELETE FROM registration_name_keys WHERE registration_id IN ({replaced})")
-        report.replaced = conn.exec_driver_sql(
-            f"DELETE FROM registrations WHERE id IN ({replaced})").rowcount
+    phase("duplicates within the file")
+    # Upsert: whatever the file replaces goes, its name keys first.  The ids are found once,
+    # through the unique indexes, before a big load drops them.
+    conn.exec_driver_sql("DROP TABLE IF EXISTS reg_gone")
+    conn.exec_driver_sql(
+        "CREATE TEMPORARY TABLE reg_gone AS "
+        "SELECT r.id AS id FROM reg_stage s JOIN registrations r ON r.plate = s.plate "
+        "UNION SELECT r.id FROM reg_stage s JOIN registrations r ON r.vin = s.vin")
     base = _scalar(conn, "SELECT MAX(id) FROM registrations")
     if rebuild:
-        _indexes(True, conn, REGISTRATION_INDEXES)
-        _indexes(True, conn, NAME_KEY_INDEXES)
+        _indexes(True, conn, (*REGISTRATION_INDEXES, *NAME_KEY_INDEXES))
+    conn.exec_driver_sql(
+        "DELETE FROM registration_name_keys WHERE registration_id IN (SELECT id FROM reg_gone)")
+    report.replaced = conn.exec_driver_sql(
+        "DELETE FROM registrations WHERE id IN (SELECT id FROM reg_gone)").rowcount
+    conn.exec_driver_sql("DROP TABLE reg_gone")
+    phase("replace")
     report.loaded = conn.exec_driver_sql(
         f"INSERT INTO registrations (id, {_REG_COLUMNS}) "
         f"SELECT {base} + n, {_REG_COLUMNS} FROM reg_stage ORDER BY n").rowcount
     conn.exec_driver_sql(
-        "INSERT INTO registration_name_keys (registration_id, name_key, make, model_year, "
-        f"owner_dob, vin_b1, vin_b2, vin_b3) SELECT DISTINCT {base} + k.n, k.name_key, k.make, "
-        "k.model_year, k.owner_dob, k.vin_b1, k.vin_b2, k.vin_b3 "
-        "FROM reg_key_stage k JOIN reg_stage s ON s.n = k.n")
+        "INSERT INTO registration_name_keys (registration_id, lookup_key, owner_dob, vin_b1, "
+        f"vin_b2, vin_b3) SELECT {base} + k.n, k.lookup_key, k.owner_dob, k.vin_b1, "
+        "k.vin_b2, k.vin_b3 FROM reg_key_stage k JOIN reg_stage s ON s.n = k.n")
+    phase("insert")
     if rebuild:
-        _indexes(False, conn, REGISTRATION_INDEXES)
-        _indexes(False, conn, NAME_KEY_INDEXES)
+        _indexes(False, conn, (*REGISTRATION_INDEXES, *NAME_KEY_INDEXES))
+        phase("indexes")
     conn.exec_driver_sql("DROP TABLE reg_stage")
     conn.exec_driver_sql("DROP TABLE reg_key_stage")
-    if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql("ANALYZE registrations")
-        conn.exec_driver_sql("ANALYZE registration_name_keys")
-    report.seconds = clock() - started
-    return report
 
 
 __all__ = ["LoadReport", "load_registrations"]

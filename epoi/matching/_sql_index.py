@@ -5,34 +5,37 @@ keys, on indexed columns only:
 
 - ``by_vin``, ``by_licence``, ``by_fein``: ``IN`` lists on ``registrations.vin`` (unique),
   ``owner_dl`` and ``owner_fein``.
-- ``near_vin`` (step 2): the probes go in as a ``VALUES`` list joined to
-  ``registration_name_keys`` on (name key, make, model year), and the join keeps only rows
-  that share one of the three interleaved VIN blocks with the probe.  Two VINs within two
+- ``near_vin`` (step 2): the probes go in as a ``VALUES`` list of lookup keys (a stable
+  hash of owner key, make and model year; owner keys are the name keys, "#" + licence and
+  "$" + FEIN) joined to ``registration_name_keys``, and the join keeps only rows that share
+  one of the three interleaved VIN blocks with the probe.  Two VINs within two
   substitutions share a block (pigeonhole), so nothing near is lost; and because every
   block holds serial-number characters, the owner's other cars of the same make and year
   almost never pass.  The filter runs inside the covering index, so a common surname costs
-  an index range scan in the database, not rows fetched into Python.  The few rows left
-  are read by id and checked exactly (``within_distance``) here.  The owner's licence and
-  FEIN candidates come from ``by_licence``/``by_fein`` (an owner has a handful of cars).
-- ``by_name`` (step 4): the same ``VALUES`` join, seeking (name key, make, year, date of
-  birth) in the same index.
+  an index range scan in the database, not rows fetched into Python.  The blocks that come
+  back are the candidate's VIN: the exact distance is checked here, and only the rows
+  within two positions are read (by id).
+- ``by_name`` (step 4): the same ``VALUES`` join, seeking (lookup key, date of birth) in
+  the same index.
 
 The index reads through one ``Connection`` the caller owns (and its transaction).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from datetime import date
+from operator import ne
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection
 
 from ._index import (
+    MAX_VIN_DISTANCE,
     NameProbe,
     NearVinProbe,
     RegisteredVehicle,
-    within_distance,
 )
 
 # Bound parameters per statement stay well under SQLite's 32 766 and PostgreSQL's 65 535.
@@ -45,6 +48,31 @@ T = TypeVar("T")
 def vin_blocks(vin: str) -> tuple[str, str, str]:
     """The three interleaved blocks the name-key table files a VIN under."""
     return vin[0::3], vin[1::3], vin[2::3]
+
+
+def lookup_key(owner_key: str, make: str, model_year: int) -> int:
+    """The signed 64-bit key a registration is filed under for one of its owner keys (a
+    name key, "#" + licence number or "$" + FEIN).  Stable across processes (Python's own
+    ``hash`` of a string is not)."""
+    digest = hashlib.blake2b(f"{owner_key}\x1f{make}\x1f{model_year}".encode(),
+                             digest_size=8).digest()
+    return int.from_bytes(digest, "little", signed=True)
+
+
+def owner_keys(name_keys: Iterable[str], licences: Iterable[str] = (),
+               feins: Iterable[str] = ()) -> list[str]:
+    return [*name_keys, *(f"#{lic}" for lic in licences), *(f"${f}" for f in feins)]
+
+
+def _block_distance(probe: tuple[str, str, str], found: Sequence[str]) -> int | None:
+    """Positions that differ between two VINs given as blocks; None when the lengths differ
+    or more than ``MAX_VIN_DISTANCE`` positions do."""
+    distance = 0
+    for a, b in zip(probe, found):
+        if len(a) != len(b):
+            return None
+        distance += sum(map(ne, a, b))
+    return distance if distance <= MAX_VIN_DISTANCE else None
 
 
 def _chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
@@ -63,7 +91,14 @@ class SqlRegistrationIndex:
     # -- helpers ----------------------------------------------------------------------
 
     def _rows(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-        return list(self._conn.exec_driver_sql(sql, tuple(params)).fetchall())
+        # The driver's cursor on the caller's connection (same transaction): SQLAlchemy's
+        # Row objects cost as much as the query itself at tens of thousands of rows.
+        cursor = self._conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(sql, tuple(params))
+            return cursor.fetchall()
+        finally:
+            cursor.close()
 
     def _date_param(self, day: date) -> object:
         # SQLite keeps dates as ISO text (SQLAlchemy's Date on SQLite does the same).
@@ -93,20 +128,21 @@ class SqlRegistrationIndex:
     def by_ids(self, ids: Iterable[int]) -> dict[int, RegisteredVehicle]:
         return {row[-1]: self._vehicle(row) for row in self._where_in("id", set(ids))}
 
-    def _values_join(
-        self, rows: list[tuple[Any, ...]], names: str, condition: str
-    ) -> list[tuple[int, int]]:
-        """(probe number, registration id) pairs from joining probe rows to the name keys."""
-        pairs: list[tuple[int, int]] = []
-        width = len(rows[0]) if rows else 0
+    def _values_join(self, rows: list[tuple[Any, ...]], names: str, condition: str,
+                     select: str) -> list[tuple[Any, ...]]:
+        """Probe rows (first column the probe number ``n``, then ``lk``, the lookup key)
+        joined to the name-key index; ``select`` names what comes back."""
+        found: list[tuple[Any, ...]] = []
+        if not rows:
+            return found
+        width = len(rows[0])
         row_marks = "(" + ",".join([self._ph] * width) + ")"
-        for part in _chunks(rows, CHUNK // max(width, 1) * 4 or 1):
+        for part in _chunks(rows, max(CHUNK * 4 // width, 1)):
             sql = (f"WITH p({names}) AS (VALUES {','.join([row_marks] * len(part))}) "
-                   "SELECT DISTINCT p.n, k.registration_id FROM p "
-                   "JOIN registration_name_keys k ON k.name_key = p.k AND k.make = p.mk "
-                   f"AND k.model_year = p.yr AND {condition}")
-            pairs.extend(self._rows(sql, [v for r in part for v in r]))
-        return pairs
+                   f"SELECT {select} FROM p JOIN registration_name_keys k "
+                   f"ON k.lookup_key = p.lk AND {condition}")
+            found.extend(self._rows(sql, [v for r in part for v in r]))
+        return found
 
     # -- RegistrationIndex ------------------------------------------------------------
 
@@ -124,45 +160,44 @@ class SqlRegistrationIndex:
     ) -> dict[NearVinProbe, list[RegisteredVehicle]]:
         batch = list(dict.fromkeys(probes))
         rows: list[tuple[Any, ...]] = []
+        blocks = [vin_blocks(p.vin) for p in batch]
         for n, probe in enumerate(batch):
-            b1, b2, b3 = vin_blocks(probe.vin)
-            for key in probe.name_keys:
-                rows.append((n, key, probe.make, probe.model_year, b1, b2, b3))
-        pairs = self._values_join(
-            rows, "n, k, mk, yr, b1, b2, b3",
-            "(k.vin_b1 = p.b1 OR k.vin_b2 = p.b2 OR k.vin_b3 = p.b3)") if rows else []
-        vehicles = self.by_ids({r for _, r in pairs})
-        candidates: dict[int, dict[str, RegisteredVehicle]] = {}
-        for n, reg_id in pairs:
-            reg = vehicles[reg_id]
-            candidates.setdefault(n, {})[reg.plate] = reg
-        # The owner's licence and FEIN: every car of that owner, then the same checks.
-        by_licence = self.by_licence({lic for p in batch for lic in p.licences})
-        by_fein = self.by_fein({f for p in batch for f in p.feins})
-        for n, probe in enumerate(batch):
-            for reg in (*(r for lic in probe.licences for r in by_licence.get(lic, ())),
-                        *(r for f in probe.feins for r in by_fein.get(f, ()))):
-                candidates.setdefault(n, {})[reg.plate] = reg
-        found: dict[NearVinProbe, list[RegisteredVehicle]] = {}
-        for n, regs in candidates.items():
-            probe = batch[n]
-            near = [r for r in regs.values()
-                    if r.make == probe.make and r.model_year == probe.model_year
-                    and within_distance(probe.vin, r.vin) is not None]
-            if near:
-                found[probe] = near
-        return found
+            b1, b2, b3 = blocks[n]
+            for key in owner_keys(probe.name_keys, probe.licences, probe.feins):
+                rows.append((n, lookup_key(key, probe.make, probe.model_year), b1, b2, b3))
+        hits = self._values_join(
+            rows, "n, lk, b1, b2, b3",
+            "(k.vin_b1 = p.b1 OR k.vin_b2 = p.b2 OR k.vin_b3 = p.b3)",
+            "p.n, k.registration_id, k.vin_b1, k.vin_b2, k.vin_b3")
+        # The blocks are the candidate's VIN: only those within two positions are read.
+        near: dict[tuple[int, int], None] = {}
+        for n, reg_id, *found in hits:
+            if _block_distance(blocks[n], found) is not None:
+                near[(n, reg_id)] = None
+        vehicles = self.by_ids({r for _, r in near})
+        result: dict[NearVinProbe, list[RegisteredVehicle]] = {}
+        for n, reg_id in near:
+            probe, reg = batch[n], vehicles.get(reg_id)
+            # A hash collision or a row changed meanwhile: the row itself decides.
+            if reg is not None and reg.make == probe.make and reg.model_year == probe.model_year:
+                result.setdefault(probe, []).append(reg)
+        return result
 
     def by_name(self, probes: Collection[NameProbe]) -> dict[NameProbe, list[RegisteredVehicle]]:
         batch = list(dict.fromkeys(probes))
-        rows = [(n, p.name_key, p.make, p.model_year, self._date_param(p.date_of_birth))
-                for n, p in enumerate(batch)]
-        pairs = self._values_join(rows, "n, k, mk, yr, dob", "k.owner_dob = p.dob") if rows else []
+        rows = [(n, lookup_key(p.name_key, p.make, p.model_year),
+                 self._date_param(p.date_of_birth)) for n, p in enumerate(batch)]
+        pairs = self._values_join(rows, "n, lk, dob", "k.owner_dob = p.dob",
+                                  "DISTINCT p.n, k.registration_id")
         vehicles = self.by_ids({r for _, r in pairs})
         found: dict[NameProbe, list[RegisteredVehicle]] = {}
         for n, reg_id in pairs:
-            found.setdefault(batch[n], []).append(vehicles[reg_id])
+            probe, reg = batch[n], vehicles.get(reg_id)
+            if (reg is not None and reg.make == probe.make
+                    and reg.model_year == probe.model_year
+                    and reg.owner_dob == probe.date_of_birth):
+                found.setdefault(probe, []).append(reg)
         return found
 
 
-__all__ = ["SqlRegistrationIndex", "vin_blocks"]
+__all__ = ["SqlRegistrationIndex", "lookup_key", "owner_keys", "vin_blocks"]

@@ -8,9 +8,9 @@ the ORM's identity map would only add cost.
 - ``registrations``: one row per registered vehicle, unique on ``plate`` and on ``vin`` (a
   load upserts on both).  ``id`` is assigned by the loader (``base + line``) so that the
   name-key rows of a bulk load can be written without reading the ids back.
-- ``registration_name_keys``: ``(registration_id, name_key, make, model_year, owner_dob,
-  VIN blocks)`` from ``registration_name_keys(owner_last, owner_org)``: where steps 2 and 4
-  look owners up.
+- ``registration_name_keys``: ``(registration_id, lookup_key, owner_dob, VIN blocks)``, one
+  row per owner key of ``registration_name_keys(owner_last, owner_org)`` (and the licence
+  number and FEIN), each hashed with make and model year: where steps 2 and 4 look owners up.
 - ``match_reports``: the policy reports matching has seen (the report itself as JSON, so that
   pending vehicles can be matched again when registrations are loaded) with the day they
   were first tried: the pending window counts from it.
@@ -78,9 +78,11 @@ registration_name_keys = Table(
     # No foreign key: the loader deletes a registration's keys itself, in bulk, and a
     # foreign-key check per row would slow a 10 M-row load for nothing.
     Column("registration_id", _Id, primary_key=True),
-    Column("name_key", Text, primary_key=True),
-    Column("make", String(8), nullable=False),
-    Column("model_year", SmallInteger, nullable=False),
+    # A stable 64-bit hash of (owner key, make, model year): the owner key is a name key of
+    # the owner (``registration_name_keys``), or "#" + licence number, or "$" + FEIN.  One
+    # integer compares faster than three columns and keeps the index small; a collision
+    # only adds a candidate, which the cascade's checks then refuse.
+    Column("lookup_key", BigInteger, primary_key=True),
     Column("owner_dob", Date),
     # The VIN in three interleaved blocks (vin[0::3], vin[1::3], vin[2::3]).  A VIN within
     # two substitutions of another shares at least one block with it (pigeonhole), and
@@ -91,10 +93,9 @@ registration_name_keys = Table(
     Column("vin_b3", String(6), nullable=False),
 )
 NAME_KEY_INDEXES = (
-    # Covering: step 2 scans (name_key, make, model_year) and filters on the blocks, step 4
-    # seeks (name_key, make, model_year, owner_dob); neither reads the table.
-    Index("ix_registration_name_keys_lookup", registration_name_keys.c.name_key,
-          registration_name_keys.c.make, registration_name_keys.c.model_year,
+    # Covering: step 2 scans a lookup key and filters on the blocks, step 4 seeks
+    # (lookup key, date of birth); neither reads the table.
+    Index("ix_registration_name_keys_lookup", registration_name_keys.c.lookup_key,
           registration_name_keys.c.owner_dob, registration_name_keys.c.vin_b1,
           registration_name_keys.c.vin_b2, registration_name_keys.c.vin_b3,
           registration_name_keys.c.registration_id),

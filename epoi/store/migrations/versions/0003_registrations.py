@@ -53,9 +53,7 @@ def upgrade() -> None:
     op.create_table(
         "registration_name_keys",
         sa.Column("registration_id", _id(), primary_key=True),
-        sa.Column("name_key", sa.Text(), primary_key=True),
-        sa.Column("make", sa.String(8), nullable=False),
-        sa.Column("model_year", sa.SmallInteger(), nullable=False),
+        sa.Column("lookup_key", sa.BigInteger(), primary_key=True),
         sa.Column("owner_dob", sa.Date()),
         sa.Column("vin_b1", sa.String(6), nullable=False),
         sa.Column("vin_b2", sa.String(6), nullable=False),
@@ -63,8 +61,7 @@ def upgrade() -> None:
     )
     op.create_index(
         "ix_registration_name_keys_lookup", "registration_name_keys",
-        ["name_key", "make", "model_year", "owner_dob", "vin_b1", "vin_b2", "vin_b3",
-         "registration_id"],
+        ["lookup_key", "owner_dob", "vin_b1", "vin_b2", "vin_b3", "registration_id"],
     )
 
     op.create_table(
