@@ -208,3 +208,27 @@ def test_cli_run_status_and_acks(world, store, settings: Settings, tmp_path, mon
         assert text.startswith("ISA") and f"*{f['control_number']}*" in text[:110]
     missing = cli.invoke(main, ["status", "99"])
     assert missing.exit_code == 2
+
+
+def test_a_unit_that_keeps_failing_is_failed_in_the_store_and_dead_lettered(
+    world, store, settings, clock
+):
+    from epoi.queues import Broker, QueueConfig, dead_list
+
+    settings = settings.model_copy(update={"max_attempts": 1})
+    pipeline = Pipeline(store, settings, clock, chunk_size=4)
+    _results, parse_units = pipeline.submit(world[:1])
+    pipeline.parse(parse_units[0])
+    with store.session() as s:  # one chunk's payload is unreadable
+        s.execute(sa.update(WorkUnit).where(WorkUnit.kind == "normalize", WorkUnit.key.like("%chunk-1"))
+                  .values(payload="{not json"))  # fmt: skip
+    summary = _run([], store, settings, clock)
+    assert summary.failed_units == 1 and summary.dead_lettered == 1
+    with store.session(readonly=True) as s:
+        failed = s.scalars(sa.select(WorkUnit).where(WorkUnit.state == UnitState.FAILED)).one()
+        assert failed.key.endswith("chunk-1") and failed.attempts == 1
+        assert failed.error_code
+    assert Pipeline(store, settings, clock).queued() == []  # a run does not retry it forever
+    with Broker(QueueConfig.from_settings(settings)) as broker:
+        [letter] = dead_list(broker)
+    assert letter.unit_id == failed.key
