@@ -77,7 +77,7 @@ def sync_vehicle_states(conn: Connection, report_keys: Collection[str]) -> int:
     for start in range(0, len(keys), _CHUNK):
         part = keys[start:start + _CHUNK]
         ids = dict(conn.execute(select(pr.natural_key, pr.id).where(pr.natural_key.in_(part)))
-                   .tuples().all())
+                   .all())
         for key, vehicle_index, state in conn.execute(
                 select(m.report_key, m.vehicle_index, m.state).where(
                     m.report_key.in_(part), m.vehicle_index.is_not(None))):

@@ -88,7 +88,7 @@ def _first_tried(conn: Connection, keys: Sequence[str]) -> dict[str, date]:
     found: dict[str, date] = {}
     for part in _chunks(list(keys), _KEY_CHUNK):
         found.update(conn.execute(select(t.report_key, t.first_tried)
-                                  .where(t.report_key.in_(part))).tuples().all())
+                                  .where(t.report_key.in_(part))).all())
     return found
 
 
