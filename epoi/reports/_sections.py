@@ -268,56 +268,59 @@ def ageing(session: Session, f: Filter, opts: ReportOptions) -> tuple[AgeingBuck
     )
 
 
-def late(session: Session, f: Filter) -> tuple[LateCount, ...]:
-    """E301 per carrier (the submitting carrier's profile; a record of an unknown sender
-    under the NAIC it claims)."""
-    e301 = (
-        select(BusinessErrorRow.policy_report_id)
-        .where(BusinessErrorRow.code == "E301")
-        .distinct()
-        .subquery()
-    )
-    naic = func.coalesce(Carrier.naic, PolicyReportRow.carrier_naic, "").label("naic")
-    name = func.coalesce(Carrier.name, PolicyReportRow.insurer_name, "").label("name")
-    is_late = e301.c.policy_report_id.is_not(None)
-    is_change = PolicyReportRow.transaction_type.in_(CHANGE_TYPES)
+def _carrier_naic() -> Any:
+    # The submitting carrier's profile; a record of an unknown sender under the NAIC it claims.
+    return func.coalesce(Carrier.naic, PolicyReportRow.carrier_naic, "").label("naic")
+
+
+def _late_counts(session: Session, f: Filter, *group: Any) -> dict[tuple[Any, ...], int]:
+    """Policy reports with an E301 finding, by ``group`` columns.  Starts from the E301 rows
+    (the ``code`` index) rather than joining every report to them: a few thousand rows
+    instead of an outer join over all reports."""
     rows = session.execute(
+        f.records(
+            select()
+            .select_from(BusinessErrorRow)
+            .join(PolicyReportRow, PolicyReportRow.id == BusinessErrorRow.policy_report_id)
+            .join(Submission, Submission.id == PolicyReportRow.submission_id)
+            .outerjoin(Carrier, Carrier.id == Submission.carrier_id)
+            .where(BusinessErrorRow.code == "E301")
+            .add_columns(*group, func.count(func.distinct(BusinessErrorRow.policy_report_id)))
+        ).group_by(*group)
+    ).all()
+    return {tuple(r[:-1]): r[-1] for r in rows}
+
+
+def late(session: Session, f: Filter) -> tuple[LateCount, ...]:
+    """E301 per carrier, new coverage and changes apart."""
+    naic = _carrier_naic()
+    name = func.coalesce(Carrier.name, PolicyReportRow.insurer_name, "")
+    totals = session.execute(
         f.records(
             records_from()
             .outerjoin(Carrier, Carrier.id == Submission.carrier_id)
-            .outerjoin(e301, e301.c.policy_report_id == PolicyReportRow.id)
-            .add_columns(
-                naic,
-                func.max(name),
-                func.count(PolicyReportRow.id),
-                func.sum(case((sa.and_(is_late, sa.not_(is_change)), 1), else_=0)),
-                func.sum(case((sa.and_(is_late, is_change), 1), else_=0)),
-            )
+            .add_columns(naic, func.max(name), func.count(PolicyReportRow.id))
         ).group_by(naic)
     ).all()
-    return tuple(
-        LateCount(
-            carrier_naic=n, carrier_name=nm or "", policies=p,
-            new_coverage_late=new or 0, changes_late=chg or 0,
-            late_share=pct((new or 0) + (chg or 0), p),
-        )
-        for n, nm, p, new, chg in sorted(rows)
-    )
+    is_change = case((PolicyReportRow.transaction_type.in_(CHANGE_TYPES), 1), else_=0)
+    counts = _late_counts(session, f, naic, is_change.label("change"))
+    out = []
+    for n, nm, p in sorted(totals):
+        new, chg = counts.get((n, 0), 0), counts.get((n, 1), 0)
+        out.append(LateCount(
+            carrier_naic=n, carrier_name=nm or "", policies=p, new_coverage_late=new,
+            changes_late=chg, late_share=pct(new + chg, p),
+        ))
+    return tuple(out)
 
 
 def lags(session: Session, f: Filter) -> tuple[LagBucket, ...]:
-    e301 = (
-        select(BusinessErrorRow.policy_report_id)
-        .where(BusinessErrorRow.code == "E301")
-        .distinct()
-        .subquery()
-    )
     took_effect = case(
         (PolicyReportRow.transaction_type == "XLC", PolicyReportRow.cancellation_date),
         else_=PolicyReportRow.effective_date,
     )
     lag = days_between(session, day_of(session, Submission.received_at), took_effect)
-    naic = func.coalesce(Carrier.naic, PolicyReportRow.carrier_naic, "").label("naic")
+    naic = _carrier_naic()
     ttype = func.coalesce(PolicyReportRow.transaction_type, "").label("ttype")
 
     def between(lo: int | None, hi: int | None) -> Any:
@@ -332,22 +335,23 @@ def lags(session: Session, f: Filter) -> tuple[LagBucket, ...]:
         f.records(
             records_from()
             .outerjoin(Carrier, Carrier.id == Submission.carrier_id)
-            .outerjoin(e301, e301.c.policy_report_id == PolicyReportRow.id)
             .add_columns(
                 naic, ttype, func.count(PolicyReportRow.id),
                 between(None, 30), between(31, 45), between(46, 90), between(91, None),
-                func.count(e301.c.policy_report_id), func.max(lag),
+                func.max(lag),
             )
         ).group_by(naic, ttype)
     ).all()
-    return tuple(
-        LagBucket(
+    late_by = _late_counts(session, f, naic, ttype)
+    out = []
+    for n, t, total, a, b, c, d, mx in sorted(rows):
+        lt = late_by.get((n, t), 0)
+        out.append(LagBucket(
             carrier_naic=n, transaction_type=t, reports=total,
             days_0_30=a or 0, days_31_45=b or 0, days_46_90=c or 0, days_over_90=d or 0,
             late=lt, late_share=pct(lt, total), max_lag_days=mx,
-        )
-        for n, t, total, a, b, c, d, lt, mx in sorted(rows)
-    )
+        ))
+    return tuple(out)
 
 
 def submission_rows(session: Session, f: Filter) -> tuple[SubmissionRow, ...]:
