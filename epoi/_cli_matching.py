@@ -302,3 +302,34 @@ def matches(fmt: str) -> None:
                 writer.writerow(["" if row[c] is None else row[c] for c in MATCH_COLUMNS])
     finally:
         store.dispose()
+
+
+# -- for `epoi run --registrations` (epoi/_cli_run.py) ------------------------------------
+
+
+def load_for_run(store: Store, file: Path | None) -> LoadReport | None:
+    """Load the run's registration file first (and re-try what was pending), reporting
+    bad rows on stderr; None without a file."""
+    if file is None:
+        return None
+    settings = _settings()
+    report, _retried = load_and_retry(store, file, today=_today(),
+                                      window_days=settings.pending_window_days)
+    _report_row_errors(report.errors)
+    return report
+
+
+def matching_doc(loaded: LoadReport | None, matched: MatchCounts) -> dict[str, Any]:
+    return {"registrations": loaded.as_dict() if loaded else None,
+            "matching": matched.as_dict()}
+
+
+def print_matching(loaded: LoadReport | None, matched: MatchCounts) -> None:
+    if loaded is not None:
+        click.echo(f"registrations {loaded.loaded} loaded ({loaded.replaced} replaced, "
+                   f"{len(loaded.errors)} bad row(s)) in {loaded.seconds:.1f} s")
+    s = matched.states
+    click.echo(f"vehicles matched {s.get('matched', 0)} (steps " + ", ".join(
+        f"{k}: {matched.steps.get(k, 0)}" for k in (1, 2, 3, 4)) + f"), pending "
+        f"{s.get('pending', 0)}, unmatched {s.get('unmatched', 0)}, ambiguous "
+        f"{s.get('ambiguous', 0)}")

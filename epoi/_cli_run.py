@@ -21,6 +21,8 @@ from ._cli_intake import carriers, open_store, utc_now
 from .cli import EXIT_OK, EXIT_REJECTED, _settings, echo_json, guarded, main
 from .errors import InputError, Location
 from .intake import SubmissionResult
+from ._cli_matching import load_for_run, matching_doc, print_matching
+from .matching import MatchCounts, pipeline_match_hook
 from .pipeline import RunSummary, run as run_pipeline, serve
 from .queues import Broker, QueueConfig, dead_list, dead_replay
 from .store import (
@@ -97,8 +99,12 @@ class _Bar:
 @click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False))
 @click.option("--carrier", "naic", metavar="NAIC", help="the sending carrier's NAIC code")
 @click.option("--json", "as_json", is_flag=True, help="print the summary as one JSON document")
+@click.option("--registrations", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="load this registration file (CSV, cli.md) first; the run matches against it")
 @guarded
-def run_command(files: tuple[str, ...], naic: str | None, as_json: bool) -> None:
+def run_command(
+    files: tuple[str, ...], naic: str | None, as_json: bool, registrations: Path | None
+) -> None:
     """Submit FILES, then process everything queued to the end in this process.
 
     Work left queued by an earlier run that was interrupted is taken up first; `epoi run`
@@ -108,21 +114,26 @@ def run_command(files: tuple[str, ...], naic: str | None, as_json: bool) -> None
     \b
     Example:
       epoi carriers import examples/carriers.csv
-      epoi run sample_edi/*.x12
+      epoi run sample_edi/*.x12 --registrations sample_edi/registrations.csv
     """
     settings = _settings()
+    matched = MatchCounts()
     with _store() as store:
+        loaded = load_for_run(store, registrations)
         bar = _Bar(enabled=sys.stderr.isatty() and not as_json)
         with bar:
             summary = run_pipeline(
                 files, store=store, settings=settings, clock=utc_now, carrier=naic,
                 progress=bar, on_submitted=None if as_json else _print_duplicates,
+                match_hook=pipeline_match_hook(settings, utc_now, matched),
             )  # fmt: skip
     if as_json:
-        echo_json(summary.as_dict())
+        echo_json({**summary.as_dict(), **matching_doc(loaded, matched)})
     else:
         _print_summary(summary)
-    raise SystemExit(EXIT_REJECTED if summary.anything_rejected else EXIT_OK)
+        print_matching(loaded, matched)
+    bad_rows = bool(loaded and loaded.errors)
+    raise SystemExit(EXIT_REJECTED if summary.anything_rejected or bad_rows else EXIT_OK)
 
 
 def _print_duplicates(results: list[SubmissionResult]) -> None:
@@ -171,7 +182,7 @@ def worker_command(stage: str, concurrency: int) -> None:
     with _store() as store:
         serve(
             store=store, settings=_settings(), clock=utc_now, stages=stages,  # type: ignore[arg-type]
-            concurrency=concurrency,
+            concurrency=concurrency, match_hook=pipeline_match_hook(_settings(), utc_now),
         )  # fmt: skip
 
 

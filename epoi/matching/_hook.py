@@ -11,12 +11,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from ..config import Settings
-from ..schemas.policy import Address, Insured, PolicyReport, RecordKey, Vehicle
+from ..schemas.policy import (
+    Address,
+    Insured,
+    NormalizedRecord,
+    PolicyReport,
+    RecordKey,
+    Vehicle,
+)
 from ..store import InsuredRow, PolicyReportRow, VehicleRow
 from ..store._registrations import match_results
 from ._stage import MatchCounts, _match_batch
@@ -92,12 +100,18 @@ def sync_vehicle_states(conn: Connection, report_keys: Collection[str]) -> int:
 
 def pipeline_match_hook(
     settings: Settings, clock: Callable[[], datetime], counts: MatchCounts | None = None
-) -> Callable[[Session, Sequence[PolicyReportRow]], None]:
+) -> Callable[[Session, Sequence[Any]], None]:
     """The hook to give ``Pipeline``/``run``/``serve`` as ``match_hook``.  ``counts``, when
-    given, accumulates what every call matched (for a run's summary)."""
+    given, accumulates what every call matched (for a run's summary).  It takes the unit's
+    records as ``NormalizedRecord``s (rebuilt by the pipeline) or as ``PolicyReportRow``s
+    (rebuilt here)."""
 
-    def hook(session: Session, rows: Sequence[PolicyReportRow]) -> None:
-        reports = [r for r in reports_from_rows(session, rows) if not r.test]
+    def hook(session: Session, records: Sequence[Any]) -> None:
+        rows = [r for r in records if isinstance(r, PolicyReportRow)]
+        reports = [r.report if isinstance(r, NormalizedRecord) else r
+                   for r in records if not isinstance(r, PolicyReportRow)]
+        reports += reports_from_rows(session, rows)
+        reports = [r for r in reports if not r.test]
         if not reports:
             return
         conn = session.connection()
