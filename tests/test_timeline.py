@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from epoi.matching import (
+    Clearance,
     CoverageReport,
     clear_renewal,
     coverage_on,
@@ -317,3 +318,10 @@ def test_timeline_agrees_with_the_rules_day_by_day(reports: list[CoverageReport]
     timeline = coverage_timeline(reports)
     assert {(s.carrier_naic, s.policy_number) for s in timeline if s.covers(day)} == (
         _covered_by_rules(reports, day))
+
+
+def test_not_registered_is_the_clis_hold_for_an_unknown_plate_or_vin() -> None:
+    # ``epoi renewals clear`` holds a renewal whose plate or VIN the registrations lack
+    # (tests/test_cli_matching.py); the reason has its text like every other.
+    held = Clearance("9ZZZ999", "", d(6, 1), "held", "not_registered")
+    assert held.reason_text == "plate or VIN not in the registrations"

@@ -1,0 +1,197 @@
+"""The matching commands end to end: ``epoi registrations load``, ``epoi run
+--registrations``, ``epoi matches``, ``epoi verify``, ``epoi renewals clear`` (every hold
+reason the store can give) and ``epoi suspensions``."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from epoi.cli import main
+from epoi.config import Settings
+from epoi.matching import match_units
+from epoi.schemas.policy import Insured, PolicyReport, RecordKey, Vehicle
+from epoi.schemas.vin import with_check_digit
+from epoi.store import Store
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE = REPO / "sample_edi"
+HEADER = ("plate,vin,make,model_year,owner_last,owner_first,owner_org,owner_dl,owner_dl_state,"
+          "owner_dob,owner_fein,street,city,state,zip,expires,status\n")
+VIN_A = with_check_digit("1HGCM82633A004352")  # insured, expires 2026-12-01
+VIN_B = with_check_digit("2T1BURHE3JC012845")  # cancelled 2026-09-01, no replacement
+VIN_C = with_check_digit("5YJ3E1EA2KF000123")  # registered, never reported
+
+
+def reg_row(plate: str, vin: str, make: str, year: int, last: str, dl: str) -> str:
+    return (f"{plate},{vin},{make},{year},{last},ANA,,{dl},CA,1980-01-15,,1 MAIN ST,"
+            f"SACRAMENTO,CA,95814,2027-01-31,ACTIVE\n")
+
+
+REGISTRATIONS = (HEADER + reg_row("7AAA111", VIN_A, "HOND", 2003, "GARCIA", "G1111111")
+                 + reg_row("7BBB222", VIN_B, "TOYT", 2018, "NGUYEN", "N2222222")
+                 + reg_row("7CCC333", VIN_C, "TESL", 2019, "SMITH", "S3333333"))
+
+
+def policy(n: int, tt: str, vin: str, make: str, year: int, last: str, dl: str, *,
+           effective: date, expiration: date | None = None,
+           cancellation: date | None = None, number: str | None = None) -> PolicyReport:
+    number = number or f"PA{n:03d}"
+    key = RecordKey(carrier_naic="12345", policy_number=number, transaction_type=tt,
+                    effective_date=effective, sender_id="ACMEINS", interchange=str(n),
+                    group="1", transaction_set="0001", policy_position=3)
+    return PolicyReport(
+        carrier_naic="12345", policy_number=number, transaction_type=tt, policy_type="PV",
+        effective_date=effective, expiration_date=expiration, cancellation_date=cancellation,
+        insureds=(Insured(kind="individual", last_name=last, first_name="ANA",
+                          licence_number=dl, licence_state="CA"),),
+        vehicles=(Vehicle(vin=vin, make=make, model_year=year),), file="f.x12",
+        sender_id="ACMEINS", interchange=str(n), group="1", transaction_set="0001",
+        submission_ref="S1", key=key)
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "epoi-data"
+    monkeypatch.setenv("EPOI_HOME", str(home))
+    monkeypatch.delenv("EPOI_DATABASE_URL", raising=False)
+    return home
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture
+def world(home: Path, tmp_path: Path) -> Path:
+    """Registrations loaded through the CLI, reports matched through the stage."""
+    regs = tmp_path / "registrations.csv"
+    regs.write_text(REGISTRATIONS, encoding="utf-8")
+    code, out, err = invoke("registrations", "load", str(regs))
+    assert code == 0, err
+    assert "3 registrations loaded" in out
+    store = Store(Settings(home=home).resolved_database_url)
+    try:
+        match_units(store, [
+            policy(1, "NBS", VIN_A, "HOND", 2003, "GARCIA", "G1111111",
+                   effective=date(2026, 6, 1), expiration=date(2026, 12, 1)),
+            policy(2, "NBS", VIN_B, "TOYT", 2018, "NGUYEN", "N2222222",
+                   effective=date(2026, 6, 1)),
+            policy(3, "XLC", VIN_B, "TOYT", 2018, "NGUYEN", "N2222222",
+                   effective=date(2026, 6, 1), cancellation=date(2026, 9, 1),
+                   number="PA002"),
+            # Nobody registered this one: it stays pending.
+            policy(4, "NBS", with_check_digit("JTDKB20U093000001"), "TOYT", 2009, "LEE",
+                   "L4444444", effective=date(2026, 10, 1)),
+        ], today=date(2026, 11, 1), window_days=30)
+    finally:
+        store.dispose()
+    return tmp_path
+
+
+def test_registrations_load_reports_bad_rows_with_their_line_and_exits_1(
+        home: Path, tmp_path: Path) -> None:
+    regs = tmp_path / "bad.csv"
+    regs.write_text(REGISTRATIONS + "8DDD444,NOTAVIN!,FORD,2015,X,Y,,,,,,,,,,2027-01-01,\n"
+                    + "8EEE555,1FTFW1ET5DFC10312,FORD,15,X,Y,,,,,,,,,,2027-01-01,\n",
+                    encoding="utf-8")
+    code, out, err = invoke("registrations", "load", str(regs), "--json")
+    assert code == 1
+    doc = json.loads(out)
+    assert doc["load"]["loaded"] == 3 and doc["load"]["bad_rows"] == 2
+    assert "[REG-VIN] bad.csv:5:" in err and "[REG-YEAR] bad.csv:6:" in err
+
+
+def test_run_with_registrations_matches_the_sample(home: Path) -> None:
+    code, out, err = invoke("carriers", "import", str(REPO / "examples" / "carriers.csv"))
+    assert code == 0, err
+    files = sorted(str(p) for p in SAMPLE.glob("*.x12"))
+    code, out, err = invoke("run", *files, "--registrations", str(SAMPLE / "registrations.csv"),
+                            "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["registrations"]["loaded"] == 119 and doc["registrations"]["bad_rows"] == 0
+    states = doc["matching"]["states"]
+    # The three vehicles nobody registered stay pending (one has a registered twin).
+    assert states["matched"] > 100 and states["pending"] == 3
+    code, out, _ = invoke("matches", "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert tuple(rows[0]) == ("carrier_naic", "policy_number", "reported_vin", "plate", "vin",
+                              "step", "state")
+    assert len(rows) == states["matched"] + states["pending"]
+    with (SAMPLE / "ground_truth.csv").open(newline="", encoding="utf-8") as fh:
+        truth = {(r["policy_number"], r["reported_vin"]): r["registered_plate"]
+                 for r in csv.DictReader(fh) if r["kind"] == "vehicle"}
+    for r in rows:
+        if r["reported_vin"] and r["state"] == "matched":
+            assert truth[(r["policy_number"], r["reported_vin"])] == r["plate"]
+        if r["state"] == "pending":
+            assert truth[(r["policy_number"], r["reported_vin"])] == "" and not r["plate"]
+    code, out, _ = invoke("matches", "--format", "json")
+    assert len(json.loads(out)["matches"]) == len(rows)
+
+
+def test_verify_says_by_whom_and_exits_1_when_not_insured(world: Path) -> None:
+    code, out, _ = invoke("verify", VIN_A.lower(), "--date", "2026-11-15", "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["insured"] is True
+    assert (doc["plate"], doc["carrier_naic"], doc["policy_number"]) == ("7AAA111", "12345",
+                                                                         "PA001")
+    assert doc["report"].split("|")[6] == "PA001" and doc["coverage_end"] == "2026-12-01"
+    code, out, _ = invoke("verify", VIN_A, "--date", "2026-12-01")
+    assert code == 1 and "NOT insured" in out  # expired: the end day is not covered
+    code, out, _ = invoke("verify", VIN_B, "--date", "2026-09-01")
+    assert code == 1
+    code, out, _ = invoke("verify", VIN_B, "--date", "2026-08-31")
+    assert code == 0 and "PA002" in out
+
+
+def test_renewals_clear_gives_every_hold_reason(world: Path) -> None:
+    renewals = world / "renewals.csv"
+    renewals.write_text("plate,vin,due\n"
+                        "7AAA111,,2026-11-15\n"   # cleared
+                        ",%s,2026-12-15\n"        # expired on 2026-12-01 (by VIN)
+                        "7BBB222,,2026-11-15\n"   # cancelled on 2026-09-01
+                        "7CCC333,,2026-11-15\n"   # no matched report
+                        "9ZZZ999,,2026-11-15\n"   # not registered
+                        "7AAA111,,someday\n" % VIN_A, encoding="utf-8")
+    code, out, err = invoke("renewals", "clear", str(renewals), "--as-of", "2026-11-27")
+    assert code == 1  # the bad row
+    rows = list(csv.DictReader(io.StringIO(out)))
+    got = [(r["plate"], r["status"], r["reason"], r["reason_date"]) for r in rows]
+    assert got == [
+        ("7AAA111", "cleared", "", ""),
+        ("7AAA111", "held", "expired", "2026-12-01"),
+        ("7BBB222", "held", "cancelled", "2026-09-01"),
+        ("7CCC333", "held", "no_matched_report", ""),
+        ("9ZZZ999", "held", "not_registered", ""),
+    ]
+    assert rows[0]["policy_number"] == "PA001" and rows[2]["reason_text"] == (
+        "coverage cancelled on 2026-09-01")
+    assert "renewals: 1 cleared, 4 held" in err and "[REN-DUE]" in err
+    code, out, _ = invoke("renewals", "clear", str(renewals), "--json")
+    doc = json.loads(out)
+    assert [r["reason"] for r in doc["renewals"]] == [
+        "", "expired", "cancelled", "no_matched_report", "not_registered"]
+    assert doc["counts"]["held"] == 4 and doc["bad_rows"] == 1
+
+
+def test_suspensions_lists_the_cancelled_vehicle_after_the_window(world: Path) -> None:
+    code, out, err = invoke("suspensions", "--as-of", "2026-11-27", "--json")
+    assert code == 0
+    doc = json.loads(out)
+    assert [(c["plate"], c["cancelled_on"], c["policy_number"]) for c in doc["candidates"]] \
+        == [("7BBB222", "2026-09-01", "PA002")]
+    # Inside the 45-day window it is not a candidate yet.
+    code, out, _ = invoke("suspensions", "--as-of", "2026-10-10")
+    assert list(csv.DictReader(io.StringIO(out))) == []
+    day = date(2026, 9, 1) + timedelta(days=46)
+    code, out, _ = invoke("suspensions", "--as-of", day.isoformat())
+    assert [r["plate"] for r in csv.DictReader(io.StringIO(out))] == ["7BBB222"]
