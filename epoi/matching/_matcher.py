@@ -268,8 +268,9 @@ def _by_owner_ids(
 
 
 def _step3(items: list[_Item], index: RegistrationIndex, claims: _Claims) -> None:
-    open_items = [it for it in items
-                  if it.result is None and it.make and it.model_year is not None]
+    open_items = [it for it in items if _owner_steps_apply(it)]
+    if not open_items:
+        return
     registrations_of = _by_owner_ids((it.owners for it in open_items), index)
     claims.settle(3, [(it, _unique(
         reg for o in it.owners for reg in registrations_of(o)
@@ -280,13 +281,15 @@ def _step3(items: list[_Item], index: RegistrationIndex, claims: _Claims) -> Non
 def _step4(items: list[_Item], index: RegistrationIndex, claims: _Claims) -> None:
     per_item: dict[int, list[tuple[Owner, NameProbe]]] = {}
     for n, it in enumerate(items):
-        if it.result is not None or not it.make or it.model_year is None:
+        if not _owner_steps_apply(it):
             continue
         for o in it.owners:
             if o.last and o.date_of_birth:
                 for key in (*name_keys(o.last), *name_keys(o.first)):
                     per_item.setdefault(n, []).append(
                         (o, NameProbe(key, it.make, it.model_year, o.date_of_birth)))
+    if not per_item:
+        return
     found = index.by_name({p for pairs in per_item.values() for _, p in pairs})
     claims.settle(4, [(items[n], _unique(
         reg for o, probe in pairs for reg in found.get(probe, ())
@@ -332,6 +335,12 @@ class _Claims:
                 continue  # steps 1 and 2 were the way to it; see the module docstring
             me = (it.report_key, it.vehicle_index)
             _settle(it, step, [r for r in regs if not (claims.get(r.vin, set()) - {me})])
+
+
+def _owner_steps_apply(it: _Item) -> bool:
+    """Still open, with make and year to compare, and no valid VIN (module docstring)."""
+    return (it.result is None and bool(it.make) and it.model_year is not None
+            and not (it.vin and _names_a_vehicle(it.vin)))
 
 
 def _names_a_vehicle(vin: str) -> bool:
