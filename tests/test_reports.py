@@ -78,7 +78,7 @@ def test_summary_counts_what_the_store_holds(filled: Store) -> None:
     assert errors == {"E109": (1, 1), "E204": (2, 1), "E301": (2, 2), "TA1-022": (1, 0),
                       "AK5-5": (1, 0)}
 
-    steps = {r["outcome"]: (r["vehicles"], r["share"]) for r in _rows(doc, "match_steps")}
+    steps = {r["outcome"]: (r["vehicles"], r["percent"]) for r in _rows(doc, "match_steps")}
     assert steps["step 1: VIN exact"] == (1, 14.3)  # the test record's match is not counted
     assert steps["step 2: near VIN"] == (1, 14.3)
     assert steps["step 3: licence or FEIN"] == (1, 14.3)
@@ -95,8 +95,15 @@ def test_summary_counts_what_the_store_holds(filled: Store) -> None:
     assert late["11111"]["policies"] == 6
     assert late["11111"]["new_coverage_late"] == 1
     assert late["11111"]["changes_late"] == 1
-    assert late["11111"]["late_share"] == 33.3
+    assert late["11111"]["late_percent"] == 33.3
     assert late["22222"]["new_coverage_late"] == 0
+    figures = {r["measure"]: r["value"] for r in _rows(doc, "key_figures")}
+    assert figures == {
+        "submissions": 4, "policy reports": 7, "vehicles reported": 9, "accepted": 3,
+        "warned": 3, "rejected": 1, "rejected percent": 14.3,
+        "vehicles taken up by matching": 7, "vehicles matched": 4, "match rate percent": 57.1,
+        "vehicles without a match": 3, "late reports (E301)": 2, "late percent": 28.6,
+    }
     assert "clearance" not in doc["sections"]
     assert any("clearance" in n for n in doc["notes"])
 

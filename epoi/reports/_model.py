@@ -28,6 +28,13 @@ class _Frozen(BaseModel):
 # -- rows ----------------------------------------------------------------------------------
 
 
+class KeyFigure(_Frozen):
+    """One headline number, derived from the report's other sections."""
+
+    measure: str
+    value: int | float
+
+
 class DayVolume(_Frozen):
     day: date
     submissions: int
@@ -56,11 +63,11 @@ class ErrorCount(_Frozen):
 
 
 class MatchStepCount(_Frozen):
-    """Vehicles taken up by matching, by how it ended; ``share`` is percent of those."""
+    """Vehicles taken up by matching, by how it ended; ``percent`` of those."""
 
     outcome: str  # "step 1: VIN exact" ... "pending", "unmatched", "ambiguous"
     vehicles: int
-    share: float
+    percent: float
 
 
 class AgeingBucket(_Frozen):
@@ -85,7 +92,7 @@ class LateCount(_Frozen):
     policies: int
     new_coverage_late: int
     changes_late: int
-    late_share: float  # percent of the carrier's policy reports
+    late_percent: float  # of the carrier's policy reports
 
 
 class SubmissionRow(_Frozen):
@@ -152,7 +159,7 @@ class LagBucket(_Frozen):
     days_46_90: int
     days_over_90: int
     late: int
-    late_share: float
+    late_percent: float
     max_lag_days: int | None
 
 
@@ -260,6 +267,7 @@ class SummaryReport(Report):
     kind: ClassVar[ReportKind] = "summary"
     title: ClassVar[str] = "e-POI summary"
     SECTIONS: ClassVar[tuple[SectionSpec, ...]] = (
+        SectionSpec("key_figures", "Key figures"),
         SectionSpec("volumes", "Volumes per day", "stacked-bars", "day",
                     ("accepted", "warned", "rejected")),
         SectionSpec("outcomes", "Accepted, warned and rejected"),
@@ -271,6 +279,7 @@ class SummaryReport(Report):
                     ("new_coverage_late", "changes_late")),
     )
 
+    key_figures: tuple[KeyFigure, ...] = ()
     volumes: tuple[DayVolume, ...] = ()
     outcomes: tuple[OutcomeCount, ...] = ()
     errors: tuple[ErrorCount, ...] = ()
@@ -308,6 +317,7 @@ class CarrierReport(Report):
     kind: ClassVar[ReportKind] = "carrier"
     title: ClassVar[str] = "e-POI carrier report"
     SECTIONS: ClassVar[tuple[SectionSpec, ...]] = (
+        SectionSpec("key_figures", "Key figures"),
         SectionSpec("submissions", "Submissions"),
         SectionSpec("volumes", "Volumes per day", "stacked-bars", "day",
                     ("accepted", "warned", "rejected")),
@@ -319,6 +329,7 @@ class CarrierReport(Report):
 
     carrier_naic: str
     carrier_name: str
+    key_figures: tuple[KeyFigure, ...] = ()
     submissions: tuple[SubmissionRow, ...] = ()
     volumes: tuple[DayVolume, ...] = ()
     outcomes: tuple[OutcomeCount, ...] = ()

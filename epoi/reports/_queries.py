@@ -9,9 +9,12 @@ from sqlalchemy.orm import Session
 
 from .._access import CarrierScope, scoped_submission
 from ..errors import ConfigError
-from ._filter import Filter, ReportOptions
+from ._filter import Filter, ReportOptions, pct
 from ._model import (
     CarrierReport,
+    DayVolume,
+    KeyFigure,
+    LateCount,
     MatchStepCount,
     SubmissionReport,
     SummaryReport,
@@ -44,19 +47,48 @@ _NO_MATCHING = (
 )
 
 
+def key_figures(
+    volumes: tuple[DayVolume, ...], steps: tuple[MatchStepCount, ...],
+    late: tuple[LateCount, ...],
+) -> tuple[KeyFigure, ...]:
+    """The headline numbers, added up from the sections (no query of their own, so they
+    cannot disagree with them)."""
+    policies = sum(v.policies for v in volumes)
+    rejected = sum(v.rejected for v in volumes)
+    taken_up = sum(s.vehicles for s in steps)
+    matched = sum(s.vehicles for s in steps if s.outcome.startswith("step "))
+    late_reports = sum(x.new_coverage_late + x.changes_late for x in late)
+    figures: list[tuple[str, int | float]] = [
+        ("submissions", sum(v.submissions for v in volumes)),
+        ("policy reports", policies),
+        ("vehicles reported", sum(v.vehicles for v in volumes)),
+        ("accepted", sum(v.accepted for v in volumes)),
+        ("warned", sum(v.warned for v in volumes)),
+        ("rejected", rejected),
+        ("rejected percent", pct(rejected, policies)),
+        ("vehicles taken up by matching", taken_up),
+        ("vehicles matched", matched),
+        ("match rate percent", pct(matched, taken_up)),
+        ("vehicles without a match", taken_up - matched),
+        ("late reports (E301)", late_reports),
+        ("late percent", pct(late_reports, policies)),
+    ]
+    return tuple(KeyFigure(measure=m, value=v) for m, v in figures)
+
+
 def _match_notes(steps: tuple[MatchStepCount, ...]) -> list[str]:
     return [] if any(s.vehicles for s in steps) else [_NO_MATCHING]
 
 
 def summary_report(session: Session, opts: ReportOptions) -> SummaryReport:
     f = Filter(opts)
-    steps = match_steps(session, f)
+    steps, days, lates = match_steps(session, f), volumes(session, f), late(session, f)
     return SummaryReport(
         generated_at=opts.clock(), period_from=opts.start, period_to=opts.end,
         masked=opts.masked, notes=(*_match_notes(steps), _NO_CLEARANCE),
-        volumes=volumes(session, f), outcomes=outcomes(session, f), errors=errors(session, f),
-        match_steps=steps, ageing=ageing(session, f, opts),
-        clearance=None, late=late(session, f),
+        key_figures=key_figures(days, steps, lates),
+        volumes=days, outcomes=outcomes(session, f), errors=errors(session, f),
+        match_steps=steps, ageing=ageing(session, f, opts), clearance=None, late=lates,
     )
 
 
@@ -84,14 +116,15 @@ def carrier_report(session: Session, opts: ReportOptions, naic: str) -> CarrierR
     if not scope.is_carrier:
         scope = CarrierScope.for_naic(session, naic)
     f = Filter(replace(opts, scope=scope))
-    steps = match_steps(session, f)
+    steps, days, lates = match_steps(session, f), volumes(session, f), late(session, f)
     return CarrierReport(
         generated_at=opts.clock(), period_from=opts.start, period_to=opts.end,
         masked=opts.masked, notes=tuple(_match_notes(steps)),
         carrier_naic=scope.naic or naic, carrier_name=scope.name or "",
-        submissions=submission_rows(session, f), volumes=volumes(session, f),
+        key_figures=key_figures(days, steps, lates),
+        submissions=submission_rows(session, f), volumes=days,
         outcomes=outcomes(session, f), errors=errors(session, f),
-        match_steps=steps, late=late(session, f),
+        match_steps=steps, late=lates,
     )
 
 

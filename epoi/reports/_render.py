@@ -87,6 +87,7 @@ thead th[aria-sort="ascending"]::after { content: " \\2191"; color: var(--accent
 thead th[aria-sort="descending"]::after { content: " \\2193"; color: var(--accent); }
 tbody tr:nth-child(even) { background: #fafbfc; }
 .empty { color: var(--muted); font-style: italic; }
+#t-key_figures { width: auto; min-width: 380px; }
 svg.chart { display: block; max-width: 100%; height: auto; margin: 6px 0; }
 svg.chart text { font: 11px system-ui, sans-serif; fill: var(--muted); }
 svg.chart line.grid { stroke: #e5e9ec; }

@@ -222,7 +222,7 @@ def match_steps(session: Session, f: Filter) -> tuple[MatchStepCount, ...]:
     order += ["ambiguous", "pending", "unmatched"]
     order += sorted(set(counts) - set(order))
     return tuple(
-        MatchStepCount(outcome=o, vehicles=counts.get(o, 0), share=pct(counts.get(o, 0), total))
+        MatchStepCount(outcome=o, vehicles=counts.get(o, 0), percent=pct(counts.get(o, 0), total))
         for o in order
     )
 
@@ -309,7 +309,7 @@ def late(session: Session, f: Filter) -> tuple[LateCount, ...]:
         new, chg = counts.get((n, 0), 0), counts.get((n, 1), 0)
         out.append(LateCount(
             carrier_naic=n, carrier_name=nm or "", policies=p, new_coverage_late=new,
-            changes_late=chg, late_share=pct(new + chg, p),
+            changes_late=chg, late_percent=pct(new + chg, p),
         ))
     return tuple(out)
 
@@ -349,7 +349,7 @@ def lags(session: Session, f: Filter) -> tuple[LagBucket, ...]:
         out.append(LagBucket(
             carrier_naic=n, transaction_type=t, reports=total,
             days_0_30=a or 0, days_31_45=b or 0, days_46_90=c or 0, days_over_90=d or 0,
-            late=lt, late_share=pct(lt, total), max_lag_days=mx,
+            late=lt, late_percent=pct(lt, total), max_lag_days=mx,
         ))
     return tuple(out)
 
