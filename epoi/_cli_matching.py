@@ -48,6 +48,34 @@ def _open_text(path: Path) -> Any:
     return path.open(encoding="utf-8", newline="")
 
 
+class _Rows:
+    """Rows loaded so far, on a terminal only (cli.md: quiet when piped)."""
+
+    def __init__(self) -> None:
+        self._progress: Any = None
+        if sys.stderr.isatty():
+            from rich.console import Console
+            from rich.progress import Progress, SpinnerColumn, TimeElapsedColumn
+
+            self._progress = Progress(SpinnerColumn(), "{task.description}",
+                                      "{task.completed:,} rows", TimeElapsedColumn(),
+                                      console=Console(stderr=True), transient=True)
+            self._task = self._progress.add_task("registrations", total=None)
+
+    def __call__(self, rows: int) -> None:
+        if self._progress is not None:
+            self._progress.advance(self._task, rows)
+
+    def __enter__(self) -> _Rows:
+        if self._progress is not None:
+            self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
 def _report_row_errors(errors: list[RowError]) -> None:
     for e in errors:
         click.echo(f"epoi: {e}", err=True)
@@ -66,20 +94,15 @@ def load_and_retry(store: Store, file: Path, *, today: date, window_days: int
     """Load a registration file, then match the pending reports again (``epoi run
     --registrations`` does the same before it processes files)."""
     try:
-        with _open_text(file) as fh, store.engine.begin() as conn:
-            report = load_registrations(conn, read_registrations(fh, name=file.name))
+        with _open_text(file) as fh, store.engine.begin() as conn, _Rows() as progress:
+            report = load_registrations(conn, read_registrations(fh, name=file.name),
+                                        progress=progress)
     except UnicodeDecodeError:
         raise InputError("REG-ENCODING", "the registration file is not UTF-8",
                          Location(file=file.name)) from None
     with store.engine.begin() as conn:
-        counts = retry_pending(conn, today=today, window_days=window_days)
-        if counts.reports and conn.dialect.has_table(conn, "vehicles"):
-            from sqlalchemy import select
-
-            from .store._registrations import match_reports
-
-            keys = [k for (k,) in conn.execute(select(match_reports.c.report_key))]
-            sync_vehicle_states(conn, keys)
+        counts = retry_pending(conn, today=today, window_days=window_days,
+                               on_batch=sync_vehicle_states)
     return report, counts
 
 

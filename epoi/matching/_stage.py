@@ -11,7 +11,7 @@ was first tried (the pending window counts from it, ``settle_pending``).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -306,10 +306,13 @@ def match_units(
 
 
 def retry_pending(
-    conn: Connection, *, today: date, window_days: int, batch: int = MATCH_BATCH
+    conn: Connection, *, today: date, window_days: int, batch: int = MATCH_BATCH,
+    on_batch: Callable[[Connection, Sequence[str]], object] | None = None,
 ) -> MatchCounts:
     """After a registration load: match every report with a pending result again.  Those
-    whose window is over become unmatched (``settle_pending``)."""
+    whose window is over become unmatched (``settle_pending``).  ``on_batch`` is called
+    with the report keys of each batch matched again (the CLI keeps the pipeline's
+    ``vehicles.match_state`` in step with it)."""
     t = match_results.c
     keys = sorted({k for (k,) in conn.execute(
         select(t.report_key).where(t.state == "pending").distinct())})
@@ -318,6 +321,8 @@ def retry_pending(
         reports = _load_reports(conn, part)
         counts.add(_match_batch(conn, reports, today=today, window_days=window_days,
                                 only_pending=True))
+        if on_batch is not None:
+            on_batch(conn, part)
     return counts
 
 
