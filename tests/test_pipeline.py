@@ -232,3 +232,27 @@ def test_a_unit_that_keeps_failing_is_failed_in_the_store_and_dead_lettered(
     with Broker(QueueConfig.from_settings(settings)) as broker:
         [letter] = dead_list(broker)
     assert letter.unit_id == failed.key
+
+
+def test_the_match_hook_gets_the_accepted_production_records_as_normalised(
+    world, store, settings, clock
+):
+    from epoi.transforms import EditContext, normalize
+
+    seen = []
+    summary = _run(world[:1], store, settings, clock,
+                   match_hook=lambda session, records: seen.extend(records))  # fmt: skip
+    assert len(seen) == summary.accepted + summary.warned
+    assert {r.status for r in seen} <= {"accepted", "warned"}
+    # What the hook gets is what the transforms made: the store loses nothing matching needs.
+    from epoi.parsers import ValidationOptions, iter_policies, validate
+
+    with world[0].open("rb") as fh:
+        verdict = validate(fh, name=str(world[0]), options=ValidationOptions())
+    with world[0].open("rb") as fh:
+        blocks = list(iter_policies(fh, verdict, name=str(world[0])))
+    with store.session(readonly=True) as s:
+        sub = s.scalars(sa.select(Submission)).one()
+    ctx = EditContext.from_settings(settings, received_at=sub.received_at, today=clock().date())
+    fresh = {r.report.key: r.report for b in blocks if (r := normalize(b, context=ctx))}
+    assert seen and all(r.report == fresh[r.report.key] for r in seen)

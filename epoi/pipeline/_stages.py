@@ -32,7 +32,6 @@ from ..store import (
     Carrier,
     FunctionalGroup,
     Interchange,
-    PolicyReportRow,
     PriorReport,
     Store,
     Submission,
@@ -47,6 +46,7 @@ from ..store import (
     add_units,
     count_chunk_done,
     finish_unit,
+    load_records,
     mark_vehicles_pending,
     next_control_numbers,
     note_unit_failure,
@@ -73,16 +73,20 @@ __all__ = ["MatchHook", "Pipeline", "Progress", "no_matching"]
 _log = _logging.get_logger("epoi.pipeline")
 
 Clock = Callable[[], datetime]
-# Issue 5 fills this in with the cascade of ``epoi.matching``: called inside the match unit's
-# transaction with the unit's accepted production reports, whose vehicles are ``pending``.
-MatchHook = Callable[[Session, Sequence[PolicyReportRow]], None]
+# Issue 5 fills this in with the cascade of ``epoi.matching``: called with the unit's
+# accepted (and warned) production records, rebuilt from the store with their insureds, whose
+# vehicles are ``pending``.  It runs inside the match unit's transaction: do the work on
+# ``session`` (or ``session.connection()``); on SQLite a second transaction would wait for
+# this one's write lock.  It must be idempotent per record (a unit may be redone after a
+# crash before its commit; then nothing of the first attempt was kept).
+MatchHook = Callable[[Session, Sequence[NormalizedRecord]], None]
 # Told how many policies were planned (parse) and then normalised (normalize).
 Progress = Callable[[str, int], None]
 
 _ACCEPTED = ("accepted", "warned")
 
 
-def no_matching(session: Session, reports: Sequence[PolicyReportRow]) -> None:
+def no_matching(session: Session, records: Sequence[NormalizedRecord]) -> None:
     """The match hook until matching is wired in: vehicles stay ``pending``."""
 
 
@@ -340,7 +344,8 @@ class Pipeline:
                 if r.status in _ACCEPTED and not r.test
             ]
             mark_vehicles_pending(session, [r.id for r in reports])
-            self.match_hook(session, reports)
+            if self.match_hook is not no_matching:
+                self.match_hook(session, load_records(session, reports))
             finish_unit(session, unit.id, now=now)
             if (
                 units_left(session, unit.submission_id, UnitKind.NORMALIZE) == 0

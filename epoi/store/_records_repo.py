@@ -15,7 +15,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from ..schemas.policy import (
+    Address,
     BusinessError,
+    Insured,
     NormalizedRecord,
     PolicyReport,
     RecordKey,
@@ -456,23 +458,32 @@ def records_for_return(session: Session, set_id: int) -> tuple[list[str], list[N
             select(t).where(t.set_id == set_id, t.status != "accepted").order_by(t.policy_position)
         )
     )
-    if not rows:
-        return jurisdictions, []
+    return jurisdictions, load_records(session, rows, insureds=False)
+
+
+def _children(session: Session, model: Any, ids: Sequence[int]) -> dict[int, list[Any]]:
+    out: dict[int, list[Any]] = {}
+    for start in range(0, len(ids), 900):  # well under SQLite's bound-parameter limit
+        for row in session.scalars(
+            select(model).where(model.policy_report_id.in_(ids[start : start + 900]))
+            .order_by(model.policy_report_id, model.ordinal)
+        ):
+            out.setdefault(row.policy_report_id, []).append(row)
+    return out
+
+
+def load_records(
+    session: Session, rows: Sequence[PolicyReportRow], *, insureds: bool = True
+) -> list[NormalizedRecord]:
+    """The stored reports as the transforms made them: report (with its insureds when
+    ``insureds``, which matching needs and the error return must not echo), vehicles,
+    errors and status.  Three queries per 900 reports."""
     ids = [r.id for r in rows]
-    vehicles: dict[int, list[VehicleRow]] = {}
-    errors: dict[int, list[BusinessErrorRow]] = {}
-    for start in range(0, len(ids), 900):
-        chunk = ids[start : start + 900]
-        for v in session.scalars(
-            select(VehicleRow).where(VehicleRow.policy_report_id.in_(chunk))
-            .order_by(VehicleRow.policy_report_id, VehicleRow.ordinal)
-        ):
-            vehicles.setdefault(v.policy_report_id, []).append(v)
-        for e in session.scalars(
-            select(BusinessErrorRow).where(BusinessErrorRow.policy_report_id.in_(chunk))
-            .order_by(BusinessErrorRow.policy_report_id, BusinessErrorRow.ordinal)
-        ):
-            errors.setdefault(e.policy_report_id, []).append(e)
+    if not ids:
+        return []
+    vehicles = _children(session, VehicleRow, ids)
+    errors = _children(session, BusinessErrorRow, ids)
+    people = _children(session, InsuredRow, ids) if insureds else {}
     records = []
     for r in rows:
         key = RecordKey(
@@ -487,6 +498,7 @@ def records_for_return(session: Session, set_id: int) -> tuple[list[str], list[N
             transaction_type=r.transaction_type, policy_type=r.policy_type,
             effective_date=r.effective_date, expiration_date=r.expiration_date,
             cancellation_date=r.cancellation_date,
+            insureds=tuple(_insured(i) for i in people.get(r.id, [])),
             vehicles=tuple(
                 Vehicle(vin=v.vin, model_year=v.model_year, make=v.make,
                         transaction=v.transaction, transaction_date=v.transaction_date)
@@ -498,14 +510,28 @@ def records_for_return(session: Session, set_id: int) -> tuple[list[str], list[N
         )  # fmt: skip
         errs = tuple(
             BusinessError(
-                code=e.code, severity=e.severity, level=e.level, message=e.message,  # type: ignore[arg-type]
+                code=e.code, severity=e.severity, level=e.level, message=e.message,
                 segment_position=e.segment_position, segment_id=e.segment_id,
                 element=e.element, vehicle_index=e.vehicle_index,
             )  # fmt: skip
             for e in errors.get(r.id, [])
         )
         records.append(NormalizedRecord(report=report, errors=errs, status=r.status))  # type: ignore[arg-type]
-    return jurisdictions, records
+    return records
+
+
+def _insured(i: InsuredRow) -> Insured:
+    has_address = i.address_lines or i.city or i.state or i.zip
+    return Insured(
+        kind=i.kind, last_name=i.last_name, first_name=i.first_name,  # type: ignore[arg-type]
+        middle_name=i.middle_name, organisation_name=i.organisation_name, fein=i.fein,
+        licence_number=i.licence_number, licence_state=i.licence_state,
+        date_of_birth=i.date_of_birth,
+        address=Address(
+            lines=tuple(i.address_lines.split("\n")) if i.address_lines else (),
+            city=i.city, state=i.state, zip=i.zip,
+        ) if has_address else None,
+    )  # fmt: skip
 
 
 def reports_of_unit(session: Session, unit_id: int) -> list[PolicyReportRow]:
