@@ -143,8 +143,9 @@ def main() -> None:
     ap.add_argument("--renewals", type=int, default=0, help="default: as many as reports")
     ap.add_argument("--probes", type=int, default=100_000, help="near-VIN lookups timed")
     ap.add_argument("--seed", type=int, default=5)
-    ap.add_argument("--skip-stage", action="store_true",
-                    help="time the cascade only, not the stage that stores results")
+    ap.add_argument("--steps", default="load,near,cascade,stage,renewals",
+                    help="which measurements, comma-separated (a run must stay under ~10 "
+                         "minutes: split the 10 M one, the later steps with --reuse-db)")
     ap.add_argument("--memory-index", action="store_true",
                     help="also time the in-memory index (needs ~350 bytes a registration)")
     ap.add_argument("--inputs-only", action="store_true",
@@ -178,18 +179,23 @@ def main() -> None:
     store.upgrade()
 
     # 1. registration load (an empty store: the first-load path)
+    steps = set(args.steps.split(","))
     with store.engine.begin() as conn:
         loaded = conn.exec_driver_sql("SELECT COUNT(*) FROM registrations").scalar()
-        if loaded:
+        if loaded and "stage" in steps:
             conn.exec_driver_sql("DELETE FROM match_results")
             conn.exec_driver_sql("DELETE FROM match_reports")
-    if not loaded:
+    if not loaded and "load" in steps:
         with store.engine.begin() as conn, open(out / "registrations.csv", newline="") as fh:
             load = load_registrations(conn, read_registrations(fh, name="registrations.csv"))
         note("registration load", load.seconds, load.rows, "rows")
         figures["load_phases"] = load.phases
         print("  phases: " + ", ".join(f"{k} {v:.1f} s" for k, v in load.phases.items()))
 
+    if not steps - {"load"}:
+        store.dispose()
+        print(json.dumps(figures, indent=2) if args.json else "", end="")
+        return
     docs = [json.loads(line) for line in open(out / "reports.jsonl", encoding="utf-8")]
     reports = [_report(d) for d in docs]
     kinds = {d["n"]: d for d in docs}
@@ -204,19 +210,22 @@ def main() -> None:
                                                               if o.licence)))
     with store.engine.connect() as conn:
         index = SqlRegistrationIndex(conn)
-        t = time.perf_counter()
-        found = 0
-        for start in range(0, len(probes), 2_000):
-            found += len(index.near_vin(probes[start:start + 2_000]))
-        note("near-VIN lookups (SQL index)", time.perf_counter() - t, len(probes), "lookups")
-        figures["near_vin_found"] = found
+        if "near" in steps:
+            t = time.perf_counter()
+            found = 0
+            for start in range(0, len(probes), 2_000):
+                found += len(index.near_vin(probes[start:start + 2_000]))
+            note("near-VIN lookups (SQL index)", time.perf_counter() - t, len(probes),
+                 "lookups")
+            figures["near_vin_found"] = found
 
         # 3. the cascade alone over all reports (index reads, no writes)
-        t = time.perf_counter()
         results = []
-        for start in range(0, len(reports), 2_000):
-            results += match_many(reports[start:start + 2_000], index)
-        note("match cascade (SQL index)", time.perf_counter() - t, len(reports), "reports")
+        if "cascade" in steps:
+            t = time.perf_counter()
+            for start in range(0, len(reports), 2_000):
+                results += match_many(reports[start:start + 2_000], index)
+            note("match cascade (SQL index)", time.perf_counter() - t, len(reports), "reports")
     correct = wrong = 0
     for report, result in zip(reports, results):
         doc = kinds[int(report.policy_number[2:])]
@@ -226,9 +235,11 @@ def main() -> None:
             else:
                 wrong += 1
     figures["cascade_correct"], figures["cascade_wrong"] = correct, wrong
-    print(f"  matched correctly {correct:,}, wrongly {wrong:,}; states "
-          f"{dict((s, sum(r.state == s for r in results)) for s in ('matched', 'pending', 'ambiguous'))}",
-          flush=True)
+    if results:
+        states = {s: sum(r.state == s for r in results) for s in ("matched", "pending",
+                                                                    "ambiguous")}
+        print(f"  matched correctly {correct:,}, wrongly {wrong:,}; states {states}",
+              flush=True)
     del results
     gc.collect()
 
@@ -244,14 +255,15 @@ def main() -> None:
         del mem
         gc.collect()
 
-    if not args.skip_stage:
+    if "stage" in steps:
         # 4. the match stage: cascade + results stored (one transaction per 2 000 reports)
         t = time.perf_counter()
         counts = match_units(store, reports, today=TODAY, window_days=30)
         note("match stage (stored)", time.perf_counter() - t, len(reports), "reports")
         figures["stage_states"] = dict(counts.states)
 
-        # 5. renewal clearance
+    if "renewals" in steps:
+        # 5. renewal clearance (against the stage's stored results)
         with store.engine.connect() as conn, open(out / "renewals.csv", newline="") as fh:
             t = time.perf_counter()
             cleared = held = 0

@@ -37,6 +37,7 @@ from ._index import registration_name_keys
 from ._sql_index import lookup_key, owner_keys, vin_blocks
 
 BATCH = 50_000
+LOAD_CACHE_KIB = 1 << 20  # 1 GiB
 # Drop and rebuild the secondary indexes when the file is at least this share of the table.
 REBUILD_SHARE = 0.25
 
@@ -202,6 +203,10 @@ def load_registrations(
     indexes rebuilt; otherwise they go through the staging tables (module docstring)."""
     started = last = clock()
     report = LoadReport()
+    if conn.dialect.name == "sqlite":
+        # SQLite's sorter (index builds, GROUP BY) keeps up to the page cache's size in
+        # memory before spilling to temp files; 2 MB by default (per connection).
+        conn.exec_driver_sql(f"PRAGMA cache_size=-{LOAD_CACHE_KIB}")
 
     def phase(name: str) -> None:
         nonlocal last

@@ -40,6 +40,8 @@ from ._index import (
 
 # Bound parameters per statement stay well under SQLite's 32 766 and PostgreSQL's 65 535.
 CHUNK = 2_000
+SQLITE_MMAP_BYTES = 16 << 30  # an upper bound: SQLite maps what the file holds
+SQLITE_CACHE_KIB = 256 << 10
 _COLUMNS = ("plate, vin, make, model_year, owner_last, owner_first, owner_org, owner_dl, "
             "owner_dl_state, owner_dob, owner_fein")
 T = TypeVar("T")
@@ -87,6 +89,13 @@ class SqlRegistrationIndex:
         self._conn = connection
         self._sqlite = connection.dialect.name == "sqlite"
         self._ph = "?" if self._sqlite else "%s"
+        if self._sqlite:
+            # SQLite's page cache is 2 MB by default: at millions of registrations every
+            # lookup would read index pages through a system call.  Map the file instead
+            # and keep a bigger cache on this connection (both per connection, harmless
+            # for the other users of a pooled connection).
+            self._rows(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}", ())
+            self._rows(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}", ())
 
     # -- helpers ----------------------------------------------------------------------
 
