@@ -67,7 +67,7 @@ _CSS = """
 :root { --ink:#1d2630; --muted:#5b6770; --line:#d7dde2; --band:#f4f6f8; --accent:#0072B2; }
 * { box-sizing: border-box; }
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--ink);
-       margin: 0 auto; max-width: 1040px; padding: 24px 32px 48px; }
+       margin: 0 auto; max-width: 1180px; padding: 24px 32px 48px; }
 header { border-bottom: 3px solid var(--accent); margin-bottom: 18px; padding-bottom: 8px; }
 h1 { font-size: 24px; margin: 0 0 4px; }
 h2 { font-size: 18px; margin: 28px 0 8px; padding-top: 8px; border-top: 1px solid var(--line); }
@@ -86,6 +86,9 @@ thead th::after { content: " \\2195"; color: #aab4bc; font-size: 11px; }
 thead th[aria-sort="ascending"]::after { content: " \\2191"; color: var(--accent); }
 thead th[aria-sort="descending"]::after { content: " \\2193"; color: var(--accent); }
 tbody tr:nth-child(even) { background: #fafbfc; }
+.scroll { overflow-x: auto; }
+table.wide { font-size: 12px; }
+table.wide th, table.wide td { padding: 3px 6px; }
 .empty { color: var(--muted); font-style: italic; }
 #t-key_figures { width: auto; min-width: 380px; }
 svg.chart { display: block; max-width: 100%; height: auto; margin: 6px 0; }
@@ -164,9 +167,11 @@ def _table(s: Section) -> str:
         body.append("<tr>" + "".join(cells) + "</tr>")
     if not s.rows:
         body.append(f'<tr><td class="empty" colspan="{len(s.columns)}">none</td></tr>')
+    classes = "sortable wide" if len(s.columns) > 8 else "sortable"  # many columns: smaller
     return (
-        f'<table class="sortable" id="t-{escape(s.name)}" data-section="{escape(s.name)}">'
-        f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+        f'<div class="scroll"><table class="{classes}" id="t-{escape(s.name)}" '
+        f'data-section="{escape(s.name)}">'
+        f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
     )
 
 

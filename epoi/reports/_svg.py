@@ -6,6 +6,7 @@ network and stays one file.  Pure functions: numbers in, an SVG string out.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from html import escape
 
@@ -13,15 +14,21 @@ from html import escape
 PALETTE = ("#0072B2", "#E69F00", "#D55E00", "#009E73", "#CC79A7", "#56B4E9", "#F0E442")
 
 
-def _nice_max(value: float) -> float:
-    """The smallest 1, 2 or 5 times a power of ten at or above ``value`` (axis top)."""
-    if value <= 0:
-        return 1.0
-    magnitude = 10 ** (len(str(int(value))) - 1)
-    for step in (1, 2, 5, 10):
-        if value <= step * magnitude:
-            return float(step * magnitude)
-    return float(10 * magnitude)
+TICKS = 4
+
+
+def axis_top(value: float) -> float:
+    """The top of a count axis with ``TICKS`` equal steps, each a whole 1, 2, 2.5 or 5 times
+    a power of ten, at or above ``value``: 3 → 4 (0 1 2 3 4), 87 336 → 100 000."""
+    raw = max(value, 0) / TICKS
+    if raw <= 1:
+        return float(TICKS)
+    magnitude = 10 ** math.floor(math.log10(raw))
+    for m in (1, 2, 2.5, 5, 10):
+        step = m * magnitude
+        if step >= raw and float(step).is_integer():
+            return float(step * TICKS)
+    return float(10 * magnitude * TICKS)
 
 
 def _fmt(value: float) -> str:
@@ -46,8 +53,7 @@ def stacked_bars(
     height, left, right, top, bottom = 240, 56, 130, 12, 58
     plot_w, plot_h = width - left - right, height - top - bottom
     totals = [sum(s[i] or 0 for s in series.values()) for i in range(len(labels))]
-    # At least 4 so that the axis of small counts reads 0 1 2 3 4, not fractions.
-    top_value = _nice_max(max(max(totals, default=0), 4))
+    top_value = axis_top(max(totals, default=0))
     slot = plot_w / max(len(labels), 1)
     bar_w = max(min(slot * 0.7, 48), 1.0)
     parts = [
@@ -55,7 +61,7 @@ def stacked_bars(
         f'viewBox="0 0 {width} {height}" width="{width}" height="{height}">',
         f"<title>{escape(title)}</title>",
     ]
-    for frac in (0, 0.25, 0.5, 0.75, 1):  # grid lines and axis values
+    for frac in (i / TICKS for i in range(TICKS + 1)):  # grid lines and axis values
         y = top + plot_h * (1 - frac)
         parts.append(
             f'<line x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>'
