@@ -381,8 +381,8 @@ def match_many(
 ) -> list[MatchResult]:
     """Match a batch of policy reports.  ``claimed`` answers, for registered VINs, which
     (report key, vehicle index) pairs outside the batch matched them at step 1 or 2 (the
-    store's results); without it only the batch's own claims count.  One result per reported vehicle, in report and
-    vehicle order; a fleet policy gives one result per vehicle registered to its owner (or
+    store's results); without it only the batch's own claims count.  One result per
+    reported vehicle, in report and vehicle order; a fleet policy gives one result per vehicle registered to its owner (or
     one pending result).  Unmatched records come back ``pending``; turning them
     ``unmatched`` after the window is :func:`epoi.schemas.match.settle_pending`'s job.
     A vehicle-specific report without vehicles (rejected, E112) gives no result."""
