@@ -124,7 +124,7 @@ def _plan(path: str, parts: int) -> _Plan | None:
         for i in range(1, parts):
             target = size * i // parts
             limit = size * (i + 1) // parts
-            m = st.search(mm, target, limit)
+            m = st.search(mm, target, min(limit, target + (1 << 23)))  # a few MB, not half the file
             if m is not None and m.start(1) > last:
                 plan.ranges.append(_Range("set", m.start(1), None))
                 last = m.start(1)
@@ -133,17 +133,13 @@ def _plan(path: str, parts: int) -> _Plan | None:
             if m is None or m.start(1) <= last:
                 continue
             start = m.start(1)
-            set_start = None
-            for ms in st.finditer(mm, max(last - 1, plan.head_end - 1, 0), start):
-                set_start = ms.start(1)
-            if set_start is None:
-                # the set began before the previous cut: look back from here
-                at = mm.rfind(b"ST" + sep, 0, start)
-                while at > 0 and not _after_terminator(mm, at, term):
-                    at = mm.rfind(b"ST" + sep, 0, at)
-                if at <= 0:
-                    continue
-                set_start = at
+            # the set it lies in: the nearest ST before it (scanned backwards: a few pages)
+            at = mm.rfind(b"ST" + sep, 0, start)
+            while at > 0 and not _after_terminator(mm, at, term):
+                at = mm.rfind(b"ST" + sep, 0, at)
+            if at <= 0 or at < plan.head_end:
+                continue
+            set_start = at
             first_policy = policy.search(mm, set_start - len(term))
             if first_policy is None or first_policy.start(1) > start:
                 continue
@@ -172,13 +168,29 @@ def _segment_at(path: str, at: int, term: str) -> tuple[str, int]:
     return data[:end], at + end + len(term)
 
 
-def _envelope_after(path: str, at: int, d: Delimiters, ids: tuple[bytes, ...]) -> int | None:
+def _envelope_after(path: str, at: int, d: Delimiters, ids: tuple[bytes, ...],
+                    max_segment: int) -> int | None:
+    """The offset of the first segment after ``at`` whose id is one of ``ids``.  Searched
+    window by window, each window's pages dropped after it (the scan must not count as
+    memory); windows overlap by more than a segment may be long (longer ones fail the
+    reader first)."""
     term, sep = d.segment.encode("latin-1"), d.element.encode("latin-1")
     t = re.escape(term)
     rx = re.compile(t + rb"[\r\n]*((?:" + b"|".join(ids) + rb")(?:" + re.escape(sep) + rb"|" + t + rb"))")
+    window = 1 << 24
+    overlap = max_segment + 16
     with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-        m = rx.search(mm, max(at - len(term), 0))
-        return m.start(1) if m else None
+        size = len(mm)
+        pos = max(at - len(term), 0)
+        while pos < size:
+            end = min(size, pos + window + overlap)
+            m = rx.search(mm, pos, end)
+            if m is not None:
+                return m.start(1)
+            drop = pos - pos % mmap.PAGESIZE
+            mm.madvise(mmap.MADV_DONTNEED, drop, min(size, pos + window) - drop)
+            pos += window
+        return None
 
 
 @dataclass
@@ -382,7 +394,8 @@ def _take(engine: _Engine, r: _Range, future: Future[_Piece], frozen: Any,
         engine.ix.outside = engine.ix.outside or piece.outside
         if piece.stopped is not None:
             engine.position = piece.stopped[0] + offset - 1
-            return _envelope_after(path, r.start, d, _STOP_IDS["set"])
+            return _envelope_after(path, r.start, d, _STOP_IDS["set"],
+                                   engine.options.max_segment_length)
         engine.position = piece.end_position + offset - 1
         return None
     st = engine.set
@@ -406,7 +419,8 @@ def _take(engine: _Engine, r: _Range, future: Future[_Piece], frozen: Any,
     offset = _adopt_policies(engine, piece, n)
     if piece.stopped is not None:
         engine.position = piece.stopped[0] + offset - 1
-        return _envelope_after(path, r.start, d, _STOP_IDS["policy"])
+        return _envelope_after(path, r.start, d, _STOP_IDS["policy"],
+                               engine.options.max_segment_length)
     engine.position = piece.end_position + offset - 1
     return None, piece.end_state
 
