@@ -101,8 +101,8 @@ def test_summary_counts_what_the_store_holds(filled: Store) -> None:
     assert figures == {
         "submissions": 4, "policy reports": 7, "vehicles reported": 9, "accepted": 3,
         "warned": 3, "rejected": 1, "rejected percent": 14.3,
-        "vehicles taken up by matching": 7, "vehicles matched": 4, "match rate percent": 57.1,
-        "vehicles without a match": 3, "late reports (E301)": 2, "late percent": 28.6,
+        "match results": 7, "matched": 4, "match rate percent": 57.1,
+        "without a match": 3, "late reports (E301)": 2, "late percent": 28.6,
     }
     assert "clearance" not in doc["sections"]
     assert any("clearance" in n for n in doc["notes"])

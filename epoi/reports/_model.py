@@ -63,7 +63,8 @@ class ErrorCount(_Frozen):
 
 
 class MatchStepCount(_Frozen):
-    """Vehicles taken up by matching, by how it ended; ``percent`` of those."""
+    """Match results by how they ended; ``percent`` of all results.  A reported vehicle has
+    one result; a fleet policy (CF) one per vehicle its owner has registered."""
 
     outcome: str  # "step 1: VIN exact" ... "pending", "unmatched", "ambiguous"
     vehicles: int

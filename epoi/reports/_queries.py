@@ -66,10 +66,10 @@ def key_figures(
         ("warned", sum(v.warned for v in volumes)),
         ("rejected", rejected),
         ("rejected percent", pct(rejected, policies)),
-        ("vehicles taken up by matching", taken_up),
-        ("vehicles matched", matched),
+        ("match results", taken_up),
+        ("matched", matched),
         ("match rate percent", pct(matched, taken_up)),
-        ("vehicles without a match", taken_up - matched),
+        ("without a match", taken_up - matched),
         ("late reports (E301)", late_reports),
         ("late percent", pct(late_reports, policies)),
     ]
