@@ -42,6 +42,7 @@ def _env(home: Path) -> dict[str, str]:
 def _epoi(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "epoi", *args], env=_env(home), capture_output=True, text=True,
+        check=False,
         timeout=120,
     )  # fmt: skip
 
