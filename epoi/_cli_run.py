@@ -19,7 +19,7 @@ from sqlalchemy import select
 from ._access import CarrierScope, scoped_submission
 from ._cli_intake import carriers, open_store, utc_now
 from .cli import EXIT_OK, EXIT_REJECTED, _settings, echo_json, guarded, main
-from .errors import InputError, Location
+from .errors import ConfigError, InputError, Location
 from .intake import SubmissionResult
 from ._cli_matching import load_for_run, matching_doc, print_matching
 from .matching import MatchCounts, pipeline_match_hook
@@ -436,7 +436,7 @@ def carriers_import(file: Path) -> None:
         reader = csv.DictReader(fh)
         missing = [c for c in _CARRIER_COLUMNS if c not in (reader.fieldnames or [])]
         if missing:
-            raise InputError("CARRIER-CSV", f"missing column(s): {', '.join(missing)}",
+            raise ConfigError("CARRIER-CSV", f"missing column(s): {', '.join(missing)}",
                              Location(file=str(file)))  # fmt: skip
         rows = list(reader)
     added = kept = 0
@@ -444,7 +444,7 @@ def carriers_import(file: Path) -> None:
         for line, row in enumerate(rows, start=2):
             env = row["environment"].strip().lower()
             if env not in ("test", "production"):
-                raise InputError("CARRIER-CSV", f"line {line}: environment must be test or "
+                raise ConfigError("CARRIER-CSV", f"line {line}: environment must be test or "
                                  "production", Location(file=str(file)))  # fmt: skip
             existing = carrier_by_naic(session, row["naic"].strip())
             if existing is not None and (existing.isa_qualifier, existing.isa_id) == (

@@ -256,3 +256,20 @@ def test_the_match_hook_gets_the_accepted_production_records_as_normalised(
     ctx = EditContext.from_settings(settings, received_at=sub.received_at, today=clock().date())
     fresh = {r.report.key: r.report for b in blocks if (r := normalize(b, context=ctx))}
     assert seen and all(r.report == fresh[r.report.key] for r in seen)
+
+
+def test_cli_carriers_import_is_repeatable_and_checks_its_rows(tmp_path, monkeypatch):
+    monkeypatch.setenv("EPOI_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("EPOI_DATABASE_URL", raising=False)
+    cli = CliRunner()
+    repo = Path(__file__).resolve().parents[1]
+    first = cli.invoke(main, ["carriers", "import", str(repo / "examples" / "carriers.csv")])
+    assert first.exit_code == 0 and "3 added, 0 already registered" in first.output
+    again = cli.invoke(main, ["carriers", "import", str(repo / "examples" / "carriers.csv")])
+    assert again.exit_code == 0 and "0 added, 3 already registered" in again.output
+    bad = tmp_path / "bad.csv"
+    bad.write_text("name,naic,isa_qualifier,isa_id,environment\nX,11111,ZZ,XINS,staging\n")
+    result = cli.invoke(main, ["carriers", "import", str(bad)])
+    assert result.exit_code == 2 and "CARRIER-CSV" in result.output
+    listed = json.loads(cli.invoke(main, ["carriers", "list", "--json"]).output)
+    assert len(listed["carriers"]) == 3
