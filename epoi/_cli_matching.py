@@ -307,21 +307,24 @@ def verify_command(vin: str, on: datetime | None, as_json: bool) -> None:
 def matches(fmt: str) -> None:
     """One row per reported vehicle (and per vehicle a fleet policy covers): carrier NAIC,
     policy number, reported VIN, matched plate and VIN (empty if none), step, state
-    (matched, pending, unmatched, ambiguous).
+    (matched, pending, unmatched, ambiguous).  A pending vehicle whose window
+    (EPOI_PENDING_WINDOW_DAYS, from its first attempt) is over shows as unmatched.
 
     \b
     Example:
       epoi matches --format csv > matches.csv
     """
+    window = _settings().pending_window_days
     store = open_store()
     try:
         with store.engine.connect() as conn:
+            rows = match_rows(conn, today=_today(), window_days=window)
             if fmt == "json":
-                echo_json({"matches": list(match_rows(conn))})
+                echo_json({"matches": list(rows)})
                 return
             writer = csv.writer(sys.stdout, lineterminator="\n")
             writer.writerow(MATCH_COLUMNS)
-            for row in match_rows(conn):
+            for row in rows:
                 writer.writerow(["" if row[c] is None else row[c] for c in MATCH_COLUMNS])
     finally:
         store.dispose()

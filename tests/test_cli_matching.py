@@ -195,3 +195,19 @@ def test_suspensions_lists_the_cancelled_vehicle_after_the_window(world: Path) -
     day = date(2026, 9, 1) + timedelta(days=46)
     code, out, _ = invoke("suspensions", "--as-of", day.isoformat())
     assert [r["plate"] for r in csv.DictReader(io.StringIO(out))] == ["7BBB222"]
+
+
+def test_matches_shows_a_pending_vehicle_unmatched_once_its_window_is_over(
+        world: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # PA004's vehicle is registered nowhere; it was first tried on 2026-11-01.
+    def state_of_pa004() -> str:
+        code, out, _ = invoke("matches")
+        assert code == 0
+        (row,) = [r for r in csv.DictReader(io.StringIO(out)) if r["policy_number"] == "PA004"]
+        assert row["plate"] == "" and row["step"] == ""
+        return row["state"]
+
+    monkeypatch.setenv("EPOI_PENDING_WINDOW_DAYS", "100000")
+    assert state_of_pa004() == "pending"
+    monkeypatch.setenv("EPOI_PENDING_WINDOW_DAYS", "5")
+    assert state_of_pa004() == "unmatched"

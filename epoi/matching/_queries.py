@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, select
 
 from ..schemas.registration import RegistrationStatus
 from ..schemas.vin import normalize as normalize_vin
-from ..store._registrations import match_results, registrations
+from ..store._registrations import match_reports, match_results, registrations
 from ._renewals import (
     Clearance,
     RenewalDue,
@@ -180,13 +180,24 @@ MATCH_COLUMNS = ("carrier_naic", "policy_number", "reported_vin", "plate", "vin"
                  "state")
 
 
-def match_rows(conn: Connection) -> Iterator[dict[str, Any]]:
-    """One row per reported vehicle (and per fleet vehicle), in the order stored."""
-    t = match_results.c
-    for row in conn.execution_options(yield_per=10_000).execute(
-            select(t.carrier_naic, t.policy_number, t.reported_vin, t.plate, t.vin, t.step,
-                   t.state).order_by(t.id)):
-        yield dict(row._mapping)
+def match_rows(conn: Connection, *, today: date | None = None, window_days: int | None = None
+               ) -> Iterator[dict[str, Any]]:
+    """One row per reported vehicle (and per fleet vehicle), in the order stored.  With
+    ``today`` and ``window_days``, a pending result whose window is over reads as
+    ``unmatched`` even before the next registration load settles it in the store."""
+    t, r = match_results.c, match_reports.c
+    query = (select(t.carrier_naic, t.policy_number, t.reported_vin, t.plate, t.vin, t.step,
+                    t.state, r.first_tried)
+             .join_from(match_results, match_reports, t.report_key == r.report_key,
+                        isouter=True)
+             .order_by(t.id))
+    for row in conn.execution_options(yield_per=10_000).execute(query):
+        doc = dict(row._mapping)
+        first = doc.pop("first_tried")
+        if (doc["state"] == "pending" and today is not None and window_days is not None
+                and first is not None and today > first + timedelta(days=window_days)):
+            doc["state"] = "unmatched"
+        yield doc
 
 
 __all__ = ["MATCH_COLUMNS", "RegistrationState", "Verification", "clear_renewals",
