@@ -152,6 +152,9 @@ def test_status_and_acks_of_the_carriers_own_submission(world: World, tmp_path: 
     sub = world.a.submissions[0]
     out = _ok(world.cli("status", str(sub), "--carrier", world.a.naic, "--json"))
     assert json.loads(out)["submission_id"] == sub and _leaks(out, world.b) == []
+    out = _ok(world.cli("report", "submission", str(sub), "--carrier", world.a.naic,
+                        "--format", "json"))
+    assert json.loads(out)["submission_id"] == sub and _leaks(out, world.b) == []
     out_dir = tmp_path / "acks"
     out = _ok(world.cli("acks", str(sub), "--carrier", world.a.naic, "--out", str(out_dir),
                         "--json"))
