@@ -525,3 +525,14 @@ def test_any_ta1_is_a_well_formed_interchange(
     assert segs[0].split(el)[7:9] == [qualifier, sender.ljust(15)]
     assert segs[1:] == [el.join(["TA1", "000000101", "261127", "0930", ack, note]) + term,
                         el.join(["IEA", "0", f"{icn:09d}"]) + term]
+
+
+def test_a_garbled_segment_id_is_left_out_of_the_997_but_the_set_stays_rejected():
+    # found by tests/test_properties.py: "ST*81~*0001~" leaves a segment with an empty id
+    bad = Issue(code="1", message="unrecognized segment id", ack="AK3", segment_position=2,
+                segment_id="")
+    ts = TransactionSetVerdict(control_number="0001", ack_code="R", error_codes=["5"], errors=[bad])
+    group = GroupVerdict(control_number="101", ack_code="R", sets_included=1, sets_received=1,
+                         transaction_sets=[ts])
+    text = write_997(interchange(groups=[group]), group, ENV)
+    assert "AK3" not in text and "AK5*R*5" in text

@@ -274,18 +274,25 @@ def _ak303(loop_id: str | None) -> str:
     return ""
 
 
+_SEGMENT_ID = re.compile(r"[A-Z0-9]{2,3}")
+
+
 def _segment_errors(issues: Iterable[Issue], ic: InterchangeVerdict) -> list[_SegmentError]:
     """Group the AK3/AK4 issues by segment, in segment order (stable for one position)."""
     by_segment: dict[tuple[int, str], _SegmentError] = {}
     for issue in issues:
         if issue.ack is None:
             continue  # a business edit: error-return 811, not 997
-        if issue.segment_position is None or not issue.segment_id:
+        if issue.segment_position is None:
             raise InputError(
                 "ACK-ISSUE",
-                f"{issue.ack} issue {issue.code} has no segment id or position",
+                f"{issue.ack} issue {issue.code} has no segment position",
                 Location(interchange=ic.control_number),
             )
+        if not _SEGMENT_ID.fullmatch(issue.segment_id or ""):
+            # AK3-01 is an identifier of 2-3 characters: a garbled id ("", "81~") cannot be
+            # echoed; the set's AK5 still rejects it, and the verdict JSON keeps the issue.
+            continue
         key = (issue.segment_position, issue.segment_id)
         seg = by_segment.get(key)
         if seg is None:
