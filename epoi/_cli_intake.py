@@ -10,6 +10,8 @@ from rich.console import Console
 from rich.table import Table
 
 from .cli import EXIT_OK, EXIT_REJECTED, _settings, echo_json, guarded, main
+from ._units import parse_key
+from .config import Settings
 from .errors import ConfigError
 from .intake import SubmissionResult, submit as run_submit
 from .store import (
@@ -21,6 +23,7 @@ from .store import (
     carrier_by_naic,
     count_submissions,
     list_carriers,
+    queued_units,
 )
 
 
@@ -84,9 +87,12 @@ def submit(files: tuple[str, ...], naic: str | None, as_json: bool) -> None:
     Example:
       epoi submit incoming/acme-20261127.x12 --carrier 12345
     """
+    settings = _settings()
     store = open_store()
     try:
-        results = run_submit(files, store=store, settings=_settings(), clock=utc_now, carrier=naic)
+        results = run_submit(files, store=store, settings=settings, clock=utc_now, carrier=naic)
+        if settings.broker_url is not None:
+            _publish_queued(store, settings, [r.submission_id for r in results if not r.duplicate])
     finally:
         store.dispose()
     if as_json:
@@ -95,6 +101,22 @@ def submit(files: tuple[str, ...], naic: str | None, as_json: bool) -> None:
         for r in results:
             _print_result(r)
     raise SystemExit(EXIT_OK if all(r.ok for r in results) else EXIT_REJECTED)
+
+
+def _publish_queued(store: Store, settings: Settings, submission_ids: list[int]) -> None:
+    """Scale-out setup (a broker is configured): hand the units these submissions queued
+    in the store to the running workers.  They are committed before they are published, so
+    a crash in between loses nothing: a worker re-queues what the store holds as queued when
+    it starts.  (The embedded default needs no publish: `epoi run` starts from the store.)"""
+    from .queues import Broker, Envelope, QueueConfig  # only the scale-out path needs kombu
+
+    prefixes = tuple(f"{parse_key(s)}/" for s in submission_ids)
+    if not prefixes:
+        return
+    with store.session(readonly=True) as session:
+        units = [(k, kind) for k, kind in queued_units(session) if k.startswith(prefixes)]
+    with Broker(QueueConfig.from_settings(settings)) as broker:
+        broker.publish_many(Envelope.of(str(kind), key) for key, kind in units)  # type: ignore[arg-type]
 
 
 def _print_result(r: SubmissionResult) -> None:

@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     max_attempts: int = 5
     prefetch: int = 1
     retry_delays: tuple[float, ...] = (1.0, 5.0, 30.0, 120.0)
+    # Prefix of the exchange and queue names: deployments (or test runs) sharing one
+    # RabbitMQ keep apart by giving each its own.
+    queue_namespace: str = "epoi"
 
     @property
     def archive_dir(self) -> Path:

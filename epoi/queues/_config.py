@@ -39,6 +39,7 @@ class QueueConfig:
     def from_settings(cls, settings: Settings, **overrides: object) -> QueueConfig:
         values: dict[str, object] = {
             "broker_url": settings.resolved_broker_url,
+            "namespace": settings.queue_namespace,
             "max_attempts": settings.max_attempts,
             "prefetch": settings.prefetch,
             "retry_delays": tuple(settings.retry_delays),
