@@ -218,6 +218,7 @@ class Pipeline:
             done, total = count_chunk_done(session, ts.id)
             if done == total:
                 self._write_error_return(session, ts, now)
+            _lock_submission(session, unit.submission_id)
             if units_left(session, unit.submission_id, UnitKind.NORMALIZE) == 0:
                 _advance(session, unit.submission_id, SubmissionState.ACKNOWLEDGED,
                          SubmissionState.NORMALISED)  # fmt: skip
@@ -347,6 +348,7 @@ class Pipeline:
             if self.match_hook is not no_matching:
                 self.match_hook(session, load_records(session, reports))
             finish_unit(session, unit.id, now=now)
+            _lock_submission(session, unit.submission_id)
             if (
                 units_left(session, unit.submission_id, UnitKind.NORMALIZE) == 0
                 and units_left(session, unit.submission_id, UnitKind.MATCH) == 0
@@ -399,6 +401,17 @@ def _has_units(session: Session, submission_id: int, kind: UnitKind) -> bool:
         select(WorkUnit.id).where(WorkUnit.submission_id == submission_id, WorkUnit.kind == kind)
         .limit(1)
     ) is not None
+
+
+def _lock_submission(session: Session, submission_id: int) -> None:
+    """Take the submission's row lock (PostgreSQL; SQLite's write lock is already held)
+    before counting the units left.  Without it two workers finishing the last two units of
+    a submission at the same time each see the other's unit as not done (neither has
+    committed), and neither moves the lineage on: it would stay ``acknowledged`` for good.
+    Taken last, after the unit and set locks, in every stage: one order, no deadlock."""
+    session.execute(
+        select(Submission.id).where(Submission.id == submission_id).with_for_update()
+    )
 
 
 def _advance(

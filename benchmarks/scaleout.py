@@ -1,0 +1,179 @@
+"""epoi scale-out benchmark: the same input drained by 1, then 2 (or N) `epoi worker`
+processes on RabbitMQ + PostgreSQL.
+
+Usage:  python benchmarks/scaleout.py [--policies 200000] [--workers 1,2] [--out bench-scaleout]
+            [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/test]
+            [--broker-url amqp://guest:guest@127.0.0.1:5672//] [--no-registrations] [--json]
+
+Input is made once with ``epoi sample``.  Each worker count gets a fresh PostgreSQL database
+(``epoi_bench_<random>``, created next to the one named by --database-url, dropped after)
+and its own queue namespace, then what an operator does: ``epoi db upgrade``, ``epoi
+carriers import``, ``epoi registrations load`` (so that the match stage has work),
+``epoi submit`` of every file (archive, validate, TA1/997, units queued and published).
+Then N ``epoi worker --stage all`` processes are started together and timed until the store
+holds no unit left to do (normalize and match of every chunk); they are stopped with SIGTERM.
+
+The drain time includes the workers' start-up (imports, connecting, re-queueing): that is
+what an operator waits for.  Reported: policies/s per worker count and the ratio to one
+worker.  On a machine with fewer free cores than workers the ratio says so, not epoi.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+PY = sys.executable
+
+
+@dataclass
+class Drain:
+    workers: int
+    policies: int
+    submit_seconds: float
+    drain_seconds: float
+    policies_per_second: float
+    units: int
+
+
+def _epoi(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run([PY, "-m", "epoi", *args], env=env, capture_output=True, text=True,
+                          check=False)  # fmt: skip
+    if done.returncode not in (0, 1):
+        raise SystemExit(f"epoi {' '.join(args[:2])} failed ({done.returncode}):\n{done.stderr}")
+    return done.stdout
+
+
+def _sample(out: Path, policies: int, env: dict[str, str]) -> dict[str, Any]:
+    summary_file = out / "sample.json"
+    if summary_file.exists():
+        summary = json.loads(summary_file.read_text())
+        if summary["policies"] == policies:
+            return summary  # the same input as last time
+    summary = json.loads(_epoi(env, "sample", "--policies", str(policies), "--seed", "1",
+                               "--today", "2026-11-27", "--out", str(out), "--json"))  # fmt: skip
+    summary_file.write_text(json.dumps(summary))
+    with (out / "carriers.csv").open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["name", "naic", "isa_qualifier", "isa_id", "environment"])
+        for c in summary["carriers"]:
+            w.writerow([c["name"], c["naic"], "ZZ", c["sender_id"], "production"])
+    return summary
+
+
+def _open_units(db: sa.Engine) -> tuple[int, int]:
+    with db.connect() as conn:
+        left, total = conn.exec_driver_sql(
+            "SELECT count(*) FILTER (WHERE state <> 'done'), count(*) FROM work_units"
+        ).one()
+    return int(left), int(total)
+
+
+def drain(n: int, args: argparse.Namespace, summary: dict[str, Any], out: Path) -> Drain:
+    admin = sa.create_engine(args.database_url, isolation_level="AUTOCOMMIT")
+    name = f"epoi_bench_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    url = make_url(args.database_url).set(database=name).render_as_string(hide_password=False)
+    db = sa.create_engine(url)
+    home = out / f"home-{n}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EPOI_")}
+    env.update(EPOI_HOME=str(home), EPOI_DATABASE_URL=url, EPOI_BROKER_URL=args.broker_url,
+               EPOI_QUEUE_NAMESPACE=f"epoibench-{name[11:]}")  # fmt: skip
+    workers: list[subprocess.Popen[bytes]] = []
+    try:
+        _epoi(env, "db", "upgrade")
+        _epoi(env, "carriers", "import", str(out / "carriers.csv"))
+        if args.registrations:
+            _epoi(env, "registrations", "load", summary["registrations_file"])
+        t0 = time.perf_counter()
+        _epoi(env, "submit", *summary["files"])
+        submitted = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        workers = [
+            subprocess.Popen([PY, "-m", "epoi", "worker", "--stage", "all"], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for _ in range(n)
+        ]  # fmt: skip
+        while True:
+            left, total = _open_units(db)
+            if left == 0:
+                break
+            if any(w.poll() is not None for w in workers):
+                raise SystemExit("a worker exited before the batch was drained")
+            time.sleep(0.2)
+        drained = time.perf_counter() - t0
+        policies = summary["policies"]
+        return Drain(n, policies, round(submitted, 1), round(drained, 1),
+                     round(policies / drained), total)  # fmt: skip
+    finally:
+        for w in workers:
+            if w.poll() is None:
+                w.send_signal(signal.SIGTERM)
+        for w in workers:
+            w.wait(timeout=120)
+        db.dispose()
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+        _delete_namespace(args.broker_url, env["EPOI_QUEUE_NAMESPACE"])
+
+
+def _delete_namespace(broker_url: str, namespace: str) -> None:
+    from epoi.queues import Broker, QueueConfig
+
+    with Broker(QueueConfig(broker_url=broker_url, namespace=namespace)) as broker:
+        broker.delete()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--policies", type=int, default=200_000)
+    parser.add_argument("--workers", default="1,2", help="worker counts, comma-separated")
+    parser.add_argument("--out", type=Path, default=Path("bench-scaleout"))
+    parser.add_argument("--database-url",
+                        default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--broker-url", default="amqp://guest:guest@127.0.0.1:5672//")
+    parser.add_argument("--no-registrations", dest="registrations", action="store_false",
+                        help="skip loading registrations (the match stage then finds none)")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EPOI_")}
+    summary = _sample(args.out.resolve(), args.policies, env)
+    results = [drain(int(n), args, summary, args.out.resolve()) for n in args.workers.split(",")]
+    base = results[0].policies_per_second
+    doc = {
+        "policies": args.policies,
+        "files": len(summary["files"]),
+        "registrations": args.registrations,
+        "results": [asdict(r) | {"ratio": round(r.policies_per_second / base, 2)}
+                    for r in results],  # fmt: skip
+    }
+    if args.json:
+        print(json.dumps(doc, indent=2))
+        return
+    print(f"{args.policies} policies in {doc['files']} files, RabbitMQ + PostgreSQL")
+    print(f"{'workers':>7} {'submit s':>9} {'drain s':>8} {'units':>6} {'policies/s':>11} {'ratio':>6}")
+    for r in doc["results"]:
+        print(f"{r['workers']:>7} {r['submit_seconds']:>9} {r['drain_seconds']:>8} "
+              f"{r['units']:>6} {r['policies_per_second']:>11} {r['ratio']:>6}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
