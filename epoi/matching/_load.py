@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import gc
 import time
+from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+import numpy as np
 from sqlalchemy import Connection, Index
 from sqlalchemy.schema import CreateIndex, DropIndex
 
@@ -74,6 +76,61 @@ class LoadReport:
 
 def _iso(day: date | None) -> str | None:
     return day.isoformat() if day is not None else None
+
+
+class _Seen:
+    """The plates and VINs written, as 64-bit hashes beside their row numbers (24 bytes a
+    row): enough to find the rows that may repeat a plate or a VIN within the file without
+    a GROUP BY over the whole table (two minutes at 10 M rows, measured)."""
+
+    def __init__(self) -> None:
+        self.rows = array("q")
+        self.plates = array("q")
+        self.vins = array("q")
+
+    def add(self, n: int, plate: str, vin: str) -> None:
+        self.rows.append(n)
+        self.plates.append(hash(plate))  # per process, which is all this needs
+        self.vins.append(hash(vin))
+
+    def suspects(self, column: str) -> list[int]:
+        """Row numbers whose plate (or VIN) hash occurs more than once."""
+        hashes = np.frombuffer(getattr(self, f"{column}s"), dtype=np.int64)
+        if len(hashes) < 2:
+            return []
+        order = np.argsort(hashes, kind="stable")
+        ordered = hashes[order]
+        same = ordered[1:] == ordered[:-1]
+        flagged = np.zeros(len(ordered), dtype=bool)
+        flagged[1:] |= same
+        flagged[:-1] |= same
+        return np.frombuffer(self.rows, dtype=np.int64)[order[flagged]].tolist()
+
+
+def _drop_repeats(conn: Connection, table: str, id_column: str, seen: _Seen) -> list[int]:
+    """Within the file the last row for a plate, and for a VIN, wins: delete the earlier
+    ones among the suspects (hash collisions are told apart by the values themselves)."""
+    ph = "%s" if conn.dialect.name == "postgresql" else "?"
+    dropped: list[int] = []
+    for column in ("plate", "vin"):
+        suspects = seen.suspects(column)
+        last: dict[str, int] = {}
+        rows: list[tuple[int, str]] = []
+        for start in range(0, len(suspects), 900):
+            part = suspects[start:start + 900]
+            rows += conn.exec_driver_sql(
+                f"SELECT {id_column}, {column} FROM {table} WHERE {id_column} IN "
+                f"({','.join([ph] * len(part))})", tuple(part)).fetchall()
+        for row_id, value in rows:
+            last[value] = max(row_id, last.get(value, row_id))
+        earlier = [row_id for row_id, value in rows if last[value] != row_id]
+        for start in range(0, len(earlier), 900):
+            part = earlier[start:start + 900]
+            conn.exec_driver_sql(
+                f"DELETE FROM {table} WHERE {id_column} IN ({','.join([ph] * len(part))})",
+                tuple(part))
+        dropped += earlier
+    return dropped
 
 
 class _Writer:
@@ -128,7 +185,8 @@ def _create_staging(conn: Connection) -> None:
 
 
 def _write_rows(writer: _Writer, rows: Iterable[Registration | RowError], base: int,
-                report: LoadReport, progress: Callable[[int], None] | None) -> None:
+                report: LoadReport, progress: Callable[[int], None] | None, seen: _Seen
+                ) -> None:
     """Every good row as ``(base + n, ...)`` with its key rows; bad rows into the report."""
     regs: list[tuple[Any, ...]] = []
     keys: list[tuple[Any, ...]] = []
@@ -138,7 +196,7 @@ def _write_rows(writer: _Writer, rows: Iterable[Registration | RowError], base: 
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        _write_batches(writer, rows, n, regs, keys, report, progress)
+        _write_batches(writer, rows, n, regs, keys, report, progress, seen)
     finally:
         if was_enabled:
             gc.enable()
@@ -146,13 +204,15 @@ def _write_rows(writer: _Writer, rows: Iterable[Registration | RowError], base: 
 
 def _write_batches(writer: _Writer, rows: Iterable[Registration | RowError], n: int,
                    regs: list[tuple[Any, ...]], keys: list[tuple[Any, ...]],
-                   report: LoadReport, progress: Callable[[int], None] | None) -> None:
+                   report: LoadReport, progress: Callable[[int], None] | None, seen: _Seen
+                   ) -> None:
     for row in rows:
         report.rows += 1
         if isinstance(row, RowError):
             report.errors.append(row)
             continue
         n += 1
+        seen.add(n, row.plate, row.vin)
         dob = _iso(row.owner_dob)
         regs.append((n, row.plate, row.vin, row.make, row.model_year, row.expires.isoformat(),
                      row.status, row.owner_last, row.owner_first, row.owner_org, row.owner_dl,
@@ -230,20 +290,18 @@ def _first_load(conn: Connection, rows: Iterable[Registration | RowError], repor
                 progress: Callable[[int], None] | None, phase: Callable[[str], None]) -> None:
     report.rebuilt_indexes = True
     _indexes(True, conn, (*REGISTRATION_INDEXES, *NAME_KEY_INDEXES))
+    seen = _Seen()
     _write_rows(_Writer(conn, "registrations", "registration_name_keys"), rows, 0, report,
-                progress)
+                progress, seen)
     phase("read and insert")
-    # Within the file, the last row for a plate and for a VIN wins.
-    dropped = 0
-    for column in ("plate", "vin"):
-        dropped += conn.exec_driver_sql(
-            f"DELETE FROM registrations WHERE id NOT IN "
-            f"(SELECT MAX(id) FROM registrations GROUP BY {column})").rowcount
-    if dropped:
-        conn.exec_driver_sql("DELETE FROM registration_name_keys WHERE registration_id NOT IN "
-                             "(SELECT id FROM registrations)")
+    dropped = _drop_repeats(conn, "registrations", "id", seen)
+    ph = "%s" if conn.dialect.name == "postgresql" else "?"
+    for start in range(0, len(dropped), 900):
+        part = dropped[start:start + 900]
+        conn.exec_driver_sql("DELETE FROM registration_name_keys WHERE registration_id IN "
+                             f"({','.join([ph] * len(part))})", tuple(part))
     phase("duplicates within the file")
-    report.loaded = report.rows - len(report.errors) - dropped
+    report.loaded = report.rows - len(report.errors) - len(dropped)
     _indexes(False, conn, REGISTRATION_INDEXES)
     phase("registration indexes")
     _indexes(False, conn, NAME_KEY_INDEXES)
@@ -253,12 +311,10 @@ def _first_load(conn: Connection, rows: Iterable[Registration | RowError], repor
 def _upsert_load(conn: Connection, rows: Iterable[Registration | RowError], report: LoadReport,
                  progress: Callable[[int], None] | None, phase: Callable[[str], None]) -> None:
     _create_staging(conn)
-    _write_rows(_Writer(conn, "reg_stage", "reg_key_stage"), rows, 0, report, progress)
+    seen = _Seen()
+    _write_rows(_Writer(conn, "reg_stage", "reg_key_stage"), rows, 0, report, progress, seen)
     phase("read and stage")
-    for column in ("plate", "vin"):
-        conn.exec_driver_sql(
-            f"DELETE FROM reg_stage WHERE n NOT IN "
-            f"(SELECT MAX(n) FROM reg_stage GROUP BY {column})")
+    _drop_repeats(conn, "reg_stage", "n", seen)
     staged = _scalar(conn, "SELECT COUNT(*) FROM reg_stage")
     existing = _scalar(conn, "SELECT COUNT(*) FROM registrations")
     rebuild = staged >= REBUILD_SHARE * existing and staged > 10_000
