@@ -211,3 +211,41 @@ def test_workers_refuse_an_unmigrated_database_until_db_upgrade(deployment: Depl
     up = deployment.epoi("db", "upgrade")
     assert up.returncode == 0, up.stderr
     assert deployment.scalar("SELECT version_num FROM alembic_version") == "0003"
+
+
+# -- a worker whose broker stays away ------------------------------------------------------------
+
+
+def test_a_consumer_that_gives_up_stops_the_worker_with_its_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """(Embedded transport: no service needed.)  After the reconnect retries a consumer
+    thread raises QUEUE-CONNECT: the whole worker stops and raises it (`epoi worker` exits
+    3), rather than living on with a dead consumer and exiting 0."""
+    import epoi.pipeline._run as run_module
+    from epoi.errors import QueueError
+    from epoi.pipeline import serve
+    from epoi.queues import WorkerStats
+
+    settings = Settings(home=tmp_path / "home")
+    store = Store.from_settings(settings)
+    store.upgrade()
+    calls: list[int] = []
+
+    def run(self: Worker, stop_event: threading.Event | None = None, **_: object) -> WorkerStats:
+        calls.append(1)
+        if len(calls) == 1:
+            raise QueueError("QUEUE-CONNECT", "broker unreachable: ConnectionRefusedError")
+        assert stop_event is not None
+        stop_event.wait(30)  # the other consumer serves until the process stops
+        return WorkerStats()
+
+    monkeypatch.setattr(run_module.Worker, "run", run)
+    try:
+        with pytest.raises(QueueError) as raised:
+            serve(store=store, settings=settings, clock=lambda: NOW, stages=["parse"],
+                  concurrency=2, install_signals=False)  # fmt: skip
+    finally:
+        store.dispose()
+    assert raised.value.code == "QUEUE-CONNECT"
+    assert len(calls) == 2

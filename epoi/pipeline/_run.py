@@ -181,10 +181,19 @@ def serve(
     with Broker(config) as broker:
         broker.requeue(e for e in pipeline.queued() if e.kind in kinds)
     results: list[WorkerStats] = []
+    failures: list[BaseException] = []
 
     def consume() -> None:
-        with Broker(config) as broker:
-            results.append(Worker(broker, pipeline.handlers(kinds)).run(stop))
+        try:
+            with Broker(config) as broker:
+                results.append(Worker(broker, pipeline.handlers(kinds)).run(stop))
+        except BaseException as exc:
+            # A consumer that gave up (the broker stayed away past the reconnect retries)
+            # stops the whole process, which then exits non-zero with the error, so that
+            # its supervisor restarts it; a thread dying alone would leave a worker that
+            # consumes less, or nothing, and exits 0.
+            failures.append(exc)
+            stop.set()
 
     threads = [threading.Thread(target=consume, name=f"epoi-worker-{n}") for n in range(concurrency)]
     for t in threads:
@@ -195,4 +204,6 @@ def serve(
                 t.join(timeout=0.5)
     finally:
         stop.set()
+    if failures:
+        raise failures[0]
     return results
