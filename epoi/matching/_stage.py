@@ -1,8 +1,9 @@
 """The match stage against the store: match batches of reports, keep one result per
 reported vehicle, re-try pending ones when registrations are loaded.
 
-``match_units`` is the hook the pipeline's match handler calls with the records of a unit
-of work.  Only accepted (or warned) production reports are matched: a rejected record is
+``match_units`` matches records in batches, each in its own transaction (the library and
+benchmark entry point); the pipeline's match handler goes through ``pipeline_match_hook``
+(``_hook``), which runs the same batch step inside the unit's transaction.  Only accepted (or warned) production reports are matched: a rejected record is
 not coverage, and a test interchange never changes production data.  Results are
 idempotent per report: matching a report again replaces its results, keeping the day it
 was first tried (the pending window counts from it, ``settle_pending``).
@@ -22,7 +23,7 @@ from ..schemas.match import MatchResult, settle_pending
 from ..schemas.policy import NormalizedRecord, PolicyReport
 from ..store import Store
 from ..store._registrations import match_reports, match_results
-from ._matcher import match_many
+from ._matcher import ClaimLookup, match_many
 from ._sql_index import SqlRegistrationIndex
 
 # Reports per cascade run: every step is one batched query per lookup kind, so a few
@@ -66,7 +67,7 @@ def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
         yield items[start:start + size]
 
 
-def _claim_lookup(conn: Connection):  # type: ignore[no-untyped-def]
+def _claim_lookup(conn: Connection) -> ClaimLookup:
     """The stored step-1/2 matches of registered VINs: who claims each registration."""
 
     def lookup(vins: Collection[str]) -> Mapping[str, set[tuple[str, int | None]]]:
