@@ -1,14 +1,22 @@
-"""``epoi validate``: parse and validate files without storing anything (cli.md)."""
+"""``epoi validate``: parse and validate files without storing anything (cli.md).
+
+Output is written set by set as the second pass (business edits) reaches each set, so
+memory stays flat however large the file and however many records it rejects."""
 
 from __future__ import annotations
 
+import json
+import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import TextIO
 
 import click
+from pydantic import BaseModel
 
-from .cli import EXIT_OK, EXIT_REJECTED, _settings, echo_json, guarded, main
+from .cli import EXIT_OK, EXIT_REJECTED, _settings, guarded, main
 from .parsers import ValidationOptions
-from .schemas.verdict import FileVerdict
+from .schemas.verdict import FileVerdict, TransactionSetVerdict
 
 
 def _options() -> ValidationOptions:
@@ -21,35 +29,50 @@ def _options() -> ValidationOptions:
     )
 
 
-def _print_text(v: FileVerdict) -> None:
-    mark = "ACCEPTED" if v.accepted else "REJECTED"
-    click.echo(f"{v.file}: {mark}")
+def _open(model: BaseModel, children: str) -> str:
+    """A model's JSON object left open at its list of ``children``."""
+    head = json.dumps(model.model_dump(mode="json", exclude={children}))
+    return f'{head[:-1]}, "{children}": ['
+
+
+def _write_json(out: TextIO, v: FileVerdict, sets: Iterator[TransactionSetVerdict]) -> None:
+    out.write(_open(v, "interchanges"))
+    for i, ic in enumerate(v.interchanges):
+        out.write(("," if i else "") + "\n  " + _open(ic, "groups"))
+        for j, g in enumerate(ic.groups):
+            out.write(("," if j else "") + "\n    " + _open(g, "transaction_sets"))
+            for k, _ in enumerate(g.transaction_sets):
+                out.write(("," if k else "") + "\n      " + next(sets).model_dump_json())
+            out.write("]}")
+        out.write("]}")
+    out.write("]}")
+
+
+def _write_text(out: TextIO, v: FileVerdict, sets: Iterator[TransactionSetVerdict]) -> None:
+    def line(text: str) -> None:
+        out.write(text + "\n")
+
+    line(f"{v.file}: {'ACCEPTED' if v.accepted else 'REJECTED'}")
     if v.error:
-        click.echo(f"  error {v.error.code}: {v.error.message}")
+        line(f"  error {v.error.code}: {v.error.message}")
     for ic in v.interchanges:
         test = " (test)" if ic.test else ""
-        click.echo(
-            f"  interchange {ic.control_number} from {ic.sender_id}{test}: "
-            f"TA1 {ic.ta1.ack_code} {ic.ta1.note_code}"
-        )
+        line(f"  interchange {ic.control_number} from {ic.sender_id}{test}: "
+             f"TA1 {ic.ta1.ack_code} {ic.ta1.note_code}")
         for g in ic.groups:
-            codes = ",".join(g.error_codes)
-            click.echo(f"    group {g.control_number}: AK9 {g.ack_code} {codes}".rstrip())
-            for ts in g.transaction_sets:
-                codes = ",".join(ts.error_codes)
-                click.echo(
-                    f"      set {ts.control_number}: AK5 {ts.ack_code} {codes} "
-                    f"policies={ts.policies} vehicles={ts.vehicles} "
-                    f"rejected={ts.rejected} warnings={ts.warnings}"
-                )
+            line(f"    group {g.control_number}: AK9 {g.ack_code} {','.join(g.error_codes)}".rstrip())
+            for _ in g.transaction_sets:
+                ts = next(sets)
+                line(f"      set {ts.control_number}: AK5 {ts.ack_code} {','.join(ts.error_codes)} "
+                     f"policies={ts.policies} vehicles={ts.vehicles} "
+                     f"rejected={ts.rejected} warnings={ts.warnings}")
                 for e in ts.errors:
                     where = f"segment {e.segment_position} {e.segment_id or ''}"
-                    if e.element:
-                        where += f" {e.element}"
+                    where += f" {e.element}" if e.element else ""
                     pol = f" policy {e.policy_number}" if e.policy_number else ""
-                    click.echo(f"        {e.severity} {e.code} at {where}{pol}: {e.message}")
+                    line(f"        {e.severity} {e.code} at {where}{pol}: {e.message}")
                 if ts.errors_truncated:
-                    click.echo(f"        ... and {ts.errors_truncated} more")
+                    line(f"        ... and {ts.errors_truncated} more")
 
 
 @main.command()
@@ -66,7 +89,7 @@ def _print_text(v: FileVerdict) -> None:
 def validate(files: tuple[str, ...], as_json: bool, engine: str) -> None:
     """Parse and validate FILES without storing anything.
 
-    Exit 0 when every file is accepted, 1 when anything was rejected.
+    Exit 0 when every file and record is accepted, 1 when anything was rejected.
 
     \b
     Example:
@@ -74,31 +97,39 @@ def validate(files: tuple[str, ...], as_json: bool, engine: str) -> None:
     """
     from .parsers import iter_policies
     from .parsers import validate as run_validation
-    from .transforms import EditContext, merge_business_edits, normalize
+    from .transforms import EditContext, merged_sets, normalize
 
     settings = _settings()
     options = _options()
     now = datetime.now(UTC)
     context = EditContext.from_settings(settings, received_at=now, today=now.date())
-    verdicts = []
-    for f in files:
+    out = click.get_text_stream("stdout")
+    rejected = False
+    if as_json:
+        out.write('{"files": [\n')
+    for n, f in enumerate(files):
         with open(f, "rb") as stream:
             # settings.workers: 0 = one process per core, for large files (parsers.validate)
             verdict = run_validation(
                 stream, name=f, options=options, engine=engine, workers=settings.workers
             )
+        rejected |= not verdict.accepted
         with open(f, "rb") as stream:  # second streaming pass: the accepted sets' policies
             records = (normalize(b, context=context) for b in iter_policies(stream, verdict, name=f))
-            verdicts.append(merge_business_edits(
-                verdict, records, max_errors_per_set=settings.max_errors_per_set
-            ))
+            merged = merged_sets(verdict, records, max_errors_per_set=settings.max_errors_per_set)
+
+            def sets() -> Iterator[TransactionSetVerdict]:
+                nonlocal rejected
+                for _, _, ts in merged:
+                    rejected |= ts.rejected > 0
+                    yield ts
+
+            if as_json:
+                out.write(",\n" if n else "")
+                _write_json(out, verdict, sets())
+            else:
+                _write_text(out, verdict, sets())
     if as_json:
-        echo_json({"files": [v.model_dump(mode="json") for v in verdicts]})
-    else:
-        for v in verdicts:
-            _print_text(v)
-    rejected = any(
-        not v.accepted or any(ts.rejected for ic in v.interchanges for g in ic.groups for ts in g.transaction_sets)
-        for v in verdicts
-    )
-    raise SystemExit(EXIT_REJECTED if rejected else EXIT_OK)
+        out.write("\n]}\n")
+    out.flush()
+    sys.exit(EXIT_REJECTED if rejected else EXIT_OK)

@@ -8,7 +8,8 @@ Public API:
 - ``EditContext`` (``EditContext.from_settings(...)``), ``PriorInfo``, ``nothing_known``
 - ``write_error_return(sets, *, envelope) -> str`` with ``ReturnSet``, ``ReturnEnvelope``
 - ``Profile``, ``FieldRule``, ``REFERENCE_PROFILE``: the field mapping as data
-- ``merge_business_edits(verdict, records, *, max_errors_per_set)``: E-codes into a verdict
+- ``merged_sets`` / ``merge_business_edits(verdict, records, *, max_errors_per_set)``: E-codes
+  into a verdict, set by set (streaming) or as one object
 - ``CATALOGUE``: code → severity, level, rule of every business edit
 """
 
@@ -19,7 +20,7 @@ from ._edits import CATALOGUE, EditRule
 from ._error_return import ReturnEnvelope, ReturnSet, write_error_return
 from ._normalize import normalize
 from ._profile import REFERENCE_PROFILE, FieldRule, Profile
-from ._verdict import merge_business_edits
+from ._verdict import merge_business_edits, merged_sets
 
 __all__ = [
     "CATALOGUE",
@@ -34,6 +35,7 @@ __all__ = [
     "ReturnEnvelope",
     "ReturnSet",
     "merge_business_edits",
+    "merged_sets",
     "normalize",
     "nothing_known",
     "write_error_return",

@@ -1,65 +1,70 @@
-"""Business edits folded into a file's verdict, for ``epoi validate --json`` (cli.md):
-each transaction set lists its E-codes beside its 997 errors, in file order, and counts
-the records it rejected and warned."""
+"""Business edits folded into a file's verdict, for ``epoi validate`` (cli.md): each
+transaction set lists its E-codes beside its 997 errors, in file order, and counts the
+records it rejected and warned.
+
+Records arrive as a stream in file order, so the sets are merged one at a time: at most
+one set's issues (capped) are held, however large the file."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
 
 from ..schemas.policy import NormalizedRecord
-from ..schemas.verdict import FileVerdict, Issue, TransactionSetVerdict
+from ..schemas.verdict import FileVerdict, GroupVerdict, InterchangeVerdict, TransactionSetVerdict
 
-__all__ = ["merge_business_edits"]
+__all__ = ["merge_business_edits", "merged_sets"]
+
+SetInFile = tuple[InterchangeVerdict, GroupVerdict, TransactionSetVerdict]
 
 
-@dataclass
-class _SetEdits:
-    issues: list[Issue] = field(default_factory=list)
-    truncated: int = 0
-    rejected: int = 0
-    warnings: int = 0
+def merged_sets(
+    verdict: FileVerdict, records: Iterable[NormalizedRecord], *, max_errors_per_set: int
+) -> Iterator[SetInFile]:
+    """Every transaction set of the verdict, in file order, with its records' business
+    errors merged in (at most ``max_errors_per_set`` issues kept per set, the rest counted).
+
+    ``records`` must be in file order (as ``iter_policies`` yields them): a set's records
+    are contiguous, so each set takes the records that carry its key and no more."""
+    it = iter(records)
+    pending = next(it, None)
+    for ic in verdict.interchanges:
+        for g in ic.groups:
+            for ts in g.transaction_sets:
+                key = (ic.control_number, g.control_number, ts.control_number)
+                issues = list(ts.errors)
+                truncated, rejected, warnings = ts.errors_truncated, 0, 0
+                while pending is not None and _key(pending) == key:
+                    rejected += pending.status == "rejected"
+                    warnings += pending.status == "warned"
+                    for error in pending.errors:
+                        if len(issues) < max_errors_per_set:
+                            issues.append(error.as_issue(pending.report.policy_number))
+                        else:
+                            truncated += 1
+                    pending = next(it, None)
+                if rejected or warnings or len(issues) != len(ts.errors):
+                    issues.sort(key=lambda i: i.segment_position or 0)
+                    ts = ts.model_copy(update={
+                        "errors": issues, "errors_truncated": truncated,
+                        "rejected": ts.rejected + rejected, "warnings": ts.warnings + warnings,
+                    })
+                yield ic, g, ts
+
+
+def _key(record: NormalizedRecord) -> tuple[str, str, str]:
+    k = record.report.key
+    return k.interchange, k.group, k.transaction_set
 
 
 def merge_business_edits(
     verdict: FileVerdict, records: Iterable[NormalizedRecord], *, max_errors_per_set: int
 ) -> FileVerdict:
-    """The verdict with every record's business errors added to its transaction set.
-
-    ``records`` is consumed once, as a stream; at most ``max_errors_per_set`` issues are
-    kept per set (the rest are counted), so memory stays flat on a file full of errors."""
-    per_set: dict[tuple[str, str, str], _SetEdits] = {}
-    for record in records:
-        key = record.report.key
-        edits = per_set.setdefault((key.interchange, key.group, key.transaction_set), _SetEdits())
-        edits.rejected += record.status == "rejected"
-        edits.warnings += record.status == "warned"
-        for error in record.errors:
-            if len(edits.issues) < max_errors_per_set:
-                edits.issues.append(error.as_issue(record.report.policy_number))
-            else:
-                edits.truncated += 1
-    if not per_set:
-        return verdict
-
-    def merged(ic: str, gs: str, ts: TransactionSetVerdict) -> TransactionSetVerdict:
-        edits = per_set.get((ic, gs, ts.control_number))
-        if edits is None:
-            return ts
-        room = max(max_errors_per_set - len(ts.errors), 0)
-        issues = sorted(ts.errors + edits.issues[:room], key=lambda i: i.segment_position or 0)
-        return ts.model_copy(update={
-            "errors": issues,
-            "errors_truncated": ts.errors_truncated + edits.truncated + max(len(edits.issues) - room, 0),
-            "rejected": ts.rejected + edits.rejected,
-            "warnings": ts.warnings + edits.warnings,
-        })
-
+    """The whole verdict with the business edits merged, as one object (``epoi validate``
+    streams ``merged_sets`` instead, to keep memory flat)."""
+    sets = (ts for _, _, ts in merged_sets(verdict, records, max_errors_per_set=max_errors_per_set))
     return verdict.model_copy(update={"interchanges": [
         ic.model_copy(update={"groups": [
-            g.model_copy(update={"transaction_sets": [
-                merged(ic.control_number, g.control_number, ts) for ts in g.transaction_sets
-            ]})
+            g.model_copy(update={"transaction_sets": [next(sets) for _ in g.transaction_sets]})
             for g in ic.groups
         ]})
         for ic in verdict.interchanges
