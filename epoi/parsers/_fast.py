@@ -35,6 +35,7 @@ from ..schemas.verdict import (
     Ta1,
     TransactionSetVerdict,
 )
+from ._ta1 import ta1_for
 from ._compiled import (
     CompiledMap, LoopRule, SegmentRule, compiled_811_map, fast_valid,
 )
@@ -98,9 +99,6 @@ _ISA_ELEMENT_NOTE = {
     9: "014", 10: "015", 11: "016", 12: "017", 13: "018", 14: "019", 15: "020", 16: "027",
 }
 # Note codes that reject the interchange win over the others when picking the TA1 note (pyx12).
-_TA1_REJECT = frozenset(
-    "004 005 007 010 011 012 013 014 015 016 017 018 022 023 024 025 026 027".split()
-)
 _GS_ELEMENT_CODE = {6: "6", 8: "2"}  # other GS element errors: "1" (pyx12)
 _ST_ELEMENT_CODE = {1: "6", 2: "7"}
 _HL_PARENT_LEVEL = {"1": "", "2": "1", "4": "2", "5": "4"}
@@ -184,17 +182,7 @@ class _Interchange:
             return Ta1(ack_code="R", note_code="017")  # another version: not read further
         codes = (["025"] if self.duplicate else []) + (["022"] if self.cut_short else [])
         codes += self.structure + self.elements + (["024"] if self.outside else []) + self.profile
-        # pyx12 (error_997.__get_isa_errors): each rejecting code goes to the front, so the
-        # last one found is the note; other codes follow in order.
-        ordered: list[str] = []
-        for code in codes:
-            if code in ordered:
-                continue
-            if code in _TA1_REJECT:
-                ordered.insert(0, code)
-            else:
-                ordered.append(code)
-        return Ta1(ack_code="R", note_code=ordered[0]) if ordered else Ta1()
+        return ta1_for(codes)
 
 
 class _Engine:

@@ -62,6 +62,7 @@ from ..schemas.verdict import (
     TransactionSetVerdict,
 )
 from ._maps import CONTROL_MAP_FILE, MAP_PATH
+from ._ta1 import ta1_for
 from ._options import ValidationOptions
 
 __all__ = ["validate"]
@@ -103,29 +104,6 @@ _IEA_ELEMENT_NOTE = {1: "021", 2: "018"}
 _GS_ELEMENT_CODE = {6: "6", 8: "2"}
 _GE_ELEMENT_CODE = {2: "6"}
 _ST_ELEMENT_CODE = {1: "6", 2: "7"}
-# TA1 note codes pyx12 puts first when several apply (error_997.__get_isa_errors).
-_TA1_REJECT_FIRST = frozenset(
-    {
-        "004",
-        "005",
-        "007",
-        "010",
-        "011",
-        "012",
-        "013",
-        "014",
-        "015",
-        "016",
-        "017",
-        "018",
-        "022",
-        "023",
-        "024",
-        "025",
-        "026",
-        "027",
-    }
-)
 _AK3_CODES = ("1", "2", "3", "4", "5", "6", "7", "8")
 _AK4_CODES = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "10")
 
@@ -572,17 +550,7 @@ def _ta1(run: _Run, chunk: _Chunk, duplicate: bool, options: ValidationOptions) 
             and (f[5].strip(), f[6].strip()) not in options.known_senders
         ):
             codes.append("006")
-    ordered: list[str] = []
-    for c in codes:
-        if c in ordered:
-            continue
-        if c in _TA1_REJECT_FIRST:
-            ordered.insert(0, c)
-        else:
-            ordered.append(c)
-    if not ordered:
-        return Ta1(ack_code="A", note_code="000")
-    return Ta1(ack_code="R", note_code=ordered[0])
+    return ta1_for(codes)
 
 
 def _element_codes(
