@@ -14,8 +14,10 @@ Then N ``epoi worker --stage all`` processes are started together and timed unti
 holds no unit left to do (normalize and match of every chunk); they are stopped with SIGTERM.
 
 The drain time includes the workers' start-up (imports, connecting, re-queueing): that is
-what an operator waits for.  Reported: policies/s per worker count and the ratio to one
-worker.  On a machine with fewer free cores than workers the ratio says so, not epoi.
+what an operator waits for.  Reported: policies/s per worker count, the ratio to one
+worker, and the workers' CPU seconds (from ``wait4``) over the drain time, i.e. how many
+cores they actually got: on a machine with fewer free cores than workers the ratio measures
+the machine, and that column says so.
 """
 
 from __future__ import annotations
@@ -47,6 +49,10 @@ class Drain:
     drain_seconds: float
     policies_per_second: float
     units: int
+    # user + system CPU of the worker processes (not PostgreSQL's or RabbitMQ's), and that
+    # divided by the drain time: how many cores the workers really got on this machine.
+    worker_cpu_seconds: float = 0.0
+    cores_used: float = 0.0
 
 
 def _epoi(env: dict[str, str], *args: str) -> str:
@@ -102,6 +108,7 @@ def drain(n: int, args: argparse.Namespace, summary: dict[str, Any], out: Path) 
         t0 = time.perf_counter()
         _epoi(env, "submit", *summary["files"])
         submitted = time.perf_counter() - t0
+        _note(f"{n} worker(s): submitted in {submitted:.1f} s; draining")
 
         t0 = time.perf_counter()
         workers = [
@@ -117,20 +124,37 @@ def drain(n: int, args: argparse.Namespace, summary: dict[str, Any], out: Path) 
                 raise SystemExit("a worker exited before the batch was drained")
             time.sleep(0.2)
         drained = time.perf_counter() - t0
+        _note(f"{n} worker(s): drained in {drained:.1f} s")
+        cpu = _stop(workers)
         policies = summary["policies"]
         return Drain(n, policies, round(submitted, 1), round(drained, 1),
-                     round(policies / drained), total)  # fmt: skip
+                     round(policies / drained), total, round(cpu, 1),
+                     round(cpu / drained, 2))  # fmt: skip
     finally:
-        for w in workers:
-            if w.poll() is None:
-                w.send_signal(signal.SIGTERM)
-        for w in workers:
-            w.wait(timeout=120)
+        _stop(workers)
         db.dispose()
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
         _delete_namespace(args.broker_url, env["EPOI_QUEUE_NAMESPACE"])
+
+
+def _stop(workers: list[subprocess.Popen[bytes]]) -> float:
+    """SIGTERM the workers, reap them; their CPU seconds (user + system, from wait4)."""
+    cpu = 0.0
+    for w in workers:
+        if w.returncode is None:
+            w.send_signal(signal.SIGTERM)
+    for w in workers:
+        if w.returncode is None:
+            _pid, status, usage = os.wait4(w.pid, 0)
+            w.returncode = os.waitstatus_to_exitcode(status)
+            cpu += usage.ru_utime + usage.ru_stime
+    return cpu
+
+
+def _note(text: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
 
 
 def _delete_namespace(broker_url: str, namespace: str) -> None:
@@ -169,10 +193,12 @@ def main() -> None:
         print(json.dumps(doc, indent=2))
         return
     print(f"{args.policies} policies in {doc['files']} files, RabbitMQ + PostgreSQL")
-    print(f"{'workers':>7} {'submit s':>9} {'drain s':>8} {'units':>6} {'policies/s':>11} {'ratio':>6}")
+    print(f"{'workers':>7} {'submit s':>9} {'drain s':>8} {'units':>6} {'policies/s':>11} "
+          f"{'ratio':>6} {'worker CPU s':>13} {'cores used':>11}")  # fmt: skip
     for r in doc["results"]:
         print(f"{r['workers']:>7} {r['submit_seconds']:>9} {r['drain_seconds']:>8} "
-              f"{r['units']:>6} {r['policies_per_second']:>11} {r['ratio']:>6}")  # fmt: skip
+              f"{r['units']:>6} {r['policies_per_second']:>11} {r['ratio']:>6} "
+              f"{r['worker_cpu_seconds']:>13} {r['cores_used']:>11}")  # fmt: skip
 
 
 if __name__ == "__main__":
