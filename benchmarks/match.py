@@ -196,7 +196,9 @@ def main() -> None:
         store.dispose()
         print(json.dumps(figures, indent=2) if args.json else "", end="")
         return
-    docs = [json.loads(line) for line in open(out / "reports.jsonl", encoding="utf-8")]
+    needs_reports = bool(steps & {"near", "cascade", "stage"})
+    docs = [json.loads(line) for line in open(out / "reports.jsonl", encoding="utf-8")
+            ] if needs_reports else []
     reports = [_report(d) for d in docs]
     kinds = {d["n"]: d for d in docs}
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, select, text
 
 from ..schemas.registration import RegistrationStatus
 from ..schemas.vin import normalize as normalize_vin
@@ -29,6 +29,10 @@ from ._renewals import (
 from ._timeline import CoverageReport, CoverageSpan, Timeline, coverage_on, coverage_timeline
 
 CHUNK = 900
+# Spelt as the partial indexes' predicates (store/_registrations.py), literally: a database
+# uses a partial index only for a query whose condition implies the index's.
+_UNMATCHED = text("match_results.state <> 'matched'")
+_CANCELLED = text("match_results.transaction_type = 'XLC' AND match_results.state = 'matched'")
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +94,7 @@ def _unmatched_reports(conn: Connection, vins: Iterable[str]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for part in _chunks(sorted(set(vins))):
         for (vin,) in conn.execute(select(t.reported_vin).where(
-                t.reported_vin.in_(part), t.state != "matched")):
+                t.reported_vin.in_(part), _UNMATCHED)):
             counts[vin] = counts.get(vin, 0) + 1
     return counts
 
@@ -129,7 +133,7 @@ def find_suspensions(conn: Connection, *, as_of: date, window_days: int
     within the window, whose registration is still valid on ``as_of``."""
     t = match_results.c
     vins = sorted({v for (v,) in conn.execute(select(t.vin).where(
-        t.transaction_type == "XLC", t.state == "matched", t.vin.is_not(None)).distinct())})
+        _CANCELLED, t.vin.is_not(None)).distinct())})
     found: list[SuspensionCandidate] = []
     for part in _chunks(vins, 5_000):
         regs = _registrations_by(conn, "vin", part)

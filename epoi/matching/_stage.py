@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, Date, delete, select, update
+from sqlalchemy import Connection, Date, delete, select, text, update
 
 from ..schemas.match import MatchResult, settle_pending
 from ..schemas.policy import NormalizedRecord, PolicyReport
@@ -30,6 +30,8 @@ from ._sql_index import SqlRegistrationIndex
 # thousand reports amortise the round trips (the library's author measured >= 1 000).
 MATCH_BATCH = 2_000
 _KEY_CHUNK = 900
+# Literally the predicate of the partial index ix_match_results_pending (see _queries).
+_PENDING = text("match_results.state = 'pending'")
 
 
 @dataclass(slots=True)
@@ -316,7 +318,7 @@ def retry_pending(
     ``vehicles.match_state`` in step with it)."""
     t = match_results.c
     keys = sorted({k for (k,) in conn.execute(
-        select(t.report_key).where(t.state == "pending").distinct())})
+        select(t.report_key).where(_PENDING).distinct())})
     counts = MatchCounts()
     for part in _chunks(keys, batch):
         reports = _load_reports(conn, part)
@@ -332,7 +334,7 @@ def settle_expired(conn: Connection, *, today: date, window_days: int) -> int:
     first = {k: d for k, d in conn.execute(select(match_reports.c.report_key,
                                                   match_reports.c.first_tried))}
     t = match_results.c
-    expired = [k for (k,) in conn.execute(select(t.report_key).where(t.state == "pending")
+    expired = [k for (k,) in conn.execute(select(t.report_key).where(_PENDING)
                                           .distinct())
                if (d := first.get(k)) is not None and (today - d).days > window_days]
     changed = 0

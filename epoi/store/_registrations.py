@@ -33,6 +33,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 from ._base import Base
@@ -141,9 +142,15 @@ match_results = Table(
     Column("tried_on", Date, nullable=False),  # the last attempt
     UniqueConstraint("report_key", "position"),
     Index("ix_match_results_vin", "vin"),  # a vehicle's timeline, step-1/2 claims
-    Index("ix_match_results_state", "state"),
-    Index("ix_match_results_reported_vin", "reported_vin"),  # held: "only unmatched reports"
-    Index("ix_match_results_transaction_type", "transaction_type"),  # suspensions: XLC
+    # Partial indexes: each serves one question about a small share of the rows, and a
+    # full index on a low-cardinality column would be one more random write per result.
+    Index("ix_match_results_pending", "report_key", sqlite_where=text("state = 'pending'"),
+          postgresql_where=text("state = 'pending'")),  # re-tries after a load
+    Index("ix_match_results_unmatched_vin", "reported_vin",  # held: "only unmatched reports"
+          sqlite_where=text("state <> 'matched'"), postgresql_where=text("state <> 'matched'")),
+    Index("ix_match_results_cancelled_vin", "vin",  # suspension candidates
+          sqlite_where=text("transaction_type = 'XLC' AND state = 'matched'"),
+          postgresql_where=text("transaction_type = 'XLC' AND state = 'matched'")),
 )
 
 __all__ = [

@@ -103,9 +103,15 @@ def upgrade() -> None:
                             name="uq_match_results_report_key_position"),
     )
     op.create_index("ix_match_results_vin", "match_results", ["vin"])
-    op.create_index("ix_match_results_state", "match_results", ["state"])
-    op.create_index("ix_match_results_reported_vin", "match_results", ["reported_vin"])
-    op.create_index("ix_match_results_transaction_type", "match_results", ["transaction_type"])
+    pending = sa.text("state = 'pending'")
+    op.create_index("ix_match_results_pending", "match_results", ["report_key"],
+                    sqlite_where=pending, postgresql_where=pending)
+    unmatched = sa.text("state <> 'matched'")
+    op.create_index("ix_match_results_unmatched_vin", "match_results", ["reported_vin"],
+                    sqlite_where=unmatched, postgresql_where=unmatched)
+    cancelled = sa.text("transaction_type = 'XLC' AND state = 'matched'")
+    op.create_index("ix_match_results_cancelled_vin", "match_results", ["vin"],
+                    sqlite_where=cancelled, postgresql_where=cancelled)
 
 
 def downgrade() -> None:
