@@ -362,7 +362,7 @@ class _Intake:
         sub_id = base.submission_id
         try:
             verdict = self._validate(base.archive_path, base.file)
-            self._set_state(sub_id, SubmissionState.PARSED)
+            self._mark_parsed(sub_id)
             return self._acknowledge(base, verdict, chunk_size)
         except _AlreadyDone:
             return base
@@ -683,6 +683,16 @@ class _Intake:
             unit = unit_by_key(session, parse_key(submission_id), lock=True)
             if unit is not None:
                 finish_unit(session, unit.id, now=now)
+
+    def _mark_parsed(self, submission_id: int) -> None:
+        """archived -> parsed, unless another delivery of the parse unit finished first
+        (`epoi submit` and a worker that re-queued the unit from the store can both parse
+        it): the lineage is further on then and must not go back to parsed."""
+        with self.store.session() as session:
+            unit = unit_by_key(session, parse_key(submission_id), lock=True)
+            if unit is not None and unit.state is UnitState.DONE:
+                raise _AlreadyDone
+            update_submission(session, submission_id, state=SubmissionState.PARSED)
 
     def _set_state(
         self,

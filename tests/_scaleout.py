@@ -212,6 +212,7 @@ class Deployment:
             "error_returns": q("SELECT count(*) FROM error_returns"),
             "sets_with_a_return": q("SELECT count(DISTINCT set_id) FROM error_returns"),
             "units_open": q("SELECT count(*) FROM work_units WHERE state <> 'done'"),
+            "states": q("SELECT string_agg(DISTINCT state::text, ',') FROM submissions"),
             # Lineage left behind: not at its end state (matched; normalised when nothing in
             # it was up for matching).
             "submissions_behind": q(
@@ -285,7 +286,7 @@ def make_batch(out: Path, policies: int, *, seed: int, per_file: int, per_set: i
 def assert_stored_once(snapshot: dict[str, Any], expected: dict[str, int]) -> None:
     """Every record of the batch stored exactly once, every set answered once."""
     assert snapshot["units_open"] == 0
-    assert snapshot["submissions_behind"] == 0
+    assert snapshot["submissions_behind"] == 0, snapshot["states"]
     assert snapshot["unique_keys"] == snapshot["policies"] == expected["policies"]
     assert snapshot["unique_vehicles"] == snapshot["vehicles"] == expected["vehicles"]
     assert snapshot["rejected"] == expected["rejected"]
