@@ -26,6 +26,7 @@ from ._renewals import (
     clear_renewal,
     suspension_candidates,
 )
+from ._sql_index import tune_for_lookups
 from ._timeline import CoverageReport, CoverageSpan, Timeline, coverage_on, coverage_timeline
 
 CHUNK = 900
@@ -102,6 +103,7 @@ def _unmatched_reports(conn: Connection, vins: Iterable[str]) -> dict[str, int]:
 def clear_renewals(conn: Connection, renewals: Iterable[RenewalDue], *, chunk: int = 5_000
                    ) -> Iterator[Clearance]:
     """Each renewal due, cleared or held with the reason, in the list's order."""
+    tune_for_lookups(conn)
     batch: list[RenewalDue] = []
     for due in renewals:
         batch.append(due)
@@ -131,6 +133,7 @@ def find_suspensions(conn: Connection, *, as_of: date, window_days: int
                      ) -> list[SuspensionCandidate]:
     """Suspension candidates: vehicles with a matched cancellation (XLC) and no replacement
     within the window, whose registration is still valid on ``as_of``."""
+    tune_for_lookups(conn)
     t = match_results.c
     vins = sorted({v for (v,) in conn.execute(select(t.vin).where(
         _CANCELLED, t.vin.is_not(None)).distinct())})

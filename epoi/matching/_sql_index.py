@@ -47,6 +47,21 @@ _COLUMNS = ("plate, vin, make, model_year, owner_last, owner_first, owner_org, o
 T = TypeVar("T")
 
 
+def tune_for_lookups(connection: Connection) -> None:
+    """SQLite's page cache is 2 MB by default: at millions of registrations every lookup
+    would read index pages through a system call.  Map the file instead and keep a bigger
+    cache on this connection (both per connection, harmless for the other users of a
+    pooled connection).  Nothing to do on PostgreSQL."""
+    if connection.dialect.name != "sqlite":
+        return
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
+        cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+    finally:
+        cursor.close()
+
+
 def vin_blocks(vin: str) -> tuple[str, str, str]:
     """The three interleaved blocks the name-key table files a VIN under."""
     return vin[0::3], vin[1::3], vin[2::3]
@@ -89,13 +104,7 @@ class SqlRegistrationIndex:
         self._conn = connection
         self._sqlite = connection.dialect.name == "sqlite"
         self._ph = "?" if self._sqlite else "%s"
-        if self._sqlite:
-            # SQLite's page cache is 2 MB by default: at millions of registrations every
-            # lookup would read index pages through a system call.  Map the file instead
-            # and keep a bigger cache on this connection (both per connection, harmless
-            # for the other users of a pooled connection).
-            self._rows(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}", ())
-            self._rows(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}", ())
+        tune_for_lookups(connection)
 
     # -- helpers ----------------------------------------------------------------------
 
@@ -209,4 +218,4 @@ class SqlRegistrationIndex:
         return found
 
 
-__all__ = ["SqlRegistrationIndex", "lookup_key", "owner_keys", "vin_blocks"]
+__all__ = ["SqlRegistrationIndex", "lookup_key", "owner_keys", "tune_for_lookups", "vin_blocks"]
