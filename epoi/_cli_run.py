@@ -1,4 +1,5 @@
-"""``epoi run``, ``epoi worker``, ``epoi status``, ``epoi acks``, ``epoi dead list|replay``
+"""``epoi run``, ``epoi reprocess``, ``epoi worker``, ``epoi status``, ``epoi acks``,
+``epoi dead list|replay``
 and ``epoi carriers import`` (cli.md)."""
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from .errors import ConfigError, InputError, Location
 from .intake import SubmissionResult
 from ._cli_matching import load_for_run, matching_doc, print_matching
 from .matching import MatchCounts, pipeline_match_hook
-from .pipeline import RunSummary, run as run_pipeline, serve
+from .pipeline import RunSummary, reprocess, run as run_pipeline, serve
 from .queues import Broker, QueueConfig, dead_list, dead_replay
 from .store import (
     CarrierEnvironment,
@@ -142,11 +143,12 @@ def _print_duplicates(results: list[SubmissionResult]) -> None:
             click.echo(f"{r.file}: already submitted as submission {r.submission_id}; skipped")
 
 
-def _print_summary(s: RunSummary) -> None:
-    click.echo(
-        f"files {s.files} ({s.duplicates} already submitted), submissions {len(s.submissions)}"
-        + (f", {s.recovered_units} unit(s) recovered from an interrupted run" if s.recovered_units else "")
-    )
+def _print_summary(s: RunSummary, *, files: bool = True) -> None:
+    if files:
+        click.echo(
+            f"files {s.files} ({s.duplicates} already submitted), submissions {len(s.submissions)}"
+            + (f", {s.recovered_units} unit(s) recovered from an interrupted run" if s.recovered_units else "")
+        )
     click.echo(f"interchanges {s.interchanges} ({s.interchanges_rejected} rejected)")
     click.echo(
         f"policies {s.policies}: accepted {s.accepted}, warned {s.warned}, rejected {s.rejected}"
@@ -156,6 +158,44 @@ def _print_summary(s: RunSummary) -> None:
     click.echo(f"acks written: {s.acks} TA1/997, {s.error_returns} error return(s)")
     if s.failed_units or s.dead_lettered:
         click.echo(f"failed: {s.failed_units} (see `epoi status` and `epoi dead list`)")
+
+
+# -- reprocess -------------------------------------------------------------------------------
+
+
+@main.command("reprocess")
+@click.argument("submission", type=int)
+@click.option("--carrier", "naic", metavar="NAIC",
+              help="act as this carrier: only its own submissions exist")
+@click.option("--json", "as_json", is_flag=True, help="print the summary as one JSON document")
+@guarded
+def reprocess_command(submission: int, naic: str | None, as_json: bool) -> None:
+    """Run SUBMISSION again from its archived original, through every stage, in this process.
+
+    The archive is checked against the sha256 recorded at intake first (ARCHIVE-MISMATCH,
+    exit 1).  Idempotent: what was stored, acknowledged or returned before is kept (the acks
+    keep their control numbers) and only what is missing is done, so a submission that failed
+    half-way is completed and a finished one is left as it is.  Exit codes as `epoi run`.
+
+    \b
+    Example:
+      epoi reprocess 12
+    """
+    settings = _settings()
+    with _store() as store:
+        with store.session(readonly=True) as session:
+            # Another carrier's submission is "no submission", like a missing one.
+            scoped_submission(session, CarrierScope.for_naic(session, naic), submission)
+        summary = reprocess(
+            submission, store=store, settings=settings, clock=utc_now,
+            match_hook=pipeline_match_hook(settings, utc_now),
+        )  # fmt: skip
+    if as_json:
+        echo_json(summary.as_dict())
+    else:
+        click.echo(f"submission {submission} reprocessed from its archived original")
+        _print_summary(summary, files=False)
+    raise SystemExit(EXIT_REJECTED if summary.anything_rejected else EXIT_OK)
 
 
 # -- worker ----------------------------------------------------------------------------------

@@ -51,8 +51,11 @@ from .store import (
     UnitKind,
     UnitRecord,
     UnitState,
+    Interchange,
+    acks_of,
     add_acks,
     add_units,
+    refresh_payloads,
     finish_unit,
     interchanges_of,
     record_groups_and_sets,
@@ -393,9 +396,21 @@ class _Intake:
             unit = unit_by_key(session, parse_key(base.submission_id), lock=True)
             if unit is not None and unit.state is UnitState.DONE:
                 raise _AlreadyDone
-            verdict, outcomes = self._screen(session, base.submission_id, verdict)
-            acks = self._write_acks(session, base.submission_id, verdict, created)
-            planned = self._plan(session, base, verdict, chunk_size, created)
+            # A submission whose interchanges are recorded already is being reprocessed
+            # (``epoi reprocess``): what was acknowledged then stands (its TA1s, 997s and
+            # control numbers were sent), and only what is missing is added.
+            stored = interchanges_of(session, base.submission_id)
+            if stored:
+                verdict, outcomes = self._rescreen(stored, verdict)
+            else:
+                verdict, outcomes = self._screen(session, base.submission_id, verdict)
+            kept = acks_of(session, base.submission_id) if stored else []
+            if kept:
+                acks = [self._absolute(a.path) for a in kept]
+            else:
+                acks = self._write_acks(session, base.submission_id, verdict, created)
+            planned = self._plan(session, base, verdict, chunk_size, created,
+                                 refresh=bool(stored))  # fmt: skip
             counts = _counts(verdict)
             # A file error (say, truncated in its second interchange) fails the submission
             # only when nothing in it was accepted: what was accepted goes on, and the error
@@ -409,6 +424,9 @@ class _Intake:
             values: dict[str, Any] = {"state": state, **counts}
             if verdict.error:
                 values |= {"error_code": verdict.error.code, "error_message": verdict.error.message}
+            elif stored:
+                # A reprocess that got through clears what an earlier attempt left (INTERNAL).
+                values |= {"error_code": None, "error_message": None}
             if self.carrier is None:
                 values["carrier_id"] = self._carrier_of(verdict)
             update_submission(session, base.submission_id, **values)
@@ -434,12 +452,18 @@ class _Intake:
         verdict: FileVerdict,
         chunk_size: int,
         now: datetime,
+        *,
+        refresh: bool = False,
     ) -> int:
         """Record the groups and sets of the interchanges the TA1 did not reject, and queue
         the normalize units of the accepted sets; returns how many units were queued.
 
         The policies are read from the archive in a second streaming pass and written out
-        chunk by chunk, so memory stays at about one chunk whatever the file's size."""
+        chunk by chunk, so memory stays at about one chunk whatever the file's size.
+
+        ``refresh`` (a reprocess): groups, sets and units exist already and are kept (the
+        inserts do nothing on their keys); a unit not done yet gets its payload again from
+        the archive, so that a chunk that failed is redone from the original bytes."""
         sub_id = base.submission_id
         ic_ids = {
             (ic.sender_qualifier, ic.sender_id, ic.control_number): ic.id
@@ -500,6 +524,8 @@ class _Intake:
         def flush(force: bool = False) -> None:
             if pending and (force or len(pending) >= 20):
                 add_units(session, pending, now=now)
+                if refresh:
+                    refresh_payloads(session, pending, now=now)
                 pending.clear()
 
         def emit(skey: str, blocks: list[PolicyBlock]) -> None:
@@ -600,6 +626,44 @@ class _Intake:
         ]
         accepted = verdict.accepted and all(ic.ta1.ack_code != "R" for ic in final)
         return verdict.model_copy(update={"interchanges": final, "accepted": accepted}), outcomes
+
+    def _rescreen(
+        self, stored: list[Interchange], verdict: FileVerdict
+    ) -> tuple[FileVerdict, list[InterchangeOutcome]]:
+        """``_screen`` for a reprocess: the TA1 each interchange was answered with stands.
+        The interchanges this submission claimed are its own, not duplicates of themselves
+        (TA1 025 is for other submissions); nothing is claimed or recorded again."""
+        standing = [(i.sender_qualifier, i.sender_id, i.control_number) for i in stored
+                    if i.ta1_ack_code != "R"]  # fmt: skip
+        notes = {(i.sender_qualifier, i.sender_id, i.control_number): i.ta1_note_code
+                 for i in stored if i.ta1_ack_code == "R"}  # fmt: skip
+        final: list[InterchangeVerdict] = []
+        for ic in verdict.interchanges:
+            key = _record(ic).key
+            if ic.ta1.ack_code != "R":
+                if key in standing:
+                    standing.remove(key)  # a later copy in this file was the duplicate
+                else:
+                    ic = _reject(ic, notes.get(key, NOTE_DUPLICATE))
+            final.append(ic)
+        outcomes = [
+            InterchangeOutcome(
+                control_number=ic.control_number,
+                sender_qualifier=_sender(ic)[0],
+                sender_id=_sender(ic)[1],
+                test=ic.test,
+                ta1_ack_code=ic.ta1.ack_code,
+                ta1_note_code=ic.ta1.note_code,
+                message=self._explain(ic),
+            )
+            for ic in final
+        ]
+        accepted = verdict.accepted and all(ic.ta1.ack_code != "R" for ic in final)
+        return verdict.model_copy(update={"interchanges": final, "accepted": accepted}), outcomes
+
+    def _absolute(self, stored_path: str) -> Path:
+        path = Path(stored_path)
+        return path if path.is_absolute() else self.settings.home / path
 
     def _explain(self, ic: InterchangeVerdict) -> str | None:
         """Words for the TA1 rejections the intake is about (who sent it, and when)."""

@@ -12,9 +12,12 @@ Public API:
 - ``run(paths, *, store, settings, clock, ...) -> RunSummary``: ``epoi run``.
 - ``serve(*, store, settings, clock, stages, concurrency)``: ``epoi worker``.
 - ``summarize(store, submission_ids) -> RunSummary``.
+- ``reprocess(submission_id, *, store, settings, clock, ...) -> RunSummary``: ``epoi
+  reprocess`` (idempotent); ``verify_archive(path, sha256)``: its ARCHIVE-MISMATCH check.
 - ``MatchHook`` / ``no_matching``: where issue 5 plugs the matching cascade in.
 """
 
+from ._reprocess import reprocess, verify_archive
 from ._run import RunSummary, run, serve, summarize
 from ._stages import MatchHook, Pipeline, Progress, no_matching
 
@@ -24,7 +27,9 @@ __all__ = [
     "Progress",
     "RunSummary",
     "no_matching",
+    "reprocess",
     "run",
     "serve",
     "summarize",
+    "verify_archive",
 ]

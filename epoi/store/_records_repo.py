@@ -121,6 +121,33 @@ def reopen_units(session: Session, keys: Sequence[str], *, now: datetime) -> Non
         )
 
 
+def refresh_payloads(session: Session, units: Sequence[UnitRecord], *, now: datetime) -> None:
+    """A reprocess read the units' chunks from the archive again: the units not done yet
+    take those payloads (a done unit keeps none: its records are stored)."""
+    for u in units:
+        session.execute(
+            update(WorkUnit)
+            .where(WorkUnit.key == u.key, WorkUnit.state != UnitState.DONE)
+            .values(payload=u.payload, policies=u.policies, updated_at=now)
+        )
+
+
+def requeue_submission(session: Session, submission_id: int, parse_key: str, *, now: datetime) -> int:
+    """``epoi reprocess``: the submission's parse unit and its failed units become queued
+    again (done ones stay done: their work is stored); returns how many were re-queued."""
+    parse = session.execute(
+        update(WorkUnit)
+        .where(WorkUnit.key == parse_key, WorkUnit.state != UnitState.QUEUED)
+        .values(state=UnitState.QUEUED, updated_at=now)
+    )
+    failed = session.execute(
+        update(WorkUnit)
+        .where(WorkUnit.submission_id == submission_id, WorkUnit.state == UnitState.FAILED)
+        .values(state=UnitState.QUEUED, updated_at=now)
+    )
+    return (parse.rowcount or 0) + (failed.rowcount or 0)
+
+
 def queued_units(session: Session) -> list[tuple[str, UnitKind]]:
     """(key, kind) of every unit still queued, oldest first: what a run re-queues."""
     stmt = (
