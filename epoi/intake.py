@@ -612,20 +612,7 @@ class _Intake:
         record_interchanges(
             session, submission_id, [_record(ic) for ic in final if ic.ta1.ack_code == "R"]
         )
-        outcomes = [
-            InterchangeOutcome(
-                control_number=ic.control_number,
-                sender_qualifier=_sender(ic)[0],
-                sender_id=_sender(ic)[1],
-                test=ic.test,
-                ta1_ack_code=ic.ta1.ack_code,
-                ta1_note_code=ic.ta1.note_code,
-                message=self._explain(ic),
-            )
-            for ic in final
-        ]
-        accepted = verdict.accepted and all(ic.ta1.ack_code != "R" for ic in final)
-        return verdict.model_copy(update={"interchanges": final, "accepted": accepted}), outcomes
+        return self._screened(verdict, final)
 
     def _rescreen(
         self, stored: list[Interchange], verdict: FileVerdict
@@ -646,6 +633,12 @@ class _Intake:
                 else:
                     ic = _reject(ic, notes.get(key, NOTE_DUPLICATE))
             final.append(ic)
+        return self._screened(verdict, final)
+
+    def _screened(
+        self, verdict: FileVerdict, final: list[InterchangeVerdict]
+    ) -> tuple[FileVerdict, list[InterchangeOutcome]]:
+        """The verdict with its screened interchanges, and what to tell the operator."""
         outcomes = [
             InterchangeOutcome(
                 control_number=ic.control_number,
