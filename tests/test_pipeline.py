@@ -273,3 +273,37 @@ def test_cli_carriers_import_is_repeatable_and_checks_its_rows(tmp_path, monkeyp
     assert result.exit_code == 2 and "CARRIER-CSV" in result.output
     listed = json.loads(cli.invoke(main, ["carriers", "list", "--json"]).output)
     assert len(listed["carriers"]) == 3
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_finishing_a_unit_does_not_wait_on_rows_inserted_for_the_same_submission(
+    world, store, settings, clock
+):
+    """Another worker's uncommitted insert that refers to the submission (a key-share lock)
+    must not block a worker finishing a unit of it: that wait, with the carrier's ack
+    sequence held the other way round, was a deadlock under the kill -9 chaos test."""
+    from urllib.parse import quote
+
+    pipeline = Pipeline(store, settings, clock, chunk_size=4)
+    _results, parse_units = pipeline.submit(world[:1])
+    normalize_units = pipeline.parse(parse_units[0])
+    submission_id = int(parse_units[0].unit_id.split("/")[0].removeprefix("sub-"))
+    # A second store whose sessions give up after 2 s of waiting for a lock.
+    impatient = Store(store.url.replace("options=", "options=" + quote("-clock_timeout=2000 ")))
+    try:
+        waiting = Pipeline(impatient, settings, clock, chunk_size=4)
+        with store.session() as other:
+            other.execute(
+                sa.insert(WorkUnit).values(
+                    key=f"sub-{submission_id}/other-worker", kind="match",
+                    submission_id=submission_id, state="queued", attempts=0, policies=0,
+                    created_at=clock(), updated_at=clock(),
+                )  # fmt: skip
+            )
+            for env in normalize_units:  # the last one counts the units left, locked
+                waiting.normalize(env)
+            other.rollback()
+    finally:
+        impatient.dispose()
+    with store.session(readonly=True) as s:
+        assert s.get_one(Submission, submission_id).state.value in ("normalised", "matched")

@@ -408,9 +408,15 @@ def _lock_submission(session: Session, submission_id: int) -> None:
     before counting the units left.  Without it two workers finishing the last two units of
     a submission at the same time each see the other's unit as not done (neither has
     committed), and neither moves the lineage on: it would stay ``acknowledged`` for good.
-    Taken last, after the unit and set locks, in every stage: one order, no deadlock."""
+    Taken last, after the unit, set and ack-sequence locks, in every stage.
+
+    ``FOR NO KEY UPDATE``, not ``FOR UPDATE``: every row a stage inserts that refers to the
+    submission takes a key-share lock on it, which ``FOR UPDATE`` would wait for.  A worker
+    that inserted records and then waits for the carrier's ack sequence, while another holds
+    that sequence and waits here, was a deadlock (seen under the kill -9 chaos test)."""
     session.execute(
-        select(Submission.id).where(Submission.id == submission_id).with_for_update()
+        select(Submission.id).where(Submission.id == submission_id)
+        .with_for_update(key_share=True)
     )
 
 

@@ -246,6 +246,7 @@ class Worker:
             unit_id=envelope.unit_id,
             attempt=envelope.attempt,
             code=code,
+            error=text,  # the code's message, or only the exception's type: no personal data
             delay=delay,
         )
 
