@@ -32,7 +32,9 @@ from epoi.matching import (  # noqa: E402
     InMemoryRegistrationIndex,
     NearVinProbe,
     SqlRegistrationIndex,
+    build_near_vin_index,
     clear_renewals,
+    current_near_vin,
     load_registrations,
     match_many,
     match_units,
@@ -143,7 +145,7 @@ def main() -> None:
     ap.add_argument("--renewals", type=int, default=0, help="default: as many as reports")
     ap.add_argument("--probes", type=int, default=100_000, help="near-VIN lookups timed")
     ap.add_argument("--seed", type=int, default=5)
-    ap.add_argument("--steps", default="load,near,cascade,stage,renewals",
+    ap.add_argument("--steps", default="load,index,near,cascade,stage,renewals",
                     help="which measurements, comma-separated (a run must stay under ~10 "
                          "minutes: split the 10 M one, the later steps with --reuse-db)")
     ap.add_argument("--memory-index", action="store_true",
@@ -192,7 +194,17 @@ def main() -> None:
         figures["load_phases"] = load.phases
         print("  phases: " + ", ".join(f"{k} {v:.1f} s" for k, v in load.phases.items()))
 
-    if not steps - {"load"}:
+    index_dir = out / "index"
+    if "index" in steps:
+        # The near-VIN arrays of the load (``epoi registrations load`` builds them after it).
+        with store.engine.connect() as conn:
+            t = time.perf_counter()
+            build_near_vin_index(conn, index_dir)
+            arrays = current_near_vin(conn, index_dir)
+            note("near-VIN index build", time.perf_counter() - t,
+                 len(arrays.keys) if arrays is not None else 0, "entries")
+
+    if not steps - {"load", "index"}:
         store.dispose()
         print(json.dumps(figures, indent=2) if args.json else "", end="")
         return
@@ -211,15 +223,22 @@ def main() -> None:
                                    _probe_keys(owners), tuple(o.licence for o in owners
                                                               if o.licence)))
     with store.engine.connect() as conn:
-        index = SqlRegistrationIndex(conn)
+        arrays = current_near_vin(conn, index_dir)
+        index = SqlRegistrationIndex(conn, index_dir if arrays is not None else None)
         if "near" in steps:
-            t = time.perf_counter()
-            found = 0
-            for start in range(0, len(probes), 2_000):
-                found += len(index.near_vin(probes[start:start + 2_000]))
-            note("near-VIN lookups (SQL index)", time.perf_counter() - t, len(probes),
-                 "lookups")
-            figures["near_vin_found"] = found
+            # The same probes through the name-key table (SQL) and through the arrays.
+            for name, where in (("SQL", None), ("arrays", index_dir)):
+                if where is not None and arrays is None:
+                    print("  (no near-VIN arrays of the latest load: run --steps index)")
+                    continue
+                lookups = SqlRegistrationIndex(conn, where)
+                t = time.perf_counter()
+                found = 0
+                for start in range(0, len(probes), 2_000):
+                    found += len(lookups.near_vin(probes[start:start + 2_000]))
+                note(f"near-VIN lookups ({name})", time.perf_counter() - t, len(probes),
+                     "lookups")
+                figures[f"near_vin_found_{name}"] = found
 
         # 3. the cascade alone over all reports (index reads, no writes)
         results = []
@@ -227,7 +246,7 @@ def main() -> None:
             t = time.perf_counter()
             for start in range(0, len(reports), 2_000):
                 results += match_many(reports[start:start + 2_000], index)
-            note("match cascade (SQL index)", time.perf_counter() - t, len(reports), "reports")
+            note("match cascade (store)", time.perf_counter() - t, len(reports), "reports")
     correct = wrong = 0
     for report, result in zip(reports, results):
         doc = kinds[int(report.policy_number[2:])]
@@ -260,7 +279,8 @@ def main() -> None:
     if "stage" in steps:
         # 4. the match stage: cascade + results stored (one transaction per 2 000 reports)
         t = time.perf_counter()
-        counts = match_units(store, reports, today=TODAY, window_days=30)
+        counts = match_units(store, reports, today=TODAY, window_days=30,
+                             near_vin_dir=index_dir)
         note("match stage (stored)", time.perf_counter() - t, len(reports), "reports")
         figures["stage_states"] = dict(counts.states)
 

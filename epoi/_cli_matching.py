@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import sys
+import time
 from collections import Counter
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -20,6 +21,7 @@ from .matching import (
     Clearance,
     LoadReport,
     MatchCounts,
+    build_near_vin_index,
     clear_renewals,
     find_suspensions,
     load_registrations,
@@ -89,20 +91,25 @@ def registrations_group() -> None:
     """The state's registration records."""
 
 
-def load_and_retry(store: Store, file: Path, *, today: date, window_days: int
-                   ) -> tuple[LoadReport, MatchCounts]:
-    """Load a registration file, then match the pending reports again (``epoi run
-    --registrations`` does the same before it processes files)."""
+def load_and_retry(store: Store, file: Path, *, today: date, window_days: int,
+                   index_dir: Path) -> tuple[LoadReport, MatchCounts]:
+    """Load a registration file, build the near-VIN arrays of the new load under
+    ``index_dir``, then match the pending reports again (``epoi run --registrations`` does
+    the same before it processes files)."""
     try:
         with _open_text(file) as fh, store.engine.begin() as conn, _Rows() as progress:
             report = load_registrations(conn, read_registrations(fh, name=file.name),
-                                        progress=progress)
+                                        progress=progress, file=file.name)
     except UnicodeDecodeError:
         raise InputError("REG-ENCODING", "the registration file is not UTF-8",
                          Location(file=file.name)) from None
+    with store.engine.connect() as conn:
+        started = time.perf_counter()
+        build_near_vin_index(conn, index_dir)
+        report.phases["near-VIN index"] = time.perf_counter() - started
     with store.engine.begin() as conn:
         counts = retry_pending(conn, today=today, window_days=window_days,
-                               on_batch=sync_vehicle_states)
+                               on_batch=sync_vehicle_states, near_vin_dir=index_dir)
     return report, counts
 
 
@@ -125,7 +132,8 @@ def registrations_load(file: Path, as_json: bool) -> None:
     store = open_store()
     try:
         report, counts = load_and_retry(store, file, today=_today(),
-                                        window_days=settings.pending_window_days)
+                                        window_days=settings.pending_window_days,
+                                        index_dir=settings.index_dir)
     finally:
         store.dispose()
     _report_row_errors(report.errors)
@@ -340,7 +348,8 @@ def load_for_run(store: Store, file: Path | None) -> LoadReport | None:
         return None
     settings = _settings()
     report, _retried = load_and_retry(store, file, today=_today(),
-                                      window_days=settings.pending_window_days)
+                                      window_days=settings.pending_window_days,
+                                      index_dir=settings.index_dir)
     _report_row_errors(report.errors)
     return report
 

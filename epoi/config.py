@@ -52,6 +52,11 @@ class Settings(BaseSettings):
         return self.home / "archive"
 
     @property
+    def index_dir(self) -> Path:
+        """Derived lookup files (the near-VIN arrays), rebuilt after a registration load."""
+        return self.home / "index"
+
+    @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.home / 'epoi.db').resolve()}"
 

@@ -10,6 +10,7 @@ import io
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select, update
 
 from epoi.matching import (
@@ -17,6 +18,8 @@ from epoi.matching import (
     NameProbe,
     NearVinProbe,
     SqlRegistrationIndex,
+    build_near_vin_index,
+    current_near_vin,
     load_registrations,
     match_many,
     match_units,
@@ -100,26 +103,48 @@ def _sample_world(tmp: Path) -> tuple[list[Registration], list[PolicyReport]]:
     return regs, reports
 
 
-def test_sql_index_matches_exactly_like_the_in_memory_index(store: Store, tmp_path: Path) -> None:
+def _index_dir(store: Store, tmp_path: Path, arrays: bool) -> Path | None:
+    """Where the near-VIN arrays of the latest load are, built now; None for the SQL path."""
+    if not arrays:
+        return None
+    with store.engine.connect() as conn:
+        built = build_near_vin_index(conn, tmp_path / "index")
+        assert built is not None and current_near_vin(conn, tmp_path / "index") is not None
+    return tmp_path / "index"
+
+
+@pytest.mark.parametrize("arrays", [False, True], ids=["sql", "arrays"])
+def test_sql_index_matches_exactly_like_the_in_memory_index(
+    store: Store, tmp_path: Path, arrays: bool
+) -> None:
     regs, reports = _sample_world(tmp_path)
     text = io.StringIO()
     text.write((tmp_path / "registrations.csv").read_text(encoding="utf-8"))
     report_ = load(store, text.getvalue())
     assert report_.loaded == len(regs) and not report_.errors
+    index_dir = _index_dir(store, tmp_path, arrays)
     memory = match_many(reports, InMemoryRegistrationIndex(regs))
     with store.engine.connect() as conn:
-        sql = match_many(reports, SqlRegistrationIndex(conn))
+        sql = match_many(reports, SqlRegistrationIndex(conn, index_dir))
     assert sql == memory
     steps = {r.step for r in sql if r.state == "matched"}
     assert {1, 2, 3} <= steps  # exact, typos, fleets
 
 
-def test_near_vin_and_name_lookups_answer_per_probe(store: Store) -> None:
+@pytest.mark.parametrize("arrays", [False, True], ids=["sql", "arrays"])
+def test_near_vin_and_name_lookups_answer_per_probe(
+    store: Store, tmp_path: Path, arrays: bool
+) -> None:
     load(store, HEADER + row("7ABC123", VIN_A) + row("7ABC124", VIN_C, make="TOYT", year=2018)
          + row("DECOY01", VIN_B, last="SMITH", dl="S7654321"))
     typo = VIN_A[:5] + ("7" if VIN_A[5] != "7" else "8") + VIN_A[6:]
+    index_dir = _index_dir(store, tmp_path, arrays)
     with store.engine.connect() as conn:
-        index = SqlRegistrationIndex(conn)
+        index = SqlRegistrationIndex(conn, index_dir)
+        # Three positions off, or one position short: never near.
+        far = NearVinProbe(typo[:2] + "ZZ" + typo[4:], "HOND", 2003, ("GARCIA",))
+        short = NearVinProbe(VIN_A[:-1], "HOND", 2003, ("GARCIA",))
+        assert index.near_vin([far, short]) == {}
         by_name = NearVinProbe(typo, "HOND", 2003, ("GARCIA",))
         by_licence = NearVinProbe(typo, "HOND", 2003, ("NOBODY",), ("D1234567",))
         wrong_year = NearVinProbe(typo, "HOND", 2004, ("GARCIA",))
@@ -135,6 +160,33 @@ def test_near_vin_and_name_lookups_answer_per_probe(store: Store) -> None:
         assert index.by_name([probe._replace(date_of_birth=date(1980, 1, 16))]) == {}
         assert set(index.by_vin([VIN_A, "NOPE"])) == {VIN_A}
         assert len(index.by_licence(["D1234567"])["D1234567"]) == 2
+
+
+def test_near_vin_arrays_are_used_only_while_they_describe_the_latest_load(
+    store: Store, tmp_path: Path
+) -> None:
+    load(store, HEADER + row("7ABC123", VIN_A))
+    index_dir = tmp_path / "index"
+    typo = VIN_A[:5] + ("7" if VIN_A[5] != "7" else "8") + VIN_A[6:]
+    probe = NearVinProbe(typo, "HOND", 2003, ("GARCIA",))
+    with store.engine.connect() as conn:
+        first = build_near_vin_index(conn, index_dir)
+        assert first is not None and sorted(p.name for p in first.iterdir()) == [
+            "ids.npy", "keys.npy", "lengths.npy", "vins.npy"]
+    # A second load replaces the plate's vehicle: the arrays of the first load are stale.
+    load(store, HEADER + row("7ABC123", VIN_C, make="TOYT", year=2018)
+         + row("7ABC999", VIN_A, last="SMITH", dl="S7654321"))
+    with store.engine.connect() as conn:
+        assert current_near_vin(conn, index_dir) is None  # not built yet: the SQL answers
+        index = SqlRegistrationIndex(conn, index_dir)
+        assert index.near_vin([probe]) == {}  # VIN_A is SMITH's now, not GARCIA's
+        second = build_near_vin_index(conn, index_dir)
+        assert second is not None and second != first and not first.exists()
+        arrays = current_near_vin(conn, index_dir)
+        assert arrays is not None and len(arrays.keys) == 4  # name + licence key each
+        assert index.near_vin([probe]) == {}
+        smith = probe._replace(name_keys=("SMITH",))
+        assert [r.plate for r in index.near_vin([smith])[smith]] == ["7ABC999"]
 
 
 # -- the load ----------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from ._index import (
 from ._matcher import Owner, agreed_fields, match_many, match_one, owners_of
 from ._hook import pipeline_match_hook, reports_from_rows, sync_vehicle_states
 from ._load import LoadReport, load_registrations
+from ._near_vin import build_near_vin_index, current_near_vin
 from ._queries import (
     MATCH_COLUMNS,
     RegistrationState,
@@ -53,6 +54,8 @@ __all__ = [
     "RegistrationState",
     "SqlRegistrationIndex",
     "Verification",
+    "build_near_vin_index",
+    "current_near_vin",
     "clear_renewals",
     "find_suspensions",
     "load_registrations",

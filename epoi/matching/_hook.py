@@ -116,7 +116,8 @@ def pipeline_match_hook(
             return
         conn = session.connection()
         done = _match_batch(conn, reports, today=clock().date(),
-                            window_days=settings.pending_window_days)
+                            window_days=settings.pending_window_days,
+                            near_vin_dir=settings.index_dir)
         sync_vehicle_states(conn, [r.key.as_string() for r in reports])
         if counts is not None:
             counts.add(done)

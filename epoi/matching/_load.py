@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import gc
 import time
+import uuid
 from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -27,13 +28,14 @@ from datetime import date
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, Index
+from sqlalchemy import Connection, Index, insert
 from sqlalchemy.schema import CreateIndex, DropIndex
 
 from ..schemas.registration import Registration, RowError
 from ..store._registrations import (
     NAME_KEY_INDEXES,
     REGISTRATION_INDEXES,
+    registration_loads,
 )
 from ._index import registration_name_keys
 from ._sql_index import lookup_key, owner_keys, vin_blocks
@@ -61,6 +63,7 @@ class LoadReport:
     seconds: float = 0.0
     rebuilt_indexes: bool = False
     phases: dict[str, float] = field(default_factory=dict)  # seconds per phase
+    token: str = ""  # the load's row in registration_loads (names the near-VIN index)
 
     @property
     def rows_per_second(self) -> float:
@@ -253,6 +256,7 @@ def load_registrations(
     *,
     progress: Callable[[int], None] | None = None,
     clock: Callable[[], float] = time.perf_counter,
+    file: str | None = None,
 ) -> LoadReport:
     """Load registration rows (``read_registrations``' output) into the store through
     ``conn``, inside the caller's transaction.  Upserts on plate and on VIN; bad rows end
@@ -283,6 +287,11 @@ def load_registrations(
         conn.exec_driver_sql("ANALYZE registration_name_keys")
         phase("analyze")
     report.seconds = clock() - started
+    # Recorded even when nothing changed: the token says which load the tables reflect.
+    report.token = uuid.uuid4().hex
+    conn.execute(insert(registration_loads).values(
+        token=report.token, file=file, rows=report.rows, loaded=report.loaded,
+        replaced=report.replaced, bad_rows=len(report.errors), seconds=report.seconds))
     return report
 
 

@@ -15,6 +15,8 @@ keys, on indexed columns only:
   an index range scan in the database, not rows fetched into Python.  The blocks that come
   back are the candidate's VIN: the exact distance is checked here, and only the rows
   within two positions are read (by id).
+  When ``near_vin_dir`` holds the arrays of the latest registration load (``_near_vin``),
+  they answer instead: the same candidates, several times faster.
 - ``by_name`` (step 4): the same ``VALUES`` join, seeking (lookup key, date of birth) in
   the same index.
 
@@ -23,12 +25,15 @@ The index reads through one ``Connection`` the caller owns (and its transaction)
 
 from __future__ import annotations
 
-import hashlib
+from hashlib import blake2b
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from datetime import date
 from operator import ne
 from typing import Any, TypeVar
 
+from pathlib import Path
+
+import numpy as np
 from sqlalchemy import Connection
 
 from ._index import (
@@ -37,6 +42,7 @@ from ._index import (
     NearVinProbe,
     RegisteredVehicle,
 )
+from ._near_vin import WIDTH, NearVinArrays, current_near_vin, padded_blocks
 
 # Bound parameters per statement stay well under SQLite's 32 766 and PostgreSQL's 65 535.
 CHUNK = 2_000
@@ -67,13 +73,15 @@ def vin_blocks(vin: str) -> tuple[str, str, str]:
     return vin[0::3], vin[1::3], vin[2::3]
 
 
+def _digest(owner_key: str, make: str, model_year: int) -> bytes:
+    return blake2b(f"{owner_key}\x1f{make}\x1f{model_year}".encode(), digest_size=8).digest()
+
+
 def lookup_key(owner_key: str, make: str, model_year: int) -> int:
     """The signed 64-bit key a registration is filed under for one of its owner keys (a
     name key, "#" + licence number or "$" + FEIN).  Stable across processes (Python's own
     ``hash`` of a string is not)."""
-    digest = hashlib.blake2b(f"{owner_key}\x1f{make}\x1f{model_year}".encode(),
-                             digest_size=8).digest()
-    return int.from_bytes(digest, "little", signed=True)
+    return int.from_bytes(_digest(owner_key, make, model_year), "little", signed=True)
 
 
 def owner_keys(name_keys: Iterable[str], licences: Iterable[str] = (),
@@ -100,8 +108,9 @@ def _chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
 class SqlRegistrationIndex:
     """The registrations of the store, looked up in batches through ``connection``."""
 
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, near_vin_dir: Path | None = None) -> None:
         self._conn = connection
+        self._near_vin_dir = near_vin_dir
         self._sqlite = connection.dialect.name == "sqlite"
         self._ph = "?" if self._sqlite else "%s"
         tune_for_lookups(connection)
@@ -177,6 +186,45 @@ class SqlRegistrationIndex:
         self, probes: Collection[NearVinProbe]
     ) -> dict[NearVinProbe, list[RegisteredVehicle]]:
         batch = list(dict.fromkeys(probes))
+        arrays = (current_near_vin(self._conn, self._near_vin_dir)
+                  if self._near_vin_dir is not None and batch else None)
+        pairs = self._near_pairs(batch, arrays) if arrays else self._near_pairs_sql(batch)
+        vehicles = self.by_ids({r for _, r in pairs})
+        result: dict[NearVinProbe, list[RegisteredVehicle]] = {}
+        for n, reg_id in pairs:
+            probe, reg = batch[n], vehicles.get(reg_id)
+            # A hash collision or a row changed meanwhile: the row itself decides.
+            if reg is not None and reg.make == probe.make and reg.model_year == probe.model_year:
+                result.setdefault(probe, []).append(reg)
+        return result
+
+    def _near_pairs(self, batch: list[NearVinProbe], arrays: NearVinArrays
+                    ) -> dict[tuple[int, int], None]:
+        """(probe number, registration id) within two positions, from the arrays."""
+        digests: list[bytes] = []  # the lookup keys, as bytes: one buffer for numpy
+        probe_of_key: list[int] = []
+        padded: list[str] = []
+        lengths: list[int] = []
+        for n, probe in enumerate(batch):
+            row = padded_blocks(probe.vin)
+            padded.append(row or " " * WIDTH)
+            lengths.append(len(probe.vin) if row else 255)  # 255: no entry has it
+            make, year = probe.make, probe.model_year
+            for key in owner_keys(probe.name_keys, probe.licences, probe.feins):
+                digests.append(_digest(key, make, year))
+                probe_of_key.append(n)
+        if not digests:
+            return {}
+        vins = np.frombuffer("".join(padded).encode("latin-1", "replace"),
+                             dtype=np.uint8).reshape(len(batch), WIDTH)
+        probe_ix, ids = arrays.near(np.frombuffer(b"".join(digests), dtype="<i8"),
+                                    np.array(probe_of_key, dtype=np.intp), vins,
+                                    np.array(lengths, dtype=np.uint8))
+        # A registration reached under both a name and a licence is one candidate.
+        return dict.fromkeys(zip(probe_ix.tolist(), ids.tolist()))
+
+    def _near_pairs_sql(self, batch: list[NearVinProbe]) -> dict[tuple[int, int], None]:
+        """(probe number, registration id) within two positions, from the name-key index."""
         rows: list[tuple[Any, ...]] = []
         blocks = [vin_blocks(p.vin) for p in batch]
         for n, probe in enumerate(batch):
@@ -192,14 +240,7 @@ class SqlRegistrationIndex:
         for n, reg_id, *found in hits:
             if _block_distance(blocks[n], found) is not None:
                 near[(n, reg_id)] = None
-        vehicles = self.by_ids({r for _, r in near})
-        result: dict[NearVinProbe, list[RegisteredVehicle]] = {}
-        for n, reg_id in near:
-            probe, reg = batch[n], vehicles.get(reg_id)
-            # A hash collision or a row changed meanwhile: the row itself decides.
-            if reg is not None and reg.make == probe.make and reg.model_year == probe.model_year:
-                result.setdefault(probe, []).append(reg)
-        return result
+        return near
 
     def by_name(self, probes: Collection[NameProbe]) -> dict[NameProbe, list[RegisteredVehicle]]:
         batch = list(dict.fromkeys(probes))

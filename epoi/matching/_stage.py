@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Date, delete, select, text, update
@@ -171,7 +172,7 @@ def _result_rows(report: PolicyReport, results: list[MatchResult], today: date
 
 def _match_batch(
     conn: Connection, reports: Sequence[PolicyReport], *, today: date, window_days: int,
-    only_pending: bool = False,
+    only_pending: bool = False, near_vin_dir: Path | None = None,
 ) -> MatchCounts:
     """Match reports (production, accepted) and replace their stored results."""
     counts = MatchCounts()
@@ -186,7 +187,8 @@ def _match_batch(
                    for k, r in zip(keys, reports) if k not in first]
     raw = _Raw(conn)
     raw.insert(match_reports, new_reports)
-    results = match_many(reports, SqlRegistrationIndex(conn), claimed=_claim_lookup(conn))
+    index = SqlRegistrationIndex(conn, near_vin_dir)
+    results = match_many(reports, index, claimed=_claim_lookup(conn))
     per_report: dict[str, list[MatchResult]] = {}
     for r in results:
         per_report.setdefault(r.report_key, []).append(
@@ -214,7 +216,8 @@ def _match_batch(
         counts.states[row["state"]] += 1
         if row["state"] == "matched":
             counts.steps[row["step"]] += 1
-    counts.rematched = _rematch_claimed(conn, rows, today=today, window_days=window_days)
+    counts.rematched = _rematch_claimed(conn, rows, index, today=today,
+                                        window_days=window_days)
     return counts
 
 
@@ -227,8 +230,8 @@ def _load_reports(conn: Connection, keys: Collection[str]) -> list[PolicyReport]
     return out
 
 
-def _rematch_claimed(conn: Connection, rows: list[dict[str, Any]], *, today: date,
-                     window_days: int) -> int:
+def _rematch_claimed(conn: Connection, rows: list[dict[str, Any]],
+                     index: SqlRegistrationIndex, *, today: date, window_days: int) -> int:
     """Stored step-3/4 matches of registrations these rows just claimed (step 1/2) were
     made before the claim was known: match their reports again, so that the result does
     not depend on the order the reports arrived in."""
@@ -252,7 +255,7 @@ def _rematch_claimed(conn: Connection, rows: list[dict[str, Any]], *, today: dat
     t = match_results.c
     reports = _load_reports(conn, stale)
     # These reports' own step-1/2 results cannot claim anything new: no recursion needed.
-    again = match_many(reports, SqlRegistrationIndex(conn), claimed=_claim_lookup(conn))
+    again = match_many(reports, index, claimed=_claim_lookup(conn))
     first = _first_tried(conn, list(stale))
     per_report: dict[str, list[MatchResult]] = {}
     for r in again:
@@ -290,27 +293,32 @@ def match_units(
     today: date,
     window_days: int,
     batch: int = MATCH_BATCH,
+    near_vin_dir: Path | None = None,
 ) -> MatchCounts:
     """The match stage: match the records of a unit of work (or several) against the
     store's registrations and store one result per reported vehicle.  Rejected records
-    and test interchanges are counted and skipped.  One transaction per batch."""
+    and test interchanges are counted and skipped.  One transaction per batch.
+    ``near_vin_dir``: where the near-VIN arrays are (``Settings.index_dir``)."""
     counts = MatchCounts()
     pending: list[PolicyReport] = []
     for report in _reports_of(records, counts):
         pending.append(report)
         if len(pending) >= batch:
             with store.engine.begin() as conn:
-                counts.add(_match_batch(conn, pending, today=today, window_days=window_days))
+                counts.add(_match_batch(conn, pending, today=today, window_days=window_days,
+                                        near_vin_dir=near_vin_dir))
             pending = []
     if pending:
         with store.engine.begin() as conn:
-            counts.add(_match_batch(conn, pending, today=today, window_days=window_days))
+            counts.add(_match_batch(conn, pending, today=today, window_days=window_days,
+                                    near_vin_dir=near_vin_dir))
     return counts
 
 
 def retry_pending(
     conn: Connection, *, today: date, window_days: int, batch: int = MATCH_BATCH,
     on_batch: Callable[[Connection, Sequence[str]], object] | None = None,
+    near_vin_dir: Path | None = None,
 ) -> MatchCounts:
     """After a registration load: match every report with a pending result again.  Those
     whose window is over become unmatched (``settle_pending``).  ``on_batch`` is called
@@ -323,7 +331,7 @@ def retry_pending(
     for part in _chunks(keys, batch):
         reports = _load_reports(conn, part)
         counts.add(_match_batch(conn, reports, today=today, window_days=window_days,
-                                only_pending=True))
+                                only_pending=True, near_vin_dir=near_vin_dir))
         if on_batch is not None:
             on_batch(conn, part)
     return counts

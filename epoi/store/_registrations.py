@@ -11,6 +11,9 @@ the ORM's identity map would only add cost.
 - ``registration_name_keys``: ``(registration_id, lookup_key, owner_dob, VIN blocks)``, one
   row per owner key of ``registration_name_keys(owner_last, owner_org)`` (and the licence
   number and FEIN), each hashed with make and model year: where steps 2 and 4 look owners up.
+- ``registration_loads``: one row per load, with a random ``token``: the near-VIN index
+  files (``epoi.matching``) are built from one load and named by its token, so a reader
+  knows whether the files still describe the table.
 - ``match_reports``: the policy reports matching has seen (the report itself as JSON, so that
   pending vehicles can be matched again when registrations are loaded) with the day they
   were first tried: the pending window counts from it.
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Float,
     Boolean,
     Column,
     Date,
@@ -102,6 +106,19 @@ NAME_KEY_INDEXES = (
           registration_name_keys.c.registration_id),
 )
 
+registration_loads = Table(  # migration 0004
+    "registration_loads",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("token", String(32), nullable=False, unique=True),
+    Column("file", Text),
+    Column("rows", Integer, nullable=False),
+    Column("loaded", Integer, nullable=False),
+    Column("replaced", Integer, nullable=False),
+    Column("bad_rows", Integer, nullable=False),
+    Column("seconds", Float, nullable=False),
+)
+
 match_reports = Table(
     "match_reports",
     metadata,
@@ -158,6 +175,7 @@ __all__ = [
     "REGISTRATION_INDEXES",
     "match_reports",
     "match_results",
+    "registration_loads",
     "registration_name_keys",
     "registrations",
 ]
