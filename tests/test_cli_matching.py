@@ -18,6 +18,8 @@ from epoi.config import Settings
 from epoi.matching import match_units
 from epoi.schemas.policy import Insured, PolicyReport, RecordKey, Vehicle
 from epoi.schemas.vin import with_check_digit
+from epoi.matching import current_near_vin
+from epoi.matching._near_vin import latest_load_token
 from epoi.store import Store
 
 REPO = Path(__file__).resolve().parent.parent
@@ -121,6 +123,15 @@ def test_run_with_registrations_matches_the_sample(home: Path) -> None:
     states = doc["matching"]["states"]
     # The three vehicles nobody registered stay pending (one has a registered twin).
     assert states["matched"] > 100 and states["pending"] == 3
+    # The load built the near-VIN arrays the match stage read step 2 from.
+    store = Store(Settings(home=home).resolved_database_url)
+    try:
+        with store.engine.connect() as conn:
+            token = latest_load_token(conn)
+            assert current_near_vin(conn, home / "index") is not None
+    finally:
+        store.dispose()
+    assert [p.name for p in (home / "index").iterdir()] == [f"near-vin-{token}"]
     code, out, _ = invoke("matches", "--format", "csv")
     rows = list(csv.DictReader(io.StringIO(out)))
     assert tuple(rows[0]) == ("carrier_naic", "policy_number", "reported_vin", "plate", "vin",

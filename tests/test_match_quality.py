@@ -23,7 +23,12 @@ from pathlib import Path
 
 import pytest
 
-from epoi.matching import load_registrations, match_units, read_registrations
+from epoi.matching import (
+    build_near_vin_index,
+    load_registrations,
+    match_units,
+    read_registrations,
+)
 from epoi.matching._stage import MatchCounts
 from epoi.parsers import iter_policies, validate
 from epoi.sample import FaultOptions, MatchingTraps, generate
@@ -100,8 +105,12 @@ def build_world(out: Path, *, policies: int = POLICIES, seed: int = 21) -> World
         with store.engine.begin() as conn, summary.registrations_file.open(newline="") as fh:
             load = load_registrations(conn, read_registrations(fh, name="registrations.csv"))
         assert not load.errors
+        # Step 2 as `epoi registrations load` sets it up: from the near-VIN arrays.
+        with store.engine.connect() as conn:
+            assert build_near_vin_index(conn, out / "index") is not None
         records = _records(summary.files)
-        counts = match_units(store, records, today=TODAY, window_days=30)
+        counts = match_units(store, records, today=TODAY, window_days=30,
+                             near_vin_dir=out / "index")
         with store.engine.connect() as conn:
             stored = [dict(r._mapping) for r in conn.execute(match_results.select())]
     finally:
