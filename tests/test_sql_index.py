@@ -172,7 +172,7 @@ def test_near_vin_arrays_are_used_only_while_they_describe_the_latest_load(
     with store.engine.connect() as conn:
         first = build_near_vin_index(conn, index_dir)
         assert first is not None and sorted(p.name for p in first.iterdir()) == [
-            "ids.npy", "keys.npy", "lengths.npy", "vins.npy"]
+            "buckets.npy", "ids.npy", "keys.npy", "lengths.npy", "vins.npy"]
     # A second load replaces the plate's vehicle: the arrays of the first load are stale.
     load(store, HEADER + row("7ABC123", VIN_C, make="TOYT", year=2018)
          + row("7ABC999", VIN_A, last="SMITH", dl="S7654321"))
@@ -298,3 +298,37 @@ def test_an_owner_step_match_is_undone_when_its_registration_is_claimed_later(
     assert counts.rematched == 1
     got = {r["policy_number"]: (r["state"], r["step"]) for r in results(store)}
     assert got == {"PA1": ("pending", None), "PA2": ("matched", 1)}
+
+
+def test_near_vin_arrays_find_every_entry_of_a_key_through_the_bucket_directory(
+    tmp_path: Path,
+) -> None:
+    """Keys anywhere in int64 (extremes, 0, -1, runs of one key) are found in full, and
+    absent keys find nothing, as a plain scan of the arrays would answer."""
+    import numpy as np
+
+    from epoi.matching._near_vin import WIDTH, NearVinArrays, _write_buckets
+
+    rng = np.random.default_rng(5)
+    info = np.iinfo(np.int64)
+    keys = np.sort(np.concatenate([
+        rng.integers(info.min, info.max, 5_000, dtype=np.int64, endpoint=True),
+        np.array([info.min, info.min, -1, 0, 0, 0, 1, info.max], dtype=np.int64),
+    ]))
+    n = len(keys)
+    vins = rng.integers(65, 70, (n, WIDTH), dtype=np.uint8)
+    _write_buckets(tmp_path / "buckets.npy", keys)
+    arrays = NearVinArrays("t", keys, vins, np.full(n, 17, dtype=np.uint8),
+                           np.arange(n, dtype=np.int64),
+                           np.load(tmp_path / "buckets.npy"))
+    wanted = np.concatenate([keys[rng.integers(0, n, 300)], np.array([info.min, 0, info.max]),
+                             rng.integers(info.min, info.max, 300, dtype=np.int64)])
+    probe_vins = vins[rng.integers(0, n, len(wanted))]
+    probe_vins[:50] = vins[np.searchsorted(keys, wanted[:50])]  # exact VINs: near for sure
+    probe_ix, ids = arrays.near(wanted, np.arange(len(wanted)), probe_vins,
+                                np.full(len(wanted), 17, dtype=np.uint8))
+    expected = {(q, int(row)) for q, key in enumerate(wanted.tolist())
+                for row in np.flatnonzero(keys == key)
+                if np.count_nonzero(vins[row] != probe_vins[q]) <= 2}
+    assert set(zip(probe_ix.tolist(), ids.tolist())) == expected
+    assert len(expected) >= 50

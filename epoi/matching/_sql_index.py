@@ -185,18 +185,25 @@ class SqlRegistrationIndex:
     def near_vin(
         self, probes: Collection[NearVinProbe]
     ) -> dict[NearVinProbe, list[RegisteredVehicle]]:
-        batch = list(dict.fromkeys(probes))
-        arrays = (current_near_vin(self._conn, self._near_vin_dir)
-                  if self._near_vin_dir is not None and batch else None)
-        pairs = self._near_pairs(batch, arrays) if arrays else self._near_pairs_sql(batch)
+        pairs = self.near_vin_ids(probes)
         vehicles = self.by_ids({r for _, r in pairs})
         result: dict[NearVinProbe, list[RegisteredVehicle]] = {}
-        for n, reg_id in pairs:
-            probe, reg = batch[n], vehicles.get(reg_id)
+        for probe, reg_id in pairs:
+            reg = vehicles.get(reg_id)
             # A hash collision or a row changed meanwhile: the row itself decides.
             if reg is not None and reg.make == probe.make and reg.model_year == probe.model_year:
                 result.setdefault(probe, []).append(reg)
         return result
+
+    def near_vin_ids(self, probes: Collection[NearVinProbe]) -> list[tuple[NearVinProbe, int]]:
+        """Step 2's search alone: (probe, registration id) for every registration within two
+        positions filed under one of the probe's owner keys; make and model year are
+        checked on the rows (``near_vin``)."""
+        batch = list(dict.fromkeys(probes))
+        arrays = (current_near_vin(self._conn, self._near_vin_dir)
+                  if self._near_vin_dir is not None and batch else None)
+        pairs = self._near_pairs(batch, arrays) if arrays else self._near_pairs_sql(batch)
+        return [(batch[n], reg_id) for n, reg_id in pairs]
 
     def _near_pairs(self, batch: list[NearVinProbe], arrays: NearVinArrays
                     ) -> dict[tuple[int, int], None]:
@@ -205,14 +212,16 @@ class SqlRegistrationIndex:
         probe_of_key: list[int] = []
         padded: list[str] = []
         lengths: list[int] = []
-        for n, probe in enumerate(batch):
-            row = padded_blocks(probe.vin)
+        # The hot loop of step 2 (a few keys a probe): bound names, no helper calls per key.
+        add_digest, add_probe = digests.append, probe_of_key.append
+        for n, (vin, make, year, names, licences, feins) in enumerate(batch):
+            row = padded_blocks(vin)
             padded.append(row or " " * WIDTH)
-            lengths.append(len(probe.vin) if row else 255)  # 255: no entry has it
-            make, year = probe.make, probe.model_year
-            for key in owner_keys(probe.name_keys, probe.licences, probe.feins):
-                digests.append(_digest(key, make, year))
-                probe_of_key.append(n)
+            lengths.append(len(vin) if row else 255)  # 255: no entry has it
+            suffix = f"\x1f{make}\x1f{year}"  # what _digest appends to the owner key
+            for key in (*names, *(f"#{x}" for x in licences), *(f"${x}" for x in feins)):
+                add_digest(blake2b((key + suffix).encode(), digest_size=8).digest())
+                add_probe(n)
         if not digests:
             return {}
         vins = np.frombuffer("".join(padded).encode("latin-1", "replace"),
