@@ -19,7 +19,7 @@ from epoi.matching import match_units
 from epoi.schemas.policy import Insured, PolicyReport, RecordKey, Vehicle
 from epoi.schemas.vin import with_check_digit
 from epoi.matching import current_near_vin
-from epoi.matching._near_vin import latest_load_token
+from epoi.matching._near_vin import FORMAT, latest_load_token
 from epoi.store import Store
 
 REPO = Path(__file__).resolve().parent.parent
@@ -131,7 +131,7 @@ def test_run_with_registrations_matches_the_sample(home: Path) -> None:
             assert current_near_vin(conn, home / "index") is not None
     finally:
         store.dispose()
-    assert [p.name for p in (home / "index").iterdir()] == [f"near-vin-{token}"]
+    assert [p.name for p in (home / "index").iterdir()] == [f"near-vin-{token}-v{FORMAT}"]
     code, out, _ = invoke("matches", "--format", "csv")
     rows = list(csv.DictReader(io.StringIO(out)))
     assert tuple(rows[0]) == ("carrier_naic", "policy_number", "reported_vin", "plate", "vin",

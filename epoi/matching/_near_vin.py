@@ -7,7 +7,7 @@ arrays is one batched ``searchsorted`` and one vectorised distance check for a w
 of probes; the database is read only for the registrations within two positions.
 
 One entry per row of ``registration_name_keys``, sorted by lookup key, in four ``.npy``
-files under ``<directory>/near-vin-<token>/``:
+files under ``<directory>/near-vin-<token>-v<FORMAT>/``:
 
 - ``keys``: the lookup key (int64);
 - ``vins``: the VIN as its three interleaved blocks, each padded to 6 (18 bytes);
@@ -39,6 +39,9 @@ from sqlalchemy import Connection, select
 from ..store._registrations import registration_loads
 from ._index import MAX_VIN_DISTANCE
 
+# In the directory's name: arrays an older epoi wrote are ignored, then removed by the
+# next build, never misread.
+FORMAT = 2
 BLOCK = 6
 WIDTH = 3 * BLOCK
 _FETCH = 100_000
@@ -134,6 +137,10 @@ def _write_buckets(path: Path, keys: np.ndarray) -> None:
     buckets.flush()
 
 
+def _path(directory: Path, token: str) -> Path:
+    return directory / f"near-vin-{token}-v{FORMAT}"
+
+
 def _stream(conn: Connection) -> Iterator[Sequence[Sequence[Any]]]:
     """The rows of ``_ROWS_SQL`` in parts.  SQLite: the driver's cursor (lazy, and without
     SQLAlchemy's row objects, a fifth of the build's time); PostgreSQL: a server-side cursor
@@ -158,7 +165,7 @@ def build_near_vin_index(conn: Connection, directory: Path) -> Path | None:
     token = latest_load_token(conn)
     if token is None:
         return None
-    target = directory / f"near-vin-{token}"
+    target = _path(directory, token)
     if not target.exists():
         total = int(conn.exec_driver_sql("SELECT COUNT(*) FROM registration_name_keys")
                     .scalar() or 0)
@@ -204,7 +211,7 @@ def current_near_vin(conn: Connection, directory: Path) -> NearVinArrays | None:
     token = latest_load_token(conn)
     if token is None:
         return None
-    path = directory / f"near-vin-{token}"
+    path = _path(directory, token)
     arrays = _OPENED.get(path)
     if arrays is None:
         if not path.is_dir():
