@@ -2,11 +2,11 @@
 
 Why: the SQL path (``SqlRegistrationIndex``: a ``VALUES`` join on the name-key index, then
 the rows by id) does per-row work in the database and in Python for every candidate, and
-managed ~15 000 lookups/s against 10 M registrations.  The same question asked of sorted
-arrays is one batched ``searchsorted`` and one vectorised distance check for a whole batch
-of probes; the database is read only for the registrations within two positions.
+managed 8 000-15 000 lookups/s against 10 M registrations.  The same question asked of
+sorted arrays is a few vectorised gathers and one distance check for a whole batch of
+probes; the database is read only for the registrations within two positions.
 
-One entry per row of ``registration_name_keys``, sorted by lookup key, in four ``.npy``
+One entry per row of ``registration_name_keys``, sorted by lookup key, in five ``.npy``
 files under ``<directory>/near-vin-<token>-v<FORMAT>/``:
 
 - ``keys``: the lookup key (int64);

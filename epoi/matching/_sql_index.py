@@ -25,13 +25,12 @@ The index reads through one ``Connection`` the caller owns (and its transaction)
 
 from __future__ import annotations
 
-from hashlib import blake2b
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from datetime import date
+from hashlib import blake2b
 from operator import ne
-from typing import Any, TypeVar
-
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 from sqlalchemy import Connection
@@ -73,15 +72,12 @@ def vin_blocks(vin: str) -> tuple[str, str, str]:
     return vin[0::3], vin[1::3], vin[2::3]
 
 
-def _digest(owner_key: str, make: str, model_year: int) -> bytes:
-    return blake2b(f"{owner_key}\x1f{make}\x1f{model_year}".encode(), digest_size=8).digest()
-
-
 def lookup_key(owner_key: str, make: str, model_year: int) -> int:
     """The signed 64-bit key a registration is filed under for one of its owner keys (a
     name key, "#" + licence number or "$" + FEIN).  Stable across processes (Python's own
-    ``hash`` of a string is not)."""
-    return int.from_bytes(_digest(owner_key, make, model_year), "little", signed=True)
+    ``hash`` of a string is not).  ``_near_pairs`` computes the same digest inline."""
+    digest = blake2b(f"{owner_key}\x1f{make}\x1f{model_year}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little", signed=True)
 
 
 def owner_keys(name_keys: Iterable[str], licences: Iterable[str] = (),
@@ -218,7 +214,7 @@ class SqlRegistrationIndex:
             row = padded_blocks(vin)
             padded.append(row or " " * WIDTH)
             lengths.append(len(vin) if row else 255)  # 255: no entry has it
-            suffix = f"\x1f{make}\x1f{year}"  # what _digest appends to the owner key
+            suffix = f"\x1f{make}\x1f{year}"  # as lookup_key hashes it
             for key in (*names, *(f"#{x}" for x in licences), *(f"${x}" for x in feins)):
                 add_digest(blake2b((key + suffix).encode(), digest_size=8).digest())
                 add_probe(n)
