@@ -227,7 +227,7 @@ def main() -> None:
                                                               if o.licence)))
     with store.engine.connect() as conn:
         arrays = current_near_vin(conn, index_dir)
-        index = SqlRegistrationIndex(conn, index_dir if arrays is not None else None)
+        index = SqlRegistrationIndex(conn, index_dir)  # the SQL path when arrays is None
         if "near" in steps:
             # The same probes through the name-key table (SQL) and through the arrays, each
             # twice: the first pass finds the pages on disk or not yet mapped (a worker just

@@ -318,7 +318,7 @@ def test_near_vin_arrays_find_every_entry_of_a_key_through_the_bucket_directory(
     n = len(keys)
     vins = rng.integers(65, 70, (n, WIDTH), dtype=np.uint8)
     _write_buckets(tmp_path / "buckets.npy", keys)
-    arrays = NearVinArrays("t", keys, vins, np.full(n, 17, dtype=np.uint8),
+    arrays = NearVinArrays(keys, vins, np.full(n, 17, dtype=np.uint8),
                            np.arange(n, dtype=np.int64),
                            np.load(tmp_path / "buckets.npy"))
     wanted = np.concatenate([keys[rng.integers(0, n, 300)], np.array([info.min, 0, info.max]),

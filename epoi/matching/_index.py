@@ -135,6 +135,14 @@ def _vin_row(vin: str) -> bytes:
     return vin.encode("ascii", "replace")[:VIN_WIDTH].ljust(VIN_WIDTH, b"\0")
 
 
+def expand_ranges(low: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions ``low[q] .. low[q] + counts[q] - 1`` for every query ``q``, flattened, with
+    the query each belongs to: (query numbers, positions)."""
+    query = np.repeat(np.arange(len(low)), counts)
+    offsets = np.arange(len(query)) - np.repeat(np.cumsum(counts) - counts, counts)
+    return query, np.repeat(low, counts) + offsets
+
+
 class _HashIndex:
     """Key -> row numbers as two parallel numpy arrays sorted by the key's ``hash()``:
     12 bytes an entry where a dict costs ~100 (entry, key object, row int object).  A
@@ -172,10 +180,8 @@ class _HashIndex:
         low[order] = np.searchsorted(self._keys, wanted[order], side="left")
         high[order] = np.searchsorted(self._keys, wanted[order], side="right")
         counts = high - low
-        query_ix = np.repeat(np.arange(len(wanted)), counts)
-        # Positions low[q] .. low[q] + counts[q] - 1 for every query q, flattened.
-        offsets = np.arange(len(query_ix)) - np.repeat(np.cumsum(counts) - counts, counts)
-        return query_ix, self._rows[np.repeat(low, counts) + offsets].astype(np.intp)
+        query_ix, positions = expand_ranges(low, counts)
+        return query_ix, self._rows[positions].astype(np.intp)
 
 
 class InMemoryRegistrationIndex:

@@ -63,7 +63,6 @@ class LoadReport:
     seconds: float = 0.0
     rebuilt_indexes: bool = False
     phases: dict[str, float] = field(default_factory=dict)  # seconds per phase
-    token: str = ""  # the load's row in registration_loads (names the near-VIN index)
 
     @property
     def rows_per_second(self) -> float:
@@ -288,9 +287,8 @@ def load_registrations(
         phase("analyze")
     report.seconds = clock() - started
     # Recorded even when nothing changed: the token says which load the tables reflect.
-    report.token = uuid.uuid4().hex
     conn.execute(insert(registration_loads).values(
-        token=report.token, file=file, rows=report.rows, loaded=report.loaded,
+        token=uuid.uuid4().hex, file=file, rows=report.rows, loaded=report.loaded,
         replaced=report.replaced, bad_rows=len(report.errors), seconds=report.seconds))
     return report
 

@@ -36,8 +36,9 @@ import numpy as np
 from numpy.lib.format import open_memmap
 from sqlalchemy import Connection, select
 
+from ..errors import Location, StoreError
 from ..store._registrations import registration_loads
-from ._index import MAX_VIN_DISTANCE
+from ._index import MAX_VIN_DISTANCE, expand_ranges
 
 # In the directory's name: arrays an older epoi wrote are ignored, then removed by the
 # next build, never misread.
@@ -84,7 +85,6 @@ def _bucket_bits(total: int) -> int:
 
 @dataclass(frozen=True)
 class NearVinArrays:
-    token: str
     keys: np.ndarray
     vins: np.ndarray
     lengths: np.ndarray
@@ -94,11 +94,11 @@ class NearVinArrays:
     buckets: np.ndarray
 
     @classmethod
-    def open(cls, path: Path, token: str) -> NearVinArrays:
+    def open(cls, path: Path) -> NearVinArrays:
         def load(name: str) -> np.ndarray:
             return np.load(path / f"{name}.npy", mmap_mode="r")
 
-        return cls(token, load("keys"), load("vins"), load("lengths"), load("ids"),
+        return cls(load("keys"), load("vins"), load("lengths"), load("ids"),
                    load("buckets"))
 
     def near(
@@ -112,13 +112,10 @@ class NearVinArrays:
                   if bits else np.zeros(len(keys), dtype=np.intp))
         low = self.buckets[bucket]
         counts = self.buckets[bucket + 1] - low
-        total = int(counts.sum())
-        if not total:
+        if not counts.any():
             return np.empty(0, dtype=np.intp), np.empty(0, dtype=np.int64)
         # Every entry of every probed bucket, flattened; then the ones with the key itself.
-        query = np.repeat(np.arange(len(keys)), counts)
-        rows = np.repeat(low, counts) + (np.arange(total) - np.repeat(np.cumsum(counts) - counts,
-                                                                      counts))
+        query, rows = expand_ranges(low, counts)
         hit = self.keys[rows] == keys[query]
         rows, probe_ix = rows[hit], probe_of_key[query[hit]]
         distance = np.count_nonzero(self.vins[rows] != vins[probe_ix], axis=1)
@@ -158,6 +155,13 @@ def _stream(conn: Connection) -> Iterator[Sequence[Sequence[Any]]]:
     yield from result.partitions(_FETCH)
 
 
+def _changed(work: Path) -> StoreError:
+    # Count and rows are read in one transaction, so only a store that breaks its own
+    # isolation gets here; the partial directory is left for the next build to replace.
+    return StoreError("NEAR-VIN-CHANGED", "registration_name_keys changed while it was read",
+                      Location(file=str(work)))
+
+
 def build_near_vin_index(conn: Connection, directory: Path) -> Path | None:
     """Write the arrays of the latest load under ``directory`` (streamed: memory does not
     grow with the registrations) and remove those of earlier loads.  None before the first
@@ -180,7 +184,7 @@ def build_near_vin_index(conn: Connection, directory: Path) -> Path | None:
         for part in _stream(conn):
             n = len(part)
             if at + n > total:
-                raise RuntimeError("registration_name_keys changed while it was read")
+                raise _changed(work)
             k, r, v, length = zip(*part)
             keys[at:at + n] = k
             ids[at:at + n] = r
@@ -189,7 +193,7 @@ def build_near_vin_index(conn: Connection, directory: Path) -> Path | None:
             lengths[at:at + n] = length
             at += n
         if at != total:
-            raise RuntimeError("registration_name_keys changed while it was read")
+            raise _changed(work)
         for array in (keys, ids, vins, lengths):
             array.flush()
         _write_buckets(work / "buckets.npy", keys)
@@ -217,7 +221,7 @@ def current_near_vin(conn: Connection, directory: Path) -> NearVinArrays | None:
         if not path.is_dir():
             return None
         _OPENED.clear()
-        arrays = _OPENED[path] = NearVinArrays.open(path, token)
+        arrays = _OPENED[path] = NearVinArrays.open(path)
     return arrays
 
 
