@@ -63,6 +63,13 @@ def _corpus(tmp: Path) -> Iterator[tuple[str, list[PolicyBlock]]]:
     gen = tmp / "gen.x12"
     gen.write_text(make_811(40, vehicles_per_policy=3, sets=2))
     yield "make_811", _file_blocks(gen)
+    # Segments a rule matches twice (the first wins), empty and short elements.
+    twice = (make_811(3, vehicles_per_policy=2)
+             .replace("REF*IG*PA0000001~", "REF*IG*PA0000001~REF*IG*SECOND~REF*IG~")
+             .replace("DTM*007*20261101~", "DTM*007~DTM*007*20261102~", 2)
+             .replace("N3*1500 CAPITOL MALL~", "N3~N3*1500 CAPITOL MALL*STE 2~")
+             .replace("VEH*1*1HGCM82633A004352*2003*ZZ*HOND~", "VEH*1*1HGCM82633A004352~VEH*2*X*1999~", 1))
+    yield "repeated segments", policy_blocks(twice, file="twice.x12")
     faults = FaultOptions(vin_typos=0.2, bad_check_digits=0.1, missing_dates=0.2, wrong_counts=0.0)
     summary = generate(400, tmp / "sample", today=TODAY, seed=3, carriers=2, faults=faults,
                        policies_per_file=200, policies_per_set=70)
