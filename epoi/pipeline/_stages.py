@@ -13,6 +13,8 @@ and ``matching`` know neither.
 from __future__ import annotations
 
 import dataclasses
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -42,7 +44,6 @@ from ..store import (
     UnitState,
     WorkUnit,
     add_error_return,
-    add_records,
     add_units,
     count_chunk_done,
     finish_unit,
@@ -53,6 +54,7 @@ from ..store import (
     prior_reports,
     queued_units,
     records_for_return,
+    store_records,
     reports_of_unit,
     unit_by_key,
     units_left,
@@ -111,6 +113,7 @@ class Pipeline:
         self.chunk_size = chunk_size
         self.match_hook = match_hook
         self.progress = progress or (lambda _event, _n: None)
+        self._handoff = _Handoff()
 
     # -- wiring ---------------------------------------------------------------------------
 
@@ -206,18 +209,26 @@ class Pipeline:
             unit = unit_by_key(session, envelope.unit_id, lock=True)
             if unit is None or unit.state is UnitState.DONE:
                 return []  # another delivery of the unit committed first
-            add_records(
+            ids = store_records(
                 session, records, submission_id=unit.submission_id, set_id=ts.id, unit_id=unit.id
             )
             finish_unit(session, unit.id, now=now)
+            to_match: list[tuple[int, NormalizedRecord]] = []
             if not ts.test and any(r.status in _ACCEPTED for r in records):
                 key = match_key(unit.key)
                 add_units(session, [UnitRecord(key, UnitKind.MATCH, unit.submission_id,
                                                set_id=ts.id)], now=now)  # fmt: skip
                 follow_ups.append(Envelope.of("match", key))
+                # What the match unit takes: this unit's own accepted production rows, as
+                # ``reports_of_unit`` would find them, in the order they were inserted.
+                for r in records:
+                    rid = ids.get(r.report.key.as_string())
+                    if rid is not None and r.status in _ACCEPTED and not r.report.test:
+                        to_match.append((rid, r))
+            note = self._handoff.note_chunk(ts.id, unit.key, records)
             done, total = count_chunk_done(session, ts.id)
             if done == total:
-                self._write_error_return(session, ts, now)
+                self._write_error_return(session, ts, now, self._handoff.set_return(note, total))
             _lock_submission(session, unit.submission_id)
             if units_left(session, unit.submission_id, UnitKind.NORMALIZE) == 0:
                 _advance(session, unit.submission_id, SubmissionState.ACKNOWLEDGED,
@@ -227,6 +238,11 @@ class Pipeline:
                 ):
                     _advance(session, unit.submission_id, SubmissionState.NORMALISED,
                              SubmissionState.MATCHED)  # fmt: skip
+        # Committed: the records go on in hand (a unit redone after a crash, or taken by
+        # another worker, reads them from the store instead).
+        if follow_ups:
+            self._handoff.put(follow_ups[0].unit_id, to_match)
+        note.commit()
         self.progress("normalised", len(records))
         return follow_ups
 
@@ -283,12 +299,19 @@ class Pipeline:
             )
         return out
 
-    def _write_error_return(self, session: Session, ts: TransactionSet, now: datetime) -> None:
+    def _write_error_return(
+        self,
+        session: Session,
+        ts: TransactionSet,
+        now: datetime,
+        in_hand: tuple[list[str], list[NormalizedRecord]] | None = None,
+    ) -> None:
         """The set's error-return 811 (guide §3), numbered from the carrier's ack sequences
-        and kept with the acks of its submission."""
+        and kept with the acks of its submission.  From the set's records in hand when this
+        process normalised every chunk of it, else read from the store."""
         group = session.get_one(FunctionalGroup, ts.group_id)
         ic = session.get_one(Interchange, group.interchange_id)
-        jurisdictions, records = records_for_return(session, ts.id)
+        jurisdictions, records = in_hand or records_for_return(session, ts.id)
         rset = ReturnSet.from_records(
             records, transaction_set=ts.control_number, submission_ref=ts.submission_ref,
             insurer_name=ts.insurer_name, carrier_naic=ts.carrier_naic,
@@ -338,15 +361,22 @@ class Pipeline:
                 raise LookupError(f"no unit {envelope.unit_id} in the store")
             if unit.state is UnitState.DONE:
                 return []
-            source = unit_by_key(session, envelope.unit_id.removesuffix("/match"))
-            reports = [
-                r
-                for r in (reports_of_unit(session, source.id) if source else [])
-                if r.status in _ACCEPTED and not r.test
-            ]
-            mark_vehicles_pending(session, [r.id for r in reports])
-            if self.match_hook is not no_matching:
-                self.match_hook(session, load_records(session, reports))
+            in_hand = self._handoff.take(envelope.unit_id)
+            if in_hand is not None:
+                # Normalised and committed by this process: the records are those stored.
+                mark_vehicles_pending(session, [rid for rid, _r in in_hand])
+                if self.match_hook is not no_matching:
+                    self.match_hook(session, [r for _rid, r in in_hand])
+            else:
+                source = unit_by_key(session, envelope.unit_id.removesuffix("/match"))
+                reports = [
+                    r
+                    for r in (reports_of_unit(session, source.id) if source else [])
+                    if r.status in _ACCEPTED and not r.test
+                ]
+                mark_vehicles_pending(session, [r.id for r in reports])
+                if self.match_hook is not no_matching:
+                    self.match_hook(session, load_records(session, reports))
             finish_unit(session, unit.id, now=now)
             _lock_submission(session, unit.submission_id)
             if (
@@ -356,6 +386,102 @@ class Pipeline:
                 _advance(session, unit.submission_id, SubmissionState.NORMALISED,
                          SubmissionState.MATCHED)  # fmt: skip
         return []
+
+
+# -- hand-offs -------------------------------------------------------------------------------
+
+
+class _Handoff:
+    """What a stage just committed, kept in memory for the next stage of the same process,
+    so that nothing is read back from the store to be passed on.
+
+    - match units: the records (with their report ids) a normalize unit stored, taken by the
+      match unit of the same chunk.  Bounded: the oldest entries go first, and a match unit
+      that finds nothing here reads its records from the store, as after a crash or on
+      another worker.
+    - error returns: per transaction set, each chunk's rejected and warned records and the
+      first position of each jurisdiction, for the set's error return when its last chunk is
+      done.  Used only when every chunk of the set was normalised here since the start.
+
+    Filled only after the unit's commit (``note_chunk`` returns the step to call then), so a
+    rolled-back attempt leaves nothing behind."""
+
+    MAX_UNITS = 256
+    MAX_SETS = 64
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._match: OrderedDict[str, list[tuple[int, NormalizedRecord]]] = OrderedDict()
+        self._sets: OrderedDict[int, dict[str, tuple[dict[str, int], list[NormalizedRecord]]]] = OrderedDict()
+
+    def put(self, match_unit: str, records: list[tuple[int, NormalizedRecord]]) -> None:
+        with self._lock:
+            self._match[match_unit] = records
+            while len(self._match) > self.MAX_UNITS:
+                self._match.popitem(last=False)
+
+    def take(self, match_unit: str) -> list[tuple[int, NormalizedRecord]] | None:
+        with self._lock:
+            return self._match.pop(match_unit, None)
+
+    def note_chunk(
+        self, set_id: int, unit_key: str, records: Sequence[NormalizedRecord]
+    ) -> _ChunkNote:
+        """What the set's error return needs of this chunk; kept by the note's ``commit``
+        (called after the unit's commit)."""
+        places: dict[str, int] = {}
+        returned: list[NormalizedRecord] = []
+        for r in records:
+            j, pos = r.report.jurisdiction, r.report.key.policy_position
+            if j and pos < places.get(j, pos + 1):
+                places[j] = pos
+            if r.status != "accepted":
+                # The error return echoes no insured's personal data: not kept.
+                returned.append(r.model_copy(update={"report": r.report.model_copy(update={"insureds": ()})}))
+        return _ChunkNote(self, set_id, unit_key, places, returned)
+
+    def _keep(self, note: _ChunkNote) -> None:
+        with self._lock:
+            self._sets.setdefault(note.set_id, {})[note.unit_key] = (note.places, note.returned)
+            while len(self._sets) > self.MAX_SETS:
+                self._sets.popitem(last=False)
+
+    def set_return(
+        self, note: _ChunkNote, chunks_total: int
+    ) -> tuple[list[str], list[NormalizedRecord]] | None:
+        """The set's jurisdictions (in order of appearance) and its rejected or warned
+        records in set order, when every chunk is in hand: this unit's (noted, not yet
+        committed) and the others'.  None otherwise.  The set's entry is dropped: the set's
+        return is written by this unit (or, after a rollback, read from the store)."""
+        note.done = True  # the set is finished: nothing to keep of this chunk
+        with self._lock:
+            chunks = dict(self._sets.pop(note.set_id, {}))
+        chunks[note.unit_key] = (note.places, note.returned)
+        if len(chunks) != chunks_total:
+            return None
+        first: dict[str, int] = {}
+        records: list[NormalizedRecord] = []
+        for p, r in chunks.values():
+            for j, pos in p.items():
+                if pos < first.get(j, pos + 1):
+                    first[j] = pos
+            records += r
+        records.sort(key=lambda r: r.report.key.policy_position)
+        return sorted(first, key=first.__getitem__), records
+
+
+@dataclasses.dataclass(slots=True)
+class _ChunkNote:
+    handoff: _Handoff
+    set_id: int
+    unit_key: str
+    places: dict[str, int]
+    returned: list[NormalizedRecord]
+    done: bool = False
+
+    def commit(self) -> None:
+        if not self.done:
+            self.handoff._keep(self)
 
 
 # -- helpers ---------------------------------------------------------------------------------

@@ -316,8 +316,22 @@ def add_records(
 ) -> int:
     """Store normalised records with their insureds, vehicles and errors; returns how many
     reports were new.  A report whose natural key is stored already is skipped whole."""
+    return len(store_records(session, records, submission_id=submission_id, set_id=set_id,
+                             unit_id=unit_id))
+
+
+def store_records(
+    session: Session,
+    records: Sequence[NormalizedRecord],
+    *,
+    submission_id: int,
+    set_id: int,
+    unit_id: int,
+) -> dict[str, int]:
+    """``add_records``, returning natural key -> report id of the rows this unit owns: what
+    the next stage needs to go on from the records in hand without reading them back."""
     if not records:
-        return 0
+        return {}
     by_key = {r.report.key.as_string(): r for r in records}
     if len(by_key) != len(records):
         raise ValueError("add_records: the same natural key twice in one batch")
@@ -397,7 +411,7 @@ def add_records(
                 ),
                 rows,
             )
-    return len(ids)
+    return ids
 
 
 def _report_row(
