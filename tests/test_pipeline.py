@@ -322,11 +322,12 @@ def _outputs(store: Store, home: Path) -> tuple[dict[str, str], list[tuple]]:
 def test_records_in_hand_and_records_read_back_give_the_same_results(world, tmp_path, clock):
     """A match unit and an error return go on from the records the normalize unit has in
     hand; a unit redone after a crash (or on another worker) reads them from the store.
-    Both ways give the same error returns, byte for byte, and the same vehicle states."""
+    Both ways, and with the first pass of normalize done ahead in a worker process, give the
+    same error returns, byte for byte, and the same vehicle states."""
     from epoi.matching import load_registrations, pipeline_match_hook, read_registrations
 
     outputs = []
-    for name, keep in (("in-hand", True), ("read-back", False)):
+    for name, keep, workers in (("in-hand", True, 0), ("read-back", False, 0), ("workers", True, 1)):
         home = tmp_path / name
         st = Store(f"sqlite:///{tmp_path / (name + '.db')}")
         st.upgrade()
@@ -345,16 +346,24 @@ def test_records_in_hand_and_records_read_back_give_the_same_results(world, tmp_
                             match_hook=pipeline_match_hook(cfg, clock))
         if not keep:
             pipeline._handoff.MAX_UNITS = pipeline._handoff.MAX_SETS = 0  # keeps nothing
+        # The first pass of normalize in a worker process, planned by the parse.
+        pipeline.use_processes(workers, min_policies=0)
         _results, parse_units = pipeline.submit(world)
         taken = 0
-        for env in parse_units:
-            for n_env in pipeline.parse(env):
-                for m_env in pipeline.normalize(n_env):
-                    taken += m_env.unit_id in pipeline._handoff._match
-                    pipeline.match(m_env)
-        assert (taken > 0) is keep
+        try:
+            for env in parse_units:
+                for n_env in pipeline.parse(env):
+                    for m_env in pipeline.normalize(n_env):
+                        taken += m_env.unit_id in pipeline._handoff._match
+                        pipeline.match(m_env)
+            assert (taken > 0) is keep
+            if workers:
+                assert pipeline._prefetch is not None and pipeline._prefetch.used >= 6
+        finally:
+            pipeline.close()
         outputs.append(_outputs(st, home))
         st.dispose()
-    (files_a, states_a), (files_b, states_b) = outputs
-    assert files_a == files_b and len([f for f in files_a if ".811." in f]) >= 3
+    (files_a, states_a), (files_b, states_b), (files_c, states_c) = outputs
+    assert files_a == files_b == files_c and len([f for f in files_a if ".811." in f]) >= 3
+    assert states_c == states_a
     assert states_a == states_b and {s for *_k, s in states_a} >= {"matched", None}

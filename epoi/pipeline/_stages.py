@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, deque
+from concurrent.futures import Future, ProcessPoolExecutor
+from multiprocessing import get_context
+from typing import Any
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -114,6 +117,21 @@ class Pipeline:
         self.match_hook = match_hook
         self.progress = progress or (lambda _event, _n: None)
         self._handoff = _Handoff()
+        self._prefetch: _Prefetch | None = None
+
+    def use_processes(self, workers: int, *, min_policies: int = 2_000) -> None:
+        """Normalise ahead in ``workers`` worker processes: the first pass of the normalize
+        units this process planned (parse), a few units ahead of the one in hand, once a
+        submission plans ``min_policies`` or more.  Writes and everything that reads what
+        was written stay in this process.  ``close()`` stops them."""
+        if workers > 0:
+            self._prefetch = _Prefetch(self.store.url, self.settings, self.clock, workers,
+                                       min_policies=min_policies)
+
+    def close(self) -> None:
+        if self._prefetch is not None:
+            self._prefetch.close()
+            self._prefetch = None
 
     # -- wiring ---------------------------------------------------------------------------
 
@@ -186,6 +204,8 @@ class Pipeline:
                 ).order_by(WorkUnit.id)
             ).all()
         self.progress("planned", sum(n for _k, n in units))
+        if self._prefetch is not None:
+            self._prefetch.plan([key for key, _n in units], sum(n for _k, n in units))
         return [Envelope.of("normalize", key) for key, _n in units]
 
     # -- normalize ------------------------------------------------------------------------
@@ -201,7 +221,9 @@ class Pipeline:
             sub = session.get_one(Submission, unit.submission_id)
             blocks = decode_chunk(unit.payload or "")
             naic_of = _expected_naic(session, sub)
-            records = self._normalize_chunk(session, blocks, sub, ts, naic_of)
+            today = self.clock().date()
+            first = self._prefetch.take(envelope.unit_id, today, blocks) if self._prefetch else None
+            records = self._normalize_chunk(session, blocks, sub, ts, naic_of, first=first)
 
         now = self.clock()
         follow_ups: list[Envelope] = []
@@ -253,6 +275,8 @@ class Pipeline:
         sub: Submission,
         ts: TransactionSet,
         naic_of: Callable[[str], str | None],
+        *,
+        first: list[NormalizedRecord] | None = None,
     ) -> list[NormalizedRecord]:
         """Normalise a chunk with E110/E111 answered from the store in one query.
 
@@ -260,15 +284,12 @@ class Pipeline:
         before (in the store, or earlier in this chunk) are normalised again knowing what was.
         A prior report counts only if it comes before this one in the order the work was
         received (submission, set, position), and never the record itself, so that a
-        redelivered or re-ordered unit finds the same answers."""
-        today = self.clock().date()
-        base = EditContext.from_settings(
-            self.settings, received_at=sub.received_at, today=today
-        )
-        contexts = [
-            dataclasses.replace(base, expected_naic=naic_of(b.sender_id)) for b in blocks
-        ]
-        first = [normalize(b, context=c) for b, c in zip(blocks, contexts, strict=True)]
+        redelivered or re-ordered unit finds the same answers.
+
+        ``first``: the first pass, done already by a worker process (``_Prefetch``)."""
+        contexts = _contexts(self.settings, sub, self.clock().date(), naic_of, blocks)
+        if first is None:
+            first = [normalize(b, context=c) for b, c in zip(blocks, contexts, strict=True)]
         numbers = [r.report.policy_number for r in first if r.report.policy_number]
         stored = prior_reports(session, numbers, test=ts.test)
         by_policy: dict[tuple[str | None, str | None], list[PriorReport]] = {}
@@ -386,6 +407,102 @@ class Pipeline:
                 _advance(session, unit.submission_id, SubmissionState.NORMALISED,
                          SubmissionState.MATCHED)  # fmt: skip
         return []
+
+
+# -- worker processes ------------------------------------------------------------------------
+
+
+def _contexts(
+    settings: Settings, sub: Submission, today: date, naic_of: Callable[[str], str | None],
+    blocks: Sequence[PolicyBlock],
+) -> list[EditContext]:
+    base = EditContext.from_settings(settings, received_at=sub.received_at, today=today)
+    return [dataclasses.replace(base, expected_naic=naic_of(b.sender_id)) for b in blocks]
+
+
+_CHILD_STORE: dict[str, Store] = {}
+
+
+def _first_pass(url: str, settings: Settings, unit_key: str, today: date) -> list[NormalizedRecord] | None:
+    """In a worker process: the unit's policies normalised knowing nothing of earlier
+    reports (pure; the store is only read).  None when the unit is done or gone."""
+    store = _CHILD_STORE.get(url)
+    if store is None:
+        store = _CHILD_STORE[url] = Store(url)
+    with store.session(readonly=True) as session:
+        unit = unit_by_key(session, unit_key)
+        if unit is None or unit.state is UnitState.DONE:
+            return None
+        sub = session.get_one(Submission, unit.submission_id)
+        blocks = decode_chunk(unit.payload or "")
+        naic_of = _expected_naic(session, sub)
+        contexts = _contexts(settings, sub, today, naic_of, blocks)
+    return [normalize(b, context=c) for b, c in zip(blocks, contexts, strict=True)]
+
+
+class _Prefetch:
+    """The first pass of normalize units, done ahead in worker processes (``spawn``: a
+    child shares no connection with this process) while this one writes and matches.  A
+    unit taken out of the planned order, or whose result does not fit its blocks, is
+    normalised here as before: the workers only save time, they decide nothing."""
+
+    AHEAD = 3  # units in flight per worker: bounded memory, whatever the file's size
+
+    def __init__(self, url: str, settings: Settings, clock: Clock, workers: int, *,
+                 min_policies: int) -> None:
+        self.url, self.settings, self.clock = url, settings, clock
+        self.workers, self.min_policies = workers, min_policies
+        self._pool: Any = None
+        self._planned: deque[str] = deque()
+        self._futures: OrderedDict[str, tuple[date, Future[Any]]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.used = 0  # units whose first pass came from a worker
+
+    def plan(self, unit_keys: Sequence[str], policies: int) -> None:
+        if policies < self.min_policies:
+            return
+        with self._lock:
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"))
+            self._planned.extend(unit_keys)
+            self._top_up()
+
+    def _top_up(self) -> None:
+        today = self.clock().date()
+        while self._planned and len(self._futures) < self.AHEAD * self.workers:
+            key = self._planned.popleft()
+            self._futures[key] = (today, self._pool.submit(_first_pass, self.url, self.settings, key, today))
+
+    def take(self, unit_key: str, today: date, blocks: Sequence[PolicyBlock]) -> list[NormalizedRecord] | None:
+        with self._lock:
+            hit = self._futures.pop(unit_key, None)
+            if hit is None and unit_key in self._planned:
+                self._planned.remove(unit_key)  # taken early: done here
+            if self._pool is not None:
+                self._top_up()
+        if hit is None:
+            return None
+        day, future = hit
+        try:
+            records = future.result()
+        except Exception:  # noqa: BLE001 - a worker that failed: this process does the unit
+            _log.warning("prefetch_failed", unit=unit_key)
+            return None
+        if records is None or day != today or len(records) != len(blocks):
+            return None
+        for rec, block in zip(records, blocks):
+            if rec.report.key.policy_position != block.policy[0].position - block.set_start + 1:
+                return None
+        self.used += 1
+        return records
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+            self._futures.clear()
+            self._planned.clear()
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 # -- hand-offs -------------------------------------------------------------------------------
