@@ -136,8 +136,10 @@ def encode_chunk(blocks: Sequence[PolicyBlock]) -> str:
 
 
 def decode_chunk(text: str) -> list[PolicyBlock]:
-    if text.startswith(f"{PAYLOAD_VERSION}\n"):
-        _version, head_text, body = text.split("\n", 2)
+    if not text.startswith("{"):
+        version, head_text, body = (text.split("\n", 2) + ["", ""])[:3]
+        if version != str(PAYLOAD_VERSION):
+            raise ValueError(f"normalize payload version {version!r} is not {PAYLOAD_VERSION}")
         head = json.loads(head_text)
         common = head["set"]
         insurer = _unsegs(common.pop("insurer"))
@@ -153,7 +155,7 @@ def decode_chunk(text: str) -> list[PolicyBlock]:
         return out
     doc = json.loads(text)
     if doc.get("version") != _JSON_VERSION:
-        raise ValueError(f"normalize payload version {doc.get('version')!r} is not {PAYLOAD_VERSION}")
+        raise ValueError(f"normalize payload version {doc.get('version')!r} is not {_JSON_VERSION}")
     common = doc["set"]
     if common is None:
         return []
