@@ -46,7 +46,7 @@ STAGES = ("parse", "normalize", "match")
 
 def _broker() -> Broker:
     settings = _settings()
-    settings.home.mkdir(parents=True, exist_ok=True)  # the embedded queue lives there
+    settings.ensure_home()  # the embedded queue lives there
     return Broker(QueueConfig.from_settings(settings))
 
 

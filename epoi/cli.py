@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from pydantic import ValidationError
 
 from . import _logging
 from .config import Settings
@@ -84,7 +85,22 @@ def main(ctx: click.Context, log_level: str) -> None:
     try:
         ctx.obj = {"settings": Settings()}
     except Exception as exc:  # pydantic validation of EPOI_* variables
-        raise click.UsageError(f"bad EPOI_ setting: {exc}") from exc
+        click.echo(f"epoi: {_settings_error(exc)}", err=True)
+        ctx.exit(EXIT_USAGE)
+
+
+def _settings_error(exc: Exception) -> ConfigError:
+    """One line naming each bad EPOI_ variable and its cause (pydantic's own report spans
+    several lines and quotes the value, which for a database URL may hold a password)."""
+    if isinstance(exc, ValidationError):
+        causes = [
+            f"EPOI_{str(err['loc'][0]).upper() if err['loc'] else '?'}: "
+            + err["msg"].removeprefix("Value error, ")
+            for err in exc.errors()
+        ]
+        return ConfigError("CONFIG", "; ".join(causes))
+    first_line = (str(exc).splitlines() or [type(exc).__name__])[0]
+    return ConfigError("CONFIG", f"cannot read the EPOI_ settings: {first_line}")
 
 
 # Command modules register themselves on ``main``; import them last.
