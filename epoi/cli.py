@@ -70,6 +70,18 @@ def echo_json(doc: Any) -> None:
     click.echo(json.dumps(doc, indent=2, default=str))
 
 
+def print_table(table: Any) -> None:
+    """A rich table: fitted to the window on a terminal; whole values elsewhere (a pipe, a
+    file), where rich would otherwise cut every cell to fit 80 columns."""
+    from rich.console import Console
+
+    console = Console(soft_wrap=True)
+    if not console.is_terminal:
+        natural = Console(width=1_000_000).measure(table).maximum
+        console = Console(soft_wrap=True, width=max(natural, 1))
+    console.print(table)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--log-level", default="WARNING", show_default=True, help="log level on stderr")
 @click.version_option(package_name="epoi")
