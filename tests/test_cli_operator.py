@@ -5,6 +5,7 @@ whole when piped."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import pytest
@@ -169,3 +170,13 @@ def test_status_prints_whole_names_when_not_on_a_terminal(home: Path, tmp_path: 
     assert "…" not in out
     row = next(line for line in out.splitlines() if LONG_NAME in line)
     assert "failed" in row  # the other columns are on the same line, not cut either
+
+
+# -- 2.12 warnings are errors ----------------------------------------------------------------
+
+
+def test_the_suite_runs_with_warnings_as_errors() -> None:
+    """setup.cfg [tool:pytest] filterwarnings = error: a deprecation fails the test that
+    raised it (third-party ones we cannot fix are named there, with the reason)."""
+    with pytest.raises(DeprecationWarning):
+        warnings.warn("a deprecated call", DeprecationWarning, stacklevel=1)
