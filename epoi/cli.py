@@ -12,7 +12,6 @@ import sys
 import traceback
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import click
@@ -49,18 +48,17 @@ def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
         except Exception as exc:  # a bug: short message, trace to a file
             incident = uuid.uuid4().hex[:12]
             try:
-                home = _settings().home
-                home.mkdir(parents=True, exist_ok=True)
-                trace_file = home / "incidents.log"
+                trace_file = _settings().ensure_home() / "incidents.log"
                 with trace_file.open("a", encoding="utf-8") as fh:
                     fh.write(f"--- incident {incident}\n{traceback.format_exc()}\n")
-            except Exception:
-                trace_file = Path("(unwritable)")
+                where = f"trace in {trace_file}"
+            except Exception as unwritable:  # say why, rather than name no file
+                reason = (unwritable.message if isinstance(unwritable, EpoiError)
+                          else f"{type(unwritable).__name__}")  # fmt: skip
+                where = f"no trace written: {reason}"
             log.error("internal_error", incident=incident, error_type=type(exc).__name__)
-            click.echo(
-                f"epoi: internal error {incident} ({type(exc).__name__}); trace in {trace_file}",
-                err=True,
-            )
+            click.echo(f"epoi: internal error {incident} ({type(exc).__name__}); {where}",
+                       err=True)  # fmt: skip
             sys.exit(EXIT_INTERNAL)
 
     return wrapper

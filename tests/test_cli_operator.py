@@ -8,10 +8,12 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
-from epoi.cli import main
+from epoi.cli import guarded, main
+from epoi.config import Settings
 from epoi.errors import ConfigError, EpoiError, InputError, Location
 
 LONG_NAME = "acme_mutual_insurance_company_of_sacramento_weekly_full_file_2026-11-27_" + "9" * 40
@@ -81,6 +83,26 @@ def test_a_home_that_cannot_be_created_is_a_configuration_error(tmp_path: Path) 
         line = one_coded_line(err, "CONFIG")
         assert f"EPOI_HOME {home}: cannot create the directory: {cause}" in line
         assert "unwritable" not in line
+
+
+def test_a_bug_with_an_unusable_home_says_why_no_trace_was_written(tmp_path: Path) -> None:
+    @click.command()
+    @guarded
+    def boom() -> None:
+        raise RuntimeError("a bug")
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("", encoding="utf-8")
+    result = CliRunner().invoke(boom, [], obj={"settings": Settings(home=blocker)})
+    assert result.exit_code == 3
+    assert result.stderr.startswith("epoi: internal error ")
+    assert result.stderr.rstrip().endswith(
+        f"(RuntimeError); no trace written: EPOI_HOME {blocker}: cannot create the directory:"
+        " exists and is not a directory")
+    ok = CliRunner().invoke(boom, [], obj={"settings": Settings(home=tmp_path / "home")})
+    assert ok.exit_code == 3
+    assert f"trace in {tmp_path / 'home' / 'incidents.log'}" in ok.stderr
+    assert "RuntimeError: a bug" in (tmp_path / "home" / "incidents.log").read_text("utf-8")
 
 
 # -- 2.4 no empty location; STORE-CONNECT says why -------------------------------------------
