@@ -885,7 +885,8 @@ class _Engine:
 
     def _set_verdict(self, st: _Set) -> TransactionSetVerdict:
         codes = set(st.codes)
-        if st.segment_errors:
+        if st.segment_errors or (codes and st.rejected):
+            # a set rejected for any reason: the errors inside its policies are its own too
             codes.add("5")
         # Errors inside policies alone: the set is accepted with errors noted (AK5 E), those
         # policies are rejected (guide §3).  With any error of the set's own, it is rejected.

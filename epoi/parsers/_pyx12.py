@@ -687,6 +687,8 @@ def _set_verdict(err_st: Any, run: _Run, options: ValidationOptions) -> Transact
     )
     if not err_st.is_closed():
         codes.append("2")  # no SE before the GE (or the end of the file)
+    if codes and rejected:
+        codes.append("5")  # the set is rejected: the errors inside its policies are its own
     codes = sorted(set(codes), key=lambda c: (len(c), c))
     if codes:
         ack = "R"
