@@ -283,10 +283,11 @@ def _syntax(block: PolicyBlock, out: _Findings) -> None:
             continue
         seen.add((issue.segment_position, where, issue.code))
         segment_id = issue.segment_id if _SEGMENT_ID.fullmatch(issue.segment_id or "") else None
+        # no ":" in a message: it is the usual component separator of the echo
         if issue.ack == "AK4" and issue.element and segment_id:
-            what = f"{issue.element}: {AK4_TEXT.get(issue.code, 'data element error')}"
+            what = f"{issue.element} {AK4_TEXT.get(issue.code, 'data element error')}"
         else:
-            what = f"{segment_id or 'a'} segment: {AK3_TEXT.get(issue.code, 'segment error')}"
+            what = f"{segment_id or 'segment'} {AK3_TEXT.get(issue.code, 'segment error')}"
         out.items.append(BusinessError(
             code="E100", severity="error", level="policy",
             message=f"{what} (segment {issue.segment_position})",
