@@ -211,3 +211,17 @@ def test_errors_beyond_the_set_limit_still_reject_their_policy():
         # the CF policy's SI05 issue was not kept: it is rejected by its E102 all the same,
         # and an E100 says the detail is missing
         assert sorted(e.code for e in records[2].errors) == ["E100", "E102"]
+
+
+def test_newline_terminators_are_read_alike_by_both_engines():
+    """Issue 11, 2.11: every ``~`` replaced by a newline.  The guide (§1) makes the segment
+    terminator the character after ISA16, here LF, and ignores CR/LF after it: the file is
+    the guide's example and both engines accept it (pyx12's reader took the blank line
+    after each terminator for the end of the file: TA1 R 023)."""
+    path = Path(__file__).parent / "fixtures" / "fast" / "newline_terminators.x12"
+    data = path.read_bytes()
+    assert data[105:107] == b"\n\n" and b"~" not in data
+    for engine in ("fast", "pyx12"):
+        v = validate(io.BytesIO(data), name="nl", engine=engine)
+        assert v.accepted and v.interchanges[0].ta1.ack_code == "A", engine
+        assert v.interchanges[0].segment_terminator == "\n"
