@@ -11,8 +11,10 @@ index of its state loop, the file position of its first segment, and its segment
 follow each other in the file), fields joined by US (0x1f), segments by RS (0x1e), blocks by
 FS (0x1c).  Decoding is a few ``str.split`` calls in C, not a JSON document decoded field by
 field.  A chunk whose data holds one of those control characters, or whose segments do not
-follow each other, is written as version 1: one JSON document with every segment as
-``[position, [id, e1, e2, ...]]``.  Both versions are read (units queued before an upgrade).
+follow each other, or that holds a policy rejected for a syntax error inside it (which
+carries its AK3/AK4 issues, ``"syntax"``), is written as version 1: one JSON document with
+every segment as ``[position, [id, e1, e2, ...]]``.  Both versions are read (units queued
+before an upgrade).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .parsers import PolicyBlock, Segment
+from .schemas.verdict import Issue
 
 __all__ = [
     "PAYLOAD_VERSION",
@@ -101,7 +104,7 @@ def _state_ids(blocks: Sequence[PolicyBlock]) -> tuple[list[int], list[Any]]:
 def _compact(block: PolicyBlock) -> str | None:
     """A block's policy segments as text, or None when they cannot be (see the module)."""
     policy = block.policy
-    if not policy:
+    if not policy or block.syntax_rejected:
         return None
     start = policy[0].position
     parts = []
@@ -113,6 +116,14 @@ def _compact(block: PolicyBlock) -> str | None:
     if any(c in text for c in (_GS, _FS)) or any(_US in f or _RS in f for seg in policy for f in seg.fields):
         return None
     return f"{start}{_GS}{text}"
+
+
+def _json_block(state_id: int, b: PolicyBlock) -> dict[str, Any]:
+    out: dict[str, Any] = {"state": state_id, "policy": _segs(b.policy)}
+    if b.syntax_rejected:
+        # rejected for a syntax error inside it (guide §3): its AK3/AK4 issues go along
+        out["syntax"] = [i.model_dump(mode="json") for i in b.syntax_errors]
+    return out
 
 
 def encode_chunk(blocks: Sequence[PolicyBlock]) -> str:
@@ -130,7 +141,7 @@ def encode_chunk(blocks: Sequence[PolicyBlock]) -> str:
     doc = {
         "version": _JSON_VERSION,
         **head,
-        "blocks": [{"state": i, "policy": _segs(b.policy)} for i, b in zip(ids, blocks)],
+        "blocks": [_json_block(i, b) for i, b in zip(ids, blocks)],
     }
     return json.dumps(doc, separators=(",", ":"))
 
@@ -162,6 +173,9 @@ def decode_chunk(text: str) -> list[PolicyBlock]:
     insurer = _unsegs(common.pop("insurer"))
     states = [_unsegs(s) for s in doc["states"]]
     return [
-        PolicyBlock(insurer=insurer, state=states[b["state"]], policy=_unsegs(b["policy"]), **common)
+        PolicyBlock(insurer=insurer, state=states[b["state"]], policy=_unsegs(b["policy"]),
+                    syntax_rejected="syntax" in b,
+                    syntax_errors=tuple(Issue.model_validate(i) for i in b.get("syntax", ())),
+                    **common)
         for b in doc["blocks"]
     ]

@@ -59,3 +59,15 @@ def test_data_that_holds_a_separator_falls_back_to_json(tmp_path):
 def test_an_empty_chunk_and_a_version_1_payload_are_read():
     assert decode_chunk(encode_chunk([])) == []
     assert decode_chunk(json.dumps({"version": 1, "set": None, "states": [], "blocks": []})) == []
+
+
+def test_a_policy_rejected_for_its_syntax_goes_as_json_with_its_issues(tmp_path):
+    from epoi.schemas.verdict import Issue
+
+    blocks = _blocks(tmp_path)[:3]
+    issue = Issue(code="7", message="invalid code value", ack="AK4", segment_position=12,
+                  segment_id="SI", element="SI03", element_position=3)
+    bad = replace(blocks[1], syntax_rejected=True, syntax_errors=(issue,))
+    text = encode_chunk([blocks[0], bad, blocks[2]])
+    assert json.loads(text)["version"] == 1
+    assert decode_chunk(text) == [blocks[0], bad, blocks[2]]
