@@ -32,6 +32,7 @@ from .matching import (
     verify,
 )
 from .matching._hook import sync_vehicle_states
+from .matching._registrations import open_registration_file
 from .schemas.registration import RowError
 from .store import Store
 
@@ -47,7 +48,7 @@ def _day(value: datetime | None) -> date:
 
 
 def _open_text(path: Path) -> Any:
-    return path.open(encoding="utf-8", newline="")
+    return open_registration_file(path)
 
 
 class _Rows:
@@ -79,7 +80,7 @@ class _Rows:
 
 
 def _report_row_errors(errors: list[RowError]) -> None:
-    for e in errors:
+    for e in sorted(errors, key=lambda e: e.line):
         click.echo(f"epoi: {e}", err=True)
 
 
@@ -120,7 +121,9 @@ def load_and_retry(store: Store, file: Path, *, today: date, window_days: int,
 def registrations_load(file: Path, as_json: bool) -> None:
     """Load or refresh registration records from FILE (CSV, cli.md) and match the pending
     reports again.  A row whose plate or VIN is already registered replaces that
-    registration.  Bad rows are reported with their line and skipped.
+    registration.  Bad rows (a byte that is not UTF-8 included) are reported with their
+    line and skipped, the rest loads; an optional field that does not parse (owner_dob not
+    YYYY-MM-DD) is reported and left empty, its row loads.
 
     Exit 0 when every row loaded, 1 when a row was skipped.
 
@@ -136,12 +139,13 @@ def registrations_load(file: Path, as_json: bool) -> None:
                                         index_dir=settings.index_dir)
     finally:
         store.dispose()
-    _report_row_errors(report.errors)
+    _report_row_errors(report.errors + report.emptied)
     if as_json:
         echo_json({"load": report.as_dict(), "retry": counts.as_dict()})
     else:
         click.echo(f"{file.name}: {report.loaded} registrations loaded "
                    f"({report.replaced} replaced), {len(report.errors)} bad row(s) skipped, "
+                   f"{len(report.emptied)} optional field(s) left empty, "
                    f"{report.rows} rows in {report.seconds:.1f} s "
                    f"({report.rows_per_second:,.0f} rows/s)")
         states = counts.states
@@ -350,7 +354,7 @@ def load_for_run(store: Store, file: Path | None) -> LoadReport | None:
     report, _retried = load_and_retry(store, file, today=_today(),
                                       window_days=settings.pending_window_days,
                                       index_dir=settings.index_dir)
-    _report_row_errors(report.errors)
+    _report_row_errors(report.errors + report.emptied)
     return report
 
 

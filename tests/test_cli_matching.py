@@ -111,6 +111,32 @@ def test_registrations_load_reports_bad_rows_with_their_line_and_exits_1(
     assert "[REG-VIN] bad.csv:5:" in err and "[REG-YEAR] bad.csv:6:" in err
 
 
+def test_registrations_load_skips_a_row_with_a_bad_byte_and_empties_a_bad_birth_date(
+        home: Path, tmp_path: Path) -> None:
+    """A byte that is not UTF-8 (line 51) costs its row, not the file; a date of birth in
+    another layout is reported and left empty, its row loads (exit 1: a row was skipped)."""
+    rows = [f"9Z{i:05d},{with_check_digit(f'1FTFW1ET5DF{i:06d}')},FORD,2015,ROE,ANA,,,,"
+            f"1990-05-06,,,,,,2027-01-01,ACTIVE\n" for i in range(2, 52)]
+    rows[-1] = rows[-1].replace("ROE", "M\u00fcLLER")  # line 51, written in Latin-1 below
+    rows[10] = rows[10].replace("1990-05-06", "05/06/1990")  # line 12
+    regs = tmp_path / "latin1.csv"
+    regs.write_bytes((HEADER + "".join(rows)).encode("latin-1"))
+    code, out, err = invoke("registrations", "load", str(regs), "--json")
+    assert code == 1, err
+    doc = json.loads(out)["load"]
+    assert (doc["loaded"], doc["bad_rows"], doc["fields_left_empty"]) == (49, 1, 1)
+    assert "[REG-ENCODING] latin1.csv:51: " in err and "[REG-DOB] latin1.csv:12: " in err
+    assert "05/06" not in err and "LLER" not in err
+    store = Store(Settings(home=home).resolved_database_url)
+    try:
+        with store.engine.connect() as conn:
+            dob = conn.exec_driver_sql("SELECT owner_dob FROM registrations WHERE plate = "
+                                       "'9Z00012'").scalar_one()
+    finally:
+        store.dispose()
+    assert dob is None
+
+
 def test_run_with_registrations_matches_the_sample(home: Path) -> None:
     code, out, err = invoke("carriers", "import", str(REPO / "examples" / "carriers.csv"))
     assert code == 0, err
