@@ -241,11 +241,16 @@ _SUSPENSION_COLUMNS = ("plate", "vin", "cancelled_on", "carrier_naic", "policy_n
 def suspensions(as_of: datetime | None, as_json: bool) -> None:
     """Suspension candidates: vehicles whose matched coverage was cancelled with no
     replacement within the window (settings: suspension_window_days) and whose
-    registration is still valid.  CSV on stdout (or --json).
+    registration is still valid.  A vehicle is listed only once the window after its
+    cancellation is over.  CSV on stdout (or --json).
+
+    On the bundled sample (sample_edi, README's first command) --as-of 2026-12-30 or later
+    lists 1SEB058: its policy was cancelled on 2026-11-14 and the 45-day window closed on
+    2026-12-29.
 
     \b
     Example:
-      epoi suspensions --as-of 2026-11-27 > candidates.csv
+      epoi suspensions --as-of 2026-12-30 > candidates.csv
     """
     day = _day(as_of)
     settings = _settings()

@@ -173,6 +173,17 @@ def test_run_with_registrations_matches_the_sample(home: Path) -> None:
             assert truth[(r["policy_number"], r["reported_vin"])] == "" and not r["plate"]
     code, out, _ = invoke("matches", "--format", "json")
     assert len(json.loads(out)["matches"]) == len(rows)
+    # The sample's one XLC (policy BSF273169601, cancelled 2026-11-14, never opened in the
+    # sample) is a suspension candidate once the 45-day window is over, as its help says;
+    # its second vehicle's registration expired on 2026-12-08, so it is not.
+    candidates = {}
+    for day in ("2026-12-29", "2026-12-30"):
+        code, out, err = invoke("suspensions", "--as-of", day, "--json")
+        assert code == 0, err
+        candidates[day] = [(c["plate"], c["cancelled_on"], c["policy_number"])
+                           for c in json.loads(out)["candidates"]]
+    assert candidates == {"2026-12-29": [],
+                          "2026-12-30": [("1SEB058", "2026-11-14", "BSF273169601")]}
 
 
 def test_verify_says_by_whom_and_exits_1_when_not_insured(world: Path) -> None:
