@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import sys
 import time
 from collections import Counter
@@ -35,6 +36,7 @@ from .matching._hook import sync_vehicle_states
 from .matching._registrations import open_registration_file
 from .schemas.registration import RowError
 from .store import Store
+from .store._clearance import ClearanceResult, record_clearance_run
 
 _DAY = click.DateTime(formats=["%Y-%m-%d"])
 
@@ -172,6 +174,21 @@ def _clearance_row(c: Clearance) -> dict[str, Any]:
             "report": cov.report_key if cov else ""}
 
 
+def _clearance_result(c: Clearance) -> ClearanceResult:
+    cov = c.coverage
+    return ClearanceResult(c.plate, c.vin, c.due, c.status, c.reason, c.reason_date,
+                           cov.carrier_naic if cov else None, cov.policy_number if cov else None,
+                           cov.report_key if cov else None)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 @main.group("renewals")
 def renewals_group() -> None:
     """Renewal clearance."""
@@ -186,7 +203,9 @@ def renewals_group() -> None:
 def renewals_clear(file: Path, as_of: datetime | None, as_json: bool) -> None:
     """For each renewal due in FILE (CSV: plate or vin, due), cleared when matched coverage
     is in force on the due day, otherwise held with the reason.  CSV on stdout (or
-    --json); the counts on stderr.  Exit 0, or 1 when a row of FILE was skipped.
+    --json); the counts on stderr.  Each run is stored for the summary report (the same
+    FILE cleared again for the same --as-of day replaces its run).  Exit 0, or 1 when a row
+    of FILE was skipped.
 
     \b
     Example:
@@ -197,6 +216,7 @@ def renewals_clear(file: Path, as_of: datetime | None, as_json: bool) -> None:
     errors: list[RowError] = []
     counts: Counter[str] = Counter()
     rows: list[dict[str, Any]] = []
+    results: list[ClearanceResult] = []
     try:
         with _open_text(file) as fh, store.engine.connect() as conn:
             dues = (r for r in read_renewals(fh, name=file.name)
@@ -210,11 +230,18 @@ def renewals_clear(file: Path, as_of: datetime | None, as_json: bool) -> None:
                 counts[clearance.status] += 1
                 if clearance.reason:
                     counts[clearance.reason] += 1
+                results.append(_clearance_result(clearance))
                 row = _clearance_row(clearance)
                 if writer is not None:
                     writer.writerow(row)
                 else:
                     rows.append(row)
+        # Stored for the reports: one run per renewal file and as-of day (run again, it
+        # is replaced).
+        with store.engine.begin() as conn:
+            record_clearance_run(conn, file_sha256=_sha256(file), file_name=file.name,
+                                 as_of=run_day, run_at=datetime.now(timezone.utc),
+                                 results=results, bad_rows=len(errors))
     finally:
         store.dispose()
     _report_row_errors(errors)

@@ -36,6 +36,17 @@ _TEXT = {
     "not_registered": "plate or VIN not in the registrations",
 }
 
+# The reasons without their dates: how reports count the holds of many renewals.
+HOLD_LABELS = {
+    "no_matched_report": "no matched report",
+    "only_unmatched_reports": "only pending or unmatched reports",
+    "cancelled": "coverage cancelled",
+    "expired": "coverage expired",
+    "removed": "vehicle removed from its policy",
+    "not_yet_in_force": "coverage not yet in force",
+    "not_registered": "plate or VIN not in the registrations",
+}
+
 
 class RegisteredVehicleLike(Protocol):
     """A ``Registration`` or an index's ``RegisteredVehicle``: what clearance needs."""

@@ -88,7 +88,10 @@ thead th[aria-sort="descending"]::after { content: " \\2193"; color: var(--accen
 tbody tr:nth-child(even) { background: #fafbfc; }
 .scroll { overflow-x: auto; }
 table.wide { font-size: 12px; }
-table.wide th, table.wide td { padding: 3px 6px; }
+/* Many columns: headers and names wrap at their blanks, so the table fits a 1280-pixel
+   window (VINs, dates and numbers have no blank and stay whole). */
+table.wide th, table.wide td { padding: 3px 6px; white-space: normal; }
+table.wide th { vertical-align: bottom; }
 .empty { color: var(--muted); font-style: italic; }
 #t-key_figures { width: auto; min-width: 380px; }
 svg.chart { display: block; max-width: 100%; height: auto; margin: 6px 0; }
