@@ -231,6 +231,34 @@ def test_renewals_clear_gives_every_hold_reason(world: Path) -> None:
     assert doc["counts"]["held"] == 4 and doc["bad_rows"] == 1
 
 
+def test_each_clearance_run_is_stored_once_and_the_summary_counts_it(world: Path) -> None:
+    code, out, _ = invoke("report", "summary", "--format", "json")
+    assert code == 0 and "clearance" not in json.loads(out)["sections"]
+    renewals = world / "renewals.csv"
+    renewals.write_text("plate,vin,due\n7AAA111,,2026-11-15\n,%s,2026-12-15\n"
+                        "7BBB222,,2026-11-15\n7CCC333,,2026-11-15\n9ZZZ999,,2026-11-15\n"
+                        "7AAA111,,2026-11-15\n" % VIN_A, encoding="utf-8")  # a line twice
+    for _ in range(2):  # the same list for the same day: one run, not two
+        code, _, err = invoke("renewals", "clear", str(renewals), "--as-of", "2026-11-27")
+        assert code == 0, err
+    code, out, err = invoke("report", "summary", "--format", "json")
+    assert code == 0, err
+    doc = json.loads(out)
+    figures = {r["measure"]: r["value"] for r in doc["sections"]["key_figures"]["rows"]}
+    assert (figures["renewals cleared"], figures["renewals held"]) == (1, 4)
+    outcomes = {r["outcome"]: r["renewals"] for r in doc["sections"]["clearance"]["rows"]
+                if r["renewals"]}
+    assert outcomes == {"cleared": 1, "held: coverage expired": 1,
+                        "held: coverage cancelled": 1, "held: no matched report": 1,
+                        "held: plate or VIN not in the registrations": 1}
+    (run,) = doc["sections"]["clearance_runs"]["rows"]
+    assert (run["file_name"], run["as_of"], run["renewals"], run["cleared"], run["held"]) == (
+        "renewals.csv", "2026-11-27", 5, 1, 4)
+    # The period is the runs' as-of day.
+    code, out, _ = invoke("report", "summary", "--format", "json", "--to", "2026-11-26")
+    assert "clearance" not in json.loads(out)["sections"]
+
+
 def test_suspensions_lists_the_cancelled_vehicle_after_the_window(world: Path) -> None:
     code, out, err = invoke("suspensions", "--as-of", "2026-11-27", "--json")
     assert code == 0
