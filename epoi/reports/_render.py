@@ -105,8 +105,9 @@ tbody tr:nth-child(even) { background: #fafbfc; }
 .scroll { overflow-x: auto; }
 table.wide { font-size: 12px; }
 /* Many columns: headers and names wrap at their blanks, so the table fits a 1280-pixel
-   window (VINs, dates and numbers have no blank and stay whole). */
-table.wide th, table.wide td { padding: 3px 6px; white-space: normal; }
+   window; dates, VINs and codes stay whole (a browser would break a date at its dashes). */
+table.wide th, table.wide td { padding: 3px 6px; }
+table.wide th, table.wide td.words { white-space: normal; }
 table.wide th { vertical-align: bottom; }
 .empty { color: var(--muted); font-style: italic; }
 #t-key_figures { width: auto; min-width: 380px; }
@@ -181,6 +182,8 @@ def _table(s: Section) -> str:
         for i, value in enumerate(row):
             if numeric[i] and value is not None:
                 cells.append(f'<td class="num" data-value="{value}">{escape(_display(value))}</td>')
+            elif isinstance(value, str) and " " in value.strip():
+                cells.append(f'<td class="words">{escape(_display(value))}</td>')
             else:
                 cells.append(f"<td>{escape(_display(value))}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
