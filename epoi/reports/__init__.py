@@ -9,10 +9,11 @@ Public API:
   ``timeliness_report(session, opts)``: the typed, frozen report models (``_model``)
 - ``render(report, "html" | "csv" | "json") -> str``; ``report_dict(report)`` (the JSON
   document as a dict)
-- ``mask_licence``, ``mask_date_of_birth``, ``mask_name``, ``mask_fein``
+- ``mask_licence``, ``mask_date_of_birth``, ``mask_name``, ``mask_fein``,
+  ``mask_policy_number``
 """
 
-from ._mask import mask_date_of_birth, mask_fein, mask_licence, mask_name
+from ._mask import mask_date_of_birth, mask_fein, mask_licence, mask_name, mask_policy_number
 from ._model import (
     AnyReport,
     CarrierReport,
@@ -49,6 +50,7 @@ __all__ = [
     "mask_fein",
     "mask_licence",
     "mask_name",
+    "mask_policy_number",
     "render",
     "render_csv",
     "render_html",
