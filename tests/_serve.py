@@ -76,7 +76,8 @@ class Server:
         return httpx.Client(base_url=self.url, headers=headers, timeout=120, **kw)
 
     def log(self) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
     def memory_kib(self, field: str = "VmHWM") -> int:

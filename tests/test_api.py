@@ -415,6 +415,7 @@ def test_a_200_mb_upload_keeps_server_memory_flat(tmp_path: Path) -> None:
         doc = r.json()
         assert doc["size"] == BIG and doc["sha256"] == digest.hexdigest()
         grown = server.memory_kib() - before
+        print(f"server VmHWM {before} KiB before, grew {grown} KiB for a 200 MB upload")
         assert grown < 64 * 1024, f"server peak memory grew by {grown} KiB for a 200 MB upload"
     finally:
         server.stop()
