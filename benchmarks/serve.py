@@ -134,8 +134,9 @@ async def _load(p: dict[str, Any]) -> dict[str, Any]:
             "errors": sum(errors.values()), "error_kinds": errors}  # fmt: skip
 
 
-def _client_main(params: str) -> None:
-    print(json.dumps(asyncio.run(_load(json.loads(params)))), flush=True)
+def _client_main() -> None:
+    """The parameters (with the VINs to ask about) come on stdin."""
+    print(json.dumps(asyncio.run(_load(json.loads(sys.stdin.read())))), flush=True)
 
 
 # -- the server -------------------------------------------------------------------------------
@@ -237,7 +238,7 @@ def _start(env: dict[str, str], workers: int, log: Path) -> tuple[subprocess.Pop
 
 
 def _run_client(params: dict[str, Any]) -> dict[str, Any]:
-    done = subprocess.run([sys.executable, __file__, "--client", json.dumps(params)],
+    done = subprocess.run([sys.executable, __file__, "--client"], input=json.dumps(params),
                           capture_output=True, text=True, timeout=params["seconds"] + 300)
     if done.returncode != 0:
         raise SystemExit(done.stderr[-2000:])
@@ -273,10 +274,10 @@ def main() -> None:
     ap.add_argument("--upload-rate", type=int, default=500)
     ap.add_argument("--steps", default="hold,search,upload")
     ap.add_argument("--json", action="store_true")
-    ap.add_argument("--client", help=argparse.SUPPRESS)
+    ap.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.client:
-        _client_main(args.client)
+        _client_main()
         return
     out = Path("bench-out") / f"match-{args.registrations}-{args.reports}-{args.reports}"
     db = out / "bench.db"
@@ -287,6 +288,7 @@ def main() -> None:
         vins = [row["vin"] for row in csv.DictReader(fh)]
     vins = random.Random(3).sample(vins, min(20_000, len(vins)))
     home = Path("bench-out") / "serve-home"
+    home.mkdir(parents=True, exist_ok=True)
     env, renewal, carrier = _prepare(home, db)
     proc, port = _start(env, args.workers, home / "server.log")
     figures: dict[str, Any] = {"registrations": args.registrations, "reports": args.reports,
