@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import zipfile
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,6 +19,7 @@ from .reports import (
     ReportOptions,
     carrier_report,
     csv_tables,
+    csv_zip,
     render,
     render_csv,
     submission_report,
@@ -135,18 +135,15 @@ def _run(
 def _write_csv_tables(report: Report, out: Path) -> None:
     """One CSV per table in the folder ``out`` (created), or in the zip file ``out``: an
     auditor opens each table as a sheet of its own, and keeps or mails the set as one."""
-    files = csv_tables(report)
     if out.suffix.lower() == ".zip":
         out.parent.mkdir(parents=True, exist_ok=True)
-        with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as z:
-            for name, text in files.items():
-                z.writestr(name, text)
+        out.write_bytes(csv_zip(report))
         return
     if out.exists() and not out.is_dir():
         raise ConfigError("USAGE", f"--out {out} is a file: with --format csv give a folder "
                           "or a .zip")
     out.mkdir(parents=True, exist_ok=True)
-    for name, text in files.items():
+    for name, text in csv_tables(report).items():
         (out / name).write_text(text, encoding="utf-8")
 
 

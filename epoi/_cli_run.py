@@ -18,6 +18,7 @@ from rich.table import Table
 from sqlalchemy import select
 
 from ._access import CarrierScope, scoped_submission
+from ._status import submission_doc as _submission_doc
 from ._cli_intake import carriers, open_store, utc_now
 from .cli import EXIT_OK, EXIT_REJECTED, _settings, echo_json, guarded, main, print_table
 from .errors import ConfigError, InputError, Location
@@ -34,10 +35,8 @@ from .store import (
     add_carrier,
     carrier_by_naic,
     error_returns_of,
-    interchanges_of,
     record_counts,
     reopen_units,
-    sets_of,
     unit_counts,
 )
 
@@ -227,37 +226,6 @@ def worker_command(stage: str, concurrency: int) -> None:
 
 
 # -- status ----------------------------------------------------------------------------------
-
-
-def _submission_doc(store: Store, sub: Submission) -> dict[str, Any]:
-    with store.session(readonly=True) as session:
-        ics = interchanges_of(session, sub.id)
-        sets = sets_of(session, sub.id)
-        counts = record_counts(session, sub.id)
-        units = unit_counts(session, sub.id)
-        acks = acks_of(session, sub.id)
-    return {
-        "submission_id": sub.id,
-        "file": sub.file_name,
-        "received_at": sub.received_at.isoformat(),
-        "sha256": sub.sha256,
-        "state": sub.state.value,
-        "error": {"code": sub.error_code, "message": sub.error_message} if sub.error_code else None,
-        "interchanges": [
-            {"control_number": i.control_number, "sender_id": i.sender_id, "test": i.test,
-             "ta1": {"ack_code": i.ta1_ack_code, "note_code": i.ta1_note_code}}
-            for i in ics
-        ],  # fmt: skip
-        "transaction_sets": [
-            {"key": t.key, "control_number": t.control_number, "ack_code": t.ack_code,
-             "policies": t.policies, "chunks": t.chunks_total, "chunks_done": t.chunks_done,
-             "test": t.test}
-            for t in sets
-        ],  # fmt: skip
-        "counts": counts,
-        "units": units,
-        "acks": len(acks),
-    }
 
 
 @main.command("status")

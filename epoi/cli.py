@@ -120,3 +120,4 @@ from . import _cli_sample  # noqa: E402,F401
 from . import _cli_report  # noqa: E402,F401
 from . import _cli_run  # noqa: E402,F401
 from . import _cli_matching  # noqa: E402,F401
+from . import _cli_serve  # noqa: E402,F401

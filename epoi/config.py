@@ -99,6 +99,21 @@ class Settings(BaseSettings):
             raise ConfigError("CONFIG", f"EPOI_HOME {self.home}: cannot write there: {problem}")
         return self.home
 
+    # The HTTP service (``epoi serve``).  Uploads larger than this are refused (413) while
+    # they stream in; the partial file is deleted.
+    max_upload_bytes: int = Field(1024**3, gt=0)
+    # Addresses (or CIDR networks) of the reverse proxies whose X-Forwarded-For and
+    # X-Forwarded-Proto are believed, comma-separated; empty: nobody's.
+    trusted_proxies: str = ""
+    # How long a token issued without --days stays valid.
+    token_valid_days: int = Field(365, gt=0)
+    # Batch coverage checks: VINs per request at most.
+    max_batch_vins: int = Field(1000, gt=0)
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        return [p.strip() for p in self.trusted_proxies.split(",") if p.strip()]
+
     @property
     def archive_dir(self) -> Path:
         return self.home / "archive"

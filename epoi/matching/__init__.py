@@ -23,6 +23,7 @@ from ._queries import (
     match_rows,
     timelines,
     verify,
+    verify_many,
 )
 from ._sql_index import SqlRegistrationIndex, vin_blocks
 from ._stage import MatchCounts, match_units, retry_pending, settle_expired
@@ -68,6 +69,7 @@ __all__ = [
     "settle_expired",
     "timelines",
     "verify",
+    "verify_many",
     "vin_blocks",
     "Clearance",
     "RenewalDue",

@@ -9,11 +9,13 @@ Public API:
   ``timeliness_report(session, opts)``: the typed, frozen report models (``_model``)
 - ``render(report, "html" | "json") -> str``; ``report_dict(report)`` (the JSON
   document as a dict); ``csv_tables(report)`` (file name -> CSV, one per table, and
-  ``report.csv`` saying what they are), ``render_csv(report, section)`` (one table)
-- ``mask_licence``, ``mask_date_of_birth``, ``mask_name``, ``mask_fein``
+  ``report.csv`` saying what they are), ``render_csv(report, section)`` (one table),
+  ``csv_zip(report)`` (the tables as one zip)
+- ``mask_licence``, ``mask_date_of_birth``, ``mask_name``, ``mask_fein``,
+  ``mask_policy_number``
 """
 
-from ._mask import mask_date_of_birth, mask_fein, mask_licence, mask_name
+from ._mask import mask_date_of_birth, mask_fein, mask_licence, mask_name, mask_policy_number
 from ._model import (
     AnyReport,
     CarrierReport,
@@ -35,6 +37,7 @@ from ._queries import (
 from ._render import (
     Format,
     csv_tables,
+    csv_zip,
     render,
     render_csv,
     render_html,
@@ -55,10 +58,12 @@ __all__ = [
     "UnmatchedReport",
     "carrier_report",
     "csv_tables",
+    "csv_zip",
     "mask_date_of_birth",
     "mask_fein",
     "mask_licence",
     "mask_name",
+    "mask_policy_number",
     "render",
     "render_csv",
     "render_html",

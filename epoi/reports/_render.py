@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import zipfile
 import json
 from html import escape
 from typing import Any, Literal
@@ -75,6 +76,15 @@ def csv_tables(report: Report) -> dict[str, str]:
     for s in sections:
         files[f"{s.name}.csv"] = render_csv(report, s.name)
     return files
+
+
+def csv_zip(report: Report) -> bytes:
+    """``csv_tables`` as one zip file: the set an auditor keeps or mails as one."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        for name, text in csv_tables(report).items():
+            z.writestr(name, text)
+    return buf.getvalue()
 
 
 # -- HTML ----------------------------------------------------------------------------------

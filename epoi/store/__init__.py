@@ -10,6 +10,8 @@ Public API:
   policy reports, insureds, vehicles, business errors, error returns; their repository
   functions (``_records_repo``).
 - repository functions that run inside a caller's session (see ``_repo``).
+- the HTTP service's bearer tokens (``_tokens``): ``issue_token``, ``token_for_secret``,
+  ``list_tokens``, ``revoke_token``; only the sha256 of a secret is stored.
 
 Migrations live in ``epoi/store/migrations/versions``; every model change needs one.
 """
@@ -91,8 +93,24 @@ from ._records_repo import (
     update_set,
 )
 from ._store import Store
+from ._tokens import (
+    ApiToken,
+    TokenInfo,
+    TokenRole,
+    issue_token,
+    list_tokens,
+    revoke_token,
+    token_for_secret,
+)
 
 __all__ = [
+    "ApiToken",
+    "TokenInfo",
+    "TokenRole",
+    "issue_token",
+    "list_tokens",
+    "revoke_token",
+    "token_for_secret",
     "BusinessErrorRow",
     "ErrorReturn",
     "FunctionalGroup",
