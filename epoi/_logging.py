@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
@@ -32,7 +33,9 @@ def _scrub(value: Any) -> Any:
     return value
 
 
-def redact_personal_data(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
+def redact_personal_data(
+    _logger: Any, _method: str, event: MutableMapping[str, Any]
+) -> dict[str, Any]:
     """structlog processor: personal data never reaches a log line (it runs before the
     timestamp is added, so the timestamp itself is not scrubbed)."""
     return {

@@ -113,7 +113,7 @@ class SqlRegistrationIndex:
 
     # -- helpers ----------------------------------------------------------------------
 
-    def _rows(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    def _rows(self, sql: str, params: Sequence[Any]) -> Sequence[tuple[Any, ...]]:
         # The driver's cursor on the caller's connection (same transaction): SQLAlchemy's
         # Row objects cost as much as the query itself at tens of thousands of rows.
         cursor = self._conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]

@@ -336,7 +336,7 @@ class CompiledMap:
         self.st = self._seg_in(self.st_loop, "ST")
         self.hl = next(s for s in self.segments if s.id == "HL")
         self.se = self._seg_in(self.st_loop, "SE")
-        self._transitions: dict[tuple[int, str, tuple[str, ...]], tuple[int, tuple[LoopRule, ...], SegmentRule | None]] = {}
+        self._transitions: dict[tuple[Any, ...], Transition] = {}
         # For each segment id, the element positions any map node uses to tell them apart.
         self.qualifier_positions: dict[str, tuple[int, ...]] = {}
         for seg in self.segments:
@@ -510,8 +510,8 @@ class CompiledMap:
     def _search(self, current: SegmentRule, fields: list[str]) -> Transition:
         # Scan the current loop from the current segment on, then each enclosing loop from
         # the child we are in on (which lets that loop repeat), as pyx12's walker does.
-        loop = current.loop
-        start = loop.children.index(current)
+        loop: LoopRule | None = current.loop
+        start = current.loop.children.index(current)
         pops = 0
         while loop is not None:
             children = loop.children
@@ -526,7 +526,8 @@ class CompiledMap:
                 else:
                     chain = _entry_chain(child, fields)
                     if chain is not None:
-                        return pops, chain, chain[-1].first_segment(), _required(children[start + 1 : i])
+                        return (pops, chain, chain[-1].first_segment(),
+                                _required(children[start + 1 : i]))
             if loop is self.st_loop:
                 break
             parent = loop.parent
