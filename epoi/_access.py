@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar, Unpack
+from typing import Any, TypeVar
 
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
@@ -26,7 +26,7 @@ from .errors import ConfigError
 from .store import Carrier, Submission, carrier_by_naic
 
 # Any SELECT, whatever its columns: the scope only adds a WHERE clause.
-_Stmt = TypeVar("_Stmt", bound="Select[Unpack[tuple[Any, ...]]]")
+_Stmt = TypeVar("_Stmt", bound="Select[*tuple[Any, ...]]")
 
 ACCESS_LOG = "access.log"
 

@@ -11,11 +11,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from _fast_gen import make_811
 from epoi.parsers import ValidationOptions, iter_policies, validate
 from epoi.parsers._fast import validate as fast_validate
 from epoi.schemas.verdict import FileVerdict
-
-from _fast_gen import make_811
 
 FIXTURES = Path(__file__).parent / "fixtures" / "fast"
 GOOD = make_811(2, sets=2)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from itertools import pairwise
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -181,7 +182,7 @@ def test_spans_agree_with_a_day_by_day_reading(reports: list[CoverageReport], da
     for policy in {(s.carrier_naic, s.policy_number) for s in timeline}:
         mine = [s for s in timeline if (s.carrier_naic, s.policy_number) == policy]
         assert sum(s.covers(day) for s in mine) <= 1
-        for a, b in zip(mine, mine[1:]):
+        for a, b in pairwise(mine):
             assert a.end is not None and a.end <= b.start
 
 

@@ -63,7 +63,6 @@ from ._index import (
 )
 from ._names import last_name_agrees, name_keys, organisation_key
 
-
 FLEET_POLICY_TYPE = "CF"
 
 
@@ -335,7 +334,9 @@ class _Claims:
                 claims.setdefault(r.vin, set()).add((it.report_key, it.vehicle_index))
         return claims
 
-    def settle(self, step: MatchStep, candidates: list[tuple[_Item, list[RegisteredVehicle]]]) -> None:
+    def settle(
+        self, step: MatchStep, candidates: list[tuple[_Item, list[RegisteredVehicle]]]
+    ) -> None:
         claims = self._batch_claims()
         wanted = {reg.vin for _, regs in candidates for reg in regs}
         if self._lookup is not None and wanted:
@@ -401,9 +402,10 @@ def match_many(
     """Match a batch of policy reports.  ``claimed`` answers, for registered VINs, which
     (report key, vehicle index) pairs outside the batch matched them at step 1 or 2 (the
     store's results); without it only the batch's own claims count.  One result per
-    reported vehicle, in report and vehicle order; a fleet policy gives one result per vehicle registered to its owner (or
-    one pending result).  Unmatched records come back ``pending``; turning them
-    ``unmatched`` after the window is :func:`epoi.schemas.match.settle_pending`'s job.
+    reported vehicle, in report and vehicle order; a fleet policy gives one result per
+    vehicle registered to its owner (or one pending result).  Unmatched records come back
+    ``pending``; turning them ``unmatched`` after the window is
+    :func:`epoi.schemas.match.settle_pending`'s job.
     A vehicle-specific report without vehicles (rejected, E112) gives no result."""
     items: list[_Item] = []
     for report in reports:

@@ -67,7 +67,7 @@ class SegmentRule:
     name: str
     usage: str
     max_use: int
-    loop: "LoopRule"
+    loop: LoopRule
     node: segment_if
     elements: tuple[ElementRule, ...]
     n_children: int
@@ -98,8 +98,8 @@ class LoopRule:
     usage: str
     max_repeat: int
     node: Any
-    parent: "LoopRule | None"
-    children: list["LoopRule | SegmentRule"] = field(default_factory=list)
+    parent: LoopRule | None
+    children: list[LoopRule | SegmentRule] = field(default_factory=list)
     index_in_parent: int = 0
     depth: int = 0
     index: int = 0  # position in CompiledMap.loops
@@ -140,7 +140,8 @@ def _date_ok(value: str, data_type: str) -> bool:
 def _time_ok(value: str) -> bool:
     if not value.isdigit() or len(value) not in (4, 6):
         return False
-    return int(value[:2]) < 24 and int(value[2:4]) < 60 and (len(value) == 4 or int(value[4:6]) < 60)
+    return (int(value[:2]) < 24 and int(value[2:4]) < 60
+            and (len(value) == 4 or int(value[4:6]) < 60))
 
 
 def _fast_predicate(rule_type: str, min_len: int, max_len: int, codes: frozenset[str] | None,
@@ -151,7 +152,8 @@ def _fast_predicate(rule_type: str, min_len: int, max_len: int, codes: frozenset
     chars = _CHARSET.get(charset, _CHARSET["B"])
     if rule_type in ("AN", "ID"):
         # no trailing space, length in range, only characters of the set
-        rx = re.compile(rf"[{chars}]{{{max(min_len - 1, 0)},{max(max_len - 1, 0)}}}[{chars.replace(' ', '')}]")
+        rx = re.compile(rf"[{chars}]{{{max(min_len - 1, 0)},{max(max_len - 1, 0)}}}"
+                        rf"[{chars.replace(' ', '')}]")
         return rx.fullmatch
     if rule_type and rule_type[0] == "N":
         rx = re.compile(rf"-?[0-9]{{{max(min_len, 1)},{max_len}}}")
@@ -222,7 +224,7 @@ def _shape_regex(shape: tuple[Any, ...], charset: str, exclude: str) -> str:
     raise ValueError(kind)
 
 
-def segment_matcher(rule: "SegmentRule", charset: str, element: str, component: str) -> Any:
+def segment_matcher(rule: SegmentRule, charset: str, element: str, component: str) -> Any:
     """One compiled ``fullmatch`` for the raw text of a valid ``rule`` segment, or None when
     the rule needs pyx12 every time.  A match, then ``rule.extras`` and ``rule.syntax_checks``
     passing, means exactly what ``fast_valid`` returning True means; anything else goes the
@@ -409,7 +411,7 @@ class CompiledMap:
                 extra = _both(extra, lru_cache(maxsize=4096)(
                     lambda v, ext=ext, list_name=list_name: bool(ext.isValid(list_name, v))))
             elif child.rec is not None:
-                predicate = lambda v: False  # regex rules: pyx12 decides
+                predicate = _never  # regex rules: pyx12 decides
                 shape = None
             else:
                 predicate = _fast_predicate(dtype, min_len, max_len, codes, self.charset)
@@ -446,7 +448,8 @@ class CompiledMap:
         if key is not None and key[2] is None:
             qualifier = (key[1], frozenset(key[0]._valid_codes_set))
         rule = SegmentRule(
-            index=len(self.segments), id=node.id, name=node.name or node.id, usage=node.usage or "S",
+            index=len(self.segments), id=node.id, name=node.name or node.id,
+            usage=node.usage or "S",
             max_use=_max(node.max_use), loop=loop, node=node, elements=tuple(elements),
             n_children=len(node.children), has_composite=has_composite, syntax=list(node.syntax),
             qualifier=qualifier,
@@ -457,7 +460,8 @@ class CompiledMap:
         )
         rule.min_fields = max((e.seq for e in elements if e.usage == "R"), default=0)
         rule.fast = not has_composite
-        rule.extras = tuple((e.seq, e.extra) for e in elements if e.extra is not None and e.usage != "N")
+        rule.extras = tuple((e.seq, e.extra) for e in elements
+                            if e.extra is not None and e.usage != "N")
         rule.syntax_checks = tuple(_syntax_check(syn) for syn in rule.syntax)
         self.segments.append(rule)
         return rule
@@ -481,9 +485,12 @@ class CompiledMap:
             return []
         return self.pyx12_element_errors(rule, fields, delimiters)
 
-    def pyx12_element_errors(self, rule: SegmentRule, fields: list[str], delimiters: Any) -> list[Any]:
+    def pyx12_element_errors(
+        self, rule: SegmentRule, fields: list[str], delimiters: Any
+    ) -> list[Any]:
         text = delimiters.element.join(fields)
-        seg = pyx12.segment.Segment(text, delimiters.segment, delimiters.element, delimiters.component)
+        seg = pyx12.segment.Segment(text, delimiters.segment, delimiters.element,
+                                    delimiters.component)
         _ok, errors = rule.node.is_valid_errors(seg)
         return errors
 

@@ -32,7 +32,7 @@ def report_dict(report: Report) -> dict[str, Any]:
         s.name: {
             "title": s.title,
             "columns": list(s.columns),
-            "rows": [dict(zip(s.columns, row)) for row in s.rows],
+            "rows": [dict(zip(s.columns, row, strict=True)) for row in s.rows],
         }
         for s in report.sections()
     }

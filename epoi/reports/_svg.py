@@ -105,7 +105,7 @@ def hbars(labels: Sequence[str], values: Sequence[float], *, title: str, width: 
         f'viewBox="0 0 {width} {height}" width="{width}" height="{height}">',
         f"<title>{escape(title)}</title>",
     ]
-    for i, (label, value) in enumerate(zip(labels, values)):
+    for i, (label, value) in enumerate(zip(labels, values, strict=True)):
         y = top + i * row_h
         w = plot_w * (value or 0) / top_value
         parts.append(
