@@ -286,9 +286,13 @@ def outputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         commands += [["status", str(sid)], ["status", str(sid), "--json"],
                      ["acks", str(sid), "--out", str(acks_dir / str(sid)), "--json"]]
         commands += [["report", "submission", str(sid), "--format", f]
-                     for f in ("json", "csv", "html")]
+                     for f in ("json", "html")]
+        # CSV is one file per table, in a folder under ``work`` (read back below).
+        commands += [["report", "submission", str(sid), "--format", "csv", "--out",
+                      f"csv-submission-{sid}"]]
     for kind in (["summary"], ["carrier", "12345"], ["unmatched"], ["timeliness"]):
-        commands += [["report", *kind, "--format", f] for f in ("json", "csv", "html")]
+        commands += [["report", *kind, "--format", f] for f in ("json", "html")]
+        commands += [["report", *kind, "--format", "csv", "--out", f"csv-{kind[0]}"]]
     out["operator and auditor commands"] = _drive(home, work, commands)
     # Asked for explicitly (and written to the access log): the one output that shows it.
     out["unmasked report (allowed)"] = _drive(home, work, [

@@ -68,6 +68,17 @@ def test_cancellation_ends_coverage_on_its_date() -> None:
     assert coverage_on(timeline, d(2, 28)) is not None and coverage_on(timeline, d(3, 1)) is None
 
 
+def test_a_cancellation_of_a_policy_never_opened_here_ends_the_term_it_names() -> None:
+    # The bundled sample's only XLC is such a one (E111): without its term the vehicle had
+    # no coverage to lose and ``epoi suspensions`` listed nothing at any date.
+    timeline = coverage_timeline([rep("x", "XLC", d(1, 1), d(1, 1, 2027), cancel=d(3, 1))])
+    (span,) = timeline
+    assert (span.start, span.end, span.end_reason, span.ended_by) == (
+        d(1, 1), d(3, 1), "cancelled", "x")
+    found = suspension_candidate(REG, timeline, as_of=d(4, 16), window_days=45)
+    assert found is not None and found.cancelled_on == d(3, 1)
+
+
 def test_flat_cancellation_on_the_first_day_leaves_no_coverage() -> None:
     reports = [rep("n", "NBS", d(1, 1)), rep("x", "XLC", d(1, 1), cancel=d(1, 1))]
     assert coverage_timeline(reports) == ()
@@ -297,7 +308,11 @@ def _covered_by_rules(reports: list[CoverageReport], day: date) -> set[tuple[str
     covered = set()
     for policy in {(r.carrier_naic, r.policy_number) for r in reports}:
         mine = [r for r in reports if (r.carrier_naic, r.policy_number) == policy]
-        in_term = any(r.transaction_type in ("NBS", "RWL", "CHG", "REI")
+        # A policy the state never saw opened: its XLC stands for the term it cancels.
+        terms = ({"NBS", "RWL", "CHG", "REI"} if any(
+            r.transaction_type in ("NBS", "RWL", "CHG") for r in mine)
+            else {"XLC", "REI"})
+        in_term = any(r.transaction_type in terms
                       and r.effective_date <= day
                       and (r.expiration_date is None or day < r.expiration_date) for r in mine)
         # (date, rank): on one day NBS/RWL < XLC < REI; the last one on or before the day wins.

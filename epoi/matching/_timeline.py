@@ -7,7 +7,10 @@ Per policy (carrier NAIC + policy number):
 
 * Terms: NBS, RWL, CHG and REI each cover ``[effective, expiration)``, open-ended without an
   expiration date.  Ends are exclusive: a policy that expires, or is cancelled, on day X
-  does not cover day X.
+  does not cover day X.  A policy of which the state holds no NBS, RWL or CHG (reported
+  before the state's records begin: an E111 warning) has its XLC stand for the term it
+  cancels, so the cancellation still ends coverage; without that it would end nothing, and
+  the vehicle would never be a suspension candidate.
 * Status: the latest status event on or before a day decides whether the policy is
   cancelled then.  XLC is a cancellation on its cancellation date; REI (reinstatement) and
   the start of an NBS or RWL term reopen.  So an XLC dated on or before a REI is rescinded
@@ -36,6 +39,7 @@ from ..schemas.match import MatchResult
 from ..schemas.policy import PolicyReport
 
 TERM_TYPES = frozenset({"NBS", "RWL", "CHG", "REI"})
+_OPENING_TYPES = frozenset({"NBS", "RWL", "CHG"})  # without one, an XLC stands for the term
 EndReason = Literal["expired", "cancelled", "removed", "superseded"]
 
 # Status events on one day apply in this order; the last applied wins.
@@ -116,12 +120,15 @@ def _latest(events: list[tuple[date, int, str]], day: date) -> tuple[date, int, 
 
 def _policy_spans(reports: list[CoverageReport]) -> list[CoverageSpan]:
     fleet = any(r.fleet for r in reports)
+    term_types = TERM_TYPES
+    if not any(r.transaction_type in _OPENING_TYPES for r in reports):
+        term_types = TERM_TYPES | {"XLC"}  # the XLC's term is all the state knows (above)
     terms: list[tuple[date, date | None, str]] = []
     status: list[tuple[date, int, str]] = []
     member: list[tuple[date, int, str]] = []
     for r in reports:
         tt = r.transaction_type
-        if tt in TERM_TYPES:
+        if tt in term_types:
             terms.append((r.effective_date, r.expiration_date, r.report_key))
         if tt in ("NBS", "RWL"):
             status.append((r.effective_date, _START, r.report_key))

@@ -46,6 +46,7 @@ from ._repo import (
     update_submission,
 )
 from . import _registrations  # noqa: F401  (the matching tables, migration 0003)
+from . import _clearance  # noqa: F401  (renewal clearance runs, migration 0005_reports)
 from ._records import (
     BusinessErrorRow,
     ErrorReturn,
