@@ -2,6 +2,7 @@
 suspension candidates (companion guide §5)."""
 
 from ..schemas.match import settle_pending
+from ._hook import pipeline_match_hook, reports_from_rows, sync_vehicle_states
 from ._index import (
     InMemoryRegistrationIndex,
     NameProbe,
@@ -10,9 +11,9 @@ from ._index import (
     RegistrationIndex,
     within_distance,
 )
-from ._matcher import Owner, agreed_fields, match_many, match_one, owners_of
-from ._hook import pipeline_match_hook, reports_from_rows, sync_vehicle_states
 from ._load import LoadReport, load_registrations
+from ._matcher import Owner, agreed_fields, match_many, match_one, owners_of
+from ._names import last_name_agrees, name_key, name_keys, organisation_key
 from ._near_vin import build_near_vin_index, current_near_vin
 from ._queries import (
     MATCH_COLUMNS,
@@ -25,9 +26,6 @@ from ._queries import (
     verify,
     verify_many,
 )
-from ._sql_index import SqlRegistrationIndex, vin_blocks
-from ._stage import MatchCounts, match_units, retry_pending, settle_expired
-from ._names import last_name_agrees, name_key, name_keys, organisation_key
 from ._registrations import read_registrations
 from ._renewals import (
     Clearance,
@@ -38,6 +36,8 @@ from ._renewals import (
     suspension_candidate,
     suspension_candidates,
 )
+from ._sql_index import SqlRegistrationIndex, vin_blocks
+from ._stage import MatchCounts, match_units, retry_pending, settle_expired
 from ._timeline import (
     CoverageReport,
     CoverageSpan,

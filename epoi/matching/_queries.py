@@ -121,7 +121,7 @@ def _clear_batch(conn: Connection, batch: list[RenewalDue]) -> Iterator[Clearanc
     vins = {r.vin for r in regs if r is not None}
     lines = timelines(conn, vins)
     unmatched = _unmatched_reports(conn, vins)
-    for due, reg in zip(batch, regs):
+    for due, reg in zip(batch, regs, strict=True):
         if reg is None:
             yield Clearance(due.plate or "", due.vin or "", due.due, "held", "not_registered")
             continue

@@ -161,11 +161,10 @@ def _policy_spans(reports: list[CoverageReport]) -> list[CoverageSpan]:
     points = sorted({t[0] for t in terms} | {t[1] for t in terms if t[1]}
                     | {e[0] for e in status} | {e[0] for e in member})
     spans: list[CoverageSpan] = []
-    open_start: date | None = None
-    open_key: str | None = None
+    opened: tuple[date, str] | None = None  # the span being built: its start and report
     carrier, policy = reports[0].carrier_naic, reports[0].policy_number
 
-    def close(end: date, now: _State) -> None:
+    def close(open_start: date, open_key: str, end: date, now: _State) -> None:
         reason: EndReason
         ended_by = None
         decisive = _latest(status, end)
@@ -182,13 +181,13 @@ def _policy_spans(reports: list[CoverageReport]) -> list[CoverageSpan]:
 
     for day in points:
         now = state(day)
-        if open_key is not None and now.report_key != open_key:
-            close(day, now)
-            open_key = None
-        if now.covered and open_key is None:
-            open_start, open_key = day, now.report_key
-    if open_key is not None:
-        spans.append(CoverageSpan(open_start, None, carrier, policy, open_key))
+        if opened is not None and now.report_key != opened[1]:
+            close(*opened, day, now)
+            opened = None
+        if now.covered and now.report_key is not None and opened is None:
+            opened = (day, now.report_key)
+    if opened is not None:
+        spans.append(CoverageSpan(opened[0], None, carrier, policy, opened[1]))
     return spans
 
 

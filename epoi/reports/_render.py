@@ -35,7 +35,7 @@ def report_dict(report: Report) -> dict[str, Any]:
         s.name: {
             "title": s.title,
             "columns": list(s.columns),
-            "rows": [dict(zip(s.columns, row)) for row in s.rows],
+            "rows": [dict(zip(s.columns, row, strict=True)) for row in s.rows],
         }
         for s in report.sections()
     }
@@ -215,10 +215,10 @@ def _chart(s: Section) -> str:
     if not any(v for c in spec.chart_values for v in s.column(c)):
         return '<p class="empty">nothing to chart: every value is 0</p>'
     if spec.chart == "hbars":
-        values = [float(v or 0) for v in s.column(spec.chart_values[0])]  # type: ignore[arg-type]
+        values = [float(v or 0) for v in s.column(spec.chart_values[0])]
         return hbars(labels, values, title=s.title)
     series = {
-        _label(c): [float(v or 0) for v in s.column(c)]  # type: ignore[arg-type]
+        _label(c): [float(v or 0) for v in s.column(c)]
         for c in spec.chart_values
     }
     return stacked_bars(labels, series, title=s.title)
