@@ -148,7 +148,7 @@ def test_unknown_sender_gets_ta1_006(store, settings, clock, tmp_path):
     path = _file(tmp_path, "x.x12", (ENVELOPE / "ta1_006_unknown_sender.x12").read_bytes())
     [result] = submit([path], store=store, settings=settings, clock=clock)
     assert not result.ok and not result.accepted
-    assert result.state is SubmissionState.ACKNOWLEDGED
+    assert result.state is SubmissionState.REJECTED  # nothing in it was accepted (issue 11 §2)
     [ic] = result.interchanges
     assert (ic.sender_id, ic.ta1_ack_code, ic.ta1_note_code) == ("NOSUCHINS", "R", "006")
     assert ic.message and "not a registered carrier" in ic.message
