@@ -92,8 +92,8 @@ def problems_of(session: Session, submission_ids: Sequence[int]) -> list[Problem
         ):
             codes = ts.error_codes.split()
             why = "; ".join(f"AK5 {c} {AK5_TEXT.get(c, '')}".rstrip() for c in codes) or "rejected"
-            add("997 R", f"set {ts.control_number} of group {gs06}: {why} (epoi acks "
-                         f"{sub.id} writes the 997 with the segment errors)")
+            add("997 R", f"set {ts.control_number} of group {gs06}: {why} (the 997 says "
+                         f"where: epoi acks {sub.id})")
         records, codes = _rejected_records(session, sub.id)
         if records:
             top = ", ".join(f"{code} x{n} ({CATALOGUE[code].rule if code in CATALOGUE else code})"
