@@ -15,7 +15,7 @@ import click
 
 from ._cli_intake import open_store
 from .cli import EXIT_OK, EXIT_REJECTED, _settings, echo_json, guarded, main
-from .errors import InputError, Location
+from .errors import ConfigError, InputError, Location
 from .matching import (
     MATCH_COLUMNS,
     Clearance,
@@ -33,6 +33,7 @@ from .matching import (
 )
 from .matching._hook import sync_vehicle_states
 from .schemas.registration import RowError
+from .schemas.vin import lookup_problem as vin_lookup_problem, normalize as normalize_vin
 from .store import Store
 
 _DAY = click.DateTime(formats=["%Y-%m-%d"])
@@ -276,12 +277,17 @@ def suspensions(as_of: datetime | None, as_json: bool) -> None:
 def verify_command(vin: str, on: datetime | None, as_json: bool) -> None:
     """Is the vehicle VIN insured on the day: by which carrier, policy and report.
 
-    Exit 0 when insured, 1 when not.
+    VIN is upper-cased, blanks and dashes dropped (guide section 5); what is left must be
+    1 to 17 characters from A-Z and 0-9 without I, O and Q (pre-1981 VINs are shorter),
+    or it is a usage error.  Exit 0 when insured, 1 when not, 2 when VIN cannot be one.
 
     \b
     Example:
       epoi verify 1HGCM82633A004352 --date 2026-11-27
     """
+    problem = vin_lookup_problem(normalize_vin(vin))
+    if problem:
+        raise ConfigError("VIN", f"{vin!r} cannot be a VIN: {problem}")
     store = open_store()
     try:
         with store.engine.connect() as conn:

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from ._access import CarrierScope, scoped_submission
 from ._cli_intake import carriers, open_store, utc_now
-from .cli import EXIT_OK, EXIT_REJECTED, _settings, echo_json, guarded, main
+from .cli import EXIT_OK, EXIT_REJECTED, _settings, echo_json, guarded, main, print_table
 from .errors import ConfigError, InputError, Location
 from .intake import PROFILE_NOTES, SubmissionResult
 from ._cli_matching import load_for_run, matching_doc, print_matching
@@ -46,7 +46,7 @@ STAGES = ("parse", "normalize", "match")
 
 def _broker() -> Broker:
     settings = _settings()
-    settings.home.mkdir(parents=True, exist_ok=True)  # the embedded queue lives there
+    settings.ensure_home()  # the embedded queue lives there
     return Broker(QueueConfig.from_settings(settings))
 
 
@@ -343,7 +343,7 @@ def status_command(submission: int | None, naic: str | None, as_json: bool) -> N
             str(c["accepted"]), str(c["warned"]), str(c["rejected"]),
             str(d["acks"] + c["error_returns"]),
         )  # fmt: skip
-    Console(soft_wrap=True).print(table)
+    print_table(table)
     queued = sum(by.get("queued", 0) for by in units.values())
     failed = sum(by.get("failed", 0) for by in units.values())
     click.echo(f"units: {queued} queued, {failed} failed")

@@ -104,6 +104,9 @@ class LoopRule:
     depth: int = 0
     index: int = 0  # position in CompiledMap.loops
     required: tuple[Any, ...] = ()  # the children of usage R, checked when the loop closes
+    # inside a policy's HL subtree (the policy level and the loops under it): an error here
+    # rejects the policy alone (guide §3, scope of a rejection)
+    in_policy: bool = False
 
     def first_segment(self) -> SegmentRule | None:
         first = self.children[0] if self.children else None
@@ -351,6 +354,9 @@ class CompiledMap:
         }
         if any(len(v) > 1 for v in self.qualifier_positions.values()):
             raise ValueError("map uses several qualifier positions for one segment id")
+        self.policy_loops = _policy_loops(self.loops)
+        for loop in self.loops:
+            loop.in_policy = loop.id in self.policy_loops
 
     # --- compilation -------------------------------------------------------------------
     def _find_loop(self, loop: LoopRule, loop_id: str) -> LoopRule:
@@ -534,6 +540,28 @@ class CompiledMap:
             loop = parent
             pops += 1
         return 0, (), None, ()
+
+
+POLICY_LEVEL = "4"  # HL03 of a policy (guide §2, IIDB levels)
+
+
+def _policy_loops(loops: list[LoopRule]) -> frozenset[str]:
+    """The ids of the loops that make up a policy's HL subtree: the loop an HL with HL03 =
+    ``POLICY_LEVEL`` opens, and every loop inside it."""
+    out: set[str] = set()
+
+    def add(loop: LoopRule) -> None:
+        out.add(loop.id)
+        for child in loop.children:
+            if isinstance(child, LoopRule):
+                add(child)
+
+    for loop in loops:
+        first = loop.children[0] if loop.children else None
+        if (isinstance(first, SegmentRule) and first.id == "HL" and first.qualifier is not None
+                and first.qualifier == (3, frozenset({POLICY_LEVEL}))):
+            add(loop)
+    return frozenset(out)
 
 
 Transition = tuple[int, tuple[LoopRule, ...], SegmentRule | None, tuple[Any, ...]]

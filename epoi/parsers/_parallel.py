@@ -210,6 +210,8 @@ class _Piece:
     issues: list[Issue] = field(default_factory=list)
     truncated: int = 0
     segment_errors: int = 0
+    rejected: list[int] = field(default_factory=list)  # in-set positions of policies in error
+    policy_hl: int = 0  # the open policy's HL where the range ends (in-set position)
     policies: int = 0
     vehicles: int = 0
 
@@ -280,6 +282,8 @@ def _validate_range(path: str, plan: _Plan, i: int, options: ValidationOptions,
         piece.issues = st.issues[before[0]:]
         piece.truncated = st.truncated - before[1]
         piece.segment_errors = st.segment_errors - before[2]
+        piece.rejected = sorted(st.rejected)
+        piece.policy_hl = st.policy_hl
         piece.policies = st.policies - before[3]
         piece.vehicles = st.vehicles - before[4]
         return piece
@@ -297,15 +301,20 @@ def _adopt_policies(engine: _Engine, piece: _Piece, n: int) -> int:
     for issue in piece.issues:
         if len(st.issues) < engine.cap:
             if shift and issue.segment_position is not None:
-                issue = issue.model_copy(update={"segment_position": issue.segment_position + shift})
+                moved: dict[str, int] = {"segment_position": issue.segment_position + shift}
+                if issue.policy_position is not None:
+                    moved["policy_position"] = issue.policy_position + shift
+                issue = issue.model_copy(update=moved)
             st.issues.append(issue)
         else:
             st.truncated += 1
     st.truncated += piece.truncated
     st.segment_errors += piece.segment_errors
+    st.rejected.update(p + shift for p in piece.rejected)
     st.policies += piece.policies
     st.vehicles += piece.vehicles
     engine.import_walk(piece.walk)
+    st.policy_hl = piece.policy_hl + shift if piece.policy_hl else 0
     return offset
 
 
