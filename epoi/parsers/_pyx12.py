@@ -62,9 +62,18 @@ from ..schemas.verdict import (
     Ta1,
     TransactionSetVerdict,
 )
+from ._codes import (
+    AK3_TEXT,
+    AK4_TEXT,
+    GE_ELEMENT_CODE,
+    GS_ELEMENT_CODE,
+    IEA_ELEMENT_NOTE,
+    ISA_ELEMENT_NOTE,
+    ST_ELEMENT_CODE,
+    ta1_for,
+)
 from ._compiled import compiled_811_map
 from ._maps import CONTROL_MAP_FILE, MAP_PATH
-from ._ta1 import ta1_for
 from ._options import ValidationOptions
 
 __all__ = ["validate"]
@@ -82,75 +91,6 @@ _ISA_SEPARATOR_OFFSETS = (3, 6, 17, 20, 31, 34, 50, 53, 69, 76, 81, 83, 89, 99, 
 _BLANKS = " \t\r\n\x0b\x0c"
 _SNIFF = 1024
 _NON_TEXT_SHARE = 0.30
-
-# pyx12/error_997.py: element position -> TA1 note code, AK9 and AK5 code.
-_ISA_ELEMENT_NOTE = {
-    1: "010",
-    2: "011",
-    3: "012",
-    4: "013",
-    5: "005",
-    6: "006",
-    7: "007",
-    8: "008",
-    9: "014",
-    10: "015",
-    11: "016",
-    12: "017",
-    13: "018",
-    14: "019",
-    15: "020",
-    16: "027",
-}
-_IEA_ELEMENT_NOTE = {1: "021", 2: "018"}
-_GS_ELEMENT_CODE = {6: "6", 8: "2"}
-_GE_ELEMENT_CODE = {2: "6"}
-_ST_ELEMENT_CODE = {1: "6", 2: "7"}
-_AK3_CODES = ("1", "2", "3", "4", "5", "6", "7", "8")
-_AK4_CODES = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "10")
-
-_TA1_TEXT = {
-    "001": "IEA02 does not match ISA13",
-    "005": "ISA05 is not a valid interchange ID qualifier",
-    "006": "ISA05/ISA06 is not a known carrier",
-    "007": "ISA07 is not the state's receiver ID qualifier",
-    "008": "ISA08 is not the state's receiver ID",
-    "014": "ISA09 is not a valid date",
-    "015": "ISA10 is not a valid time",
-    "016": "ISA11 is not a valid standards identifier",
-    "017": "ISA12 is not version 00401",
-    "018": "interchange control number is not valid",
-    "019": "ISA14 is not a valid acknowledgment request",
-    "020": "ISA15 is not a valid usage indicator",
-    "021": "IEA01 does not match the number of functional groups",
-    "022": "interchange has no IEA before the next ISA",
-    "023": "file ends before the interchange's IEA",
-    "024": "segments outside a functional group or transaction set",
-    "025": "ISA13 repeats an earlier interchange in this file",
-}
-_AK3_TEXT = {
-    "1": "segment not recognised here",
-    "2": "unexpected segment",
-    "3": "mandatory segment missing",
-    "4": "loop occurs more often than allowed",
-    "5": "segment occurs more often than allowed",
-    "6": "segment not in the transaction set",
-    "7": "segment not in proper sequence",
-    "8": "segment has data element errors",
-}
-_AK4_TEXT = {
-    "1": "mandatory element missing",
-    "2": "conditional element missing",
-    "3": "too many elements",
-    "4": "element too short",
-    "5": "element too long",
-    "6": "invalid character in element",
-    "7": "invalid code value",
-    "8": "invalid date",
-    "9": "invalid time",
-    "10": "element not used in this profile",
-}
-
 
 # --- maps --------------------------------------------------------------------------------
 
@@ -557,7 +497,7 @@ def _ta1(run: _Run, chunk: _Chunk, duplicate: bool, options: ValidationOptions) 
         codes += isa_codes
         for ele in isa.elements:
             refdes = getattr(getattr(ele, "map_node", None), "refdes", "") or ""
-            table = _IEA_ELEMENT_NOTE if refdes.startswith("IEA") else _ISA_ELEMENT_NOTE
+            table = IEA_ELEMENT_NOTE if refdes.startswith("IEA") else ISA_ELEMENT_NOTE
             if ele.errors and ele.ele_pos in table:
                 codes.append(table[ele.ele_pos])
     if run.outside_segments:
@@ -632,12 +572,12 @@ def _issues(err_st: Any, facts: _SetFacts | None, scoped: bool) -> list[Issue]:
         codes = [("8" if c == "SEG1" else c) for c, _s, _v in err_seg.errors]
         # pyx12's 997 writes an AK3 "8" above the AK4s of a segment; so does the ack writer,
         # from the AK4 issues, so it is not listed twice here.
-        for code in _first_seen([c for c in codes if c in _AK3_CODES]):
+        for code in _first_seen([c for c in codes if c in AK3_TEXT]):
             out.append(
                 Issue(
                     code=code,
                     ack="AK3",
-                    message=f"{seg_id}: {_AK3_TEXT[code]}",
+                    message=f"{seg_id}: {AK3_TEXT[code]}",
                     policy_number=policy_number,
                     segment_position=position,
                     segment_id=seg_id,
@@ -649,13 +589,13 @@ def _issues(err_st: Any, facts: _SetFacts | None, scoped: bool) -> list[Issue]:
             node = getattr(ele, "map_node", None)
             element = getattr(node, "refdes", None) or f"{seg_id}{ele.ele_pos:02d}"
             for code, _s, _v in ele.errors:
-                if code not in _AK4_CODES:
+                if code not in AK4_TEXT:
                     continue
                 out.append(
                     Issue(
                         code=code,
                         ack="AK4",
-                        message=f"{element}: {_AK4_TEXT[code]}",
+                        message=f"{element}: {AK4_TEXT[code]}",
                         policy_number=policy_number,
                         segment_position=position,
                         segment_id=seg_id,
@@ -683,7 +623,7 @@ def _set_verdict(err_st: Any, run: _Run, options: ValidationOptions) -> Transact
             else:
                 rejected.add(scope)
     codes += _element_codes(
-        err_st.elements, ("ST", "SE"), (_ST_ELEMENT_CODE, _ST_ELEMENT_CODE), None
+        err_st.elements, ("ST", "SE"), (ST_ELEMENT_CODE, ST_ELEMENT_CODE), None
     )
     if not err_st.is_closed():
         codes.append("2")  # no SE before the GE (or the end of the file)
@@ -716,7 +656,7 @@ def _group_verdict(err_gs: Any, run: _Run, options: ValidationOptions) -> GroupV
     sets = [_set_verdict(st, run, options) for st in err_gs.children]
     codes = [code for code, _t in err_gs.errors]
     codes += _element_codes(
-        err_gs.elements, ("GS", "GE"), (_GS_ELEMENT_CODE, _GE_ELEMENT_CODE), "1"
+        err_gs.elements, ("GS", "GE"), (GS_ELEMENT_CODE, GE_ELEMENT_CODE), "1"
     )
     if id(err_gs) in run.unmapped_groups and not codes:
         codes.append("1")  # a GS pyx12 has no map for, though its codes pass the envelope map
