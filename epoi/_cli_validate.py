@@ -95,9 +95,8 @@ def validate(files: tuple[str, ...], as_json: bool, engine: str) -> None:
     Example:
       epoi validate sample_edi/*.x12 --json
     """
-    from .parsers import iter_policies
+    from .parsers import iter_policies, validate_parallel
     from .parsers import validate as run_validation
-    from .parsers import validate_parallel
     from .transforms import EditContext, merged_sets, normalize
 
     settings = _settings()

@@ -30,13 +30,14 @@ from ._reader import read_segments
 __all__ += ["iter_policies", "read_segments", "validate", "validate_parallel"]
 
 _BYTES = (bytes, bytearray, memoryview)
+_DEFAULT_OPTIONS = ValidationOptions()  # frozen: one instance serves every call
 
 
 def validate(
     source: bytes | BinaryIO,
     *,
     name: str,
-    options: ValidationOptions = ValidationOptions(),
+    options: ValidationOptions = _DEFAULT_OPTIONS,
     engine: Literal["fast", "pyx12"] = "fast",
 ) -> FileVerdict:
     """Validate one X12 file, its bytes or a binary stream read from where it stands;
@@ -61,7 +62,7 @@ def validate_parallel(
     path: str | os.PathLike[str],
     *,
     name: str,
-    options: ValidationOptions = ValidationOptions(),
+    options: ValidationOptions = _DEFAULT_OPTIONS,
     workers: int,
 ) -> FileVerdict:
     """The fast engine on up to ``workers`` processes (0: one per core), each reading its
