@@ -10,9 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from _scaleout import RABBITMQ_URL, Deployment, require_services
 from _serve import Server, cli, epoi_env, issue
-
 from epoi._clock import utc_now
 from epoi.config import Settings
 from epoi.intake import submit
