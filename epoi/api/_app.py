@@ -6,9 +6,8 @@ worker processes (``--workers N``) each build their own through :func:`app_from_
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime, timezone
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -17,17 +16,13 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from .. import _logging
+from .._clock import Clock, utc_now
 from ..config import Settings
+from ..pipeline import open_store
 from ..store import Store
 from . import _auditor, _carrier, _coverage
 from ._context import Context, context
 from ._errors import GuardMiddleware, error_body, install_error_handlers
-
-Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def create_app(settings: Settings, store: Store, clock: Clock = utc_now) -> FastAPI:
@@ -42,7 +37,7 @@ def create_app(settings: Settings, store: Store, clock: Clock = utc_now) -> Fast
     )  # fmt: skip
     app.state.epoi = Context(settings, store, clock)
     install_error_handlers(app)
-    app.add_middleware(GuardMiddleware, home=settings.home)
+    app.add_middleware(GuardMiddleware, settings=settings)
     app.include_router(_carrier.router)
     app.include_router(_coverage.router)
     app.include_router(_auditor.router)
@@ -66,21 +61,10 @@ def _ping(ctx: Context) -> None:
         conn.execute(text("SELECT 1"))
 
 
-def open_service_store(settings: Settings) -> Store:
-    """The store as ``epoi serve`` opens it: the embedded default migrates itself, a server
-    database must be at the newest migration already (``epoi db upgrade``)."""
-    store = Store.from_settings(settings)
-    if settings.database_url is None:
-        store.upgrade()
-    else:
-        store.ensure_current()
-    return store
-
-
 def app_from_env() -> FastAPI:
     """uvicorn's factory in each worker process: settings from the environment."""
     settings = Settings()
-    store = open_service_store(settings)
+    store = open_store(settings)
 
     @asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[None]:

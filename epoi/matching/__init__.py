@@ -2,6 +2,7 @@
 suspension candidates (companion guide §5)."""
 
 from ..schemas.match import settle_pending
+from ._files import clear_renewal_file, load_and_retry
 from ._hook import pipeline_match_hook, reports_from_rows, sync_vehicle_states
 from ._index import (
     InMemoryRegistrationIndex,
@@ -49,6 +50,8 @@ from ._timeline import (
 )
 
 __all__ = [
+    "clear_renewal_file",
+    "load_and_retry",
     "LoadReport",
     "MATCH_COLUMNS",
     "MatchCounts",
