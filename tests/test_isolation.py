@@ -19,11 +19,10 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import select
 
-from epoi._access import CarrierScope
 from epoi.cli import main
 from epoi.config import Settings
 from epoi.matching import pipeline_match_hook
-from epoi.store import PolicyReportRow, Store, Submission, VehicleRow
+from epoi.store import CarrierScope, PolicyReportRow, Store, Submission, VehicleRow
 from epoi.store._registrations import match_results
 
 

@@ -145,7 +145,7 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def _unit(module: str) -> str:
     """The package a module belongs to for layering: ``epoi.store._repo`` -> ``epoi.store``;
-    a top-level module (``epoi.intake``, ``epoi._access``) is a unit of its own."""
+    a top-level module (``epoi.intake``, ``epoi.errors``) is a unit of its own."""
     parts = module.split(".")
     return ".".join(parts[:2])
 

@@ -13,16 +13,17 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from epoi._access import CarrierScope, NotFoundError
+from _report_tables import cell_text, html_tables
+from _reports_data import AS_OF, BETA_DOB, BETA_FEIN, BETA_LICENCE, BETA_NAME, populate
 from epoi.cli import main
 from epoi.reports import (
     ReportOptions,
     carrier_report,
+    csv_tables,
     mask_date_of_birth,
     mask_fein,
     mask_licence,
     mask_name,
-    csv_tables,
     render_csv,
     render_html,
     render_json,
@@ -32,10 +33,7 @@ from epoi.reports import (
     timeliness_report,
     unmatched_report,
 )
-from epoi.store import Store
-
-from _report_tables import cell_text, html_tables
-from _reports_data import AS_OF, BETA_DOB, BETA_FEIN, BETA_LICENCE, BETA_NAME, populate
+from epoi.store import CarrierScope, NotFoundError, Store
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
 

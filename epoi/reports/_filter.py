@@ -13,8 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from .._access import CarrierScope
-from ..store import PolicyReportRow, Submission
+from ..store import CarrierScope, PolicyReportRow, Submission
 
 T = TypeVar("T", bound=tuple[Any, ...])
 

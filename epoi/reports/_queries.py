@@ -7,8 +7,8 @@ from dataclasses import replace
 
 from sqlalchemy.orm import Session
 
-from .._access import CarrierScope, scoped_submission
 from ..errors import ConfigError
+from ..store import CarrierScope, scoped_submission
 from ._filter import Filter, ReportOptions, pct
 from ._model import (
     CarrierReport,
