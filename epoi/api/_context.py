@@ -20,4 +20,4 @@ class Context:
 
 
 def context(request: Request) -> Context:
-    return request.app.state.epoi  # type: ignore[no-any-return]
+    return request.app.state.epoi

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -25,7 +25,7 @@ class ReportOptions:
     as_of: date | None = None  # "today" for ageing; default: the clock's day
     masked: bool = True
     pending_window_days: int = 30
-    clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
 
 class Filter:
@@ -56,7 +56,7 @@ class Filter:
 
 
 def _midnight(day: date) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=timezone.utc)
+    return datetime.combine(day, time(0), tzinfo=UTC)
 
 
 # -- dialect helpers ---------------------------------------------------------------------
