@@ -27,8 +27,6 @@ from pathlib import Path
 
 import pytest
 
-from epoi.queues import Envelope
-
 from _scaleout import (
     MAX_ATTEMPTS,
     Batch,
@@ -39,6 +37,7 @@ from _scaleout import (
     make_batch,
     require_services,
 )
+from epoi.queues import Envelope
 
 SEED = 20261127
 KILLS = 50

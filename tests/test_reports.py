@@ -7,7 +7,7 @@ import csv
 import io
 import json
 import zipfile
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -24,7 +24,6 @@ from epoi.reports import (
     mask_fein,
     mask_licence,
     mask_name,
-    render_csv,
     render_html,
     render_json,
     report_dict,
@@ -35,7 +34,7 @@ from epoi.reports import (
 )
 from epoi.store import CarrierScope, NotFoundError, Store
 
-NOW = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -283,7 +282,7 @@ def test_csv_is_one_file_per_table_in_a_folder_a_zip_or_one_section(
 
 
 def test_timestamps_are_to_the_second_and_notes_are_plain_text(filled: Store) -> None:
-    clock = datetime(2026, 11, 27, 12, 0, 5, 123456, tzinfo=timezone.utc)
+    clock = datetime(2026, 11, 27, 12, 0, 5, 123456, tzinfo=UTC)
     with filled.session(readonly=True) as s:
         summary = summary_report(s, ReportOptions(clock=lambda: clock, as_of=AS_OF))
         sub = submission_report(s, ReportOptions(clock=lambda: clock, as_of=AS_OF), 1)

@@ -57,7 +57,9 @@ def world(tmp_path: Path, store: Store, clock) -> list[Path]:
 def _snapshot(store: Store) -> dict[str, object]:
     """Row counts, and everything that would show a new ack, number or state."""
     with store.engine.connect() as conn:
-        counts = {t: conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one() for t in TABLES}
+        counts = {
+            t: conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one() for t in TABLES
+        }
         acks = conn.execute(sa.text("SELECT submission_id, kind, control_number, path FROM acks "
                                     "ORDER BY id")).all()  # fmt: skip
         returns = conn.execute(sa.text("SELECT set_id, control_number FROM error_returns "
@@ -65,7 +67,8 @@ def _snapshot(store: Store) -> dict[str, object]:
         sequences = conn.execute(sa.text("SELECT key, last_number FROM ack_sequences "
                                          "ORDER BY key")).all()  # fmt: skip
         ta1 = conn.execute(sa.text("SELECT submission_id, control_number, ta1_ack_code, "
-                                   "ta1_note_code FROM interchanges ORDER BY id")).all()  # fmt: skip
+                                   "ta1_note_code FROM interchanges "
+                                   "ORDER BY id")).all()  # fmt: skip
         states = conn.execute(sa.text("SELECT id, state, error_code FROM submissions "
                                       "ORDER BY id")).all()  # fmt: skip
         units = conn.execute(sa.text("SELECT key, state FROM work_units ORDER BY id")).all()

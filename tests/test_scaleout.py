@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import amqp
@@ -24,6 +24,7 @@ import pytest
 import sqlalchemy as sa
 from kombu import Queue
 
+from _scaleout import RETRY_DELAYS, Deployment, require_services
 from epoi.config import Settings
 from epoi.pipeline import Pipeline
 from epoi.queues import Broker, Envelope, Worker
@@ -39,9 +40,7 @@ from epoi.store import (
     create_submission,
 )
 
-from _scaleout import RETRY_DELAYS, Deployment, require_services
-
-NOW = datetime(2026, 11, 27, 9, 30, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 27, 9, 30, tzinfo=UTC)
 
 
 @pytest.fixture
