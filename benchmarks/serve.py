@@ -248,7 +248,7 @@ def _run_client(params: dict[str, Any]) -> dict[str, Any]:
                           capture_output=True, text=True, timeout=params["seconds"] + 300)
     if done.returncode != 0:
         raise SystemExit(done.stderr[-2000:])
-    return json.loads(done.stdout.splitlines()[-1])  # type: ignore[no-any-return]
+    return json.loads(done.stdout.splitlines()[-1])
 
 
 def _upload(port: int, token: str, result: dict[str, Any]) -> None:
