@@ -31,7 +31,7 @@ from .matching import (
     retry_pending,
     verify,
 )
-from .matching._hook import sync_vehicle_states
+from .matching import sync_vehicle_states
 from .schemas.registration import RowError
 from .store import Store
 

@@ -24,7 +24,7 @@ from .reports import (
     timeliness_report,
     unmatched_report,
 )
-from .reports._model import Report
+from .reports import Report
 
 
 def utc_now() -> datetime:

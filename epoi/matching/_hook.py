@@ -26,7 +26,7 @@ from ..schemas.policy import (
     Vehicle,
 )
 from ..store import InsuredRow, PolicyReportRow, VehicleRow
-from ..store._registrations import match_results
+from ..store import match_results
 from ._stage import MatchCounts, _match_batch
 
 _CHUNK = 900

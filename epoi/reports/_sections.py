@@ -28,7 +28,7 @@ from ..store import (
     TransactionSet,
     VehicleRow,
 )
-from ..store._registrations import match_reports, match_results
+from ..store import match_reports, match_results
 from ..transforms import CATALOGUE
 from ._filter import (
     Filter,

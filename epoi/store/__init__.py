@@ -45,7 +45,15 @@ from ._repo import (
     submission_by_id,
     update_submission,
 )
-from . import _registrations  # noqa: F401  (the matching tables, migration 0003)
+from ._registrations import (  # the matching tables, migration 0003
+    NAME_KEY_INDEXES,
+    REGISTRATION_INDEXES,
+    match_reports,
+    match_results,
+    registration_loads,
+    registration_name_keys,
+    registrations,
+)
 from ._records import (
     BusinessErrorRow,
     ErrorReturn,
@@ -92,6 +100,13 @@ from ._records_repo import (
 from ._store import Store
 
 __all__ = [
+    "NAME_KEY_INDEXES",
+    "REGISTRATION_INDEXES",
+    "match_reports",
+    "match_results",
+    "registration_loads",
+    "registration_name_keys",
+    "registrations",
     "BusinessErrorRow",
     "ErrorReturn",
     "FunctionalGroup",
