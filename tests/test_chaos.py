@@ -40,6 +40,8 @@ from _scaleout import (
     require_services,
 )
 
+pytestmark = [pytest.mark.chaos, pytest.mark.services]
+
 SEED = 20261127
 KILLS = 50
 WAVE = 4  # files per `epoi submit` during the kill test

@@ -25,6 +25,9 @@ import pytest
 
 from epoi.sample import FaultOptions, generate
 
+# Twenty kill -9 runs of `epoi run` in subprocesses (~30 s): the chaos tier.
+pytestmark = pytest.mark.chaos
+
 KILLS = 20
 SEED = 20261127
 TABLES = (

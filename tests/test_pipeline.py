@@ -275,6 +275,7 @@ def test_cli_carriers_import_is_repeatable_and_checks_its_rows(tmp_path, monkeyp
     assert len(listed["carriers"]) == 3
 
 
+@pytest.mark.services
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_finishing_a_unit_does_not_wait_on_rows_inserted_for_the_same_submission(
     world, store, settings, clock

@@ -53,7 +53,7 @@ def _require_rabbitmq() -> None:
         pytest.skip(reason)
 
 
-@pytest.fixture(params=["embedded", "rabbitmq"])
+@pytest.fixture(params=["embedded", pytest.param("rabbitmq", marks=pytest.mark.services)])
 def config(request: pytest.FixtureRequest, tmp_path: Path) -> QueueConfig:
     if request.param == "embedded":
         url = f"sqla+sqlite:///{tmp_path / 'queue.db'}"
@@ -412,6 +412,7 @@ def _drop_connection(broker: Broker) -> None:
     broker.connection.connection.sock.shutdown(socket.SHUT_RDWR)
 
 
+@pytest.mark.services
 def test_publishing_and_consuming_survive_a_dropped_connection(rabbitmq_broker: Broker) -> None:
     broker = rabbitmq_broker
     broker.publish(Envelope.of("parse", _unit(1)))

@@ -25,6 +25,8 @@ from click.testing import CliRunner
 from _report_tables import html_tables
 from epoi.cli import main
 
+pytestmark = pytest.mark.browser
+
 HEADLESS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run",

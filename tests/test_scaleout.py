@@ -41,6 +41,8 @@ from epoi.store import (
 
 from _scaleout import RETRY_DELAYS, Deployment, require_services
 
+pytestmark = pytest.mark.services
+
 NOW = datetime(2026, 11, 27, 9, 30, tzinfo=timezone.utc)
 
 

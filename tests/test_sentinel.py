@@ -26,6 +26,9 @@ import pytest
 
 from epoi.schemas.vin import with_check_digit, year_code
 
+# Every phase in a subprocess over the whole pipeline (~20 s): the slow tier.
+pytestmark = pytest.mark.slow
+
 # -- the sentinels -------------------------------------------------------------------------
 
 LAST, FIRST, MIDDLE = "QUIXBLATT", "ZEPHYRINE", "VOSKUIJLEN"
