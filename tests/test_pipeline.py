@@ -5,48 +5,34 @@ messages are recovered from the store, test interchanges stay out of production.
 from __future__ import annotations
 
 import json
-from datetime import date
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
+from _helpers import RUN_TABLES
 from epoi.cli import main
 from epoi.config import Settings
 from epoi.pipeline import Pipeline, run
-from epoi.sample import FaultOptions, generate
+from epoi.sample import FaultOptions
 from epoi.store import (
-    CarrierEnvironment,
     PolicyReportRow,
     Store,
     Submission,
     UnitState,
     VehicleRow,
     WorkUnit,
-    add_carrier,
 )
 
-TABLES = (
-    "submissions", "interchanges", "acks", "functional_groups", "transaction_sets",
-    "work_units", "policy_reports", "insureds", "vehicles", "business_errors", "error_returns",
-)  # fmt: skip
+TABLES = RUN_TABLES
 
 
 @pytest.fixture
-def world(tmp_path: Path, store: Store, clock) -> list[Path]:
+def world(sample_world) -> list[Path]:
     """Three carriers' files (a few faulty records among them), carriers registered."""
-    summary = generate(
-        40, tmp_path / "edi", today=date(2026, 11, 27), seed=3, policies_per_set=15,
-        faults=FaultOptions(bad_check_digits=0.05, missing_dates=0.05),
-    )  # fmt: skip
-    with store.session() as session:
-        for c in summary.carriers:
-            add_carrier(
-                session, name=c.name, naic=c.naic, isa_qualifier="ZZ", isa_id=c.sender_id,
-                environment=CarrierEnvironment.PRODUCTION, created_at=clock(),
-            )  # fmt: skip
-    return sorted(summary.files)
+    return sample_world(40, seed=3, policies_per_set=15,
+                        faults=FaultOptions(bad_check_digits=0.05, missing_dates=0.05))
 
 
 def _rows(store: Store) -> dict[str, int]:

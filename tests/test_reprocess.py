@@ -7,51 +7,32 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import date
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
+from _helpers import RUN_TABLES
 from epoi.cli import main
 from epoi.errors import InputError
 from epoi.pipeline import Pipeline, reprocess, run, summarize
-from epoi.sample import FaultOptions, generate
+from epoi.sample import FaultOptions
 from epoi.store import (
-    CarrierEnvironment,
     Store,
     Submission,
     UnitState,
     WorkUnit,
-    add_carrier,
 )
 
-TABLES = (
-    "submissions", "interchanges", "acks", "functional_groups", "transaction_sets",
-    "work_units", "policy_reports", "insureds", "vehicles", "business_errors", "error_returns",
-    "ack_sequences",
-)  # fmt: skip
-
-
-def _world(tmp_path: Path, store: Store, clock, faults: FaultOptions) -> list[Path]:
-    summary = generate(
-        24, tmp_path / "edi", today=date(2026, 11, 27), seed=5, policies_per_set=8,
-        faults=faults,
-    )  # fmt: skip
-    with store.session() as session:
-        for c in summary.carriers:
-            add_carrier(
-                session, name=c.name, naic=c.naic, isa_qualifier="ZZ", isa_id=c.sender_id,
-                environment=CarrierEnvironment.PRODUCTION, created_at=clock(),
-            )  # fmt: skip
-    return sorted(summary.files)
+TABLES = (*RUN_TABLES, "ack_sequences")
 
 
 @pytest.fixture
-def world(tmp_path: Path, store: Store, clock) -> list[Path]:
+def world(sample_world) -> list[Path]:
     """Three carriers' files with a few faulty records (business errors, error returns)."""
-    return _world(tmp_path, store, clock, FaultOptions(bad_check_digits=0.1, missing_dates=0.1))
+    return sample_world(24, seed=5, policies_per_set=8,
+                        faults=FaultOptions(bad_check_digits=0.1, missing_dates=0.1))
 
 
 def _snapshot(store: Store) -> dict[str, object]:
@@ -154,8 +135,8 @@ def test_an_altered_archive_is_refused_with_a_code(world, store, settings, clock
     assert _snapshot(store) == before  # nothing was re-queued from the altered bytes
 
 
-def test_cli_reprocess_exit_codes_and_carrier_scope(tmp_path, store, settings, clock, monkeypatch):
-    paths = _world(tmp_path, store, clock, FaultOptions())  # no faults: nothing rejected
+def test_cli_reprocess_exit_codes_and_carrier_scope(sample_world, store, settings, monkeypatch):
+    paths = sample_world(24, seed=5, policies_per_set=8)  # no faults: nothing rejected
     monkeypatch.setenv("EPOI_HOME", str(settings.home))
     monkeypatch.setenv("EPOI_DATABASE_URL", store.url)
     cli = CliRunner()
