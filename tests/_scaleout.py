@@ -7,7 +7,6 @@ the reason, except under CI (env ``CI`` set), where they fail.
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import signal
@@ -27,6 +26,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+from _helpers import subprocess_env, write_carriers_csv
 from epoi.queues import Broker, QueueConfig
 
 POSTGRES_URL = os.environ.get(
@@ -112,8 +112,7 @@ class Deployment:
 
     @property
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("EPOI_")}
-        env.update(
+        return subprocess_env(
             EPOI_HOME=str(self.home),
             EPOI_DATABASE_URL=self.database_url,
             EPOI_BROKER_URL=RABBITMQ_URL,
@@ -121,7 +120,6 @@ class Deployment:
             EPOI_MAX_ATTEMPTS=str(MAX_ATTEMPTS),
             EPOI_RETRY_DELAYS=json.dumps(list(RETRY_DELAYS)),
         )
-        return env
 
     def epoi(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -258,12 +256,7 @@ def make_batch(out: Path, policies: int, *, seed: int, per_file: int, per_set: i
         policies, out, today=date(2026, 11, 27), seed=seed, policies_per_file=per_file,
         policies_per_set=per_set, faults=FaultOptions(bad_check_digits=0.03, missing_dates=0.03),
     )  # fmt: skip
-    carriers = out / "carriers.csv"
-    with carriers.open("w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(["name", "naic", "isa_qualifier", "isa_id", "environment"])
-        for c in summary.carriers:
-            w.writerow([c.name, c.naic, "ZZ", c.sender_id, "production"])
+    carriers = write_carriers_csv(summary.carriers, out / "carriers.csv")
     files = sorted(summary.files)
     checked = subprocess.run(
         [sys.executable, "-m", "epoi", "validate", *map(str, files), "--json"],

@@ -58,28 +58,20 @@ def policy(n: int, tt: str, vin: str, make: str, year: int, last: str, dl: str, 
         submission_ref="S1", key=key)
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    home = tmp_path / "epoi-data"
-    monkeypatch.setenv("EPOI_HOME", str(home))
-    monkeypatch.delenv("EPOI_DATABASE_URL", raising=False)
-    return home
-
-
 def invoke(*args: str) -> tuple[int, str, str]:
     result = CliRunner().invoke(main, list(args))
     return result.exit_code, result.stdout, result.stderr
 
 
 @pytest.fixture
-def world(home: Path, tmp_path: Path) -> Path:
+def world(epoi_home: Path, tmp_path: Path) -> Path:
     """Registrations loaded through the CLI, reports matched through the stage."""
     regs = tmp_path / "registrations.csv"
     regs.write_text(REGISTRATIONS, encoding="utf-8")
     code, out, err = invoke("registrations", "load", str(regs))
     assert code == 0, err
     assert "3 registrations loaded" in out
-    store = Store(Settings(home=home).resolved_database_url)
+    store = Store(Settings(home=epoi_home).resolved_database_url)
     try:
         match_units(store, [
             policy(1, "NBS", VIN_A, "HOND", 2003, "GARCIA", "G1111111",
@@ -99,7 +91,7 @@ def world(home: Path, tmp_path: Path) -> Path:
 
 
 def test_registrations_load_reports_bad_rows_with_their_line_and_exits_1(
-        home: Path, tmp_path: Path) -> None:
+        epoi_home: Path, tmp_path: Path) -> None:
     regs = tmp_path / "bad.csv"
     regs.write_text(REGISTRATIONS + "8DDD444,NOTAVIN!,FORD,2015,X,Y,,,,,,,,,,2027-01-01,\n"
                     + "8EEE555,1FTFW1ET5DFC10312,FORD,15,X,Y,,,,,,,,,,2027-01-01,\n",
@@ -111,7 +103,7 @@ def test_registrations_load_reports_bad_rows_with_their_line_and_exits_1(
     assert "[REG-VIN] bad.csv:5:" in err and "[REG-YEAR] bad.csv:6:" in err
 
 
-def test_run_with_registrations_matches_the_sample(home: Path) -> None:
+def test_run_with_registrations_matches_the_sample(epoi_home: Path) -> None:
     code, out, err = invoke("carriers", "import", str(REPO / "examples" / "carriers.csv"))
     assert code == 0, err
     files = sorted(str(p) for p in SAMPLE.glob("*.x12"))
@@ -124,14 +116,14 @@ def test_run_with_registrations_matches_the_sample(home: Path) -> None:
     # The three vehicles nobody registered stay pending (one has a registered twin).
     assert states["matched"] > 100 and states["pending"] == 3
     # The load built the near-VIN arrays the match stage read step 2 from.
-    store = Store(Settings(home=home).resolved_database_url)
+    store = Store(Settings(home=epoi_home).resolved_database_url)
     try:
         with store.engine.connect() as conn:
             token = latest_load_token(conn)
-            assert current_near_vin(conn, home / "index") is not None
+            assert current_near_vin(conn, epoi_home / "index") is not None
     finally:
         store.dispose()
-    assert [p.name for p in (home / "index").iterdir()] == [f"near-vin-{token}-v{FORMAT}"]
+    assert [p.name for p in (epoi_home / "index").iterdir()] == [f"near-vin-{token}-v{FORMAT}"]
     code, out, _ = invoke("matches", "--format", "csv")
     rows = list(csv.DictReader(io.StringIO(out)))
     assert tuple(rows[0]) == ("carrier_naic", "policy_number", "reported_vin", "plate", "vin",

@@ -244,9 +244,7 @@ def test_the_match_hook_gets_the_accepted_production_records_as_normalised(
     assert seen and all(r.report == fresh[r.report.key] for r in seen)
 
 
-def test_cli_carriers_import_is_repeatable_and_checks_its_rows(tmp_path, monkeypatch):
-    monkeypatch.setenv("EPOI_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("EPOI_DATABASE_URL", raising=False)
+def test_cli_carriers_import_is_repeatable_and_checks_its_rows(tmp_path, epoi_home):
     cli = CliRunner()
     repo = Path(__file__).resolve().parents[1]
     first = cli.invoke(main, ["carriers", "import", str(repo / "examples" / "carriers.csv")])
