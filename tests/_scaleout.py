@@ -39,10 +39,13 @@ MAX_ATTEMPTS = 3
 RETRY_DELAYS = (0.2, 0.4)
 
 
-def require_services() -> None:
-    """Skip (fail under CI) unless PostgreSQL and RabbitMQ answer."""
-    for what, url, default_port in (("PostgreSQL", POSTGRES_URL, 5432),
-                                    ("RabbitMQ", RABBITMQ_URL, 5672)):  # fmt: skip
+SERVICES = {"PostgreSQL": (POSTGRES_URL, 5432), "RabbitMQ": (RABBITMQ_URL, 5672)}
+
+
+def require_services(*names: str) -> None:
+    """Skip (fail under CI) unless the named services (default: all of ``SERVICES``) answer."""
+    for what in names or SERVICES:
+        url, default_port = SERVICES[what]
         parts = urlsplit(url.replace("postgresql+psycopg", "postgresql"))
         host, port = parts.hostname or "127.0.0.1", parts.port or default_port
         try:

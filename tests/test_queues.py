@@ -15,7 +15,6 @@ import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import kombu
 import kombu.message
@@ -35,22 +34,9 @@ from epoi.queues import (
 )
 from epoi.schemas.messages import Kind
 
-RABBITMQ_URL = os.environ.get("EPOI_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672//")
+from _scaleout import RABBITMQ_URL, require_services
 
 MAX_ATTEMPTS = 3
-
-
-def _require_rabbitmq() -> None:
-    parts = urlsplit(RABBITMQ_URL)
-    try:
-        socket.create_connection(
-            (parts.hostname or "127.0.0.1", parts.port or 5672), timeout=2
-        ).close()
-    except OSError as exc:
-        reason = f"RabbitMQ unreachable at {parts.hostname}:{parts.port} ({type(exc).__name__})"
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason}; CI is set, so this is a failure, not a skip")
-        pytest.skip(reason)
 
 
 @pytest.fixture(params=["embedded", pytest.param("rabbitmq", marks=pytest.mark.services)])
@@ -58,7 +44,7 @@ def config(request: pytest.FixtureRequest, tmp_path: Path) -> QueueConfig:
     if request.param == "embedded":
         url = f"sqla+sqlite:///{tmp_path / 'queue.db'}"
     else:
-        _require_rabbitmq()
+        require_services("RabbitMQ")
         url = RABBITMQ_URL
     return QueueConfig(
         broker_url=url,
@@ -395,7 +381,7 @@ def test_queue_config_from_settings(tmp_path: Path) -> None:
 
 @pytest.fixture
 def rabbitmq_broker(tmp_path: Path) -> Iterator[Broker]:
-    _require_rabbitmq()
+    require_services("RabbitMQ")
     config = QueueConfig(
         broker_url=RABBITMQ_URL,
         namespace=f"epoitest-{uuid.uuid4().hex[:10]}",
