@@ -10,6 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from click.testing import CliRunner, Result
 
 from epoi.cli import main
@@ -20,6 +21,11 @@ RUN_TABLES = (
     "submissions", "interchanges", "acks", "functional_groups", "transaction_sets",
     "work_units", "policy_reports", "insureds", "vehicles", "business_errors", "error_returns",
 )  # fmt: skip
+
+
+def row_counts(conn: sa.Connection, tables: Iterable[str]) -> dict[str, int]:
+    """``{table: count(*)}`` of each of ``tables``."""
+    return {t: conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one() for t in tables}
 
 
 def register_carriers(store: Store, carriers: Iterable[Any], *, created_at: datetime) -> None:

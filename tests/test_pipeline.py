@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from _helpers import RUN_TABLES
+from _helpers import RUN_TABLES, row_counts
 from epoi.cli import main
 from epoi.config import Settings
 from epoi.pipeline import Pipeline, run
@@ -37,7 +37,7 @@ def world(sample_world) -> list[Path]:
 
 def _rows(store: Store) -> dict[str, int]:
     with store.engine.connect() as conn:
-        return {t: conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one() for t in TABLES}
+        return row_counts(conn, TABLES)
 
 
 def _run(paths, store, settings, clock, **kw):

@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from _helpers import RUN_TABLES
+from _helpers import RUN_TABLES, row_counts
 from epoi.cli import main
 from epoi.errors import InputError
 from epoi.pipeline import Pipeline, reprocess, run, summarize
@@ -38,7 +38,7 @@ def world(sample_world) -> list[Path]:
 def _snapshot(store: Store) -> dict[str, object]:
     """Row counts, and everything that would show a new ack, number or state."""
     with store.engine.connect() as conn:
-        counts = {t: conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one() for t in TABLES}
+        counts = row_counts(conn, TABLES)
         acks = conn.execute(sa.text("SELECT submission_id, kind, control_number, path FROM acks "
                                     "ORDER BY id")).all()  # fmt: skip
         returns = conn.execute(sa.text("SELECT set_id, control_number FROM error_returns "
