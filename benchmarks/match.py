@@ -111,7 +111,7 @@ def write_inputs(out: Path, registrations: int, reports: int, renewals: int, see
     with open(out / "renewals.csv", "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh, lineterminator="\n")
         w.writerow(("plate", "due"))
-        for n in range(renewals):
+        for _ in range(renewals):
             i = rng.randrange(registrations)
             w.writerow((f"P{i:09d}", (TODAY + timedelta(days=rng.randint(0, 60))).isoformat()))
 
@@ -260,7 +260,7 @@ def main() -> None:
                 results += match_many(reports[start:start + 2_000], index)
             note("match cascade (store)", time.perf_counter() - t, len(reports), "reports")
     correct = wrong = 0
-    for report, result in zip(reports, results):
+    for report, result in zip(reports, results, strict=False):  # no results: cascade not run
         doc = kinds[int(report.policy_number[2:])]
         if result.state == "matched":
             if doc["kind"] != "unregistered" and result.plate == doc["plate"]:

@@ -107,7 +107,8 @@ def count(path: Path) -> tuple[int, int]:
             parts = chunk.split(term)
             rest = parts.pop()
             segs += len(parts)
-            pols += sum(1 for p in parts if p.lstrip().startswith(marker) and p.split(sep)[3:4] == [b"4"])
+            pols += sum(1 for p in parts
+                        if p.lstrip().startswith(marker) and p.split(sep)[3:4] == [b"4"])
         if rest.strip():
             segs += 1
     return segs, pols
@@ -129,7 +130,8 @@ def make_input(policies: int, out: Path) -> Path:
 def table(results: list[Result]) -> str:
     base = {r.input: r for r in results if r.name == "pyx12 x12n_document"}
     ceil = {r.input: r for r in results if r.name == "naive split (ceiling)"}
-    rows = [("contender", "input", "seconds", "segments/s", "policies/s", "peak RSS MB", "× pyx12", "of ceiling")]
+    rows = [("contender", "input", "seconds", "segments/s", "policies/s", "peak RSS MB", "× pyx12",
+             "of ceiling")]
     for r in results:
         b, c = base.get(r.input), ceil.get(r.input)
         rows.append((
@@ -139,7 +141,7 @@ def table(results: list[Result]) -> str:
             f"{r.seg_per_s / c.seg_per_s:.1%}" if c and c.seg_per_s else "-",
         ))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = [" | ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in rows]
+    lines = [" | ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
     lines.insert(1, "-+-".join("-" * w for w in widths))
     return "\n".join(lines)
 
@@ -156,21 +158,26 @@ def epoi_run_contender(path: Path, out: Path) -> tuple[str, str, list[str], dict
     with path.open("rb") as fh:
         head = fh.read(4096).decode("latin-1")
     sep, sender = head[3], head[35:50].strip()  # ISA06
-    naic = re.search(rf"NM1\{sep}IN\{sep}2\{sep}[^{sep}]*(?:\{sep}[^{sep}]*){{4}}\{sep}NI\{sep}(\d{{5}})", head)
+    naic = re.search(
+        rf"NM1\{sep}IN\{sep}2\{sep}[^{sep}]*(?:\{sep}[^{sep}]*){{4}}\{sep}NI\{sep}(\d{{5}})", head)
     env = {"EPOI_HOME": str(home)}
-    subprocess.run([PY, "-m", "epoi", "carriers", "add", "--name", "BENCH", "--naic", naic.group(1) if naic else "00000",
+    subprocess.run([PY, "-m", "epoi", "carriers", "add", "--name", "BENCH",
+                    "--naic", naic.group(1) if naic else "00000",
                     "--isa-qualifier", head[32:34].strip(), "--isa-id", sender, "--production"],
                    check=True, stdout=subprocess.DEVNULL, env={**os.environ, **env})
     return ("run", "epoi run (store + queues, embedded)", [PY, "-m", "epoi", "run", str(path)], env)
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--policies", type=int, default=200_000, help="policies in the large file")
-    ap.add_argument("--small", type=int, default=10_000, help="policies in the small file (memory ratio)")
+    ap.add_argument("--small", type=int, default=10_000,
+                    help="policies in the small file (memory ratio)")
     ap.add_argument("--out", type=Path, default=Path("bench-out"))
     ap.add_argument("--skip", default="",
-                    help="comma list of contenders to skip: naive,pyx12,engine,engine2,fast,fast2,epoi-pyx12,run")
+                    help="comma list of contenders to skip: "
+                         "naive,pyx12,engine,engine2,fast,fast2,epoi-pyx12,run")
     ap.add_argument("--json", action="store_true", help="print the results as JSON too")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
@@ -182,13 +189,16 @@ def main() -> None:
         segs, pols = count(path)
         label = f"{policies // 1000}k" if policies >= 1000 else str(policies)
         kw = dict(input_name=label, segments=segs, policies=pols)
-        print(f"input {label}: {path} ({path.stat().st_size / 1e6:.0f} MB, {segs:,} segments, {pols:,} policies)",
+        print(f"input {label}: {path} ({path.stat().st_size / 1e6:.0f} MB, {segs:,} segments, "
+              f"{pols:,} policies)",
               file=sys.stderr)
         contenders = [
             ("naive", "naive split (ceiling)", [PY, "-c", NAIVE, str(path)], None),
             ("pyx12", "pyx12 x12n_document", [PY, "-c", PYX12, str(path)], None),
-            ("engine", "fast engine, 1 process", [PY, "-c", FAST, str(path)], {"EPOI_WORKERS": "1"}),
-            ("engine2", "fast engine, 2 workers", [PY, "-c", FAST, str(path)], {"EPOI_WORKERS": "2"}),
+            ("engine", "fast engine, 1 process",
+             [PY, "-c", FAST, str(path)], {"EPOI_WORKERS": "1"}),
+            ("engine2", "fast engine, 2 workers",
+             [PY, "-c", FAST, str(path)], {"EPOI_WORKERS": "2"}),
             ("fast", "epoi validate --json (1 process)",
              [PY, "-m", "epoi", "validate", "--json", str(path)], {"EPOI_WORKERS": "1"}),
             ("fast2", "epoi validate --json (2 workers)",
@@ -205,8 +215,8 @@ def main() -> None:
 
     print(table(results))
     if args.json:
-        print(json.dumps([asdict(r) | {"seg_per_s": r.seg_per_s, "pol_per_s": r.pol_per_s} for r in results],
-                         indent=2))
+        print(json.dumps([asdict(r) | {"seg_per_s": r.seg_per_s, "pol_per_s": r.pol_per_s}
+                          for r in results], indent=2))
 
 
 if __name__ == "__main__":

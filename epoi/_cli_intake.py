@@ -6,10 +6,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.table import Table
 
-from .cli import EXIT_OK, EXIT_REJECTED, _settings, echo_json, guarded, main
+from .cli import EXIT_OK, EXIT_REJECTED, _settings, echo_json, guarded, main, print_table
 from ._units import parse_key
 from .config import Settings
 from .errors import ConfigError
@@ -237,7 +236,7 @@ def carriers_list(as_json: bool) -> None:
             d["naic"], d["name"], f"{d['isa_qualifier']}/{d['isa_id']}", d["environment"],
             d["created_at"][:10],
         )
-    Console(soft_wrap=True).print(table)
+    print_table(table)
 
 
 @carriers.command("show")

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import sys
 import time
 from collections import Counter
@@ -15,7 +16,7 @@ import click
 
 from ._cli_intake import open_store
 from .cli import EXIT_OK, EXIT_REJECTED, _settings, echo_json, guarded, main
-from .errors import InputError, Location
+from .errors import ConfigError, InputError, Location
 from .matching import (
     MATCH_COLUMNS,
     Clearance,
@@ -31,9 +32,11 @@ from .matching import (
     retry_pending,
     verify,
 )
-from .matching import sync_vehicle_states
+from .matching import open_registration_file, sync_vehicle_states
 from .schemas.registration import RowError
+from .schemas.vin import lookup_problem as vin_lookup_problem, normalize as normalize_vin
 from .store import Store
+from .store import ClearanceResult, record_clearance_run
 
 _DAY = click.DateTime(formats=["%Y-%m-%d"])
 
@@ -47,7 +50,7 @@ def _day(value: datetime | None) -> date:
 
 
 def _open_text(path: Path) -> Any:
-    return path.open(encoding="utf-8", newline="")
+    return open_registration_file(path)
 
 
 class _Rows:
@@ -79,7 +82,7 @@ class _Rows:
 
 
 def _report_row_errors(errors: list[RowError]) -> None:
-    for e in errors:
+    for e in sorted(errors, key=lambda e: e.line):
         click.echo(f"epoi: {e}", err=True)
 
 
@@ -120,7 +123,9 @@ def load_and_retry(store: Store, file: Path, *, today: date, window_days: int,
 def registrations_load(file: Path, as_json: bool) -> None:
     """Load or refresh registration records from FILE (CSV, cli.md) and match the pending
     reports again.  A row whose plate or VIN is already registered replaces that
-    registration.  Bad rows are reported with their line and skipped.
+    registration.  Bad rows (a byte that is not UTF-8 included) are reported with their
+    line and skipped, the rest loads; an optional field that does not parse (owner_dob not
+    YYYY-MM-DD) is reported and left empty, its row loads.
 
     Exit 0 when every row loaded, 1 when a row was skipped.
 
@@ -136,12 +141,13 @@ def registrations_load(file: Path, as_json: bool) -> None:
                                         index_dir=settings.index_dir)
     finally:
         store.dispose()
-    _report_row_errors(report.errors)
+    _report_row_errors(report.errors + report.emptied)
     if as_json:
         echo_json({"load": report.as_dict(), "retry": counts.as_dict()})
     else:
         click.echo(f"{file.name}: {report.loaded} registrations loaded "
                    f"({report.replaced} replaced), {len(report.errors)} bad row(s) skipped, "
+                   f"{len(report.emptied)} optional field(s) left empty, "
                    f"{report.rows} rows in {report.seconds:.1f} s "
                    f"({report.rows_per_second:,.0f} rows/s)")
         states = counts.states
@@ -168,6 +174,21 @@ def _clearance_row(c: Clearance) -> dict[str, Any]:
             "report": cov.report_key if cov else ""}
 
 
+def _clearance_result(c: Clearance) -> ClearanceResult:
+    cov = c.coverage
+    return ClearanceResult(c.plate, c.vin, c.due, c.status, c.reason, c.reason_date,
+                           cov.carrier_naic if cov else None, cov.policy_number if cov else None,
+                           cov.report_key if cov else None)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 @main.group("renewals")
 def renewals_group() -> None:
     """Renewal clearance."""
@@ -182,7 +203,9 @@ def renewals_group() -> None:
 def renewals_clear(file: Path, as_of: datetime | None, as_json: bool) -> None:
     """For each renewal due in FILE (CSV: plate or vin, due), cleared when matched coverage
     is in force on the due day, otherwise held with the reason.  CSV on stdout (or
-    --json); the counts on stderr.  Exit 0, or 1 when a row of FILE was skipped.
+    --json); the counts on stderr.  Each run is stored for the summary report (the same
+    FILE cleared again for the same --as-of day replaces its run).  Exit 0, or 1 when a row
+    of FILE was skipped.
 
     \b
     Example:
@@ -193,6 +216,7 @@ def renewals_clear(file: Path, as_of: datetime | None, as_json: bool) -> None:
     errors: list[RowError] = []
     counts: Counter[str] = Counter()
     rows: list[dict[str, Any]] = []
+    results: list[ClearanceResult] = []
     try:
         with _open_text(file) as fh, store.engine.connect() as conn:
             dues = (r for r in read_renewals(fh, name=file.name)
@@ -206,11 +230,18 @@ def renewals_clear(file: Path, as_of: datetime | None, as_json: bool) -> None:
                 counts[clearance.status] += 1
                 if clearance.reason:
                     counts[clearance.reason] += 1
+                results.append(_clearance_result(clearance))
                 row = _clearance_row(clearance)
                 if writer is not None:
                     writer.writerow(row)
                 else:
                     rows.append(row)
+        # Stored for the reports: one run per renewal file and as-of day (run again, it
+        # is replaced).
+        with store.engine.begin() as conn:
+            record_clearance_run(conn, file_sha256=_sha256(file), file_name=file.name,
+                                 as_of=run_day, run_at=datetime.now(timezone.utc),
+                                 results=results, bad_rows=len(errors))
     finally:
         store.dispose()
     _report_row_errors(errors)
@@ -237,11 +268,16 @@ _SUSPENSION_COLUMNS = ("plate", "vin", "cancelled_on", "carrier_naic", "policy_n
 def suspensions(as_of: datetime | None, as_json: bool) -> None:
     """Suspension candidates: vehicles whose matched coverage was cancelled with no
     replacement within the window (settings: suspension_window_days) and whose
-    registration is still valid.  CSV on stdout (or --json).
+    registration is still valid.  A vehicle is listed only once the window after its
+    cancellation is over.  CSV on stdout (or --json).
+
+    On the bundled sample (sample_edi, README's first command) --as-of 2026-12-30 or later
+    lists 1SEB058: its policy was cancelled on 2026-11-14 and the 45-day window closed on
+    2026-12-29.
 
     \b
     Example:
-      epoi suspensions --as-of 2026-11-27 > candidates.csv
+      epoi suspensions --as-of 2026-12-30 > candidates.csv
     """
     day = _day(as_of)
     settings = _settings()
@@ -276,12 +312,17 @@ def suspensions(as_of: datetime | None, as_json: bool) -> None:
 def verify_command(vin: str, on: datetime | None, as_json: bool) -> None:
     """Is the vehicle VIN insured on the day: by which carrier, policy and report.
 
-    Exit 0 when insured, 1 when not.
+    VIN is upper-cased, blanks and dashes dropped (guide section 5); what is left must be
+    1 to 17 characters from A-Z and 0-9 without I, O and Q (pre-1981 VINs are shorter),
+    or it is a usage error.  Exit 0 when insured, 1 when not, 2 when VIN cannot be one.
 
     \b
     Example:
       epoi verify 1HGCM82633A004352 --date 2026-11-27
     """
+    problem = vin_lookup_problem(normalize_vin(vin))
+    if problem:
+        raise ConfigError("VIN", f"{vin!r} cannot be a VIN: {problem}")
     store = open_store()
     try:
         with store.engine.connect() as conn:
@@ -350,7 +391,7 @@ def load_for_run(store: Store, file: Path | None) -> LoadReport | None:
     report, _retried = load_and_retry(store, file, today=_today(),
                                       window_days=settings.pending_window_days,
                                       index_dir=settings.index_dir)
-    _report_row_errors(report.errors)
+    _report_row_errors(report.errors + report.emptied)
     return report
 
 

@@ -18,7 +18,10 @@ from .reports import (
     Format,
     ReportOptions,
     carrier_report,
+    csv_tables,
+    csv_zip,
     render,
+    render_csv,
     submission_report,
     summary_report,
     timeliness_report,
@@ -41,8 +44,12 @@ def _report_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--to", "end", type=_DATE, help="last day of receipt, YYYY-MM-DD"),
         click.option("--format", "fmt", type=click.Choice(["html", "csv", "json"]),
                       default="json", show_default=True, help="output format"),
-        click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path),
-                      help="write to FILE instead of stdout"),
+        click.option("--out", "out", type=click.Path(path_type=Path),
+                      help="write to FILE instead of stdout; with --format csv a folder "
+                           "(one CSV per table and report.csv) or a .zip of the same"),
+        click.option("--section", "section", metavar="TABLE",
+                     help="with --format csv: only this table (e.g. clearance, vehicles), "
+                          "to stdout or --out FILE"),
         click.option("--carrier", "carrier", metavar="NAIC",
                       help="act as this carrier: nothing of another carrier is read"),
         click.option("--unmasked", is_flag=True,
@@ -69,12 +76,20 @@ def _run(
     as_user: str | None,
     subject_carrier: str | None = None,
     submission: int | None = None,
+    section: str | None = None,
 ) -> None:
     settings = _settings()
     first = start.date() if start else None
     last = end.date() if end else None
     if first and last and first > last:
         raise ConfigError("USAGE", "--from is after --to")
+    if section is not None and fmt != "csv":
+        raise ConfigError("USAGE", "--section is for --format csv (JSON and HTML hold every "
+                          "table)")
+    if fmt == "csv" and section is None and out is None:
+        raise ConfigError("USAGE", "a report is several tables, each with its own columns: "
+                          "give --out DIR (one CSV per table), --out FILE.zip, or "
+                          "--section TABLE for one table on stdout")
     now = utc_now()
     store = open_store()
     try:
@@ -87,6 +102,10 @@ def _run(
             report = build(session, opts)
     finally:
         store.dispose()
+    tables = [x.name for x in report.sections()]
+    if section is not None and section not in tables:
+        raise ConfigError("USAGE", f"the {kind} report has no table {section!r}; it has: "
+                          + ", ".join(tables))
     if unmasked:
         # Logged once the report exists (a "not found" shows nothing) and before any of
         # it is written out.
@@ -95,7 +114,16 @@ def _run(
             carrier=subject_carrier or carrier, submission=submission,
             period=(first.isoformat() if first else None, last.isoformat() if last else None),
         )
-    text = render(report, fmt)
+    if fmt == "csv" and section is None:
+        assert out is not None
+        _write_csv_tables(report, out)
+        click.echo(f"{kind} report written to {out}: report.csv and "
+                   + ", ".join(f"{t}.csv" for t in tables), err=True)
+        return
+    if section is not None:
+        text = render_csv(report, section)
+    else:
+        text = render(report, "html" if fmt == "html" else "json")
     if out is None:
         click.echo(text, nl=False)
     else:
@@ -104,9 +132,28 @@ def _run(
         click.echo(f"{kind} report written to {out}", err=True)
 
 
+def _write_csv_tables(report: Report, out: Path) -> None:
+    """One CSV per table in the folder ``out`` (created), or in the zip file ``out``: an
+    auditor opens each table as a sheet of its own, and keeps or mails the set as one."""
+    if out.suffix.lower() == ".zip":
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(csv_zip(report))
+        return
+    if out.exists() and not out.is_dir():
+        raise ConfigError("USAGE", f"--out {out} is a file: with --format csv give a folder "
+                          "or a .zip")
+    out.mkdir(parents=True, exist_ok=True)
+    for name, text in csv_tables(report).items():
+        (out / name).write_text(text, encoding="utf-8")
+
+
 @main.group()
 def report() -> None:
     """Reports for auditors and carriers: HTML, CSV or JSON with the same numbers.
+
+    CSV is one file per table: --out DIR writes report.csv (what the report is, its notes,
+    which file holds which table) and one TABLE.csv each; --out FILE.zip the same in a zip;
+    --section TABLE one table, to stdout or --out FILE.
 
     Licence numbers and dates of birth are masked unless --unmasked is given; every
     unmasked use is written to the access log ($EPOI_HOME/access.log).
@@ -118,7 +165,8 @@ def report() -> None:
 @guarded
 def report_summary(**kw: Any) -> None:
     """Volumes per day, outcomes, errors by code, match rate by step, unmatched ageing,
-    late reporting per carrier.
+    renewals cleared and held by reason (the stored runs of epoi renewals clear whose
+    as-of day is in the period), late reporting per carrier.
 
     \b
     Example:
@@ -136,7 +184,7 @@ def report_submission(submission_id: int, **kw: Any) -> None:
 
     \b
     Example:
-      epoi report submission 12 --carrier 12345 --format csv
+      epoi report submission 12 --carrier 12345 --format csv --out sub12/
     """
     _run("submission", functools.partial(_submission, submission_id=submission_id),
          submission=submission_id, **kw)
@@ -172,7 +220,7 @@ def report_unmatched(**kw: Any) -> None:
 
     \b
     Example:
-      epoi report unmatched --format csv --out unmatched.csv
+      epoi report unmatched --format csv --section vehicles --out unmatched.csv
     """
     _run("unmatched", unmatched_report, **kw)
 
@@ -185,7 +233,7 @@ def report_timeliness(**kw: Any) -> None:
 
     \b
     Example:
-      epoi report timeliness --from 2026-11-01 --to 2026-11-30 --format csv
+      epoi report timeliness --from 2026-11-01 --to 2026-11-30 --format csv --out nov.zip
     """
     _run("timeliness", timeliness_report, **kw)
 

@@ -18,8 +18,9 @@ from rich.table import Table
 from sqlalchemy import select
 
 from ._access import CarrierScope, scoped_submission
+from ._status import submission_doc as _submission_doc
 from ._cli_intake import carriers, open_store, utc_now
-from .cli import EXIT_OK, EXIT_REJECTED, _settings, echo_json, guarded, main
+from .cli import EXIT_OK, EXIT_REJECTED, _settings, echo_json, guarded, main, print_table
 from .errors import ConfigError, InputError, Location
 from .intake import SubmissionResult
 from ._cli_matching import load_for_run, matching_doc, print_matching
@@ -34,10 +35,8 @@ from .store import (
     add_carrier,
     carrier_by_naic,
     error_returns_of,
-    interchanges_of,
     record_counts,
     reopen_units,
-    sets_of,
     unit_counts,
 )
 
@@ -46,7 +45,7 @@ STAGES = ("parse", "normalize", "match")
 
 def _broker() -> Broker:
     settings = _settings()
-    settings.home.mkdir(parents=True, exist_ok=True)  # the embedded queue lives there
+    settings.ensure_home()  # the embedded queue lives there
     return Broker(QueueConfig.from_settings(settings))
 
 
@@ -229,37 +228,6 @@ def worker_command(stage: str, concurrency: int) -> None:
 # -- status ----------------------------------------------------------------------------------
 
 
-def _submission_doc(store: Store, sub: Submission) -> dict[str, Any]:
-    with store.session(readonly=True) as session:
-        ics = interchanges_of(session, sub.id)
-        sets = sets_of(session, sub.id)
-        counts = record_counts(session, sub.id)
-        units = unit_counts(session, sub.id)
-        acks = acks_of(session, sub.id)
-    return {
-        "submission_id": sub.id,
-        "file": sub.file_name,
-        "received_at": sub.received_at.isoformat(),
-        "sha256": sub.sha256,
-        "state": sub.state.value,
-        "error": {"code": sub.error_code, "message": sub.error_message} if sub.error_code else None,
-        "interchanges": [
-            {"control_number": i.control_number, "sender_id": i.sender_id, "test": i.test,
-             "ta1": {"ack_code": i.ta1_ack_code, "note_code": i.ta1_note_code}}
-            for i in ics
-        ],  # fmt: skip
-        "transaction_sets": [
-            {"key": t.key, "control_number": t.control_number, "ack_code": t.ack_code,
-             "policies": t.policies, "chunks": t.chunks_total, "chunks_done": t.chunks_done,
-             "test": t.test}
-            for t in sets
-        ],  # fmt: skip
-        "counts": counts,
-        "units": units,
-        "acks": len(acks),
-    }
-
-
 @main.command("status")
 @click.argument("submission", type=int, required=False)
 @click.option("--carrier", "naic", metavar="NAIC",
@@ -307,7 +275,7 @@ def status_command(submission: int | None, naic: str | None, as_json: bool) -> N
             str(c["accepted"]), str(c["warned"]), str(c["rejected"]),
             str(d["acks"] + c["error_returns"]),
         )  # fmt: skip
-    Console(soft_wrap=True).print(table)
+    print_table(table)
     queued = sum(by.get("queued", 0) for by in units.values())
     failed = sum(by.get("failed", 0) for by in units.values())
     click.echo(f"units: {queued} queued, {failed} failed")

@@ -103,7 +103,9 @@ def validate(files: tuple[str, ...], as_json: bool, engine: str) -> None:
     options = _options()
     now = datetime.now(UTC)
     context = EditContext.from_settings(settings, received_at=now, today=now.date())
-    out = click.get_text_stream("stdout")
+    # sys.stdout itself (swapped by click's test runner too), not click.get_text_stream: no
+    # second text wrapper over the same buffer, and no API Click may deprecate.
+    out = sys.stdout
     rejected = False
     if as_json:
         out.write('{"files": [\n')

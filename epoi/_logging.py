@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
@@ -15,7 +16,8 @@ _PERSONAL_KEY = re.compile(
     re.IGNORECASE,
 )
 # Values that look like personal data inside any other string (messages, errors): driver
-# licence numbers, dashed FEINs (bare 9 digits are control numbers), 8-digit and ISO dates (a date of birth cannot be told from others).
+# licence numbers, dashed FEINs (bare 9 digits are control numbers), 8-digit and ISO dates (a
+# date of birth cannot be told from others).
 _PERSONAL_VALUE = re.compile(
     r"\b[A-Z]\d{7}\b|\b\d{2}-\d{7}\b|\b(?:19|20)\d{2}-?[01]\d-?[0-3]\d\b"
 )
@@ -28,11 +30,14 @@ def _scrub(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return type(value)(_scrub(v) for v in value)
     if isinstance(value, dict):
-        return {k: (REDACTED if _PERSONAL_KEY.search(str(k)) else _scrub(v)) for k, v in value.items()}
+        return {k: (REDACTED if _PERSONAL_KEY.search(str(k)) else _scrub(v))
+                for k, v in value.items()}
     return value
 
 
-def redact_personal_data(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
+def redact_personal_data(
+    _logger: Any, _method: str, event: MutableMapping[str, Any]
+) -> dict[str, Any]:
     """structlog processor: personal data never reaches a log line (it runs before the
     timestamp is added, so the timestamp itself is not scrubbed)."""
     return {

@@ -7,7 +7,8 @@ its key; the stage finds the unit's state and payload in the store by it.
 
 A normalize payload is one JSON document: a schema version, the set's shared context and
 loops (insurer, states) once, and the policy blocks with their segments as lists of strings
-with their file positions, ``[position, [id, e1, e2, ...]]``.
+with their file positions, ``[position, [id, e1, e2, ...]]``; a policy rejected for a syntax
+error inside it also carries its AK3/AK4 issues (``"syntax"``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .parsers import PolicyBlock, Segment
+from .schemas.verdict import Issue
 
 __all__ = [
     "PAYLOAD_VERSION",
@@ -75,7 +77,11 @@ def encode_chunk(blocks: Sequence[PolicyBlock]) -> str:
         if state_id is None:
             state_id = states[positions] = len(state_loops)
             state_loops.append(_segs(b.state))
-        out_blocks.append({"state": state_id, "policy": _segs(b.policy)})
+        out_block: dict[str, Any] = {"state": state_id, "policy": _segs(b.policy)}
+        if b.syntax_rejected:
+            # rejected for a syntax error inside it (guide §3): its AK3/AK4 issues go along
+            out_block["syntax"] = [i.model_dump(mode="json") for i in b.syntax_errors]
+        out_blocks.append(out_block)
     doc = {
         "version": PAYLOAD_VERSION,
         "set": {
@@ -106,6 +112,9 @@ def decode_chunk(text: str) -> list[PolicyBlock]:
     insurer = _unsegs(common.pop("insurer"))
     states = [_unsegs(s) for s in doc["states"]]
     return [
-        PolicyBlock(insurer=insurer, state=states[b["state"]], policy=_unsegs(b["policy"]), **common)
+        PolicyBlock(insurer=insurer, state=states[b["state"]], policy=_unsegs(b["policy"]),
+                    syntax_rejected="syntax" in b,
+                    syntax_errors=tuple(Issue.model_validate(i) for i in b.get("syntax", ())),
+                    **common)
         for b in doc["blocks"]
     ]

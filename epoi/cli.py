@@ -12,10 +12,10 @@ import sys
 import traceback
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import click
+from pydantic import ValidationError
 
 from . import _logging
 from .config import Settings
@@ -48,18 +48,17 @@ def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
         except Exception as exc:  # a bug: short message, trace to a file
             incident = uuid.uuid4().hex[:12]
             try:
-                home = _settings().home
-                home.mkdir(parents=True, exist_ok=True)
-                trace_file = home / "incidents.log"
+                trace_file = _settings().ensure_home() / "incidents.log"
                 with trace_file.open("a", encoding="utf-8") as fh:
                     fh.write(f"--- incident {incident}\n{traceback.format_exc()}\n")
-            except Exception:
-                trace_file = Path("(unwritable)")
+                where = f"trace in {trace_file}"
+            except Exception as unwritable:  # say why, rather than name no file
+                reason = (unwritable.message if isinstance(unwritable, EpoiError)
+                          else f"{type(unwritable).__name__}")  # fmt: skip
+                where = f"no trace written: {reason}"
             log.error("internal_error", incident=incident, error_type=type(exc).__name__)
-            click.echo(
-                f"epoi: internal error {incident} ({type(exc).__name__}); trace in {trace_file}",
-                err=True,
-            )
+            click.echo(f"epoi: internal error {incident} ({type(exc).__name__}); {where}",
+                       err=True)  # fmt: skip
             sys.exit(EXIT_INTERNAL)
 
     return wrapper
@@ -67,6 +66,18 @@ def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def echo_json(doc: Any) -> None:
     click.echo(json.dumps(doc, indent=2, default=str))
+
+
+def print_table(table: Any) -> None:
+    """A rich table: fitted to the window on a terminal; whole values elsewhere (a pipe, a
+    file), where rich would otherwise cut every cell to fit 80 columns."""
+    from rich.console import Console
+
+    console = Console(soft_wrap=True)
+    if not console.is_terminal:
+        natural = Console(width=1_000_000).measure(table).maximum
+        console = Console(soft_wrap=True, width=max(natural, 1))
+    console.print(table)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -84,7 +95,22 @@ def main(ctx: click.Context, log_level: str) -> None:
     try:
         ctx.obj = {"settings": Settings()}
     except Exception as exc:  # pydantic validation of EPOI_* variables
-        raise click.UsageError(f"bad EPOI_ setting: {exc}") from exc
+        click.echo(f"epoi: {_settings_error(exc)}", err=True)
+        ctx.exit(EXIT_USAGE)
+
+
+def _settings_error(exc: Exception) -> ConfigError:
+    """One line naming each bad EPOI_ variable and its cause (pydantic's own report spans
+    several lines and quotes the value, which for a database URL may hold a password)."""
+    if isinstance(exc, ValidationError):
+        causes = [
+            f"EPOI_{str(err['loc'][0]).upper() if err['loc'] else '?'}: "
+            + err["msg"].removeprefix("Value error, ")
+            for err in exc.errors()
+        ]
+        return ConfigError("CONFIG", "; ".join(causes))
+    first_line = (str(exc).splitlines() or [type(exc).__name__])[0]
+    return ConfigError("CONFIG", f"cannot read the EPOI_ settings: {first_line}")
 
 
 # Command modules register themselves on ``main``; import them last.
@@ -94,3 +120,4 @@ from . import _cli_sample  # noqa: E402,F401
 from . import _cli_report  # noqa: E402,F401
 from . import _cli_run  # noqa: E402,F401
 from . import _cli_matching  # noqa: E402,F401
+from . import _cli_serve  # noqa: E402,F401

@@ -26,7 +26,8 @@ class Location:
         return {k: v for k, v in asdict(self).items() if v is not None}
 
     def __str__(self) -> str:
-        return ", ".join(f"{k}={v}" for k, v in self.as_dict().items()) or "unknown"
+        """``file=a.x12, segment_position=4``; empty when nothing is known."""
+        return ", ".join(f"{k}={v}" for k, v in self.as_dict().items())
 
 
 class EpoiError(Exception):
@@ -44,7 +45,9 @@ class EpoiError(Exception):
         self.location = location or Location()
 
     def __str__(self) -> str:
-        return f"[{self.code}] {self.message} ({self.location})"
+        # An error about a setting or an id has no place in an input: no "(unknown)" then.
+        where = str(self.location)
+        return f"[{self.code}] {self.message}" + (f" ({where})" if where else "")
 
     def as_dict(self) -> dict[str, object]:
         return {"code": self.code, "message": self.message, "location": self.location.as_dict()}

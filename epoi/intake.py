@@ -9,6 +9,8 @@ Public API:
 - ``acknowledge(submission_id, *, store, settings, clock, chunk_size=500)``: the parse unit:
   validate, TA1/997, groups and sets, and the normalize units of the accepted sets.
 - ``submit(paths, ...)``: both at once, one file after the other (``epoi submit``).
+- ``ArchiveWriter(settings)`` and ``submit_archived(archived, name, ...)``: the same for
+  bytes that arrive in chunks (the HTTP service's uploads), archived as they come.
 
 A submission moves archived → parsed → acknowledged (→ normalised → matched by the later
 stages), or to failed with an error code.  The
@@ -73,6 +75,7 @@ from .store import (
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
+    "ArchiveWriter",
     "ArchivedFile",
     "InterchangeOutcome",
     "SubmissionResult",
@@ -80,6 +83,7 @@ __all__ = [
     "archive",
     "receive",
     "submit",
+    "submit_archived",
 ]
 
 CHUNK_SIZE = 1024 * 1024
@@ -101,40 +105,65 @@ class ArchivedFile:
     path: Path
 
 
-def archive(source: str | os.PathLike[str] | BinaryIO, settings: Settings) -> ArchivedFile:
-    """Copy ``source`` (a path, or a binary stream, which is read to its end and left open)
-    into the archive at ``archive/ab/cd/<sha256>``, hashing as it goes.
+class ArchiveWriter:
+    """Bytes written into the archive chunk by chunk, hashed on the way: the one way into
+    the archive, for a file on disk (:func:`archive`) and for an upload streamed in by the
+    HTTP service.  Memory stays at one chunk whatever the size.
 
-    Memory stays at one chunk whatever the file size.  The bytes go to a temporary file in
-    the archive first and are then linked under their hash, which never replaces an
-    existing file: the first copy of some content is the one kept, read-only."""
-    root = settings.archive_dir
-    root.mkdir(parents=True, exist_ok=True)
-    digest = hashlib.sha256()
-    size = 0
-    fd, tmp_name = tempfile.mkstemp(dir=root, prefix=".incoming-")
-    tmp = Path(tmp_name)
-    try:
-        with ExitStack() as stack:
-            out = stack.enter_context(open(fd, "wb"))
-            src = source if hasattr(source, "read") else stack.enter_context(_open(source))
-            while chunk := src.read(CHUNK_SIZE):
-                digest.update(chunk)
-                out.write(chunk)
-                size += len(chunk)
-            out.flush()
-            os.fsync(out.fileno())
-        sha256 = digest.hexdigest()
-        final = root / sha256[:2] / sha256[2:4] / sha256
+    The bytes go to a temporary file in the archive and are linked under their hash by
+    :meth:`commit`, which never replaces an existing file: the first copy of some content
+    is the one kept, read-only.  Leaving the ``with`` block without a commit (an upload over
+    the size limit, a client that went away) deletes the partial file: it leaves no trace."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.root = settings.archive_dir
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=self.root, prefix=".incoming-")
+        self._tmp = Path(tmp_name)
+        self._out: BinaryIO = open(fd, "wb")
+        self._digest = hashlib.sha256()
+        self.size = 0
+
+    def write(self, chunk: bytes) -> None:
+        self._digest.update(chunk)
+        self._out.write(chunk)
+        self.size += len(chunk)
+
+    def commit(self) -> ArchivedFile:
+        self._out.flush()
+        os.fsync(self._out.fileno())
+        self._out.close()
+        sha256 = self._digest.hexdigest()
+        final = self.root / sha256[:2] / sha256[2:4] / sha256
         final.parent.mkdir(parents=True, exist_ok=True)
-        tmp.chmod(0o444)
+        self._tmp.chmod(0o444)
         try:
-            os.link(tmp, final)  # fails if the name exists: write-once, no race
+            os.link(self._tmp, final)  # fails if the name exists: write-once, no race
         except FileExistsError:
             pass
-    finally:
-        tmp.unlink(missing_ok=True)
-    return ArchivedFile(sha256=sha256, size=size, path=final)
+        self._tmp.unlink(missing_ok=True)
+        return ArchivedFile(sha256=sha256, size=self.size, path=final)
+
+    def discard(self) -> None:
+        self._out.close()
+        self._tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> ArchiveWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.discard()  # after a commit: nothing left to delete
+
+
+def archive(source: str | os.PathLike[str] | BinaryIO, settings: Settings) -> ArchivedFile:
+    """Copy ``source`` (a path, or a binary stream, which is read to its end and left open)
+    into the archive at ``archive/ab/cd/<sha256>`` (see :class:`ArchiveWriter`)."""
+    with ExitStack() as stack:
+        src = source if hasattr(source, "read") else stack.enter_context(_open(source))
+        writer = stack.enter_context(ArchiveWriter(settings))
+        while chunk := src.read(CHUNK_SIZE):
+            writer.write(chunk)
+        return writer.commit()
 
 
 def _open(path: str | os.PathLike[str]) -> BinaryIO:
@@ -248,6 +277,24 @@ def submit(
     return results
 
 
+def submit_archived(
+    archived: ArchivedFile,
+    name: str,
+    *,
+    store: Store,
+    settings: Settings,
+    clock: Clock,
+    carrier: str | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+) -> SubmissionResult:
+    """``submit`` for bytes already in the archive (an upload the HTTP service streamed in
+    through :class:`ArchiveWriter`): record, validate and acknowledge them under ``name``,
+    exactly as ``epoi submit`` does a file."""
+    intake = _intake(store, settings, clock, carrier)
+    base = intake.record(archived, name)
+    return base if base.duplicate else intake.acknowledge(base, chunk_size)
+
+
 def receive(
     paths: Iterable[str | os.PathLike[str]],
     *,
@@ -320,8 +367,10 @@ class _Intake:
         )
 
     def receive_one(self, path: Path) -> SubmissionResult:
-        name = str(path)
         archived = archive(path, self.settings)  # before anything else happens to the file
+        return self.record(archived, str(path))
+
+    def record(self, archived: ArchivedFile, name: str) -> SubmissionResult:
         now = self.clock()
         with self.store.session() as session:
             sub, created = create_submission(

@@ -4,7 +4,8 @@ Over the golden corpus and 1,200 seeded faulty files (small ``epoi.sample`` file
 two random mutations each: segments deleted, duplicated, swapped, elements altered, added or
 dropped, envelope control numbers and counts damaged), both engines must agree on the file's
 accept/reject, every TA1 (ack and note code), every AK9 (ack, codes, sets accepted) and every
-AK5 (ack, codes, policies).  Where they may not, pyx12 is wrong: the cases are the short
+AK5 (ack, codes, policies) and which policies an AK5 E set rejects alone (guide §3, scope of a
+rejection).  Where they may not, pyx12 is wrong: the cases are the short
 list ``KNOWN`` below, each tied to the mutation that provokes it and checked to differ only
 in the way ``tests/fixtures/fast/DIFFERENCES.md`` describes.
 """
@@ -28,7 +29,7 @@ from epoi.schemas.verdict import FileVerdict
 FIXTURES = Path(__file__).parent / "fixtures"
 GOLDEN = sorted(
     [*(FIXTURES / "envelope").glob("*.x12"), *(FIXTURES / "pyx12").glob("*.x12"),
-     *(FIXTURES / "fast").glob("*.x12")]
+     *(FIXTURES / "fast").glob("*.x12"), *(FIXTURES / "scope").glob("*.x12")]
 )
 KNOWN_ACME = ValidationOptions(known_senders=frozenset({("ZZ", "ACMEINS")}))
 FUZZ_FILES = 1200
@@ -49,7 +50,8 @@ def summary(v: FileVerdict) -> list[Row]:
         for g in ic.groups:
             rows.append(("group", g.control_number, "R" if g.ack_code == "P" else g.ack_code,
                          frozenset(g.error_codes), g.sets_accepted))
-            rows.extend(("set", s.control_number, s.ack_code, frozenset(s.error_codes), s.policies)
+            rows.extend(("set", s.control_number, s.ack_code, frozenset(s.error_codes), s.policies,
+                         tuple(s.rejected_policies))
                         for s in g.transaction_sets)
     return rows
 
@@ -121,7 +123,7 @@ KNOWN = [
     Known("SE02 empty",
           "pyx12 counts an empty SE02 both as an element error (AK5 5) and as code 7",
           lambda m: m == ("alter", "SE02"),
-          lambda rows: _map(rows, "set", lambda r: (*r[:3], r[3] - {"5"}, r[4]))),
+          lambda rows: _map(rows, "set", lambda r: (*r[:3], r[3] - {"5"}, *r[4:]))),
 ]
 
 

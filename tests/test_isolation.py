@@ -183,8 +183,15 @@ def test_another_carriers_report_is_no_carrier_like_an_unknown_one(world: World)
 @pytest.mark.parametrize("report", ["carrier", "summary", "unmatched", "timeliness"])
 def test_reports_as_a_carrier_hold_nothing_of_another(world: World, report: str, fmt: str) -> None:
     args = ["report", report] + ([world.a.naic] if report == "carrier" else [])
-    out = _ok(world.cli(*args, "--carrier", world.a.naic, "--format", fmt, "--unmasked",
-                        "--as", "isolation-test"))
+    if fmt == "csv":  # one file per table: every file of the folder is read
+        folder = world.home.parent / f"csv-{report}"
+        _ok(world.cli(*args, "--carrier", world.a.naic, "--format", fmt, "--unmasked",
+                      "--as", "isolation-test", "--out", str(folder)))
+        out = "".join(p.read_text(encoding="utf-8") for p in sorted(folder.iterdir()))
+        assert out.count("\n") > len(list(folder.iterdir())), "the tables have rows"
+    else:
+        out = _ok(world.cli(*args, "--carrier", world.a.naic, "--format", fmt, "--unmasked",
+                            "--as", "isolation-test"))
     assert _leaks(out, world.b) == []
     if fmt == "json":
         doc = json.loads(out)

@@ -17,7 +17,6 @@ from epoi.parsers import ValidationOptions, validate
 from epoi.parsers._fast import _Engine
 from epoi.parsers._fast import validate as validate_one
 from epoi.sample import FaultOptions, generate
-
 from test_differential import mutate
 
 

@@ -292,3 +292,38 @@ def test_finishing_a_unit_does_not_wait_on_rows_inserted_for_the_same_submission
         impatient.dispose()
     with store.session(readonly=True) as s:
         assert s.get_one(Submission, submission_id).state.value in ("normalised", "matched")
+
+
+def test_a_policy_with_a_syntax_error_is_rejected_alone_and_its_neighbours_go_on(
+    tmp_path, store, settings, clock
+):
+    """Guide §3, scope of a rejection: the 997 accepts the set with errors noted (AK5 E), the
+    policy in error is stored as rejected (E100 here: a segment no business code names) and
+    echoed in the error return; its neighbours are stored and matched as usual."""
+    from epoi.store import BusinessErrorRow, ErrorReturn, TransactionSet
+
+    src = Path(__file__).parent / "fixtures" / "scope" / "policy_unknown_segment.x12"
+    path = tmp_path / "one.x12"
+    path.write_bytes(src.read_bytes())
+    with store.session() as session:
+        add_carrier(session, name="Acme", naic="12345", isa_qualifier="ZZ", isa_id="ACMEINS",
+                    environment=CarrierEnvironment.PRODUCTION, created_at=clock())
+    summary = _run([path], store, settings, clock)
+    assert summary.policies == 3 and summary.rejected == 1
+    with store.session(readonly=True) as s:
+        assert [(t.ack_code, t.error_codes) for t in s.scalars(sa.select(TransactionSet))] == [
+            ("E", "5")]
+        rows = {r.policy_number: r for r in s.scalars(sa.select(PolicyReportRow))}
+        assert {n: r.status for n, r in rows.items()} == {
+            "PA0000001": "accepted", "PA0000002": "rejected", "CF0000003": "accepted"}
+        codes = s.scalars(sa.select(BusinessErrorRow.code).where(
+            BusinessErrorRow.policy_report_id == rows["PA0000002"].id)).all()
+        assert codes == ["E100"]
+        (ret,) = s.scalars(sa.select(ErrorReturn.content)).all()
+        pending = s.scalars(sa.select(VehicleRow.policy_report_id).where(
+            VehicleRow.match_state == "pending")).all()
+    assert "REF*IG*PA0000002~SI*ZZ*TT*NBS*PT*PV~SI*ZZ*EC*E100~" in ret
+    assert "PA0000001" not in ret and "CF0000003" not in ret
+    assert rows["PA0000002"].id not in pending and rows["PA0000001"].id in pending
+    ack_997 = next((settings.home / "acks").rglob("*.997.*.x12")).read_text(encoding="latin-1")
+    assert "AK3*PER*27**1~AK5*E*5~AK9*E*1*1*1~" in ack_997

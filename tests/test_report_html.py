@@ -162,3 +162,44 @@ def test_clicking_a_header_sorts_the_table(
     assert webdriver.s("POST", "/execute/sync", {"script": read, "args": []}) == expected
     webdriver.s("POST", f"/element/{element}/click", {})
     assert webdriver.s("POST", "/execute/sync", {"script": read, "args": []}) == expected[::-1]
+
+
+# -- width: every table fits a 1280-pixel window ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def unmatched(summary: tuple[Path, dict[str, Any]]) -> Path:
+    """The unmatched report of the same run (no registrations: every vehicle is pending),
+    unmasked: the widest table, names and licence numbers in full."""
+    html = summary[0].parent / "unmatched.html"
+    _cli(summary[0].parent / "home", "report", "unmatched", "--unmasked", "--as", "test",
+         "--format", "html", "--out", str(html))
+    return html
+
+
+def test_every_table_fits_a_1280_pixel_window(
+    summary: tuple[Path, dict[str, Any]], unmatched: Path, webdriver: _WebDriver
+) -> None:
+    webdriver.s("POST", "/window/rect", {"width": 1280, "height": 800})
+    widths = ("return Array.from(document.querySelectorAll('.scroll')).map(function (d) {"
+              " return [d.firstChild.id, d.scrollWidth, d.clientWidth]; });")
+    for page in (unmatched, summary[0]):
+        webdriver.s("POST", "/url", {"url": page.resolve().as_uri()})
+        assert webdriver.s("POST", "/execute/sync", {
+            "script": "return window.innerWidth;", "args": []}) <= 1280
+        tables = webdriver.s("POST", "/execute/sync", {"script": widths, "args": []})
+        assert tables, page.name
+        # A table wider than its box scrolls sideways: columns cut off at the window's edge.
+        assert [t for t in tables if t[1] > t[2]] == [], page.name
+        if page == unmatched:  # the list is there, not an empty table that fits anyway
+            assert webdriver.s("POST", "/execute/sync", {"script": (
+                "return document.querySelectorAll('#t-vehicles tbody tr').length;"),
+                "args": []}) > 100
+    # Fitting must not break a date, a VIN or a licence number over two lines.
+    webdriver.s("POST", "/url", {"url": unmatched.resolve().as_uri()})
+    broken = webdriver.s("POST", "/execute/sync", {"script": (
+        "return Array.from(document.querySelectorAll('#t-vehicles td:not(.words)'))"
+        ".filter(function (td) { var r = document.createRange(); r.selectNodeContents(td);"
+        " return r.getClientRects().length > 1; }).map(function (td) {"
+        " return td.textContent; });"), "args": []})
+    assert broken == []

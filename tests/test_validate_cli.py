@@ -68,3 +68,19 @@ def test_unreadable_file_has_a_coded_error_and_no_traceback(tmp_path):
     doc = json.loads(result.output)
     assert doc["files"][0]["error"]["code"] == "FILE-EMPTY"
     assert "Traceback" not in result.output
+
+
+def test_a_policy_with_a_syntax_error_is_rejected_alone(tmp_path):
+    """Guide §3: the set is accepted with errors noted (AK5 E) and lists the policy's AK3
+    with the E100 that rejects it; the neighbours are edited and not rejected; exit 1."""
+    path = FIXTURES / "scope" / "policy_unknown_segment.x12"
+    result = _run("--json", str(path), home=tmp_path)
+    assert result.exit_code == 1, result.output
+    doc = json.loads(result.output)
+    (ts,) = doc["files"][0]["interchanges"][0]["groups"][0]["transaction_sets"]
+    assert doc["files"][0]["accepted"] is True
+    assert (ts["ack_code"], ts["error_codes"], ts["rejected_policies"]) == ("E", ["5"], [21])
+    assert (ts["policies"], ts["rejected"]) == (3, 1)
+    # (the run's clock is today's: the fixture's dates also draw E301 "late" warnings)
+    assert [(e["code"], e["segment_id"], e["segment_position"]) for e in ts["errors"]
+            if e["severity"] == "error"] == [("1", "PER", 27), ("E100", "PER", 27)]

@@ -185,7 +185,7 @@ def build_near_vin_index(conn: Connection, directory: Path) -> Path | None:
             n = len(part)
             if at + n > total:
                 raise _changed(work)
-            k, r, v, length = zip(*part)
+            k, r, v, length = zip(*part, strict=True)
             keys[at:at + n] = k
             ids[at:at + n] = r
             vins[at:at + n] = np.frombuffer("".join(v).encode("latin-1", "replace"),

@@ -121,7 +121,7 @@ def _clear_batch(conn: Connection, batch: list[RenewalDue]) -> Iterator[Clearanc
     vins = {r.vin for r in regs if r is not None}
     lines = timelines(conn, vins)
     unmatched = _unmatched_reports(conn, vins)
-    for due, reg in zip(batch, regs):
+    for due, reg in zip(batch, regs, strict=True):
         if reg is None:
             yield Clearance(due.plate or "", due.vin or "", due.due, "held", "not_registered")
             continue
@@ -176,11 +176,18 @@ class Verification:
 
 def verify(conn: Connection, vin: str, day: date) -> Verification:
     """Is the vehicle insured on ``day``, by which carrier, policy and report."""
-    wanted = normalize_vin(vin)
-    reg = _registrations_by(conn, "vin", [wanted]).get(wanted)
-    line = timelines(conn, [wanted]).get(wanted, ())
-    return Verification(wanted, day, reg, coverage_on(line, day),
-                        _unmatched_reports(conn, [wanted]).get(wanted, 0))
+    return verify_many(conn, [vin], day)[0]
+
+
+def verify_many(conn: Connection, vins: Sequence[str], day: date) -> list[Verification]:
+    """:func:`verify` for many VINs at once (the renewal system's batch check), in the
+    order asked, with three batched queries instead of three per VIN."""
+    wanted = [normalize_vin(v) for v in vins]
+    regs = _registrations_by(conn, "vin", wanted)
+    lines = timelines(conn, wanted)
+    unmatched = _unmatched_reports(conn, wanted)
+    return [Verification(v, day, regs.get(v), coverage_on(lines.get(v, ()), day),
+                         unmatched.get(v, 0)) for v in wanted]
 
 
 MATCH_COLUMNS = ("carrier_naic", "policy_number", "reported_vin", "plate", "vin", "step",
@@ -208,4 +215,4 @@ def match_rows(conn: Connection, *, today: date | None = None, window_days: int 
 
 
 __all__ = ["MATCH_COLUMNS", "RegistrationState", "Verification", "clear_renewals",
-           "find_suspensions", "match_rows", "timelines", "verify"]
+           "find_suspensions", "match_rows", "timelines", "verify", "verify_many"]

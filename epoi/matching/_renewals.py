@@ -12,6 +12,7 @@ from typing import Literal, Protocol
 from ..errors import InputError, Location
 from ..schemas.registration import RowError, normalize_plate
 from ..schemas.vin import normalize as normalize_vin
+from ._registrations import undecodable
 from ._timeline import CoverageSpan, Timeline, coverage_on
 
 ClearanceStatus = Literal["cleared", "held"]
@@ -32,6 +33,17 @@ _TEXT = {
     "expired": "coverage expired on {}",
     "removed": "vehicle removed from its policy on {}",
     "not_yet_in_force": "coverage starts on {}",
+    "not_registered": "plate or VIN not in the registrations",
+}
+
+# The reasons without their dates: how reports count the holds of many renewals.
+HOLD_LABELS = {
+    "no_matched_report": "no matched report",
+    "only_unmatched_reports": "only pending or unmatched reports",
+    "cancelled": "coverage cancelled",
+    "expired": "coverage expired",
+    "removed": "vehicle removed from its policy",
+    "not_yet_in_force": "coverage not yet in force",
     "not_registered": "plate or VIN not in the registrations",
 }
 
@@ -179,6 +191,9 @@ def read_renewals(stream: Iterable[str], *, name: str) -> Iterator[RenewalDue | 
             continue
         if len(row) != len(header):
             yield error("REN-FIELDS", None, f"row has {len(row)} fields, the header {len(header)}")
+            continue
+        if undecodable(row):
+            yield error("REN-ENCODING", None, "row has bytes that are not UTF-8")
             continue
         plate = normalize_plate(row[plate_at]) if plate_at is not None else ""
         vin = normalize_vin(row[vin_at]) if vin_at is not None else ""

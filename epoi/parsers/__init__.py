@@ -10,11 +10,13 @@ Public API:
 
 from __future__ import annotations
 
+from ._fast import AK3_TEXT, AK4_TEXT  # the X12 error texts, for the business edits' messages
 from ._acks import AckDocument, AckEnvelope, ack_file_name, write_997, write_acks, write_ta1
 from ._options import PolicyBlock, ValidationOptions
 from ._segment import Delimiters, Segment
 
 __all__ = ["Delimiters", "PolicyBlock", "Segment", "ValidationOptions"]
+__all__ += ["AK3_TEXT", "AK4_TEXT"]
 __all__ += ["AckDocument", "AckEnvelope", "ack_file_name", "write_997", "write_acks", "write_ta1"]
 
 from typing import BinaryIO, Literal

@@ -144,6 +144,8 @@ class _Set:
     hl_count: int = 0
     hl_stack: list[tuple[str, str]] = field(default_factory=list)  # (HL01, HL03) ancestors
     policy_number: str | None = None
+    policy_hl: int = 0  # position in the set (ST = 1) of the open policy's HL; 0: none
+    rejected: set[int] = field(default_factory=set)  # policy_hl of policies in error
     closed: bool = False
 
 
@@ -218,27 +220,40 @@ class _Engine:
         else:
             st.truncated += 1
 
+    @staticmethod
+    def _scope(st: _Set, seg_id: str, loop: LoopRule | None) -> int | None:
+        """The policy an error belongs to (guide §3, scope of a rejection): the open policy
+        when the error is in a loop of its HL subtree and not on an HL (an HL error breaks
+        the hierarchy); None (the set's error) otherwise.  Errors found while the walk
+        closes a policy's loops come before the next HL opens another, so they are that
+        policy's."""
+        if st.policy_hl and seg_id != "HL" and loop is not None and loop.in_policy:
+            st.rejected.add(st.policy_hl)
+            return st.policy_hl
+        st.segment_errors += 1
+        return None
+
     def _seg_issue(self, st: _Set, code: str, seg_id: str, position: int, loop: LoopRule | None,
                    detail: str = "") -> None:
-        st.segment_errors += 1
+        scope = self._scope(st, seg_id, loop)
         text = AK3_TEXT.get(code, "segment error")
         self._issue(st, Issue(
             code=code, ack="AK3", message=f"{seg_id}: {text}{detail}", segment_id=seg_id,
             segment_position=position - st.start + 1, loop_id=_loop_id(loop),
-            policy_number=st.policy_number,
+            policy_number=st.policy_number, policy_position=scope,
         ))
 
     def _ele_issue(self, st: _Set, code: str, rule: SegmentRule, position: int, ref: str,
                    element_position: int | None, component: int | None, data_element: str | None,
                    name: str | None) -> None:
-        st.segment_errors += 1
+        scope = self._scope(st, rule.id, rule.loop)
         text = AK4_TEXT.get(code, "data element error")
         label = f"{ref} ({name})" if name else ref
         self._issue(st, Issue(
             code=code, ack="AK4", message=f"{label}: {text}", segment_id=rule.id,
             segment_position=position - st.start + 1, loop_id=_loop_id(rule.loop), element=ref,
             element_position=element_position, component_position=component,
-            data_element=data_element, policy_number=st.policy_number,
+            data_element=data_element, policy_number=st.policy_number, policy_position=scope,
         ))
 
     # --- segments -----------------------------------------------------------------------
@@ -554,8 +569,11 @@ class _Engine:
         if level == "4":
             st.policies += 1
             st.policy_number = None
+            st.policy_hl = position - st.start + 1
         elif level == "5":
             st.vehicles += 1
+        elif level in ("1", "2"):
+            st.policy_hl = 0
         if _int(hl_id) != st.hl_count:
             self._ele_issue(st, "7", rule, position, "HL01", 1, None, "628",
                             "Hierarchical ID Number (out of sequence)")
@@ -867,14 +885,29 @@ class _Engine:
 
     def _set_verdict(self, st: _Set) -> TransactionSetVerdict:
         codes = set(st.codes)
-        if st.segment_errors:
+        if st.segment_errors or (codes and st.rejected):
+            # a set rejected for any reason: the errors inside its policies are its own too
             codes.add("5")
+        # Errors inside policies alone: the set is accepted with errors noted (AK5 E), those
+        # policies are rejected (guide §3).  With any error of the set's own, it is rejected.
+        ack = "R" if codes else "E" if st.rejected else "A"
+        issues = st.issues
+        if ack == "R" and st.rejected:
+            issues = [unscoped(i) for i in issues]
         return TransactionSetVerdict(
             control_number=st.control_number, id_code=st.id_code,
-            ack_code="R" if codes else "A", error_codes=sorted(codes)[:5],
-            policies=st.policies, vehicles=st.vehicles, errors=st.issues,
+            ack_code=ack, error_codes=sorted(codes)[:5] if codes else ["5"] if st.rejected else [],
+            policies=st.policies, vehicles=st.vehicles, errors=issues,
             errors_truncated=st.truncated,
+            rejected_policies=sorted(st.rejected) if ack == "E" else [],
         )
+
+
+def unscoped(issue: Issue) -> Issue:
+    """The issue of a rejected set: the whole set is rejected, not the policy it is in."""
+    if issue.policy_position is None:
+        return issue
+    return issue.model_copy(update={"policy_position": None})
 
 
 def _key(k: Any) -> tuple[Any, ...]:

@@ -33,3 +33,8 @@ class PolicyBlock:
     insurer: tuple = field(default=())  # segments of the HL level 1 loop
     state: tuple = field(default=())  # segments of the enclosing HL level 2 loop
     policy: tuple = field(default=())  # HL level 4 loop segments, then its level 5 loops in order
+    # An element or segment error inside this policy's HL subtree (guide §3, scope of a
+    # rejection): the policy is rejected, its neighbours go on.  ``syntax_errors`` are its
+    # AK3/AK4 issues as far as the set's error limit kept them.
+    syntax_rejected: bool = False
+    syntax_errors: tuple = field(default=())

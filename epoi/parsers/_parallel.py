@@ -29,6 +29,7 @@ import os
 import re
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 from ..errors import InputError
@@ -114,7 +115,8 @@ def _plan(path: str, parts: int) -> _Plan | None:
         term, sep = d.segment.encode("latin-1"), d.element.encode("latin-1")
         t, s = re.escape(term), re.escape(sep)
         value = rb"[^" + t + s + rb"]*"
-        policy = re.compile(t + rb"[\r\n]*(HL" + s + value + s + value + s + rb"4(?:" + s + rb"|" + t + rb"))")
+        policy = re.compile(
+            t + rb"[\r\n]*(HL" + s + value + s + value + s + rb"4(?:" + s + rb"|" + t + rb"))")
         st = re.compile(t + rb"[\r\n]*(ST(?:" + s + rb"|" + t + rb"))")
         first_st = st.search(mm)
         if first_st is None:
@@ -145,7 +147,7 @@ def _plan(path: str, parts: int) -> _Plan | None:
                 continue
             plan.ranges.append(_Range("policy", start, None, (set_start, first_policy.start(1))))
             last = start
-        for a, b in zip(plan.ranges, plan.ranges[1:]):
+        for a, b in pairwise(plan.ranges):
             a.end = b.start
         return plan if plan.ranges else None
 
@@ -176,7 +178,8 @@ def _envelope_after(path: str, at: int, d: Delimiters, ids: tuple[bytes, ...],
     reader first)."""
     term, sep = d.segment.encode("latin-1"), d.element.encode("latin-1")
     t = re.escape(term)
-    rx = re.compile(t + rb"[\r\n]*((?:" + b"|".join(ids) + rb")(?:" + re.escape(sep) + rb"|" + t + rb"))")
+    rx = re.compile(
+        t + rb"[\r\n]*((?:" + b"|".join(ids) + rb")(?:" + re.escape(sep) + rb"|" + t + rb"))")
     window = 1 << 24
     overlap = max_segment + 16
     with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
@@ -210,6 +213,8 @@ class _Piece:
     issues: list[Issue] = field(default_factory=list)
     truncated: int = 0
     segment_errors: int = 0
+    rejected: list[int] = field(default_factory=list)  # in-set positions of policies in error
+    policy_hl: int = 0  # the open policy's HL where the range ends (in-set position)
     policies: int = 0
     vehicles: int = 0
 
@@ -280,6 +285,8 @@ def _validate_range(path: str, plan: _Plan, i: int, options: ValidationOptions,
         piece.issues = st.issues[before[0]:]
         piece.truncated = st.truncated - before[1]
         piece.segment_errors = st.segment_errors - before[2]
+        piece.rejected = sorted(st.rejected)
+        piece.policy_hl = st.policy_hl
         piece.policies = st.policies - before[3]
         piece.vehicles = st.vehicles - before[4]
         return piece
@@ -297,15 +304,20 @@ def _adopt_policies(engine: _Engine, piece: _Piece, n: int) -> int:
     for issue in piece.issues:
         if len(st.issues) < engine.cap:
             if shift and issue.segment_position is not None:
-                issue = issue.model_copy(update={"segment_position": issue.segment_position + shift})
+                moved: dict[str, int] = {"segment_position": issue.segment_position + shift}
+                if issue.policy_position is not None:
+                    moved["policy_position"] = issue.policy_position + shift
+                issue = issue.model_copy(update=moved)
             st.issues.append(issue)
         else:
             st.truncated += 1
     st.truncated += piece.truncated
     st.segment_errors += piece.segment_errors
+    st.rejected.update(p + shift for p in piece.rejected)
     st.policies += piece.policies
     st.vehicles += piece.vehicles
     engine.import_walk(piece.walk)
+    st.policy_hl = piece.policy_hl + shift if piece.policy_hl else 0
     return offset
 
 
@@ -360,7 +372,7 @@ def _stitch(path: str, name: str, options: ValidationOptions, plan: _Plan,
     try:
         run(0, plan.ranges[0].start)
         frozen = None  # a policy boundary's state when a worker already closed the loops
-        for r, future in zip(plan.ranges, futures):
+        for r, future in zip(plan.ranges, futures, strict=True):
             resume_at = _take(engine, r, future, frozen, path)
             frozen = None
             if isinstance(resume_at, tuple):  # a policy range ended at the next policy

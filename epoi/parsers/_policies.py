@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from ..errors import InputError
-from ..schemas.verdict import FileVerdict, GroupVerdict, InterchangeVerdict, TransactionSetVerdict
+from ..schemas.verdict import (
+    FileVerdict, GroupVerdict, InterchangeVerdict, Issue, TransactionSetVerdict,
+)
 from ._options import PolicyBlock
 from ._reader import SegmentReader
 from ._segment import Segment
@@ -39,18 +41,32 @@ class _SetContext:
     state: list[Segment] = field(default_factory=list)
     policy: list[Segment] | None = None
     level: str = ""  # HL03 of the HL loop being read
+    # the policies the verdict rejects alone, by the position of their HL in the set, with
+    # their issues (AK5 E sets only)
+    rejected: dict[int, list[Issue]] = field(default_factory=dict)
 
     def block(self, name: str) -> PolicyBlock | None:
         if self.policy is None:
             return None
+        hl = self.policy[0].position - self.set_start + 1 if self.policy else 0
+        errors = self.rejected.get(hl)
         out = PolicyBlock(
             file=name, interchange=self.interchange, sender_id=self.sender_id, test=self.test,
             group=self.group, transaction_set=self.transaction_set, set_start=self.set_start,
             report_date=self.report_date, submission_ref=self.submission_ref,
             insurer=tuple(self.insurer), state=tuple(self.state), policy=tuple(self.policy),
+            syntax_rejected=errors is not None, syntax_errors=tuple(errors or ()),
         )
         self.policy = None
         return out
+
+
+def _rejected(ts: TransactionSetVerdict) -> dict[int, list[Issue]]:
+    out: dict[int, list[Issue]] = {p: [] for p in ts.rejected_policies}
+    for issue in ts.errors:
+        if issue.policy_position in out:
+            out[issue.policy_position].append(issue)
+    return out
 
 
 def _nth(items: list, n: int):  # type: ignore[type-arg]
@@ -136,7 +152,7 @@ def iter_policies(
                         sender_id=(isa[6] if len(isa) > 6 else "").strip(),
                         test=(isa[15] if len(isa) > 15 else "") == "T",
                         group=group.control_number, transaction_set=control,
-                        set_start=seg.position,
+                        set_start=seg.position, rejected=_rejected(ts),
                     )
     except InputError:
         # The verdict already carries the file error; accepted sets ended before it.

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -61,6 +62,7 @@ from ..schemas.verdict import (
     Ta1,
     TransactionSetVerdict,
 )
+from ._compiled import compiled_811_map
 from ._maps import CONTROL_MAP_FILE, MAP_PATH
 from ._ta1 import ta1_for
 from ._options import ValidationOptions
@@ -277,6 +279,18 @@ def _cut(text: str, start: int) -> _Cut:
             return _Cut(end, end, segments, "iea")
 
 
+def _for_pyx12(chunk: str) -> str:
+    """The interchange's text without the line breaks after its terminators when the
+    terminator is itself CR or LF.  The guide (§1) makes the terminator the character after
+    ISA16, optionally followed by CR, LF or CRLF that are ignored; pyx12's reader strips
+    those before a segment, but a terminator of LF followed by another LF gives it an empty
+    segment, which it takes for the end of the file (TA1 023)."""
+    term = chunk[ISA_LENGTH - 1]
+    if term not in "\r\n":
+        return chunk
+    return re.sub(re.escape(term) + "[\r\n]+", term, chunk)
+
+
 def _split(text: str) -> _Split:
     """Cut the text into interchanges, each read with its own delimiters."""
     chunks: list[_Chunk] = []
@@ -295,7 +309,7 @@ def _split(text: str) -> _Split:
             )
         cut = _cut(text, start)
         ending = "eof" if cut.ending == "partial" else cut.ending
-        chunks.append(_Chunk(text[start : cut.end], position, ending))
+        chunks.append(_Chunk(_for_pyx12(text[start : cut.end]), position, ending))
         saw_iea = saw_iea or cut.ending == "iea"
         if cut.ending == "partial":
             return _Split(
@@ -352,13 +366,18 @@ class _Reader(pyx12.x12file.X12Reader):
 
 class _ErrorTree(pyx12.error_handler.err_handler):
     """pyx12's error handler, remembering the map node behind every segment and element
-    error so the verdict can name the loop and the element (e.g. ``2000D``, ``VEH02``)."""
+    error so the verdict can name the loop and the element (e.g. ``2000D``, ``VEH02``), and
+    the policy open when the error was found (``policy``, kept up to date by ``_walk``: the
+    walk errors of an HL, found while the previous policy's loops close, are that policy's)."""
+
+    policy = -1  # index of the open policy in its set (1, 2, ...), -1 for none
 
     def add_seg(
         self, map_node: Any, seg_data: Any, seg_count: int, cur_line: int, ls_id: str | None
     ) -> None:
         super().add_seg(map_node, seg_data, seg_count, cur_line, ls_id)
         self.cur_seg_node.map_node = map_node
+        self.cur_seg_node.policy = self.policy
 
     def add_ele(self, map_node: Any) -> None:
         super().add_ele(map_node)
@@ -373,6 +392,7 @@ class _SetFacts:
     vehicles: int = 0
     policy_at: dict[int, int] = field(default_factory=dict)  # segment position -> policy index
     policy_numbers: dict[int, str] = field(default_factory=dict)
+    policy_hl: dict[int, int] = field(default_factory=dict)  # policy index -> position of its HL
 
 
 @dataclass
@@ -442,6 +462,7 @@ def _walk(chunk: _Chunk) -> _Run:
             apply_walk_errors(errh, walk_errors)
         if in_set and facts is not None and seg_id not in ("ST", "SE"):
             policy = _note_set_facts(facts, seg, src.get_seg_count(), policy)
+            errh.policy = policy
         if node is None:
             node = orig_node
             continue
@@ -466,6 +487,7 @@ def _walk(chunk: _Chunk) -> _Run:
             errh.handle_errors(src.pop_errors())
             facts = run.set_facts[id(errh.cur_st_node)] = _SetFacts()
             in_set, policy = True, -1
+            errh.policy = policy
         elif seg_id == "SE":
             errh.handle_errors(src.pop_errors())
             errh.close_st_loop(node, seg, src)
@@ -495,6 +517,7 @@ def _note_set_facts(facts: _SetFacts, seg: Any, position: int, policy: int) -> i
         if level == "4":
             facts.policies += 1
             policy = facts.policies
+            facts.policy_hl[policy] = position
         elif level == "5":
             facts.vehicles += 1
         elif level in ("1", "2"):
@@ -580,14 +603,29 @@ def _loop_id(map_node: Any) -> str | None:
     return parent.id
 
 
-def _issues(err_st: Any, facts: _SetFacts | None) -> list[Issue]:
-    """AK3/AK4 issues of one set, in the order pyx12's 997 visitor writes them."""
+def _scope(err_seg: Any, facts: _SetFacts | None) -> int | None:
+    """The position of the HL of the policy an error segment rejects alone (guide §3, scope
+    of a rejection): an error in a loop of a policy's HL subtree, not on an HL (an HL error
+    breaks the hierarchy); None when the error is the set's."""
+    policy = getattr(err_seg, "policy", -1)
+    if facts is None or policy < 1 or (err_seg.seg_id or "") == "HL":
+        return None
+    parent = getattr(getattr(err_seg, "map_node", None), "parent", None)
+    if parent is None or not parent.is_loop() or parent.id not in compiled_811_map().policy_loops:
+        return None
+    return facts.policy_hl.get(policy)
+
+
+def _issues(err_st: Any, facts: _SetFacts | None, scoped: bool) -> list[Issue]:
+    """AK3/AK4 issues of one set, in the order pyx12's 997 visitor writes them; ``scoped``:
+    the set is accepted, its errors inside policies name their policy."""
     out: list[Issue] = []
     for err_seg in err_st.children:
         position = err_seg.seg_count
         seg_id = err_seg.seg_id or ""
         map_node = getattr(err_seg, "map_node", None)
         loop = _loop_id(map_node)
+        scope = _scope(err_seg, facts) if scoped else None
         policy_number = None
         if facts is not None and position in facts.policy_at:
             policy_number = facts.policy_numbers.get(facts.policy_at[position]) or None
@@ -604,6 +642,7 @@ def _issues(err_st: Any, facts: _SetFacts | None) -> list[Issue]:
                     segment_position=position,
                     segment_id=seg_id,
                     loop_id=loop,
+                    policy_position=scope,
                 )
             )
         for ele in err_seg.elements:
@@ -625,24 +664,39 @@ def _issues(err_st: Any, facts: _SetFacts | None) -> list[Issue]:
                         element_position=ele.ele_pos,
                         component_position=ele.subele_pos,
                         data_element=ele.ele_ref_num,
+                        policy_position=scope,
                     )
                 )
     return out
 
 
 def _set_verdict(err_st: Any, run: _Run, options: ValidationOptions) -> TransactionSetVerdict:
+    facts = run.set_facts.get(id(err_st))
     codes = [code for code, _t in err_st.errors]
-    if err_st.child_err_count() > 0:
-        codes.append("5")
+    # Errors inside policies reject those policies alone; any other is the set's (guide §3).
+    rejected: set[int] = set()
+    for child in err_st.children:
+        if child.err_count() > 0:
+            scope = _scope(child, facts)
+            if scope is None:
+                codes.append("5")
+            else:
+                rejected.add(scope)
     codes += _element_codes(
         err_st.elements, ("ST", "SE"), (_ST_ELEMENT_CODE, _ST_ELEMENT_CODE), None
     )
     if not err_st.is_closed():
         codes.append("2")  # no SE before the GE (or the end of the file)
+    if codes and rejected:
+        codes.append("5")  # the set is rejected: the errors inside its policies are its own
     codes = sorted(set(codes), key=lambda c: (len(c), c))
-    ack = "R" if (err_st.ack_code != "A" or codes) else "A"
-    facts = run.set_facts.get(id(err_st))
-    issues = _issues(err_st, facts)
+    if codes:
+        ack = "R"
+    elif rejected:
+        ack, codes = "E", ["5"]  # accepted, errors noted: the policies in error are rejected
+    else:
+        ack = "R" if err_st.ack_code != "A" else "A"
+    issues = _issues(err_st, facts, scoped=ack == "E")
     limit = max(options.max_errors_per_set, 0)
     return TransactionSetVerdict(
         control_number=(err_st.trn_set_control_num or "").strip(),
@@ -653,6 +707,7 @@ def _set_verdict(err_st: Any, run: _Run, options: ValidationOptions) -> Transact
         vehicles=facts.vehicles if facts else 0,
         errors=issues[:limit],
         errors_truncated=max(len(issues) - limit, 0),
+        rejected_policies=sorted(rejected) if ack == "E" else [],
     )
 
 
@@ -673,7 +728,12 @@ def _group_verdict(err_gs: Any, run: _Run, options: ValidationOptions) -> GroupV
     if id(err_gs) in run.unmapped_groups:
         accepted = 0
     rejected_sets = received - accepted
-    ack = "R" if (codes or rejected_sets or err_gs.ack_code not in (None, "A")) else "A"
+    if codes or rejected_sets:
+        ack = "R"
+    elif any(s.ack_code == "E" for s in sets):
+        ack = "E"  # pyx12 counts the errors of an AK5 E set against the group too
+    else:
+        ack = "R" if err_gs.ack_code not in (None, "A") else "A"
     return GroupVerdict(
         control_number=(seg.get_value("GS06") or "").strip(),
         functional_id=seg.get_value("GS01") or "",
@@ -727,7 +787,7 @@ def _accepted(ic: InterchangeVerdict) -> bool:
     if ic.ta1.ack_code != "A":
         return False
     return all(
-        g.ack_code == "A" and all(s.ack_code in ("A", "E") for s in g.transaction_sets)
+        g.ack_code in ("A", "E") and all(s.ack_code in ("A", "E") for s in g.transaction_sets)
         for g in ic.groups
     )
 

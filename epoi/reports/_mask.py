@@ -36,6 +36,11 @@ def mask_name(value: str | None) -> str:
     return value[0] + STAR * (len(value) - 1)
 
 
+def mask_policy_number(value: str | None) -> str:
+    """Keep the last four characters: enough for the owner to recognise the policy."""
+    return mask_fein(value)
+
+
 def mask_fein(value: str | None) -> str:
     """Keep the last four digits, as on a printed statement."""
     if not value:

@@ -28,7 +28,8 @@ from ..store import (
     TransactionSet,
     VehicleRow,
 )
-from ..store import match_reports, match_results
+from ..matching import HOLD_LABELS
+from ..store import clearance_results, clearance_runs, match_reports, match_results
 from ..transforms import CATALOGUE
 from ._filter import (
     Filter,
@@ -44,6 +45,8 @@ from ._mask import mask_date_of_birth, mask_fein, mask_licence, mask_name
 from ._model import (
     AckRow,
     AgeingBucket,
+    ClearanceCount,
+    ClearanceRun,
     DayVolume,
     ErrorCount,
     LagBucket,
@@ -265,6 +268,42 @@ def ageing(session: Session, f: Filter, opts: ReportOptions) -> tuple[AgeingBuck
             unmatched=counts.get((label, "unmatched"), 0),
         )
         for _, _, label in AGE_BUCKETS
+    )
+
+
+def _runs_in_period(opts: ReportOptions) -> Any:
+    """The stored clearance runs whose as-of day falls in the report's period."""
+    cond = [sa.true()]
+    if opts.start is not None:
+        cond.append(clearance_runs.c.as_of >= opts.start)
+    if opts.end is not None:
+        cond.append(clearance_runs.c.as_of <= opts.end)
+    return sa.and_(*cond)
+
+
+def clearance(session: Session, opts: ReportOptions
+              ) -> tuple[tuple[ClearanceCount, ...], tuple[ClearanceRun, ...]]:
+    """Renewals cleared and held (by reason) over the stored clearance runs of the period,
+    and the runs themselves, latest first."""
+    runs = session.execute(
+        select(clearance_runs).where(_runs_in_period(opts))
+        .order_by(clearance_runs.c.as_of.desc(), clearance_runs.c.id.desc())
+    ).all()
+    r = clearance_results.c
+    counts = dict(((status, reason), n) for status, reason, n in session.execute(
+        select(r.status, r.reason, func.count())
+        .join(clearance_runs, clearance_runs.c.id == r.run_id)
+        .where(_runs_in_period(opts)).group_by(r.status, r.reason)
+    ).all())
+    total = sum(counts.values())
+    outcomes = [("cleared", counts.get(("cleared", None), 0))] + [
+        (f"held: {label}", counts.get(("held", reason), 0))
+        for reason, label in HOLD_LABELS.items()]
+    return (
+        tuple(ClearanceCount(outcome=o, renewals=n, percent=pct(n, total)) for o, n in outcomes),
+        tuple(ClearanceRun(run_id=x.id, file_name=x.file_name, as_of=x.as_of, run_at=x.run_at,
+                           renewals=x.renewals, cleared=x.cleared, held=x.held,
+                           bad_rows=x.bad_rows) for x in runs),
     )
 
 

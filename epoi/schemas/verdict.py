@@ -31,6 +31,9 @@ class Issue(_Frozen):
     element_position: int | None = None  # AK4-01
     component_position: int | None = None
     data_element: str | None = None  # AK4-02, the data element reference number
+    # The policy the error is inside (guide §3, scope of a rejection): the position (ST = 1)
+    # of the policy's HL; None for an error that is the set's.  Left out of the JSON when None.
+    policy_position: int | None = Field(default=None, exclude_if=lambda v: v is None)
 
 
 class Ta1(_Frozen):
@@ -55,6 +58,10 @@ class TransactionSetVerdict(_Frozen):
     warnings: int = 0
     errors: list[Issue] = Field(default_factory=list)
     errors_truncated: int = 0  # findings beyond settings.max_errors_per_set, counted only
+    # Positions (ST = 1) of the HL of every policy rejected for an element or segment error
+    # inside its HL subtree while the set itself is accepted (AK5 E; guide §3, scope of a
+    # rejection).  Left out of the JSON when empty.
+    rejected_policies: list[int] = Field(default_factory=list, exclude_if=lambda v: not v)
 
 
 class GroupVerdict(_Frozen):

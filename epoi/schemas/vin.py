@@ -7,14 +7,15 @@ from __future__ import annotations
 import re
 
 VIN_LENGTH = 17
-_VALID = re.compile(r"[A-HJ-NPR-Z0-9]{17}")
+_CHARACTER = re.compile(r"[A-HJ-NPR-Z0-9]")  # A-Z and 0-9 without I, O and Q
+_VALID = re.compile(_CHARACTER.pattern + "{17}")
 _TRANSLIT = {
     **{str(d): d for d in range(10)},
-    **dict(zip("ABCDEFGH", range(1, 9))),
-    **dict(zip("JKLMN", range(1, 6))),
+    **dict(zip("ABCDEFGH", range(1, 9), strict=True)),
+    **dict(zip("JKLMN", range(1, 6), strict=True)),
     "P": 7,
     "R": 9,
-    **dict(zip("STUVWXYZ", range(2, 10))),
+    **dict(zip("STUVWXYZ", range(2, 10), strict=True)),
 }
 _WEIGHTS = (8, 7, 6, 5, 4, 3, 2, 10, 0, 9, 8, 7, 6, 5, 4, 3, 2)
 # Position 10 cycles every 30 years; 1980 and 2010 share "A".
@@ -31,9 +32,25 @@ def has_valid_characters(vin: str) -> bool:
     return bool(_VALID.fullmatch(vin))
 
 
+def lookup_problem(vin: str) -> str | None:
+    """Why a normalised VIN someone asks about cannot be any vehicle's, or None.  The
+    characters are those of every VIN (E203); the length may be 1 to 17, not only 17
+    (E202), because vehicles older than model year 1981 carry shorter numbers."""
+    if not vin:
+        return "a VIN is not empty (E201)"
+    bad = sorted({c for c in vin if not _CHARACTER.fullmatch(c)})
+    if bad:
+        return (f"{', '.join(repr(c) for c in bad)} not allowed: a VIN has only A-Z and 0-9, "
+                "without I, O and Q (E203)")
+    if len(vin) > VIN_LENGTH:
+        return (f"{len(vin)} characters: a VIN has at most {VIN_LENGTH} (exactly "
+                f"{VIN_LENGTH} from model year 1981, E202)")
+    return None
+
+
 def check_digit(vin: str) -> str:
     """The check digit a 17-character VIN should carry at position 9 ("X" for 10)."""
-    total = sum(_TRANSLIT.get(c, 0) * w for c, w in zip(vin, _WEIGHTS))
+    total = sum(_TRANSLIT.get(c, 0) * w for c, w in zip(vin, _WEIGHTS, strict=False))
     rem = total % 11
     return "X" if rem == 10 else str(rem)
 

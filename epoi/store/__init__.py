@@ -10,6 +10,8 @@ Public API:
   policy reports, insureds, vehicles, business errors, error returns; their repository
   functions (``_records_repo``).
 - repository functions that run inside a caller's session (see ``_repo``).
+- the HTTP service's bearer tokens (``_tokens``): ``issue_token``, ``token_for_secret``,
+  ``list_tokens``, ``revoke_token``; only the sha256 of a secret is stored.
 
 Migrations live in ``epoi/store/migrations/versions``; every model change needs one.
 """
@@ -53,6 +55,12 @@ from ._registrations import (  # the matching tables, migration 0003
     registration_loads,
     registration_name_keys,
     registrations,
+)
+from ._clearance import (  # renewal clearance runs, migration 0005_reports
+    ClearanceResult,
+    clearance_results,
+    clearance_runs,
+    record_clearance_run,
 )
 from ._records import (
     BusinessErrorRow,
@@ -98,6 +106,15 @@ from ._records_repo import (
     update_set,
 )
 from ._store import Store
+from ._tokens import (
+    ApiToken,
+    TokenInfo,
+    TokenRole,
+    issue_token,
+    list_tokens,
+    revoke_token,
+    token_for_secret,
+)
 
 __all__ = [
     "NAME_KEY_INDEXES",
@@ -107,6 +124,17 @@ __all__ = [
     "registration_loads",
     "registration_name_keys",
     "registrations",
+    "ClearanceResult",
+    "clearance_results",
+    "clearance_runs",
+    "record_clearance_run",
+    "ApiToken",
+    "TokenInfo",
+    "TokenRole",
+    "issue_token",
+    "list_tokens",
+    "revoke_token",
+    "token_for_secret",
     "BusinessErrorRow",
     "ErrorReturn",
     "FunctionalGroup",

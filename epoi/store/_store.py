@@ -15,7 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from ..config import Settings
+from ..config import Settings, unwritable_reason
 from ..errors import ConfigError, StoreError
 from ._engine import make_engine
 
@@ -41,7 +41,7 @@ class Store:
     def from_settings(cls, settings: Settings) -> Store:
         url = settings.resolved_database_url
         if make_url(url).get_backend_name() == "sqlite":
-            settings.home.mkdir(parents=True, exist_ok=True)
+            settings.ensure_home()
         return cls(url)
 
     @property
@@ -73,8 +73,21 @@ class Store:
         except OperationalError as exc:
             shown = make_url(self.url).render_as_string(hide_password=True)
             raise ConfigError(
-                "STORE-CONNECT", f"cannot open the database {shown}: {type(exc.orig).__name__}"
+                "STORE-CONNECT", f"cannot open the database {shown}: {self._connect_cause(exc)}"
             ) from exc
+
+    def _connect_cause(self, exc: OperationalError) -> str:
+        """The driver's reason on one line ("Connection refused", "database "x" does not
+        exist"; drivers do not quote passwords).  SQLite says only "unable to open database
+        file": the directory is tried to say why ("Read-only file system")."""
+        cause = " ".join(str(exc.orig).split()) or type(exc.orig).__name__
+        url = make_url(self.url)
+        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+            folder = Path(url.database).resolve().parent
+            problem = unwritable_reason(folder)
+            if problem:
+                cause += f"; {folder}: {problem}"
+        return cause
 
     def upgrade(self, revision: str = "head") -> None:
         """Apply the migrations up to ``revision`` (alembic ``upgrade``)."""

@@ -16,6 +16,7 @@ from datetime import date
 from types import MappingProxyType
 
 from ..parsers import PolicyBlock, Segment
+from ..parsers import AK3_TEXT, AK4_TEXT
 from ..schemas import vin as vin_rules
 from ..schemas.policy import BusinessError, Level, PolicyReport, Severity
 from . import _values as v
@@ -40,6 +41,7 @@ def _catalogue(*rows: tuple[str, Severity, Level, str]) -> Mapping[str, EditRule
 
 CATALOGUE = _catalogue(
     ("E001", "error", "insurer", "NAIC code missing, not 5 digits, or not the carrier's own"),
+    ("E100", "error", "policy", "an element or segment error inside the policy's loops that no other code names"),
     ("E101", "error", "policy", "policy number missing"),
     ("E102", "error", "policy", "transaction type or policy type not in the code list"),
     ("E103", "error", "policy", "a date the transaction type requires is missing or not a real date"),
@@ -259,6 +261,49 @@ def _vehicles(loops: PolicyLoops, report: PolicyReport, ctx: EditContext, out: _
             out.add("E207", "make missing", _where(loop, "make"), i)
 
 
+_SEGMENT_ID = re.compile(r"[A-Z0-9]{2,3}")
+
+
+def _syntax(block: PolicyBlock, out: _Findings) -> None:
+    """A policy rejected for an element or segment error inside its HL subtree (guide §3,
+    scope of a rejection): each AK3/AK4 error that a business error already names (one on
+    the same segment and element, say E101 for ``REF*IG*``, E102 for an SI03 not in the
+    code list, E203 for a VIN character) is left to it; any other is E100, with the
+    segment's position and the element in the message."""
+    named: set[tuple[int | None, str | None]] = set()
+    for e in out.items:
+        if e.severity == "error":
+            named.add((e.segment_position, e.segment_id))
+            if e.element:
+                named.add((e.segment_position, e.element))
+    seen: set[tuple[int | None, str | None, str]] = set()
+    for issue in block.syntax_errors:
+        where = issue.element if issue.ack == "AK4" and issue.element else issue.segment_id
+        if (issue.segment_position, where) in named or (issue.segment_position, where, issue.code) in seen:
+            continue
+        seen.add((issue.segment_position, where, issue.code))
+        segment_id = issue.segment_id if _SEGMENT_ID.fullmatch(issue.segment_id or "") else None
+        # no ":" in a message: it is the usual component separator of the echo
+        if issue.ack == "AK4" and issue.element and segment_id:
+            what = f"{issue.element} {AK4_TEXT.get(issue.code, 'data element error')}"
+        else:
+            what = f"{segment_id or 'segment'} {AK3_TEXT.get(issue.code, 'segment error')}"
+        out.items.append(BusinessError(
+            code="E100", severity="error", level="policy",
+            message=f"{what} (segment {issue.segment_position})",
+            segment_position=issue.segment_position, segment_id=segment_id,
+            element=issue.element if segment_id else None,
+        ))
+    if not block.syntax_errors:
+        # the set's error limit left no detail: the policy is rejected all the same
+        out.items.append(BusinessError(
+            code="E100", severity="error", level="policy",
+            message="syntax error in the record (detail beyond the set's error limit)",
+            segment_position=set_position(block.policy[0] if block.policy else None, block),
+            segment_id="HL" if block.policy else None,
+        ))
+
+
 def run_edits(
     block: PolicyBlock, loops: PolicyLoops, report: PolicyReport, ctx: EditContext
 ) -> list[BusinessError]:
@@ -266,5 +311,7 @@ def run_edits(
     _insurer(loops, report, ctx, out)
     _policy(loops, report, ctx, out)
     _vehicles(loops, report, ctx, out)
+    if block.syntax_rejected:
+        _syntax(block, out)
     # File order, as ``epoi validate --json`` lists findings.
     return sorted(out.items, key=lambda e: e.segment_position or 0)

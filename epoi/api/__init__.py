@@ -1,0 +1,20 @@
+"""The HTTP service (``epoi serve``): a thin front door over the same library, store and
+settings as the command line.
+
+Public API:
+
+- ``create_app(settings, store, clock) -> FastAPI``: the routes of every role.
+- ``app_from_env()``: the same, for uvicorn's worker processes (settings from EPOI_*).
+- ``open_service_store(settings)``: the store the service runs on, checked or migrated.
+- ``ApiError``: an answer other than success, with its HTTP status, code and message.
+
+Routes: carriers ``POST/GET /v1/submissions``, ``GET /v1/submissions/{id}[/acks[/{name}]]``,
+``GET /v1/vehicles``; the renewal system ``GET /v1/coverage/{vin}``, ``POST /v1/coverage``;
+auditors ``GET /v1/reports/{summary,unmatched,timeliness}``, ``/v1/reports/carrier/{naic}``;
+``GET /health``; ``/openapi.json`` and ``/docs``.
+"""
+
+from ._app import app_from_env, create_app, open_service_store
+from ._errors import ApiError
+
+__all__ = ["ApiError", "app_from_env", "create_app", "open_service_store"]

@@ -1,0 +1,92 @@
+"""The app: the routes of every role over one settings object, one store and one clock.
+
+``create_app(settings, store, clock)`` is what tests and ``epoi serve`` build; uvicorn's
+worker processes (``--workers N``) each build their own through :func:`app_from_env`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime, timezone
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from .. import _logging
+from ..config import Settings
+from ..store import Store
+from . import _auditor, _carrier, _coverage
+from ._context import Context, context
+from ._errors import GuardMiddleware, error_body, install_error_handlers
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def create_app(settings: Settings, store: Store, clock: Clock = utc_now) -> FastAPI:
+    """The service over ``store`` (migrated by the caller: ``epoi serve`` checks it is)."""
+    app = FastAPI(
+        title="epoi",
+        version="1",
+        summary="e-POI online: carriers submit 811 files, the renewal system checks coverage, "
+                "auditors read reports",
+        description="Every route but `/health` takes a bearer token from `epoi tokens issue`. "
+                    "Every error is a JSON body `{\"code\", \"message\"}`.",
+    )  # fmt: skip
+    app.state.epoi = Context(settings, store, clock)
+    install_error_handlers(app)
+    app.add_middleware(GuardMiddleware, home=settings.home)
+    app.include_router(_carrier.router)
+    app.include_router(_coverage.router)
+    app.include_router(_auditor.router)
+
+    @app.get("/health", tags=["load balancer"], summary="Up, with its database reachable")
+    async def health(request: Request) -> JSONResponse:
+        try:
+            await run_in_threadpool(_ping, context(request))
+        except Exception as exc:
+            _logging.get_logger("epoi.api").warning("health_failed",
+                                                   error_type=type(exc).__name__)
+            return JSONResponse(error_body("STORE-CONNECT", "the database is unreachable"),
+                                status_code=503)
+        return JSONResponse({"status": "ok"})
+
+    return app
+
+
+def _ping(ctx: Context) -> None:
+    with ctx.store.engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+
+
+def open_service_store(settings: Settings) -> Store:
+    """The store as ``epoi serve`` opens it: the embedded default migrates itself, a server
+    database must be at the newest migration already (``epoi db upgrade``)."""
+    store = Store.from_settings(settings)
+    if settings.database_url is None:
+        store.upgrade()
+    else:
+        store.ensure_current()
+    return store
+
+
+def app_from_env() -> FastAPI:
+    """uvicorn's factory in each worker process: settings from the environment."""
+    settings = Settings()
+    store = open_service_store(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: Any) -> AsyncIterator[None]:
+        yield
+        store.dispose()
+
+    app = create_app(settings, store)
+    app.router.lifespan_context = lifespan
+    return app

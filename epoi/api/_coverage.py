@@ -1,0 +1,139 @@
+"""The renewal system's routes: is a vehicle insured on a day (``epoi verify`` over HTTP,
+the same library call and the same answer), one VIN or up to ``EPOI_MAX_BATCH_VINS``.
+
+The answer names the carrier (NAIC) and the day coverage started; the policy number is
+masked (the renewal system needs to know *that* the vehicle is insured, not the policy).
+These routes are sync: FastAPI runs them in its thread pool, each with one pooled
+connection and three indexed reads."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+
+from ..matching import Verification, verify_many
+from ..reports import mask_policy_number
+from ..schemas.vin import has_valid_characters, normalize
+from ..store import TokenRole
+from ._auth import Credentials, authorize
+from ._context import context
+from ._errors import ApiError
+
+router = APIRouter(tags=["renewal system"])
+
+# A batch body is small (1,000 VINs are ~25 kB); anything far larger is not a batch.
+_MAX_BATCH_BODY = 256 * 1024
+
+COVERAGE_EXAMPLE = {
+    "vin": "1HGCM82633A004352", "date": "2026-11-27", "insured": True, "plate": "7AAA111",
+    "registration_status": "ACTIVE", "carrier_naic": "12345", "policy_number": "**001",
+    "coverage_start": "2026-06-01", "coverage_end": "2026-12-01", "unmatched_reports": 0,
+}  # fmt: skip
+
+
+def parse_vin(value: str) -> str:
+    vin = normalize(value)
+    if not has_valid_characters(vin):
+        raise ApiError(422, "VIN-INVALID",
+                       "a VIN is 17 characters from A-Z and 0-9 without I, O and Q")  # fmt: skip
+    return vin
+
+
+def parse_day(value: str | None, default: date) -> date:
+    if value is None:
+        return default
+    try:
+        if len(value) == 10:
+            return date.fromisoformat(value)
+    except ValueError:
+        pass
+    return _bad_day()
+
+
+def _bad_day() -> date:
+    raise ApiError(422, "DATE-INVALID", "a date is YYYY-MM-DD")
+
+
+def coverage_doc(v: Verification) -> dict[str, Any]:
+    """``epoi verify --json`` with the policy number masked and without the report key
+    (which spells the policy number out)."""
+    doc = v.as_dict()
+    doc.pop("report")
+    doc["policy_number"] = mask_policy_number(doc["policy_number"]) or None
+    return doc
+
+
+def _verify(request: Request, vins: list[str], day: date) -> list[Verification]:
+    ctx = context(request)
+    with ctx.store.engine.connect() as conn:
+        return verify_many(conn, vins, day)
+
+
+@router.get(
+    "/v1/coverage/{vin}",
+    summary="Is the vehicle insured on a day",
+    responses={200: {"content": {"application/json": {"example": COVERAGE_EXAMPLE}}}},
+)
+def coverage(
+    request: Request,
+    credentials: Credentials,
+    vin: str,
+    date: str | None = None,
+) -> dict[str, Any]:
+    """Insured on `date` (YYYY-MM-DD, default today) or not, by which carrier and since
+    when: the answer of `epoi verify VIN --date DATE`."""
+    ctx = context(request)
+    authorize(ctx, request, credentials, TokenRole.RENEWAL)
+    wanted, day = parse_vin(vin), parse_day(date, ctx.clock().date())
+    return coverage_doc(_verify(request, [wanted], day)[0])
+
+
+@router.post(
+    "/v1/coverage",
+    summary="Coverage of up to 1,000 vehicles on a day",
+    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+        "schema": {"type": "object", "required": ["vins"], "properties": {
+            "vins": {"type": "array", "items": {"type": "string"}, "maxItems": 1000},
+            "date": {"type": "string", "format": "date"}}},
+        "example": {"vins": ["1HGCM82633A004352"], "date": "2026-11-27"}}}}},
+)
+async def coverage_batch(
+    request: Request,
+    credentials: Credentials,
+) -> dict[str, Any]:
+    """`{"vins": [...], "date": "YYYY-MM-DD"}`: one answer per VIN, in the order asked."""
+    ctx = context(request)
+    await run_in_threadpool(authorize, ctx, request, credentials, TokenRole.RENEWAL)
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+        raise ApiError(415, "CONTENT-TYPE", "send the batch as application/json")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > _MAX_BATCH_BODY:
+            raise ApiError(413, "BATCH-TOO-LARGE", "the batch body is too large")
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        raise ApiError(422, "REQUEST-INVALID", "the body is not JSON") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("vins"), list) or not all(
+            isinstance(v, str) for v in doc["vins"]):
+        raise ApiError(422, "REQUEST-INVALID", 'the body is {"vins": [VIN, ...], "date": ...}')
+    limit = ctx.settings.max_batch_vins
+    if len(doc["vins"]) > limit:
+        raise ApiError(422, "BATCH-TOO-LARGE", f"at most {limit} VINs per request")
+    raw_day = doc.get("date")
+    if raw_day is not None and not isinstance(raw_day, str):
+        _bad_day()
+    day = parse_day(raw_day, ctx.clock().date())
+    vins = []
+    for i, v in enumerate(doc["vins"]):
+        try:
+            vins.append(parse_vin(v))
+        except ApiError as exc:
+            raise ApiError(422, exc.code, f"vins[{i}]: {exc.message}") from None
+    answers = await run_in_threadpool(_verify, request, vins, day)
+    return {"date": day.isoformat(), "results": [coverage_doc(a) for a in answers]}
