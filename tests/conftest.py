@@ -7,7 +7,7 @@
 - ``settings``: ``Settings`` with its data directory under tmp_path and the store's URL.
 - ``clock``: a fixed, advanceable UTC clock to pass where epoi takes one.
 - ``sample_world``: a factory of ``epoi sample`` files whose carriers are registered in ``store``.
-- ``epoi_home``: ``EPOI_HOME`` set to an empty directory, on the embedded default.
+- ``home``: ``EPOI_HOME`` set to an empty directory, on the embedded default.
 - ``deployment``: a throw-away scale-out deployment on PostgreSQL and RabbitMQ (``_scaleout``).
 
 Plain helpers (the CLI in-process, carriers files, subprocess environments) are in ``_helpers``.
@@ -113,7 +113,7 @@ def sample_world(tmp_path: Path, store: Store, clock: FixedClock):
 
 
 @pytest.fixture
-def epoi_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """``EPOI_HOME`` for this test (an empty directory, the embedded default: no
     ``EPOI_DATABASE_URL``), for the command line run in-process."""
     home = tmp_path / "epoi-data"

@@ -58,12 +58,6 @@ def policy(n: int, tt: str, vin: str, make: str, year: int, last: str, dl: str, 
         submission_ref="S1", key=key)
 
 
-@pytest.fixture
-def home(epoi_home: Path) -> Path:
-    """This file's name for conftest's ``epoi_home``."""
-    return epoi_home
-
-
 def invoke(*args: str) -> tuple[int, str, str]:
     result = CliRunner().invoke(main, list(args))
     return result.exit_code, result.stdout, result.stderr

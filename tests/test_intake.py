@@ -258,7 +258,7 @@ def test_garbage_is_archived_and_the_submission_fails_with_a_code(
 
 
 @pytest.fixture
-def cli(epoi_home: Path):
+def cli(home: Path):
     """Run ``epoi`` on the embedded default under tmp_path."""
     runner = CliRunner()
 

@@ -17,12 +17,14 @@ from epoi.config import Settings
 from epoi.pipeline import Pipeline, run
 from epoi.sample import FaultOptions
 from epoi.store import (
+    CarrierEnvironment,
     PolicyReportRow,
     Store,
     Submission,
     UnitState,
     VehicleRow,
     WorkUnit,
+    add_carrier,
 )
 
 TABLES = RUN_TABLES
@@ -244,7 +246,7 @@ def test_the_match_hook_gets_the_accepted_production_records_as_normalised(
     assert seen and all(r.report == fresh[r.report.key] for r in seen)
 
 
-def test_cli_carriers_import_is_repeatable_and_checks_its_rows(tmp_path, epoi_home):
+def test_cli_carriers_import_is_repeatable_and_checks_its_rows(tmp_path, home):
     cli = CliRunner()
     repo = Path(__file__).resolve().parents[1]
     first = cli.invoke(main, ["carriers", "import", str(repo / "examples" / "carriers.csv")])

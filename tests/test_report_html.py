@@ -172,8 +172,8 @@ def unmatched(summary: tuple[Path, dict[str, Any]]) -> Path:
     """The unmatched report of the same run (no registrations: every vehicle is pending),
     unmasked: the widest table, names and licence numbers in full."""
     html = summary[0].parent / "unmatched.html"
-    _cli(summary[0].parent / "home", "report", "unmatched", "--unmasked", "--as", "test",
-         "--format", "html", "--out", str(html))
+    cli_ok(summary[0].parent / "home", "report", "unmatched", "--unmasked", "--as", "test",
+           "--format", "html", "--out", str(html))
     return html
 
 
