@@ -39,9 +39,13 @@ print(n)
 FAST = r"""
 import sys
 from epoi.config import Settings
-from epoi.parsers import validate
-with open(sys.argv[1], "rb") as fh:
-    v = validate(fh, name=sys.argv[1], workers=Settings().workers)
+from epoi.parsers import validate, validate_parallel
+workers = Settings().workers
+if workers != 1:
+    v = validate_parallel(sys.argv[1], name=sys.argv[1], workers=workers)
+else:
+    with open(sys.argv[1], "rb") as fh:
+        v = validate(fh, name=sys.argv[1])
 print("valid" if v.accepted else "invalid")
 """
 

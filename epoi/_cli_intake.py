@@ -1,4 +1,4 @@
-"""``epoi submit``, ``epoi carriers add|list|show`` and ``epoi db upgrade`` (cli.md)."""
+"""``epoi submit``, ``epoi carriers add|list|show|certify`` and ``epoi db upgrade`` (cli.md)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from .store import (
     SubmissionState,
     add_carrier,
     carrier_by_naic,
+    clean_test_interchanges,
     count_submissions,
     list_carriers,
     queued_units,
@@ -173,7 +174,8 @@ def _carrier_dict(c: Carrier, submissions: int | None = None) -> dict[str, Any]:
     "test",
     default=True,
     show_default=True,
-    help="whether the carrier is still in testing or sends production data",
+    help="whether the carrier is still in testing (its production interchanges get TA1 020 "
+    "until `epoi carriers certify`) or sends production data",
 )
 @click.option("--json", "as_json", is_flag=True, help="print the profile as JSON")
 @guarded
@@ -265,3 +267,50 @@ def carriers_show(naic: str, as_json: bool) -> None:
     width = max(len(k) for k in doc)
     for key, value in doc.items():
         click.echo(f"{key.ljust(width)}  {value}")
+
+
+@carriers.command("certify")
+@click.argument("naic")
+@click.option("--json", "as_json", is_flag=True, help="print the outcome as JSON")
+@guarded
+def carriers_certify(naic: str, as_json: bool) -> None:
+    """Move a carrier in test to production, once it has sent enough test interchanges
+    (ISA15 T) accepted without errors: TA1 A and every 997 AK9/AK5 A
+    (EPOI_CERTIFY_MIN_TEST_INTERCHANGES, default 1).  Until then its production
+    interchanges (ISA15 P) are rejected with TA1 020; a test interchange never changes
+    production data.  Exit 1 when the carrier has not sent enough yet; a carrier in
+    production already is left as it is.
+
+    \b
+    Example:
+      epoi carriers certify 12345
+    """
+    needed = _settings().certify_min_test_interchanges
+    store = open_store()
+    try:
+        with store.session() as session:
+            carrier = carrier_by_naic(session, naic)
+            if carrier is None:
+                raise ConfigError("CARRIER", f"no carrier with NAIC {naic} is registered")
+            before = carrier.environment
+            clean = clean_test_interchanges(session, carrier)
+            if before is CarrierEnvironment.TEST and clean >= needed:
+                carrier.environment = CarrierEnvironment.PRODUCTION
+            doc = {**_carrier_dict(carrier), "clean_test_interchanges": clean,
+                   "needed": needed, "certified": before is CarrierEnvironment.TEST
+                   and carrier.environment is CarrierEnvironment.PRODUCTION}  # fmt: skip
+    finally:
+        store.dispose()
+    refused = doc["environment"] == CarrierEnvironment.TEST.value
+    if as_json:
+        echo_json(doc)
+    elif not doc["certified"] and not refused:
+        click.echo(f"carrier {naic} {doc['name']} is in production already")
+    elif doc["certified"]:
+        click.echo(f"carrier {naic} {doc['name']} certified: production from now on "
+                   f"({clean} test interchange(s) accepted without errors)")  # fmt: skip
+    else:
+        click.echo(f"carrier {naic} {doc['name']} stays in test: {clean} test interchange(s) "
+                   f"accepted without errors, {needed} needed "
+                   "(EPOI_CERTIFY_MIN_TEST_INTERCHANGES)")  # fmt: skip
+    raise SystemExit(EXIT_REJECTED if refused else EXIT_OK)

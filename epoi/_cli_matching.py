@@ -405,7 +405,12 @@ def print_matching(loaded: LoadReport | None, matched: MatchCounts) -> None:
         click.echo(f"registrations {loaded.loaded} loaded ({loaded.replaced} replaced, "
                    f"{len(loaded.errors)} bad row(s)) in {loaded.seconds:.1f} s")
     s = matched.states
-    click.echo(f"vehicles matched {s.get('matched', 0)} (steps " + ", ".join(
+    # A fleet policy (CF) lists no vehicle: it covers every vehicle registered to its
+    # holder, and each of those gets a result, so there are more results than vehicles.
+    fleet = (f" of {matched.results} ({matched.results - matched.fleet} listed in the "
+             f"policies + {matched.fleet} registered to fleet policy holders, covered without "
+             "being listed)") if matched.fleet else ""
+    click.echo(f"vehicles matched {s.get('matched', 0)}{fleet} (steps " + ", ".join(
         f"{k}: {matched.steps.get(k, 0)}" for k in (1, 2, 3, 4)) + f"), pending "
         f"{s.get('pending', 0)}, unmatched {s.get('unmatched', 0)}, ambiguous "
         f"{s.get('ambiguous', 0)}")

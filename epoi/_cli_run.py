@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from ._status import submission_doc as _submission_doc
 from ._cli_intake import carriers, open_store, utc_now
 from .cli import EXIT_OK, EXIT_REJECTED, _settings, echo_json, guarded, main, print_table
 from .errors import ConfigError, InputError, Location
-from .intake import SubmissionResult
+from .intake import PROFILE_NOTES, SubmissionResult
 from ._cli_matching import load_for_run, matching_doc, print_matching
 from .matching import MatchCounts, pipeline_match_hook
 from .pipeline import RunSummary, reprocess, run as run_pipeline, serve
@@ -124,7 +124,7 @@ def run_command(
         with bar:
             summary = run_pipeline(
                 files, store=store, settings=settings, clock=utc_now, carrier=naic,
-                progress=bar, on_submitted=None if as_json else _print_duplicates,
+                progress=bar, on_submitted=None if as_json else _print_duplicates(store),
                 match_hook=pipeline_match_hook(settings, utc_now, matched),
             )  # fmt: skip
     if as_json:
@@ -136,10 +136,25 @@ def run_command(
     raise SystemExit(EXIT_REJECTED if summary.anything_rejected or bad_rows else EXIT_OK)
 
 
-def _print_duplicates(results: list[SubmissionResult]) -> None:
-    for r in results:
-        if r.duplicate:
-            click.echo(f"{r.file}: already submitted as submission {r.submission_id}; skipped")
+def _print_duplicates(store: Store) -> Callable[[list[SubmissionResult]], None]:
+    def show(results: list[SubmissionResult]) -> None:
+        for r in results:
+            if r.duplicate:
+                click.echo(f"{r.file}: already submitted as submission {r.submission_id}; "
+                           f"skipped{_reprocess_hint(store, r.submission_id)}")  # fmt: skip
+
+    return show
+
+
+def _reprocess_hint(store: Store, submission_id: int) -> str:
+    """A file rejected for a carrier profile is not submitted again: it is reprocessed."""
+    with store.session(readonly=True) as session:
+        notes = {i.ta1_note_code for i in interchanges_of(session, submission_id)
+                 if i.ta1_ack_code == "R" and i.ta1_note_code in PROFILE_NOTES}  # fmt: skip
+    if not notes:
+        return ""
+    return (f" (rejected before with TA1 {'/'.join(sorted(notes))}: once the carrier is "
+            f"registered or certified, `epoi reprocess {submission_id}`)")
 
 
 def _print_summary(s: RunSummary, *, files: bool = True) -> None:
@@ -148,7 +163,8 @@ def _print_summary(s: RunSummary, *, files: bool = True) -> None:
             f"files {s.files} ({s.duplicates} already submitted), submissions {len(s.submissions)}"
             + (f", {s.recovered_units} unit(s) recovered from an interrupted run" if s.recovered_units else "")
         )
-    click.echo(f"interchanges {s.interchanges} ({s.interchanges_rejected} rejected)")
+    click.echo(f"interchanges {s.interchanges} ({s.interchanges_rejected} rejected)"
+               + (f", sets rejected {s.sets_rejected}" if s.sets_rejected else ""))
     click.echo(
         f"policies {s.policies}: accepted {s.accepted}, warned {s.warned}, rejected {s.rejected}"
         + (f" ({s.test_policies} test)" if s.test_policies else "")
@@ -156,7 +172,20 @@ def _print_summary(s: RunSummary, *, files: bool = True) -> None:
     click.echo(f"vehicles {s.vehicles}, business errors {s.business_errors}")
     click.echo(f"acks written: {s.acks} TA1/997, {s.error_returns} error return(s)")
     if s.failed_units or s.dead_lettered:
-        click.echo(f"failed: {s.failed_units} (see `epoi status` and `epoi dead list`)")
+        click.echo(f"failed: {s.failed_units}")
+    _print_problems(s)
+
+
+# Enough lines to say what went wrong in a run of a few files; `epoi status N` has the rest.
+_PROBLEM_LINES = 20
+
+
+def _print_problems(s: RunSummary) -> None:
+    """Why each file, interchange, set or unit was rejected or failed (issue 11 §2)."""
+    for p in s.problems[:_PROBLEM_LINES]:
+        click.echo(f"  submission {p.submission_id} {Path(p.file).name}: {p.code}: {p.reason}")
+    if len(s.problems) > _PROBLEM_LINES:
+        click.echo(f"  ... and {len(s.problems) - _PROBLEM_LINES} more (see `epoi status`)")
 
 
 # -- reprocess -------------------------------------------------------------------------------
@@ -175,6 +204,13 @@ def reprocess_command(submission: int, naic: str | None, as_json: bool) -> None:
     exit 1).  Idempotent: what was stored, acknowledged or returned before is kept (the acks
     keep their control numbers) and only what is missing is done, so a submission that failed
     half-way is completed and a finished one is left as it is.  Exit codes as `epoi run`.
+
+    An interchange rejected for the carrier profiles (TA1 006, sender not a registered
+    carrier; TA1 020, production data from a carrier still in test) is screened again
+    against today's profiles: once the carrier is registered (`epoi carriers add|import`)
+    or certified (`epoi carriers certify`), reprocessing the submission accepts it, answers
+    it with a new TA1/997 and takes it through every stage.  (`epoi run` on the same file
+    skips it as already submitted.)
 
     \b
     Example:

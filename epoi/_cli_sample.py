@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 from datetime import date
 from pathlib import Path
@@ -44,9 +45,11 @@ def sample_command(
     policies_per_set: int, today: object, vin_typos: float, bad_check_digits: float,
     missing_dates: float, wrong_counts: float, as_json: bool,
 ) -> None:
-    """Write realistic synthetic 811 files, registrations.csv and ground_truth.csv.
+    """Write realistic synthetic 811 files, registrations.csv, ground_truth.csv and
+    carriers.csv (the sample's carriers, for `epoi carriers import`).
 
     Every fault injected is recorded in ground_truth.csv, with the true VIN and plate.
+    The commands that run the sample are printed last.
 
     \b
     Example:
@@ -83,6 +86,7 @@ def sample_command(
         click.echo(f"wrote {f}")
     click.echo(f"wrote {summary.registrations_file}")
     click.echo(f"wrote {summary.ground_truth_file}")
+    click.echo(f"wrote {summary.carriers_file}")
     click.echo(
         f"{len(summary.files)} files from {len(summary.carriers)} carriers: "
         f"{summary.policies} policies, {summary.vehicles} vehicles; "
@@ -91,3 +95,8 @@ def sample_command(
     )
     if summary.faults:
         click.echo("faults: " + ", ".join(f"{k}={v}" for k, v in sorted(summary.faults.items())))
+    # Quoted for a POSIX shell; the glob stays outside the quotes so that the shell expands it.
+    click.echo("run it with:")
+    click.echo(f"  epoi carriers import {shlex.quote(str(summary.carriers_file))}")
+    click.echo(f"  epoi run {shlex.quote(str(out_dir))}/*.x12 "
+               f"--registrations {shlex.quote(str(summary.registrations_file))}")

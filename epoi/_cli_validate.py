@@ -95,7 +95,7 @@ def validate(files: tuple[str, ...], as_json: bool, engine: str) -> None:
     Example:
       epoi validate sample_edi/*.x12 --json
     """
-    from .parsers import iter_policies
+    from .parsers import iter_policies, validate_parallel
     from .parsers import validate as run_validation
     from .transforms import EditContext, merged_sets, normalize
 
@@ -110,11 +110,12 @@ def validate(files: tuple[str, ...], as_json: bool, engine: str) -> None:
     if as_json:
         out.write('{"files": [\n')
     for n, f in enumerate(files):
-        with open(f, "rb") as stream:
-            # settings.workers: 0 = one process per core, for large files (parsers.validate)
-            verdict = run_validation(
-                stream, name=f, options=options, engine=engine, workers=settings.workers
-            )
+        if engine == "fast" and settings.workers != 1:
+            # settings.workers: 0 = one process per core; a small file stays in this one
+            verdict = validate_parallel(f, name=f, options=options, workers=settings.workers)
+        else:
+            with open(f, "rb") as stream:
+                verdict = run_validation(stream, name=f, options=options, engine=engine)
         rejected |= not verdict.accepted
         with open(f, "rb") as stream:  # second streaming pass: the accepted sets' policies
             records = (normalize(b, context=context) for b in iter_policies(stream, verdict, name=f))

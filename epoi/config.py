@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     pending_window_days: int = 30
     suspension_window_days: int = 45
 
+    # `epoi carriers certify`: test interchanges (ISA15 T) a carrier must have sent, each
+    # accepted without errors (TA1 A, every 997 AK9 and AK5 A), before it may send production.
+    certify_min_test_interchanges: int = Field(1, ge=1)
+
     # Processes for validation; 0 means one per core.
     workers: int = 0
 

@@ -16,8 +16,12 @@ A submission moves archived → parsed → acknowledged (→ normalised → matc
 stages), or to failed with an error code.  The
 same bytes submitted again are recognised by their sha256 and reported as a duplicate; nothing
 new is stored.  Per interchange, on top of what validation finds: a sender that is not a
-registered carrier is rejected with TA1 note 006, and an interchange whose (sender, ISA13) an
-earlier interchange already used is rejected with TA1 note 025 and adds nothing.
+registered carrier is rejected with TA1 note 006, a production interchange (ISA15 P) from a
+carrier whose profile is still in test with TA1 note 020, and an interchange whose (sender,
+ISA13) an earlier interchange already used is rejected with TA1 note 025 and adds nothing.
+A submission read to its end in which nothing was accepted is ``rejected``.  The 006 and 020
+rejections depend on the carrier profiles, not on the file: a reprocess screens those
+interchanges again against the profiles of the day (``epoi reprocess``).
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ from .store import (
     AckKind,
     AckRecord,
     Carrier,
+    CarrierEnvironment,
     GroupRecord,
     InterchangeRecord,
     SetRecord,
@@ -70,12 +75,14 @@ from .store import (
     create_submission,
     next_control_numbers,
     record_interchanges,
+    release_interchanges,
     update_submission,
 )
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
     "ArchiveWriter",
+    "PROFILE_NOTES",
     "ArchivedFile",
     "InterchangeOutcome",
     "SubmissionResult",
@@ -84,12 +91,17 @@ __all__ = [
     "receive",
     "submit",
     "submit_archived",
+    "ta1_reason",
 ]
 
 CHUNK_SIZE = 1024 * 1024
 DEFAULT_CHUNK_SIZE = 500  # policies per normalize unit
 NOTE_UNKNOWN_SENDER = "006"  # TA1: invalid interchange sender ID
+NOTE_TEST_INDICATOR = "020"  # TA1: invalid test indicator value (production from a test carrier)
 NOTE_DUPLICATE = "025"  # TA1: duplicate interchange control number
+# Rejections that follow from the carrier profiles, not from the file: a reprocess screens
+# them again (a carrier registered, or certified for production, since).
+PROFILE_NOTES = frozenset({NOTE_UNKNOWN_SENDER, NOTE_TEST_INDICATOR})
 
 Clock = Callable[[], datetime]
 _log = _logging.get_logger("epoi.intake")
@@ -449,13 +461,21 @@ class _Intake:
             # (``epoi reprocess``): what was acknowledged then stands (its TA1s, 997s and
             # control numbers were sent), and only what is missing is added.
             stored = interchanges_of(session, base.submission_id)
+            changed: list[InterchangeVerdict] = []
             if stored:
-                verdict, outcomes = self._rescreen(stored, verdict)
+                verdict, outcomes, changed = self._rescreen(
+                    session, base.submission_id, stored, verdict
+                )
             else:
                 verdict, outcomes = self._screen(session, base.submission_id, verdict)
             kept = acks_of(session, base.submission_id) if stored else []
             if kept:
                 acks = [self._absolute(a.path) for a in kept]
+                if changed:  # screened again with another answer: they are answered again
+                    acks += self._write_acks(
+                        session, base.submission_id,
+                        verdict.model_copy(update={"interchanges": changed}), created,
+                    )  # fmt: skip
             else:
                 acks = self._write_acks(session, base.submission_id, verdict, created)
             planned = self._plan(session, base, verdict, chunk_size, created,
@@ -465,11 +485,14 @@ class _Intake:
             # only when nothing in it was accepted: what was accepted goes on, and the error
             # stays on the submission for the carrier to see.
             accepted_any = any(ic.ta1.ack_code != "R" for ic in verdict.interchanges)
-            state = (
-                SubmissionState.FAILED
-                if verdict.error and not accepted_any
-                else SubmissionState.ACKNOWLEDGED
-            )
+            if verdict.error and not accepted_any:
+                state = SubmissionState.FAILED
+            elif not counts["accepted_set_count"] and (
+                not accepted_any or counts["transaction_set_count"]
+            ):
+                state = SubmissionState.REJECTED  # read, answered, and nothing goes on
+            else:
+                state = SubmissionState.ACKNOWLEDGED
             values: dict[str, Any] = {"state": state, **counts}
             if verdict.error:
                 values |= {"error_code": verdict.error.code, "error_message": verdict.error.message}
@@ -632,12 +655,7 @@ class _Intake:
     ) -> tuple[FileVerdict, list[InterchangeOutcome]]:
         """Apply the intake's own TA1 rejections to the verdict (006 unknown sender, 025
         duplicate) and record every interchange."""
-        screened: list[InterchangeVerdict] = []
-        for ic in verdict.interchanges:
-            # The validator was given the known senders and normally rejects these itself.
-            if ic.ta1.ack_code != "R" and _sender(ic) not in self.senders:
-                ic = _reject(ic, NOTE_UNKNOWN_SENDER)
-            screened.append(ic)
+        screened = [self._profile_screen(ic) for ic in verdict.interchanges]
 
         # Claim (sender, ISA13) for every interchange still standing: an earlier submission
         # wins over this one, and the first copy in this file over a later one.
@@ -663,26 +681,68 @@ class _Intake:
         )
         return self._screened(verdict, final)
 
+    def _profile_screen(self, ic: InterchangeVerdict) -> InterchangeVerdict:
+        """TA1 006 for a sender that is no registered carrier, 020 for a production
+        interchange from a carrier whose profile is in test."""
+        if ic.ta1.ack_code == "R":
+            return ic
+        carrier = self.senders.get(_sender(ic))
+        if carrier is None:  # the validator knows the senders and normally rejects these itself
+            return _reject(ic, NOTE_UNKNOWN_SENDER)
+        if not ic.test and carrier.environment is CarrierEnvironment.TEST:
+            return _reject(ic, NOTE_TEST_INDICATOR)
+        return ic
+
     def _rescreen(
-        self, stored: list[Interchange], verdict: FileVerdict
-    ) -> tuple[FileVerdict, list[InterchangeOutcome]]:
+        self, session: Session, submission_id: int, stored: list[Interchange],
+        verdict: FileVerdict,
+    ) -> tuple[FileVerdict, list[InterchangeOutcome], list[InterchangeVerdict]]:
         """``_screen`` for a reprocess: the TA1 each interchange was answered with stands.
         The interchanges this submission claimed are its own, not duplicates of themselves
-        (TA1 025 is for other submissions); nothing is claimed or recorded again."""
+        (TA1 025 is for other submissions); nothing is claimed or recorded again.
+
+        But for a rejection that followed from the carrier profiles (006, 020): such an
+        interchange is screened again as if new, its old record released, and it is
+        claimed (or recorded rejected) once more.  The third value: the interchanges whose
+        TA1 changed, to be answered again."""
         standing = [(i.sender_qualifier, i.sender_id, i.control_number) for i in stored
                     if i.ta1_ack_code != "R"]  # fmt: skip
         notes = {(i.sender_qualifier, i.sender_id, i.control_number): i.ta1_note_code
                  for i in stored if i.ta1_ack_code == "R"}  # fmt: skip
         final: list[InterchangeVerdict] = []
+        again: dict[int, InterchangeVerdict] = {}  # position in final -> screened again
         for ic in verdict.interchanges:
             key = _record(ic).key
             if ic.ta1.ack_code != "R":
+                note = notes.get(key, NOTE_DUPLICATE)
                 if key in standing:
                     standing.remove(key)  # a later copy in this file was the duplicate
+                elif note in PROFILE_NOTES and self._profile_screen(ic).ta1.note_code != note:
+                    again[len(final)] = self._profile_screen(ic)
                 else:
-                    ic = _reject(ic, notes.get(key, NOTE_DUPLICATE))
+                    ic = _reject(ic, note)
             final.append(ic)
-        return self._screened(verdict, final)
+        if not again:
+            return (*self._screened(verdict, final), [])
+        release_interchanges(session, submission_id, {_record(ic).key for ic in again.values()})
+        candidates: dict[tuple[str, str, str], InterchangeRecord] = {}
+        for ic in again.values():
+            if ic.ta1.ack_code != "R":
+                candidates.setdefault(_record(ic).key, _record(ic))
+        claimed = set(candidates) - claim_interchanges(session, submission_id,
+                                                       list(candidates.values()))
+        for n, ic in again.items():
+            if ic.ta1.ack_code != "R":
+                if _record(ic).key in claimed:
+                    claimed.discard(_record(ic).key)
+                else:
+                    ic = _reject(ic, NOTE_DUPLICATE)
+            final[n] = again[n] = ic
+        record_interchanges(session, submission_id,
+                            [_record(ic) for ic in again.values() if ic.ta1.ack_code == "R"])
+        changed = [ic for n, ic in again.items()
+                   if ic.ta1.note_code != notes.get(_record(ic).key)]  # fmt: skip
+        return (*self._screened(verdict, final), changed)
 
     def _screened(
         self, verdict: FileVerdict, final: list[InterchangeVerdict]
@@ -709,20 +769,13 @@ class _Intake:
 
     def _explain(self, ic: InterchangeVerdict) -> str | None:
         """Words for the TA1 rejections the intake is about (who sent it, and when)."""
+        if ic.ta1.note_code not in (*PROFILE_NOTES, NOTE_DUPLICATE):
+            return None
         qualifier, sender = _sender(ic)
-        if ic.ta1.note_code == NOTE_UNKNOWN_SENDER:
-            if self.carrier is not None:
-                return (
-                    f"sender {qualifier}/{sender} is not the ISA identity of the carrier "
-                    "named for this submission"
-                )
-            return f"sender {qualifier}/{sender} is not a registered carrier (epoi carriers add)"
-        if ic.ta1.note_code == NOTE_DUPLICATE:
-            return (
-                f"interchange {ic.control_number} from {qualifier}/{sender} was received "
-                "before; this copy adds nothing"
-            )
-        return None
+        carrier = self.senders.get((qualifier, sender))
+        return ta1_reason(ic.ta1.note_code, qualifier, sender, ic.control_number,
+                          named=self.carrier is not None,
+                          naic=carrier.naic if carrier else None)  # fmt: skip
 
     def _write_acks(
         self, session: Session, submission_id: int, verdict: FileVerdict, created: datetime
@@ -822,6 +875,29 @@ class _Intake:
 
 
 # -- verdict helpers -----------------------------------------------------------------------
+
+
+def ta1_reason(
+    note: str, qualifier: str, sender: str, control_number: str, *, named: bool = False,
+    naic: str | None = None,
+) -> str | None:
+    """Why the intake rejected an interchange with TA1 ``note``, in words for the operator
+    and the carrier (sender IDs and numbers only, no personal data); None for the notes the
+    validator gives (their standard texts say it)."""
+    if note == NOTE_UNKNOWN_SENDER:
+        if named:
+            return (f"sender {qualifier}/{sender} is not the ISA identity of the carrier "
+                    "named for this submission")  # fmt: skip
+        return (f"sender {qualifier}/{sender} is not a registered carrier (epoi carriers add "
+                "or import; then epoi reprocess)")  # fmt: skip
+    if note == NOTE_TEST_INDICATOR:
+        return (f"a production interchange (ISA15 P) from {qualifier}/{sender}, whose carrier "
+                f"profile{f' ({naic})' if naic else ''} is still in test: send test "
+                f"interchanges (ISA15 T) until epoi carriers certify moves it to production")
+    if note == NOTE_DUPLICATE:
+        return (f"interchange {control_number} from {qualifier}/{sender} was received "
+                "before; this copy adds nothing")  # fmt: skip
+    return None
 
 
 def _reject(ic: InterchangeVerdict, note: str) -> InterchangeVerdict:

@@ -209,7 +209,7 @@ def test_997_received_delimiters_golden(map_dir: str) -> None:
     assert pyx12_accepts(text, map_dir)[0]
 
 
-@pytest.mark.parametrize("note", ["001", "025"])
+@pytest.mark.parametrize("note", ["001", "020", "025"])  # 020: production from a test carrier
 def test_ta1_rejected_golden(note: str) -> None:
     ic = interchange(ta1=Ta1(ack_code="R", note_code=note))
     text = write_ta1(ic, ENV)

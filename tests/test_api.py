@@ -95,6 +95,11 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
             admin.dispose()
 
 
+def _rows(name: str) -> list[dict[str, str]]:
+    with (SAMPLE / name).open(encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
 def _error(r: httpx.Response, status: int, code: str) -> dict:
     assert r.status_code == status, r.text
     assert r.headers["content-type"].startswith("application/json")
@@ -123,16 +128,19 @@ def test_health_and_the_openapi_document_list_every_route(world: World, tmp_path
         doc = c.get("/openapi.json").json()
         assert "text/html" in c.get("/docs").headers["content-type"]
     settings = Settings(home=tmp_path)
-    app = create_app(settings, Store(settings.resolved_database_url))
+    store = Store(settings.resolved_database_url)
+    app = create_app(settings, store)
     routes = {(r.path, m.lower()) for r in _api_routes(app.routes) for m in r.methods}
+    store.dispose()
     documented = {(p, m) for p, ops in doc["paths"].items() for m in ops}
     assert documented == routes
     assert "bearer" in json.dumps(doc["components"]["securitySchemes"]).lower()
     # Every documented route is served (none of them is an unknown route).
-    for path, method in documented:
-        concrete = re.sub(r"\{[^}]+\}", "1", path)
-        r = world.server.client().request(method.upper(), concrete)
-        assert r.status_code != 404 or r.json()["code"] != "NOT-FOUND", (method, path)
+    with world.server.client() as c:
+        for path, method in documented:
+            concrete = re.sub(r"\{[^}]+\}", "1", path)
+            r = c.request(method.upper(), concrete)
+            assert r.status_code != 404 or r.json()["code"] != "NOT-FOUND", (method, path)
 
 
 # -- who may do what ---------------------------------------------------------------------------
@@ -211,7 +219,7 @@ def test_a_carrier_reads_its_own_submissions_and_acks_only(world: World) -> None
 
 
 def test_a_carrier_sees_its_own_vehicles_without_a_match(world: World) -> None:
-    truth = list(csv.DictReader((SAMPLE / "ground_truth.csv").open(encoding="utf-8")))
+    truth = _rows("ground_truth.csv")
     seen = 0
     for naic in FILES:
         with world.client(naic) as c:
@@ -232,8 +240,8 @@ def test_a_carrier_sees_its_own_vehicles_without_a_match(world: World) -> None:
 
 
 def _vins() -> list[str]:
-    truth = list(csv.DictReader((SAMPLE / "ground_truth.csv").open(encoding="utf-8")))
-    regs = list(csv.DictReader((SAMPLE / "registrations.csv").open(encoding="utf-8")))
+    truth = _rows("ground_truth.csv")
+    regs = _rows("registrations.csv")
     return sorted({t["registered_vin"] for t in truth if t["registered_vin"]})[:25] + \
         [r["vin"] for r in regs[-5:]]
 

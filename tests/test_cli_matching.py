@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -176,6 +177,23 @@ def test_run_with_registrations_matches_the_sample(home: Path) -> None:
                            for c in json.loads(out)["candidates"]]
     assert candidates == {"2026-12-29": [],
                           "2026-12-30": [("1SEB058", "2026-11-14", "BSF273169601")]}
+
+
+def test_the_run_summary_says_why_more_vehicles_are_matched_than_reported(home: Path) -> None:
+    """issue 11 §7: "vehicles 95" then "vehicles matched 112": the fleet (CF) policies cover
+    their holders' registered vehicles without listing them, and the matching line says so."""
+    assert invoke("carriers", "import", str(REPO / "examples" / "carriers.csv"))[0] == 0
+    files = sorted(str(p) for p in SAMPLE.glob("*.x12"))
+    code, out, err = invoke("run", *files, "--registrations", str(SAMPLE / "registrations.csv"))
+    assert code == 0, err  # the README's first command: nothing in sample_edi is rejected
+    assert "vehicles 95, " in out  # listed in the 60 policies
+    m = re.search(r"vehicles matched (\d+) of (\d+) \((\d+) listed in the policies \+ (\d+) "
+                  r"registered to fleet policy holders, covered without being listed\) "
+                  r"\(steps [^)]*\), pending (\d+), unmatched (\d+), ambiguous (\d+)", out)
+    assert m, out
+    matched, results, listed, fleet, *rest = map(int, m.groups())
+    assert (matched, listed) == (112, 95) and fleet > 0
+    assert results == listed + fleet == matched + sum(rest)
 
 
 def test_verify_says_by_whom_and_exits_1_when_not_insured(world: Path) -> None:

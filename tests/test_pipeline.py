@@ -5,17 +5,18 @@ messages are recovered from the store, test interchanges stay out of production.
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from _helpers import RUN_TABLES, row_counts
+from _helpers import RUN_TABLES, register_carriers, row_counts
 from epoi.cli import main
 from epoi.config import Settings
 from epoi.pipeline import Pipeline, run
-from epoi.sample import FaultOptions
+from epoi.sample import FaultOptions, generate
 from epoi.store import (
     CarrierEnvironment,
     PolicyReportRow,
@@ -329,3 +330,33 @@ def test_a_policy_with_a_syntax_error_is_rejected_alone_and_its_neighbours_go_on
     assert rows["PA0000002"].id not in pending and rows["PA0000001"].id in pending
     ack_997 = next((settings.home / "acks").rglob("*.997.*.x12")).read_text(encoding="latin-1")
     assert "AK3*PER*27**1~AK5*E*5~AK9*E*1*1*1~" in ack_997
+
+
+def test_the_run_says_why_and_a_rejected_set_rejects_the_run(tmp_path, store, settings, clock,
+                                                             monkeypatch):  # fmt: skip
+    """issue 11 §2: a 997 R set makes the run exit 1 and a submission whose every set was
+    rejected ends rejected; each problem is printed with its code and reason."""
+    bad = generate(10, tmp_path / "bad", today=date(2026, 11, 27), seed=3, carriers=1,
+                   policies_per_set=5, faults=FaultOptions(vin_typos=0.0, wrong_counts=1.0))
+    [c] = bad.carriers
+    register_carriers(store, [c], created_at=clock())
+    monkeypatch.setenv("EPOI_HOME", str(settings.home))
+    monkeypatch.setenv("EPOI_DATABASE_URL", store.url)
+    cli = CliRunner()
+    ran = cli.invoke(main, ["run", *map(str, bad.files)])
+    assert ran.exit_code == 1, ran.output  # every SE01 is wrong: both sets AK5 R 4
+    assert "sets rejected 2" in ran.output
+    assert ran.output.count("997 R: set ") == 2
+    assert "AK5 4 number of included segments does not match actual count" in ran.output
+    status = json.loads(cli.invoke(main, ["status", "1", "--json"]).output)
+    assert status["state"] == "rejected"
+
+    empty = tmp_path / "empty.x12"
+    empty.write_bytes(b"")
+    second = cli.invoke(main, ["run", str(empty), "--json"])
+    assert second.exit_code == 1
+    doc = json.loads(second.output)
+    [problem] = doc["problems"]
+    assert (problem["submission_id"], problem["code"]) == (2, "FILE-EMPTY") and problem["reason"]
+    text = cli.invoke(main, ["reprocess", "2"])
+    assert "empty.x12: FILE-EMPTY: " in text.output and "dead list" not in text.output

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from epoi.errors import InputError
 from epoi.parsers import Delimiters, read_segments
-from epoi.parsers._reader import SegmentReader, parse_isa_delimiters
+from epoi.parsers._reader import SegmentReader, parse_isa_delimiters, read_interchanges
 
 from _fast_gen import make_811
 
@@ -76,6 +76,33 @@ def test_interchanges_back_to_back_with_different_delimiters():
     assert seen == ["~*", "\n^", "~*"]
     assert len(out) == len(segs(first)) + len(segs(second)) + len(segs(third))
     assert [s.position for s in out] == list(range(1, len(out) + 1))
+
+
+def test_interchanges_are_cut_with_their_own_delimiters_and_endings():
+    first = make_811(1, eol="\r\n")
+    second = make_811(1, term="\n", sep="^", comp="}", isa13="000000102", eol="\n")
+    cut_short = first[: first.index("IEA")]  # no IEA: the next ISA ends it
+    last = make_811(1, isa13="000000103")
+    data = (cut_short + second + last[: last.index("IEA")]).encode()
+    chunks, error = read_interchanges(io.BytesIO(data), chunk_size=97)
+    assert error is None  # the open interchange at the end is the caller's to judge
+    assert [c.ending for c in chunks] == ["next_isa", "iea", "eof"]
+    assert [c.delimiters for c in chunks] == [("*", ":", "~", None), ("^", "}", "\n", None),
+                                              ("*", ":", "~", None)]
+    # the positions go on across interchanges, as the segment reader numbers them
+    numbered = [s.position for s in segs(cut_short + second + last) if s.id == "ISA"]
+    assert [c.first_segment for c in chunks] == numbered
+    # blank lines after the terminators are not part of the text handed on
+    assert chunks[1].text() == second.replace("\n\n", "\n")
+    assert chunks[0].text() == cut_short.replace("\r\n", "")
+
+
+def test_interchanges_stop_at_the_readers_error():
+    chunks, error = read_interchanges(io.BytesIO((EXAMPLE + "GE*1*101~").encode()))
+    assert error is not None and error.code == "FILE-NO-ISA"
+    assert [c.ending for c in chunks] == ["iea"]
+    chunks, error = read_interchanges(io.BytesIO(b" \r\n"))
+    assert error is not None and error.code == "FILE-EMPTY" and chunks == []
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -6,7 +6,12 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
+import shlex
+import sqlite3
+import subprocess
+import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
@@ -186,7 +191,7 @@ def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path: Path) -> None:
     b = generate(150, tmp_path / "b", today=TODAY, seed=42, carriers=2)
     c = generate(150, tmp_path / "c", today=TODAY, seed=43, carriers=2)
     assert all_bytes(a.out_dir) == all_bytes(b.out_dir)
-    assert len(all_bytes(a.out_dir)) == len(a.files) + 2
+    assert len(all_bytes(a.out_dir)) == len(a.files) + 3  # registrations, ground truth, carriers
     assert all_bytes(a.out_dir) != all_bytes(c.out_dir)
 
 
@@ -448,6 +453,35 @@ def test_cli_json_summary_and_usage_errors(tmp_path: Path) -> None:
     r = runner.invoke(main, ["sample", "--policies", "2", "--carriers", "3", "--out",
                              str(tmp_path / "r")])
     assert r.exit_code == 2 and "SAMPLE-ARGS" in r.output
+
+
+def test_the_commands_sample_prints_run_its_world(tmp_path: Path) -> None:
+    """issue 11 §1: `epoi sample` writes the carriers of the world it makes and prints the
+    commands that run it; run as printed, no interchange is rejected (no unknown sender, TA1
+    006) and no record is rejected for a NAIC that is not its carrier's (E001)."""
+    home, out = tmp_path / "home", tmp_path / "s"
+    env = {**os.environ, "EPOI_HOME": str(home)}
+    env.pop("EPOI_DATABASE_URL", None)
+    made = subprocess.run([sys.executable, "-m", "epoi", "sample", "--policies", "300",
+                           "--today", "2026-11-27", "--out", str(out)],
+                          capture_output=True, text=True, env=env, check=False)
+    assert made.returncode == 0, made.stderr
+    lines = made.stdout.splitlines()
+    commands = [ln.strip() for ln in lines[lines.index("run it with:") + 1:]]
+    assert [c.split()[:2] for c in commands] == [["epoi", "carriers"], ["epoi", "run"]]
+    assert read_csv(out / "carriers.csv")[0].keys() >= {"naic", "isa_id", "environment"}
+    epoi = f"{shlex.quote(sys.executable)} -m epoi"
+    done = [subprocess.run(c.replace("epoi", epoi, 1) + (" --json" if " run " in f" {c} " else ""),
+                           shell=True, capture_output=True, text=True, env=env, check=False)
+            for c in commands]
+    assert done[0].returncode == 0 and "3 added" in done[0].stdout, done[0].stderr
+    doc = json.loads(done[1].stdout)
+    assert doc["files"] == 3 and doc["policies"] == 300 and doc["interchanges_rejected"] == 0
+    # Records may be rejected for the injected VIN typos (E204), never for their carrier.
+    assert done[1].returncode == (1 if doc["rejected"] else 0), done[1].stderr
+    with sqlite3.connect(home / "epoi.db") as db:
+        codes = {c for (c,) in db.execute("SELECT DISTINCT code FROM business_errors")}
+    assert "E001" not in codes
 
 
 # -- pyx12 -----------------------------------------------------------------------------------

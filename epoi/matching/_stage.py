@@ -41,6 +41,7 @@ class MatchCounts:
     skipped_test: int = 0
     skipped_rejected: int = 0
     results: int = 0  # results written: one per reported vehicle, fleet vehicles included
+    fleet: int = 0  # of the results, vehicles a fleet policy covers without listing them
     states: Counter[str] = field(default_factory=Counter)
     steps: Counter[int] = field(default_factory=Counter)  # matched results per step
     rematched: int = 0  # stored step-3/4 results re-tried because their registration got claimed
@@ -50,6 +51,7 @@ class MatchCounts:
         self.skipped_test += other.skipped_test
         self.skipped_rejected += other.skipped_rejected
         self.results += other.results
+        self.fleet += other.fleet
         self.states.update(other.states)
         self.steps.update(other.steps)
         self.rematched += other.rematched
@@ -58,6 +60,7 @@ class MatchCounts:
         return {
             "reports": self.reports, "skipped_test": self.skipped_test,
             "skipped_rejected": self.skipped_rejected, "results": self.results,
+            "fleet": self.fleet,
             "states": {s: self.states.get(s, 0)
                        for s in ("matched", "pending", "unmatched", "ambiguous")},
             "steps": {str(k): self.steps.get(k, 0) for k in (1, 2, 3, 4)},
@@ -212,6 +215,7 @@ def _match_batch(
     raw.insert(match_results, rows)
     counts.reports = len(reports)
     counts.results = len(rows)
+    counts.fleet = sum(1 for row in rows if row["fleet"])
     for row in rows:
         counts.states[row["state"]] += 1
         if row["state"] == "matched":

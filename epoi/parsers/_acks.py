@@ -18,6 +18,7 @@ from typing import Literal, NamedTuple
 
 from ..errors import ConfigError, EpoiError, InputError, Location
 from ..schemas.verdict import FileVerdict, GroupVerdict, InterchangeVerdict, Issue
+from ._reader import ISA_LENGTH  # with its segment terminator
 
 __all__ = [
     "AckDocument",
@@ -28,7 +29,6 @@ __all__ = [
     "write_ta1",
 ]
 
-ISA_LENGTH = 106  # with its segment terminator
 MAX_CONTROL_NUMBER = 999_999_999  # ISA13 and GS06 are N0 of at most 9 digits
 MAX_AK5_CODES = 5  # AK502..AK506
 MAX_AK9_CODES = 5  # AK905..AK909

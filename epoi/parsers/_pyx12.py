@@ -9,7 +9,8 @@ is compared against this one, so the rules below say where and why it departs fr
 ``x12n_document`` run:
 
 * pyx12's reader takes the delimiters of the first ISA for the whole file, so the file is
-  split into interchanges first and each is validated on its own.  What pyx12 would find
+  split into interchanges first, by the reader both engines share (``_reader``: the same
+  file errors, delimiters and blank-line rules), and each is validated on its own.  What pyx12 would find
   across them is added back: a repeated ISA13 is TA1 ``025``; an interchange cut short by
   the next ISA (no IEA) is TA1 ``022`` (pyx12 would report ``023`` at the end of the file,
   on the wrong interchange).
@@ -37,7 +38,6 @@ from __future__ import annotations
 
 import io
 import logging
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -53,6 +53,7 @@ import pyx12.x12file
 from pyx12.map_if._segment import apply_segment_errors
 from pyx12.map_walker import apply_walk_errors, walk_tree
 
+from ..errors import InputError
 from ..schemas.verdict import (
     FileError,
     FileVerdict,
@@ -62,10 +63,20 @@ from ..schemas.verdict import (
     Ta1,
     TransactionSetVerdict,
 )
+from ._codes import (
+    AK3_TEXT,
+    AK4_TEXT,
+    GE_ELEMENT_CODE,
+    GS_ELEMENT_CODE,
+    IEA_ELEMENT_NOTE,
+    ISA_ELEMENT_NOTE,
+    ST_ELEMENT_CODE,
+    ta1_for,
+)
 from ._compiled import compiled_811_map
 from ._maps import CONTROL_MAP_FILE, MAP_PATH
-from ._ta1 import ta1_for
 from ._options import ValidationOptions
+from ._reader import InterchangeText, read_interchanges
 
 __all__ = ["validate"]
 
@@ -74,83 +85,6 @@ __all__ = ["validate"]
 _pyx12_log = logging.getLogger("pyx12")
 _pyx12_log.addHandler(logging.NullHandler())
 _pyx12_log.propagate = False
-
-ISA_LENGTH = 106
-# Offsets of the 16 element separators in a well-formed ISA; ISA16 sits at 104 and the
-# segment terminator at 105.
-_ISA_SEPARATOR_OFFSETS = (3, 6, 17, 20, 31, 34, 50, 53, 69, 76, 81, 83, 89, 99, 101, 103)
-_BLANKS = " \t\r\n\x0b\x0c"
-_SNIFF = 1024
-_NON_TEXT_SHARE = 0.30
-
-# pyx12/error_997.py: element position -> TA1 note code, AK9 and AK5 code.
-_ISA_ELEMENT_NOTE = {
-    1: "010",
-    2: "011",
-    3: "012",
-    4: "013",
-    5: "005",
-    6: "006",
-    7: "007",
-    8: "008",
-    9: "014",
-    10: "015",
-    11: "016",
-    12: "017",
-    13: "018",
-    14: "019",
-    15: "020",
-    16: "027",
-}
-_IEA_ELEMENT_NOTE = {1: "021", 2: "018"}
-_GS_ELEMENT_CODE = {6: "6", 8: "2"}
-_GE_ELEMENT_CODE = {2: "6"}
-_ST_ELEMENT_CODE = {1: "6", 2: "7"}
-_AK3_CODES = ("1", "2", "3", "4", "5", "6", "7", "8")
-_AK4_CODES = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "10")
-
-_TA1_TEXT = {
-    "001": "IEA02 does not match ISA13",
-    "005": "ISA05 is not a valid interchange ID qualifier",
-    "006": "ISA05/ISA06 is not a known carrier",
-    "007": "ISA07 is not the state's receiver ID qualifier",
-    "008": "ISA08 is not the state's receiver ID",
-    "014": "ISA09 is not a valid date",
-    "015": "ISA10 is not a valid time",
-    "016": "ISA11 is not a valid standards identifier",
-    "017": "ISA12 is not version 00401",
-    "018": "interchange control number is not valid",
-    "019": "ISA14 is not a valid acknowledgment request",
-    "020": "ISA15 is not a valid usage indicator",
-    "021": "IEA01 does not match the number of functional groups",
-    "022": "interchange has no IEA before the next ISA",
-    "023": "file ends before the interchange's IEA",
-    "024": "segments outside a functional group or transaction set",
-    "025": "ISA13 repeats an earlier interchange in this file",
-}
-_AK3_TEXT = {
-    "1": "segment not recognised here",
-    "2": "unexpected segment",
-    "3": "mandatory segment missing",
-    "4": "loop occurs more often than allowed",
-    "5": "segment occurs more often than allowed",
-    "6": "segment not in the transaction set",
-    "7": "segment not in proper sequence",
-    "8": "segment has data element errors",
-}
-_AK4_TEXT = {
-    "1": "mandatory element missing",
-    "2": "conditional element missing",
-    "3": "too many elements",
-    "4": "element too short",
-    "5": "element too long",
-    "6": "invalid character in element",
-    "7": "invalid code value",
-    "8": "invalid date",
-    "9": "invalid time",
-    "10": "element not used in this profile",
-}
-
 
 # --- maps --------------------------------------------------------------------------------
 
@@ -191,160 +125,34 @@ def _read(source: str | Path | bytes) -> bytes:
     return Path(source).read_bytes()
 
 
-def _isa_is_well_formed(isa: str) -> bool:
-    if len(isa) != ISA_LENGTH or not isa.startswith("ISA"):
-        return False
-    sep, term, comp = isa[3], isa[105], isa[104]
-    if sep.isalnum() or sep in " \r\n" or term.isalnum() or term == " ":
-        return False
-    if term == sep or comp == sep or comp == term or comp.isalnum():
-        return False
-    if any(isa[i] != sep for i in _ISA_SEPARATOR_OFFSETS):
-        return False
-    return isa.count(sep) == len(_ISA_SEPARATOR_OFFSETS)
+def _file_error(exc: InputError) -> FileError:
+    return FileError(
+        code=exc.code, message=exc.message, segment_position=exc.location.segment_position
+    )
 
 
-@dataclass
-class _Chunk:
-    """One interchange's text as pyx12 will read it, and how it ended."""
-
-    text: str
-    first_segment: int  # 1-based position of its ISA in the file
-    ending: str  # "iea", "next_isa" or "eof"
-
-
-@dataclass
-class _Split:
-    chunks: list[_Chunk]
-    error: FileError | None = None
-
-
-def _sniff(data: bytes) -> tuple[str | None, FileError | None]:
-    """The file as text starting at its ISA, or the file error that stops everything."""
-    text = data.decode("latin-1")
-    if text.startswith("\xef\xbb\xbf"):  # UTF-8 byte order mark, decoded as latin-1
-        text = text[3:]
-    if not text.strip(_BLANKS):
-        return None, FileError(code="FILE-EMPTY", message="the file is empty")
-    if "\x00" in text:
-        return None, FileError(code="FILE-BINARY", message="the file holds binary data (NUL bytes)")
-    head = text[:_SNIFF]
-    non_text = sum(1 for ch in head if not (" " <= ch <= "~" or ch in "\t\r\n"))
-    stripped = text.lstrip(_BLANKS)
-    if not stripped.startswith("ISA") and non_text > _NON_TEXT_SHARE * len(head):
-        return None, FileError(code="FILE-BINARY", message="the file is not text")
-    if not stripped.startswith("ISA"):
-        return None, FileError(
-            code="FILE-NO-ISA", message="the file does not begin with an ISA segment"
+def _interchanges(
+    data: bytes, options: ValidationOptions
+) -> tuple[list[InterchangeText], FileError | None]:
+    """The file cut into interchanges by the reader both engines share: pyx12's own reader
+    takes the delimiters of the first ISA for the whole file, and stops at an empty segment
+    or a blank line after a CR or LF terminator (the guide, §1, ignores those)."""
+    chunks, exc = read_interchanges(
+        io.BytesIO(data),
+        chunk_size=max(len(data), 1),  # the file is in memory: a NUL anywhere is found first
+        max_segment_length=options.max_segment_length,
+    )
+    if exc is not None:
+        return chunks, _file_error(exc)
+    if chunks and not any(c.ending == "iea" for c in chunks):
+        # an IEA was read: the open interchange is TA1 023; none was: the file is cut short
+        last = chunks[-1]
+        return chunks, FileError(
+            code="FILE-TRUNCATED",
+            message="the file ends before the first IEA",
+            segment_position=last.first_segment + len(last.segments) - 1,
         )
-    if not _isa_is_well_formed(stripped[:ISA_LENGTH]):
-        return None, FileError(
-            code="FILE-BAD-ISA",
-            message="the ISA segment is not 106 characters with usable delimiters",
-            segment_position=1,
-        )
-    return stripped, None
-
-
-@dataclass
-class _Cut:
-    """Where one interchange's text ends and how."""
-
-    end: int  # end of its text (after its last complete segment)
-    resume: int  # where the next interchange may begin
-    segments: int
-    ending: str  # "iea", "next_isa", "eof" (ends between segments) or "partial"
-
-
-def _cut(text: str, start: int) -> _Cut:
-    """Read segments from the ISA at ``start`` with its own delimiters up to its IEA, the
-    next ISA or the end of the text."""
-    sep, term = text[start + 3], text[start + 105]
-    pos = end = start + ISA_LENGTH
-    segments = 1
-    while True:
-        while pos < len(text) and text[pos] in "\r\n":  # line breaks after terminators
-            pos += 1
-        nxt = text.find(term, pos)
-        if nxt < 0:
-            if text[pos:].strip(_BLANKS):
-                return _Cut(end, len(text), segments, "partial")
-            return _Cut(len(text), len(text), segments, "eof")
-        head = text[pos : pos + 4]
-        if head[:3] == "ISA" and not head[3:].isalnum():
-            return _Cut(end, pos, segments, "next_isa")
-        segments += 1
-        end = pos = nxt + 1
-        if head == "IEA" + sep:
-            return _Cut(end, end, segments, "iea")
-
-
-def _for_pyx12(chunk: str) -> str:
-    """The interchange's text without the line breaks after its terminators when the
-    terminator is itself CR or LF.  The guide (§1) makes the terminator the character after
-    ISA16, optionally followed by CR, LF or CRLF that are ignored; pyx12's reader strips
-    those before a segment, but a terminator of LF followed by another LF gives it an empty
-    segment, which it takes for the end of the file (TA1 023)."""
-    term = chunk[ISA_LENGTH - 1]
-    if term not in "\r\n":
-        return chunk
-    return re.sub(re.escape(term) + "[\r\n]+", term, chunk)
-
-
-def _split(text: str) -> _Split:
-    """Cut the text into interchanges, each read with its own delimiters."""
-    chunks: list[_Chunk] = []
-    start = 0
-    position = 1  # file position of the ISA of the interchange being cut
-    saw_iea = False
-    while True:
-        if not _isa_is_well_formed(text[start : start + ISA_LENGTH]):
-            return _Split(
-                chunks,
-                FileError(
-                    code="FILE-BAD-ISA",
-                    message="an ISA segment is not 106 characters with usable delimiters",
-                    segment_position=position,
-                ),
-            )
-        cut = _cut(text, start)
-        ending = "eof" if cut.ending == "partial" else cut.ending
-        chunks.append(_Chunk(_for_pyx12(text[start : cut.end]), position, ending))
-        saw_iea = saw_iea or cut.ending == "iea"
-        if cut.ending == "partial":
-            return _Split(
-                chunks,
-                FileError(
-                    code="FILE-TRUNCATED",
-                    message="the file ends inside a segment",
-                    segment_position=position + cut.segments,
-                ),
-            )
-        if cut.ending == "eof":
-            if saw_iea:
-                return _Split(chunks)  # the last interchange lacks its IEA: TA1 023
-            return _Split(
-                chunks,
-                FileError(
-                    code="FILE-TRUNCATED",
-                    message="the file ends before the first IEA",
-                    segment_position=position + cut.segments - 1,
-                ),
-            )
-        position += cut.segments
-        rest = text[cut.resume :]
-        start = cut.resume + len(rest) - len(rest.lstrip(_BLANKS))
-        if start >= len(text):
-            return _Split(chunks)
-        if not text.startswith("ISA", start):
-            return _Split(
-                chunks,
-                FileError(
-                    code="FILE-NO-ISA",
-                    message="data after an interchange does not begin with an ISA segment",
-                    segment_position=position,
-                ),
-            )
+    return chunks, None
 
 
 # --- running pyx12 -----------------------------------------------------------------------
@@ -404,18 +212,17 @@ class _Run:
     set_facts: dict[int, _SetFacts] = field(default_factory=dict)  # id(err_st) -> facts
 
 
-def _isa_fields(chunk: _Chunk) -> list[str]:
-    isa = chunk.text[: ISA_LENGTH - 1]
-    return isa.split(isa[3])
+def _isa_fields(chunk: InterchangeText) -> list[str]:
+    return chunk.segments[0].split(chunk.delimiters.element)
 
 
-def _walk(chunk: _Chunk) -> _Run:
+def _walk(chunk: InterchangeText) -> _Run:
     """pyx12's ``x12n_document`` loop for one interchange, without its HTML/XML/997 output,
     with the departures listed in the module docstring."""
     maps = _maps()
     errh = _ErrorTree()
     run = _Run(errh, _isa_fields(chunk))
-    src = _Reader(io.StringIO(chunk.text))
+    src = _Reader(io.StringIO(chunk.text()))
     control = maps.control
     node = control.getnodebypath("/ISA_LOOP/ISA")
     walker = walk_tree()
@@ -540,7 +347,7 @@ def _first_seen(codes: list[str]) -> list[str]:
     return out
 
 
-def _ta1(run: _Run, chunk: _Chunk, duplicate: bool, options: ValidationOptions) -> Ta1:
+def _ta1(run: _Run, chunk: InterchangeText, duplicate: bool, options: ValidationOptions) -> Ta1:
     """TA1 note code the way ``error_997.__get_isa_errors`` picks it, plus the profile's
     receiver and sender rules and the file-level findings pyx12 cannot see per chunk."""
     isa = run.errh.cur_isa_node
@@ -557,7 +364,7 @@ def _ta1(run: _Run, chunk: _Chunk, duplicate: bool, options: ValidationOptions) 
         codes += isa_codes
         for ele in isa.elements:
             refdes = getattr(getattr(ele, "map_node", None), "refdes", "") or ""
-            table = _IEA_ELEMENT_NOTE if refdes.startswith("IEA") else _ISA_ELEMENT_NOTE
+            table = IEA_ELEMENT_NOTE if refdes.startswith("IEA") else ISA_ELEMENT_NOTE
             if ele.errors and ele.ele_pos in table:
                 codes.append(table[ele.ele_pos])
     if run.outside_segments:
@@ -632,12 +439,12 @@ def _issues(err_st: Any, facts: _SetFacts | None, scoped: bool) -> list[Issue]:
         codes = [("8" if c == "SEG1" else c) for c, _s, _v in err_seg.errors]
         # pyx12's 997 writes an AK3 "8" above the AK4s of a segment; so does the ack writer,
         # from the AK4 issues, so it is not listed twice here.
-        for code in _first_seen([c for c in codes if c in _AK3_CODES]):
+        for code in _first_seen([c for c in codes if c in AK3_TEXT]):
             out.append(
                 Issue(
                     code=code,
                     ack="AK3",
-                    message=f"{seg_id}: {_AK3_TEXT[code]}",
+                    message=f"{seg_id}: {AK3_TEXT[code]}",
                     policy_number=policy_number,
                     segment_position=position,
                     segment_id=seg_id,
@@ -649,13 +456,13 @@ def _issues(err_st: Any, facts: _SetFacts | None, scoped: bool) -> list[Issue]:
             node = getattr(ele, "map_node", None)
             element = getattr(node, "refdes", None) or f"{seg_id}{ele.ele_pos:02d}"
             for code, _s, _v in ele.errors:
-                if code not in _AK4_CODES:
+                if code not in AK4_TEXT:
                     continue
                 out.append(
                     Issue(
                         code=code,
                         ack="AK4",
-                        message=f"{element}: {_AK4_TEXT[code]}",
+                        message=f"{element}: {AK4_TEXT[code]}",
                         policy_number=policy_number,
                         segment_position=position,
                         segment_id=seg_id,
@@ -683,7 +490,7 @@ def _set_verdict(err_st: Any, run: _Run, options: ValidationOptions) -> Transact
             else:
                 rejected.add(scope)
     codes += _element_codes(
-        err_st.elements, ("ST", "SE"), (_ST_ELEMENT_CODE, _ST_ELEMENT_CODE), None
+        err_st.elements, ("ST", "SE"), (ST_ELEMENT_CODE, ST_ELEMENT_CODE), None
     )
     if not err_st.is_closed():
         codes.append("2")  # no SE before the GE (or the end of the file)
@@ -716,7 +523,7 @@ def _group_verdict(err_gs: Any, run: _Run, options: ValidationOptions) -> GroupV
     sets = [_set_verdict(st, run, options) for st in err_gs.children]
     codes = [code for code, _t in err_gs.errors]
     codes += _element_codes(
-        err_gs.elements, ("GS", "GE"), (_GS_ELEMENT_CODE, _GE_ELEMENT_CODE), "1"
+        err_gs.elements, ("GS", "GE"), (GS_ELEMENT_CODE, GE_ELEMENT_CODE), "1"
     )
     if id(err_gs) in run.unmapped_groups and not codes:
         codes.append("1")  # a GS pyx12 has no map for, though its codes pass the envelope map
@@ -750,14 +557,14 @@ def _group_verdict(err_gs: Any, run: _Run, options: ValidationOptions) -> GroupV
 
 
 def _interchange(
-    chunk: _Chunk,
+    chunk: InterchangeText,
     run: _Run | None,
     duplicate: bool,
     options: ValidationOptions,
     ta1: Ta1 | None = None,
 ) -> InterchangeVerdict:
     f = _isa_fields(chunk)
-    text = chunk.text
+    d = chunk.delimiters
     groups: list[GroupVerdict] = []
     if run is not None:
         ta1 = _ta1(run, chunk, duplicate, options)
@@ -775,9 +582,9 @@ def _interchange(
         version=f[12],
         test=f[15] == "T",
         ack_requested=f[14] == "1",
-        element_separator=text[3],
-        component_separator=text[104],
-        segment_terminator=text[105],
+        element_separator=d.element,
+        component_separator=d.component,
+        segment_terminator=d.segment,
         ta1=ta1 or Ta1(),
         groups=groups,
     )
@@ -793,7 +600,7 @@ def _accepted(ic: InterchangeVerdict) -> bool:
 
 
 def _validate_chunks(
-    chunks: list[_Chunk], options: ValidationOptions
+    chunks: list[InterchangeText], options: ValidationOptions
 ) -> Iterator[InterchangeVerdict | FileError]:
     seen: set[str] = set()
     for chunk in chunks:
@@ -835,13 +642,9 @@ def validate(source: str | Path | bytes, *, name: str, options: ValidationOption
     (``FILE-EMPTY``, ``FILE-BINARY``, ``FILE-NO-ISA``, ``FILE-BAD-ISA``, ``FILE-TRUNCATED``,
     ``FILE-PYX12``) and the interchanges read before the problem.
     """
-    text, error = _sniff(_read(source))
-    if text is None:
-        return FileVerdict(file=name, accepted=False, error=error)
-    split = _split(text)
+    chunks, error = _interchanges(_read(source), options)
     interchanges: list[InterchangeVerdict] = []
-    error = split.error
-    for item in _validate_chunks(split.chunks, options):
+    for item in _validate_chunks(chunks, options):
         if isinstance(item, FileError):
             error = error or item
             break

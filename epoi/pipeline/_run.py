@@ -23,9 +23,11 @@ from ..store import (
     Interchange,
     Store,
     Submission,
+    TransactionSet,
     WorkUnit,
     record_counts,
 )
+from ._problems import Problem, problems_of
 from ._stages import Clock, MatchHook, Pipeline, Progress, no_matching
 
 __all__ = ["RunSummary", "run", "serve", "summarize"]
@@ -44,6 +46,7 @@ class RunSummary:
     submissions: list[int] = field(default_factory=list)
     interchanges: int = 0
     interchanges_rejected: int = 0
+    sets_rejected: int = 0  # 997 AK5 R
     policies: int = 0
     accepted: int = 0
     warned: int = 0
@@ -53,15 +56,19 @@ class RunSummary:
     business_errors: int = 0
     acks: int = 0  # TA1 and 997
     error_returns: int = 0
-    failed_units: int = 0
+    failed_units: int = 0  # units that failed for good, and submissions that failed
     dead_lettered: int = 0
+    problems: list[Problem] = field(default_factory=list)  # why each of the above
 
     @property
     def anything_rejected(self) -> bool:
-        return bool(self.rejected or self.interchanges_rejected or self.failed_units)
+        return bool(self.rejected or self.interchanges_rejected or self.sets_rejected
+                    or self.failed_units)  # fmt: skip
 
     def as_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
+        doc = {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
+        doc["problems"] = [p.as_dict() for p in self.problems]
+        return doc
 
 
 def run(
@@ -140,6 +147,11 @@ def summarize(store: Store, submission_ids: Sequence[int]) -> RunSummary:
                 Interchange.submission_id.in_(ids), Interchange.ta1_ack_code == "R"
             )
         ) or 0
+        summary.sets_rejected = session.scalar(
+            select(func.count()).select_from(TransactionSet).where(
+                TransactionSet.submission_id.in_(ids), TransactionSet.ack_code == "R"
+            )
+        ) or 0
         summary.acks = session.scalar(
             select(func.count()).select_from(Ack).where(Ack.submission_id.in_(ids))
         ) or 0
@@ -154,6 +166,7 @@ def summarize(store: Store, submission_ids: Sequence[int]) -> RunSummary:
             )
         ) or 0
         summary.failed_units += failed_subs
+        summary.problems = problems_of(session, ids)
     return summary
 
 

@@ -1,7 +1,7 @@
 """clearance_runs and clearance_results: each ``epoi renewals clear`` run and its rows, for
 the reports
 
-Revision ID: 0005_reports
+Revision ID: 0005
 Revises: 0004
 Create Date: 2026-12-06
 """
