@@ -16,6 +16,7 @@ from .cli import _settings, guarded, main
 from .errors import ConfigError
 from .reports import (
     Format,
+    Report,
     ReportOptions,
     carrier_report,
     csv_tables,
@@ -27,7 +28,6 @@ from .reports import (
     timeliness_report,
     unmatched_report,
 )
-from .reports import Report
 
 
 def utc_now() -> datetime:

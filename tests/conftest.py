@@ -35,7 +35,6 @@ from epoi.sample import FaultOptions, generate
 from epoi.store import Store
 
 
-
 def _postgres_admin_engine() -> sa.Engine:
     engine = sa.create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
     try:

@@ -107,11 +107,13 @@ def test_no_module_imports_another_packages_private_module() -> None:
     ("source", "module", "is_package", "bad"),
     [
         # another package's private module, relative and absolute, and as a name
-        ("from ..store._registrations import match_results", ("epoi", "matching", "_hook"), False, True),
+        ("from ..store._registrations import match_results", ("epoi", "matching", "_hook"), False,
+         True),
         ("import epoi.store._registrations", ("epoi", "matching", "_hook"), False, True),
         ("from epoi.store import _registrations", ("epoi", "matching", "_hook"), False, True),
         ("from .parsers._acks import ack_file_name", ("epoi", "intake"), False, True),
-        ("def f():\n    from ..parsers._acks import ack_file_name", ("epoi", "pipeline", "_x"), False, True),
+        ("def f():\n    from ..parsers._acks import ack_file_name", ("epoi", "pipeline", "_x"),
+         False, True),
         # the package's own private modules, its public API, and the top package's own
         ("from ._stage import _match_batch", ("epoi", "matching", "_hook"), False, False),
         ("from ._acks import write_acks", ("epoi", "parsers"), True, False),

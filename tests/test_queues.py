@@ -21,6 +21,7 @@ import kombu.message
 import pytest
 from pydantic import BaseModel, ValidationError
 
+from _scaleout import RABBITMQ_URL, require_services
 from epoi.config import Settings
 from epoi.errors import EpoiError, InputError
 from epoi.queues import (
@@ -33,8 +34,6 @@ from epoi.queues import (
     stop_on_signals,
 )
 from epoi.schemas.messages import Kind
-
-from _scaleout import RABBITMQ_URL, require_services
 
 MAX_ATTEMPTS = 3
 
