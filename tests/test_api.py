@@ -47,7 +47,8 @@ class World:
         return self.server.client(self.tokens[who] if who else None)
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="module",
+                params=["sqlite", pytest.param("postgresql", marks=pytest.mark.services)])
 def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
           ) -> Iterator[World]:  # fmt: skip
     root = tmp_path_factory.mktemp(f"api-{request.param}")

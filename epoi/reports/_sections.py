@@ -28,9 +28,8 @@ from ..store import (
     TransactionSet,
     VehicleRow,
 )
-from ..matching._renewals import HOLD_LABELS
-from ..store._clearance import clearance_results, clearance_runs
-from ..store._registrations import match_reports, match_results
+from ..matching import HOLD_LABELS
+from ..store import clearance_results, clearance_runs, match_reports, match_results
 from ..transforms import CATALOGUE
 from ._filter import (
     Filter,
