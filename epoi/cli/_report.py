@@ -15,6 +15,7 @@ from .._clock import utc_now
 from ..errors import ConfigError
 from ..reports import (
     Format,
+    Report,
     ReportOptions,
     carrier_report,
     csv_tables,
@@ -26,7 +27,6 @@ from ..reports import (
     timeliness_report,
     unmatched_report,
 )
-from ..reports._model import Report
 from ._app import command_store, current_settings, guarded, main
 
 _DATE = click.DateTime(formats=["%Y-%m-%d"])

@@ -15,11 +15,15 @@ Public API:
 
 from __future__ import annotations
 
+from ._acks import AckDocument, AckEnvelope, ack_file_name, write_997, write_acks, write_ta1
 from ._codes import AK3_TEXT, AK4_TEXT, TA1_TEXT
 from ._options import PolicyBlock, ValidationOptions
 from ._segment import Delimiters, Segment
 
-__all__ = ["AK3_TEXT", "AK4_TEXT", "TA1_TEXT", "Delimiters", "PolicyBlock", "Segment", "ValidationOptions"]
+__all__ = [
+    "AK3_TEXT", "AK4_TEXT", "TA1_TEXT", "Delimiters", "PolicyBlock", "Segment", "ValidationOptions",
+    "AckDocument", "AckEnvelope", "ack_file_name", "write_997", "write_acks", "write_ta1",
+]
 
 import io
 import os

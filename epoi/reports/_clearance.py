@@ -7,8 +7,8 @@ import sqlalchemy as sa
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
-from ..matching._renewals import HOLD_LABELS
-from ..store._clearance import clearance_results, clearance_runs
+from ..matching import HOLD_LABELS
+from ..store import clearance_results, clearance_runs
 from ._filter import ReportOptions, pct
 from ._model import ClearanceCount, ClearanceRun
 

@@ -10,8 +10,14 @@ import sqlalchemy as sa
 from sqlalchemy import ColumnElement, case, func
 from sqlalchemy.orm import Session, aliased
 
-from ..store import Carrier, InsuredRow, PolicyReportRow, Submission
-from ..store._registrations import match_reports, match_results
+from ..store import (
+    Carrier,
+    InsuredRow,
+    PolicyReportRow,
+    Submission,
+    match_reports,
+    match_results,
+)
 from ._filter import Filter, ReportOptions, as_of_day, days_between, pct, records_from
 from ._mask import mask_date_of_birth, mask_fein, mask_licence, mask_name
 from ._model import AgeingBucket, MatchStepCount, UnmatchedVehicle
