@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from epoi.errors import ConfigError, InputError
-from epoi.parsers._acks import AckEnvelope, ack_file_name, write_997, write_acks, write_ta1
+from epoi.parsers import AckEnvelope, ack_file_name, write_997, write_acks, write_ta1
 from epoi.parsers._maps import MAP_PATH
 from epoi.schemas.verdict import (
     FileVerdict,

@@ -14,6 +14,7 @@ from .._clock import utc_now
 from ..errors import ConfigError
 from ..reports import (
     Format,
+    Report,
     ReportOptions,
     carrier_report,
     csv_tables,
@@ -25,7 +26,6 @@ from ..reports import (
     timeliness_report,
     unmatched_report,
 )
-from ..reports._model import Report
 from ..store import CarrierScope, record_access, who
 from ._app import command_store, current_settings, guarded, main
 

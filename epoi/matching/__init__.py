@@ -27,8 +27,9 @@ from ._queries import (
     verify,
     verify_many,
 )
-from ._registrations import read_registrations
+from ._registrations import open_registration_file, read_registrations
 from ._renewals import (
+    HOLD_LABELS,
     Clearance,
     RenewalDue,
     SuspensionCandidate,
@@ -74,6 +75,7 @@ __all__ = [
     "verify",
     "verify_many",
     "vin_blocks",
+    "HOLD_LABELS",
     "Clearance",
     "RenewalDue",
     "CoverageReport",
@@ -101,6 +103,7 @@ __all__ = [
     "name_keys",
     "organisation_key",
     "owners_of",
+    "open_registration_file",
     "read_registrations",
     "read_renewals",
     "settle_pending",

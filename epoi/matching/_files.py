@@ -13,8 +13,7 @@ from pathlib import Path
 
 from ..errors import InputError, Location
 from ..schemas.registration import RowError
-from ..store import Store
-from ..store._clearance import ClearanceResult, record_clearance_run
+from ..store import ClearanceResult, Store, record_clearance_run
 from ._hook import sync_vehicle_states
 from ._load import LoadReport, load_registrations
 from ._near_vin import build_near_vin_index

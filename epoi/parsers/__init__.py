@@ -20,6 +20,7 @@ import os
 from typing import BinaryIO, Literal
 
 from ..schemas.verdict import FileVerdict
+from ._acks import AckDocument, AckEnvelope, ack_file_name, write_997, write_acks, write_ta1
 from ._codes import AK3_TEXT, AK4_TEXT, TA1_TEXT
 from ._options import PolicyBlock, ValidationOptions
 from ._policies import iter_policies
@@ -29,6 +30,7 @@ from ._segment import Delimiters, Segment
 __all__ = [
     "AK3_TEXT", "AK4_TEXT", "TA1_TEXT", "Delimiters", "Engine", "PolicyBlock", "Segment",
     "ValidationOptions", "iter_policies", "read_segments", "validate", "validate_parallel",
+    "AckDocument", "AckEnvelope", "ack_file_name", "write_997", "write_acks", "write_ta1",
 ]
 
 # The validation engines: the compiled map (default), or pyx12's own, the reference.

@@ -21,10 +21,6 @@ Migrations live in ``epoi/store/migrations/versions``; every model change needs 
 
 from __future__ import annotations
 
-from . import (
-    _clearance,  # noqa: F401  (renewal clearance runs, migration 0005_reports)
-    _registrations,  # noqa: F401  (the matching tables, migration 0003)
-)
 from ._access import (
     ACCESS_LOG,
     CarrierScope,
@@ -34,6 +30,12 @@ from ._access import (
     who,
 )
 from ._base import Base, UtcDateTime
+from ._clearance import (  # renewal clearance runs, migration 0005_reports
+    ClearanceResult,
+    clearance_results,
+    clearance_runs,
+    record_clearance_run,
+)
 from ._models import (
     Ack,
     AckKind,
@@ -87,6 +89,15 @@ from ._records_repo import (
     units_left,
     update_set,
 )
+from ._registrations import (  # the matching tables, migration 0003
+    NAME_KEY_INDEXES,
+    REGISTRATION_INDEXES,
+    match_reports,
+    match_results,
+    registration_loads,
+    registration_name_keys,
+    registrations,
+)
 from ._repo import (
     AckRecord,
     InterchangeRecord,
@@ -125,6 +136,17 @@ __all__ = [
     "record_access",
     "scoped_submission",
     "who",
+    "NAME_KEY_INDEXES",
+    "REGISTRATION_INDEXES",
+    "match_reports",
+    "match_results",
+    "registration_loads",
+    "registration_name_keys",
+    "registrations",
+    "ClearanceResult",
+    "clearance_results",
+    "clearance_runs",
+    "record_clearance_run",
     "ApiToken",
     "TokenInfo",
     "TokenRole",
