@@ -59,10 +59,9 @@ class _Conn(asyncio.Protocol):
 
     def __init__(self, load: _Load) -> None:
         self.load, self.buf, self.due, self.open = load, b"", 0.0, False
-        self.transport: asyncio.Transport | None = None
+        self.transport: Any = None  # asyncio's or uvloop's transport
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
         self.transport, self.open = transport, True
 
     def connection_lost(self, exc: Exception | None) -> None:

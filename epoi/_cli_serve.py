@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timedelta, timezone
 
 import click
@@ -37,7 +38,7 @@ def serve(host: str, port: int, workers: int, keep_alive: int) -> None:
     """
     import uvicorn  # only the service needs it
 
-    from .api import create_app, open_service_store
+    from .api import WORKER_LOG_LEVEL, create_app, open_service_store
 
     settings = _settings()
     store = open_service_store(settings)  # a schema or connection problem: exit 2, now
@@ -57,6 +58,7 @@ def serve(host: str, port: int, workers: int, keep_alive: int) -> None:
             store.dispose()
         return
     store.dispose()  # each worker process opens its own
+    os.environ[WORKER_LOG_LEVEL] = level
     uvicorn.run("epoi.api:app_from_env", factory=True, workers=workers,
                 **options)  # type: ignore[arg-type]  # fmt: skip
 

@@ -6,6 +6,7 @@ Public API:
 - ``create_app(settings, store, clock) -> FastAPI``: the routes of every role.
 - ``app_from_env()``: the same, for uvicorn's worker processes (settings from EPOI_*).
 - ``open_service_store(settings)``: the store the service runs on, checked or migrated.
+- ``WORKER_LOG_LEVEL``: the variable that hands ``--log-level`` to the worker processes.
 - ``ApiError``: an answer other than success, with its HTTP status, code and message.
 
 Routes: carriers ``POST/GET /v1/submissions``, ``GET /v1/submissions/{id}[/acks[/{name}]]``,
@@ -14,7 +15,7 @@ auditors ``GET /v1/reports/{summary,unmatched,timeliness}``, ``/v1/reports/carri
 ``GET /health``; ``/openapi.json`` and ``/docs``.
 """
 
-from ._app import app_from_env, create_app, open_service_store
+from ._app import WORKER_LOG_LEVEL, app_from_env, create_app, open_service_store
 from ._errors import ApiError
 
-__all__ = ["ApiError", "app_from_env", "create_app", "open_service_store"]
+__all__ = ["WORKER_LOG_LEVEL", "ApiError", "app_from_env", "create_app", "open_service_store"]

@@ -6,6 +6,7 @@ worker processes (``--workers N``) each build their own through :func:`app_from_
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
@@ -20,8 +21,10 @@ from .. import _logging
 from ..config import Settings
 from ..store import Store
 from . import _auditor, _carrier, _coverage
+from ._auth import TokenCache
 from ._context import Context, context
 from ._errors import GuardMiddleware, error_body, install_error_handlers
+from ._reader import CoverageReader
 
 Clock = Callable[[], datetime]
 
@@ -40,7 +43,8 @@ def create_app(settings: Settings, store: Store, clock: Clock = utc_now) -> Fast
         description="Every route but `/health` takes a bearer token from `epoi tokens issue`. "
                     "Every error is a JSON body `{\"code\", \"message\"}`.",
     )  # fmt: skip
-    app.state.epoi = Context(settings, store, clock)
+    app.state.epoi = Context(settings, store, clock, TokenCache(settings.token_cache_seconds),
+                             CoverageReader(store))
     install_error_handlers(app)
     app.add_middleware(GuardMiddleware, home=settings.home)
     app.include_router(_carrier.router)
@@ -77,14 +81,21 @@ def open_service_store(settings: Settings) -> Store:
     return store
 
 
+# ``epoi serve --workers N`` hands its --log-level to the worker processes in this variable.
+WORKER_LOG_LEVEL = "EPOI_SERVE_LOG_LEVEL"
+
+
 def app_from_env() -> FastAPI:
-    """uvicorn's factory in each worker process: settings from the environment."""
+    """uvicorn's factory in each worker process: settings from the environment, logging
+    configured as in the parent (JSON lines, personal data redacted, its level)."""
+    _logging.configure(os.environ.get(WORKER_LOG_LEVEL, "WARNING").upper())
     settings = Settings()
     store = open_service_store(settings)
 
     @asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[None]:
         yield
+        app.state.epoi.coverage.close()
         store.dispose()
 
     app = create_app(settings, store)

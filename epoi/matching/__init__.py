@@ -17,6 +17,7 @@ from ._names import last_name_agrees, name_key, name_keys, organisation_key
 from ._near_vin import build_near_vin_index, current_near_vin
 from ._queries import (
     MATCH_COLUMNS,
+    OneVinVerifier,
     RegistrationState,
     Verification,
     clear_renewals,
@@ -49,6 +50,7 @@ from ._timeline import (
 )
 
 __all__ = [
+    "OneVinVerifier",
     "LoadReport",
     "MATCH_COLUMNS",
     "MatchCounts",
