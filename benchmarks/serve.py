@@ -100,12 +100,14 @@ class _Load:
     def __init__(self) -> None:
         self.idle: list[_Conn] = []
         self.latencies: list[float] = []
+        self.timeline: list[float] = []
         self.errors = {"status": 0, "closed": 0, "no_idle_connection": 0}
         self.in_flight = 0
         self.done = asyncio.Event()
 
     def answered(self, conn: _Conn, status: int, due: float) -> None:
         self.latencies.append(time.perf_counter() - due)
+        self.timeline.append(due)
         if status != 200:
             self.errors["status"] += 1
         self.idle.append(conn)
@@ -152,6 +154,7 @@ async def _load(p: dict[str, Any]) -> dict[str, Any]:
                     load.errors["closed"] += 1  # closed while idle: not given back
             n += 1
         await asyncio.sleep(min(0.001, max(0.0, start + n / p["rate"] - now)))
+    load.done.clear()  # set whenever nothing was in flight; now: the last answer
     if load.in_flight:
         try:
             await asyncio.wait_for(load.done.wait(), timeout=60)
@@ -163,6 +166,10 @@ async def _load(p: dict[str, Any]) -> dict[str, Any]:
     for c in conns:
         if c.transport is not None:
             c.transport.close()
+    if os.environ.get("BENCH_DEBUG"):
+        slow = [(round(d - start, 2), round(lat * 1000)) for d, lat in
+                zip(load.timeline, load.latencies) if lat > 0.05]
+        print(len(slow), slow[::10], file=sys.stderr)
     latencies = sorted(load.latencies)
 
     def pct(q: float) -> float | None:
@@ -384,7 +391,8 @@ def main() -> None:
 
     def line(name: str, r: dict[str, Any], rss: float) -> None:
         print(f"{name:<34} {r['achieved_per_second']:>6,}/s  p50 {r['p50_ms']} ms  "
-              f"p99 {r['p99_ms']} ms  max {r['max_ms']} ms  errors {r['errors']}  "
+              f"p99 {r['p99_ms']} ms  max {r['max_ms']} ms  errors {r['errors']} "
+              f"{ {k: v for k, v in r['error_kinds'].items() if v} or ''}  "
               f"connections {r['connections']} (still open {r['still_open']})  "
               f"server RSS {rss} MB  CPU s: server {r['server_cpu_seconds']} "
               f"({r['checks_per_server_cpu_second']} checks/CPU-s) client "

@@ -6,6 +6,7 @@ worker processes (``--workers N``) each build their own through :func:`app_from_
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -35,7 +36,23 @@ def utc_now() -> datetime:
 
 def create_app(settings: Settings, store: Store, clock: Clock = utc_now) -> FastAPI:
     """The service over ``store`` (migrated by the caller: ``epoi serve`` checks it is)."""
+    ctx = Context(settings, store, clock, TokenCache(settings.token_cache_seconds),
+                  CoverageReader(store))
+
+    @asynccontextmanager
+    async def lifespan(_app: Any) -> AsyncIterator[None]:
+        # What the worker has built so far lives as long as it does: frozen out of the
+        # collector's sight, a full collection no longer walks it (measured: 60 ms for
+        # 130,000 objects on the 2-core machine, a pause every coverage check behind it
+        # would wait for).
+        gc.freeze()
+        try:
+            yield
+        finally:
+            ctx.coverage.close()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="epoi",
         version="1",
         summary="e-POI online: carriers submit 811 files, the renewal system checks coverage, "
@@ -43,9 +60,9 @@ def create_app(settings: Settings, store: Store, clock: Clock = utc_now) -> Fast
         description="Every route but `/health` takes a bearer token from `epoi tokens issue`. "
                     "Every error is a JSON body `{\"code\", \"message\"}`.",
     )  # fmt: skip
-    app.state.epoi = Context(settings, store, clock, TokenCache(settings.token_cache_seconds),
-                             CoverageReader(store))
+    app.state.epoi = ctx
     install_error_handlers(app)
+    app.add_middleware(_coverage.CoverageLane)  # inside the guard: logged, bugs are 500s
     app.add_middleware(GuardMiddleware, home=settings.home)
     app.include_router(_carrier.router)
     app.include_router(_coverage.router)
@@ -92,12 +109,14 @@ def app_from_env() -> FastAPI:
     settings = Settings()
     store = open_service_store(settings)
 
+    app = create_app(settings, store)
+    inner = app.router.lifespan_context
+
     @asynccontextmanager
-    async def lifespan(_app: Any) -> AsyncIterator[None]:
-        yield
-        app.state.epoi.coverage.close()
+    async def lifespan(a: Any) -> AsyncIterator[None]:
+        async with inner(a):
+            yield
         store.dispose()
 
-    app = create_app(settings, store)
     app.router.lifespan_context = lifespan
     return app

@@ -109,9 +109,13 @@ def authorize(ctx: Context, request: Request, credentials: HTTPAuthorizationCred
 async def authorize_async(ctx: Context, request: Request,
                           credentials: HTTPAuthorizationCredentials | None,
                           *roles: TokenRole) -> Caller:  # fmt: skip
-    """:func:`authorize` for an async route: a cached token is admitted on the event loop,
-    only a store read goes to the thread pool."""
+    """:func:`authorize` for an async route: a cached token is admitted on the event loop.
+    A store read happens on the loop too with SQLite (one indexed read, and the requests
+    that arrive meanwhile then find the token cached instead of each reading it in a thread
+    of their own); with a server database it goes to the thread pool."""
     token = ctx.tokens.get(hash_secret(_secret(credentials)))
     if token is not None:
         return _admit(request, token, ctx.clock(), roles)
+    if ctx.store.dialect == "sqlite":
+        return authorize(ctx, request, credentials, *roles)
     return await run_in_threadpool(authorize, ctx, request, credentials, *roles)
