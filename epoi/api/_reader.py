@@ -58,6 +58,11 @@ class CoverageReader:
             self.close()  # the next check starts on a fresh connection
             raise
 
+    def warm_up(self) -> None:
+        """Open the connection with a check of a VIN no vehicle has (see ``_app``)."""
+        if self._inline:
+            self._verify_inline(["0" * 17], date(2000, 1, 1))
+
     def _verify_pooled(self, vins: Sequence[str], day: date) -> list[Verification]:
         with self._engine.connect() as conn, conn.begin():
             return verify_many(conn, vins, day)
