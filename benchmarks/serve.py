@@ -11,13 +11,18 @@ bounded in count and time:
    ``--rate`` (1,000 coverage checks/s) runs through them: p50/p99 latency, errors, server RSS.
 2. ``search``: rising rates on ``--search-connections`` connections until p99 exceeds 100 ms
    (or errors appear): the highest rate sustained.
-3. ``upload``: coverage checks at ``--upload-rate`` while a carrier uploads a 200 MB file:
-   p99 and the server's peak RSS during the upload.
+3. ``upload``: coverage checks at ``--upload-rate`` while a carrier uploads 200 MB files back
+   to back (each different, none a duplicate): p99 and the server's peak RSS meanwhile.
 
-The load comes from a separate process (this script with ``--client``): raw asyncio streams,
-one request at a time per connection, sent on a fixed schedule (open loop: a latency counts
-from when the request was due, so a stalled server cannot hide its queue).  It prints one
-line per measurement and, with ``--json``, the figures.
+The load comes from a separate process (this script with ``--client``, on uvloop): one
+protocol object per connection, one request at a time on each (no pipelining), every
+request built before the clock starts, sent on a fixed schedule (open loop: a latency
+counts from when the request was due, so a stalled server cannot hide its queue) and round
+all the connections held.  The client and the server share the machine's cores, so each
+line gives the server's CPU time over the measurement (checks per server CPU-second: the
+figure that does not depend on what else the machine runs) and the client's.  It prints
+one line per measurement and, with ``--json``, the figures.  ``BENCH_DEBUG=1``: the client
+also prints when the slow (> 50 ms) checks were due, to tell a warm-up from a stall.
 """
 
 from __future__ import annotations
