@@ -178,7 +178,7 @@ async def _load(p: dict[str, Any]) -> dict[str, Any]:
             c.transport.close()
     if os.environ.get("BENCH_DEBUG"):
         slow = [(round(d - start, 2), round(lat * 1000)) for d, lat in
-                zip(load.timeline, load.latencies) if lat > 0.05]
+                zip(load.timeline, load.latencies, strict=True) if lat > 0.05]
         print(len(slow), slow[::10], file=sys.stderr)
     latencies = sorted(load.latencies)
 
@@ -374,7 +374,7 @@ class _Uploads(threading.Thread):
         while not self.stop.is_set():
             first = f"NOT X12 {time.time_ns()} ".encode()
 
-            def body() -> Any:
+            def body(first: bytes = first) -> Any:
                 yield first
                 for _ in range(BIG // len(chunk)):
                     yield chunk
