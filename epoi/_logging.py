@@ -5,7 +5,11 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections.abc import MutableMapping
+import traceback
+import uuid
+from collections.abc import Callable, MutableMapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -76,3 +80,44 @@ def configure(level: str = "INFO") -> None:
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
     return structlog.get_logger(name)
+
+
+INCIDENTS_LOG = "incidents.log"
+
+
+@dataclass(frozen=True, slots=True)
+class Incident:
+    """A bug, numbered: its trace is in ``trace_file`` ($EPOI_HOME/incidents.log), or
+    ``problem`` says why no trace could be written."""
+
+    id: str
+    trace_file: Path | None
+    problem: str | None = None
+
+    @property
+    def where(self) -> str:
+        if self.trace_file is not None:
+            return f"trace in {self.trace_file}"
+        return f"no trace written: {self.problem}"
+
+
+def record_incident(home: Callable[[], Path], exc: BaseException, *,
+                    logger: str) -> Incident:  # fmt: skip
+    """Number the bug being handled, append its trace to the incidents file under
+    ``home()`` (``Settings.ensure_home``) and log one line without it: the command line and
+    the HTTP service show the number only, never a traceback.  Never raises: a home that
+    cannot be written to is said (``problem``) rather than a file named that is not there."""
+    incident = uuid.uuid4().hex[:12]
+    trace = traceback.format_exc()
+    trace_file: Path | None = None
+    problem: str | None = None
+    try:
+        trace_file = home() / INCIDENTS_LOG
+        with trace_file.open("a", encoding="utf-8") as fh:
+            fh.write(f"--- incident {incident}\n{trace}\n")
+    except Exception as unwritable:
+        trace_file = None
+        message = getattr(unwritable, "message", None)  # an EpoiError says why itself
+        problem = message if isinstance(message, str) else type(unwritable).__name__
+    get_logger(logger).error("internal_error", incident=incident, error_type=type(exc).__name__)
+    return Incident(incident, trace_file, problem)

@@ -43,7 +43,7 @@ from .config import Settings
 from .errors import ConfigError, EpoiError, InputError, Location
 from ._units import chunk_key, encode_chunk, group_key, parse_key, set_key
 from .parsers import PolicyBlock, ValidationOptions, iter_policies, validate
-from .parsers._acks import ack_file_name, write_acks
+from .parsers import ack_file_name, write_acks
 from .schemas.verdict import FileVerdict, InterchangeVerdict, Ta1, TransactionSetVerdict
 from .store import (
     AckKind,

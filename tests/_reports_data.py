@@ -43,8 +43,9 @@ from epoi.store import (
     UnitState,
     VehicleRow,
     WorkUnit,
+    match_reports,
+    match_results,
 )
-from epoi.store._registrations import match_reports, match_results
 
 AS_OF = date(2026, 11, 27)
 BETA_LICENCE = "Q9876543"

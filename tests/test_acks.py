@@ -20,7 +20,7 @@ import pyx12.x12file
 import pyx12.x12n_document
 
 from epoi.errors import ConfigError, InputError
-from epoi.parsers._acks import AckEnvelope, ack_file_name, write_997, write_acks, write_ta1
+from epoi.parsers import AckEnvelope, ack_file_name, write_997, write_acks, write_ta1
 from epoi.parsers._maps import MAP_PATH
 from epoi.schemas.verdict import (
     FileVerdict,

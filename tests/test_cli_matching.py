@@ -59,14 +59,6 @@ def policy(n: int, tt: str, vin: str, make: str, year: int, last: str, dl: str, 
         submission_ref="S1", key=key)
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    home = tmp_path / "epoi-data"
-    monkeypatch.setenv("EPOI_HOME", str(home))
-    monkeypatch.delenv("EPOI_DATABASE_URL", raising=False)
-    return home
-
-
 def invoke(*args: str) -> tuple[int, str, str]:
     result = CliRunner().invoke(main, list(args))
     return result.exit_code, result.stdout, result.stderr

@@ -258,10 +258,8 @@ def test_garbage_is_archived_and_the_submission_fails_with_a_code(
 
 
 @pytest.fixture
-def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def cli(home: Path):
     """Run ``epoi`` on the embedded default under tmp_path."""
-    monkeypatch.setenv("EPOI_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("EPOI_DATABASE_URL", raising=False)
     runner = CliRunner()
 
     def run(*args: str):

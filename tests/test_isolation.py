@@ -16,15 +16,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 from sqlalchemy import select
 
+from _helpers import cli_in, cli_ok, cli_sample
 from epoi._access import CarrierScope
-from epoi.cli import main
 from epoi.config import Settings
 from epoi.matching import pipeline_match_hook
-from epoi.store import PolicyReportRow, Store, Submission, VehicleRow
-from epoi.store._registrations import match_results
+from epoi.store import PolicyReportRow, Store, Submission, VehicleRow, match_results
 
 
 @dataclass(frozen=True)
@@ -44,8 +43,7 @@ class World:
     missing_id: int
 
     def cli(self, *args: str) -> Result:
-        return CliRunner().invoke(main, list(args),
-                                  env={"EPOI_HOME": str(self.home), "EPOI_DATABASE_URL": None})
+        return cli_in(self.home, *args)
 
 
 def _ok(result: Result) -> str:
@@ -57,20 +55,10 @@ def _ok(result: Result) -> str:
 def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     root = tmp_path_factory.mktemp("isolation")
     home, sample = root / "home", root / "sample"
-    env = {"EPOI_HOME": str(home), "EPOI_DATABASE_URL": None}
-    runner = CliRunner()
-
-    def cli(*args: str) -> str:
-        return _ok(runner.invoke(main, list(args), env=env))
-
-    info = json.loads(cli("sample", "--policies", "160", "--carriers", "2", "--seed", "5",
-                          "--today", "2026-11-27", "--bad-check-digits", "0.03",
-                          "--out", str(sample), "--json"))
-    for c in info["carriers"]:
-        cli("carriers", "add", "--name", c["name"], "--naic", c["naic"], "--isa-qualifier",
-            "ZZ", "--isa-id", c["sender_id"], "--production")
-    cli("registrations", "load", info["registrations_file"])
-    cli("run", *info["files"])
+    info = cli_sample(home, sample, "--policies", "160", "--carriers", "2", "--seed", "5",
+                      "--today", "2026-11-27", "--bad-check-digits", "0.03")  # fmt: skip
+    cli_ok(home, "registrations", "load", info["registrations_file"])
+    cli_ok(home, "run", *info["files"])
     _match_stored(home)
 
     store = Store(f"sqlite:///{home / 'epoi.db'}")

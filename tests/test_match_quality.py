@@ -24,17 +24,16 @@ from pathlib import Path
 import pytest
 
 from epoi.matching import (
+    MatchCounts,
     build_near_vin_index,
     load_registrations,
     match_units,
     read_registrations,
 )
-from epoi.matching._stage import MatchCounts
 from epoi.parsers import iter_policies, validate
 from epoi.sample import FaultOptions, MatchingTraps, generate
 from epoi.schemas.policy import NormalizedRecord
-from epoi.store import Store
-from epoi.store._registrations import match_results
+from epoi.store import Store, match_results
 from epoi.transforms import EditContext, normalize
 
 TODAY = date(2026, 11, 27)

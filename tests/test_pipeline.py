@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
+from _helpers import RUN_TABLES, register_carriers, row_counts
 from epoi.cli import main
 from epoi.config import Settings
 from epoi.pipeline import Pipeline, run
@@ -27,31 +28,19 @@ from epoi.store import (
     add_carrier,
 )
 
-TABLES = (
-    "submissions", "interchanges", "acks", "functional_groups", "transaction_sets",
-    "work_units", "policy_reports", "insureds", "vehicles", "business_errors", "error_returns",
-)  # fmt: skip
+TABLES = RUN_TABLES
 
 
 @pytest.fixture
-def world(tmp_path: Path, store: Store, clock) -> list[Path]:
+def world(sample_world) -> list[Path]:
     """Three carriers' files (a few faulty records among them), carriers registered."""
-    summary = generate(
-        40, tmp_path / "edi", today=date(2026, 11, 27), seed=3, policies_per_set=15,
-        faults=FaultOptions(bad_check_digits=0.05, missing_dates=0.05),
-    )  # fmt: skip
-    with store.session() as session:
-        for c in summary.carriers:
-            add_carrier(
-                session, name=c.name, naic=c.naic, isa_qualifier="ZZ", isa_id=c.sender_id,
-                environment=CarrierEnvironment.PRODUCTION, created_at=clock(),
-            )  # fmt: skip
-    return sorted(summary.files)
+    return sample_world(40, seed=3, policies_per_set=15,
+                        faults=FaultOptions(bad_check_digits=0.05, missing_dates=0.05))
 
 
 def _rows(store: Store) -> dict[str, int]:
     with store.engine.connect() as conn:
-        return {t: conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one() for t in TABLES}
+        return row_counts(conn, TABLES)
 
 
 def _run(paths, store, settings, clock, **kw):
@@ -258,9 +247,7 @@ def test_the_match_hook_gets_the_accepted_production_records_as_normalised(
     assert seen and all(r.report == fresh[r.report.key] for r in seen)
 
 
-def test_cli_carriers_import_is_repeatable_and_checks_its_rows(tmp_path, monkeypatch):
-    monkeypatch.setenv("EPOI_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("EPOI_DATABASE_URL", raising=False)
+def test_cli_carriers_import_is_repeatable_and_checks_its_rows(tmp_path, home):
     cli = CliRunner()
     repo = Path(__file__).resolve().parents[1]
     first = cli.invoke(main, ["carriers", "import", str(repo / "examples" / "carriers.csv")])
@@ -275,6 +262,7 @@ def test_cli_carriers_import_is_repeatable_and_checks_its_rows(tmp_path, monkeyp
     assert len(listed["carriers"]) == 3
 
 
+@pytest.mark.services
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_finishing_a_unit_does_not_wait_on_rows_inserted_for_the_same_submission(
     world, store, settings, clock
@@ -351,9 +339,7 @@ def test_the_run_says_why_and_a_rejected_set_rejects_the_run(tmp_path, store, se
     bad = generate(10, tmp_path / "bad", today=date(2026, 11, 27), seed=3, carriers=1,
                    policies_per_set=5, faults=FaultOptions(vin_typos=0.0, wrong_counts=1.0))
     [c] = bad.carriers
-    with store.session() as session:
-        add_carrier(session, name=c.name, naic=c.naic, isa_qualifier="ZZ", isa_id=c.sender_id,
-                    environment=CarrierEnvironment.PRODUCTION, created_at=clock())  # fmt: skip
+    register_carriers(store, [c], created_at=clock())
     monkeypatch.setenv("EPOI_HOME", str(settings.home))
     monkeypatch.setenv("EPOI_DATABASE_URL", store.url)
     cli = CliRunner()

@@ -12,8 +12,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from epoi.parsers import ValidationOptions, iter_policies, validate
-from epoi.parsers._acks import write_acks
+from epoi.parsers import ValidationOptions, iter_policies, validate, write_acks
 from epoi.sample import FaultOptions, generate
 from epoi.transforms import EditContext, normalize
 

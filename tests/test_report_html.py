@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
+from _helpers import cli_ok, cli_sample
 from _report_tables import html_tables
-from epoi.cli import main
+
+pytestmark = pytest.mark.browser
 
 HEADLESS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -42,28 +43,17 @@ def _tool(name: str) -> str:
     return path
 
 
-def _cli(home: Path, *args: str) -> str:
-    result = CliRunner().invoke(main, list(args), env={"EPOI_HOME": str(home),
-                                                         "EPOI_DATABASE_URL": None})
-    assert result.exit_code in (0, 1), result.output
-    return result.output
-
-
 @pytest.fixture(scope="module")
 def summary(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
     """A sample run's summary, rendered as HTML and as JSON."""
     root = tmp_path_factory.mktemp("html")
     home, sample = root / "home", root / "sample"
-    info = json.loads(_cli(home, "sample", "--policies", "400", "--seed", "11",
-                           "--today", "2026-11-27", "--bad-check-digits", "0.02",
-                           "--out", str(sample), "--json"))
-    for c in info["carriers"]:
-        _cli(home, "carriers", "add", "--name", c["name"], "--naic", c["naic"],
-             "--isa-qualifier", "ZZ", "--isa-id", c["sender_id"], "--production")
-    _cli(home, "run", *info["files"])
+    info = cli_sample(home, sample, "--policies", "400", "--seed", "11",
+                      "--today", "2026-11-27", "--bad-check-digits", "0.02")  # fmt: skip
+    cli_ok(home, "run", *info["files"])
     html, doc = root / "summary.html", root / "summary.json"
-    _cli(home, "report", "summary", "--format", "html", "--out", str(html))
-    _cli(home, "report", "summary", "--format", "json", "--out", str(doc))
+    cli_ok(home, "report", "summary", "--format", "html", "--out", str(html))
+    cli_ok(home, "report", "summary", "--format", "json", "--out", str(doc))
     return html, json.loads(doc.read_text())
 
 
@@ -182,8 +172,8 @@ def unmatched(summary: tuple[Path, dict[str, Any]]) -> Path:
     """The unmatched report of the same run (no registrations: every vehicle is pending),
     unmasked: the widest table, names and licence numbers in full."""
     html = summary[0].parent / "unmatched.html"
-    _cli(summary[0].parent / "home", "report", "unmatched", "--unmasked", "--as", "test",
-         "--format", "html", "--out", str(html))
+    cli_ok(summary[0].parent / "home", "report", "unmatched", "--unmasked", "--as", "test",
+           "--format", "html", "--out", str(html))
     return html
 
 

@@ -14,50 +14,32 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
+from _helpers import RUN_TABLES, register_carriers, row_counts
 from epoi.cli import main
 from epoi.errors import InputError
 from epoi.pipeline import Pipeline, reprocess, run, summarize
 from epoi.sample import FaultOptions, generate
 from epoi.store import (
-    CarrierEnvironment,
     Store,
     Submission,
     UnitState,
     WorkUnit,
-    add_carrier,
 )
 
-TABLES = (
-    "submissions", "interchanges", "acks", "functional_groups", "transaction_sets",
-    "work_units", "policy_reports", "insureds", "vehicles", "business_errors", "error_returns",
-    "ack_sequences",
-)  # fmt: skip
-
-
-def _world(tmp_path: Path, store: Store, clock, faults: FaultOptions) -> list[Path]:
-    summary = generate(
-        24, tmp_path / "edi", today=date(2026, 11, 27), seed=5, policies_per_set=8,
-        faults=faults,
-    )  # fmt: skip
-    with store.session() as session:
-        for c in summary.carriers:
-            add_carrier(
-                session, name=c.name, naic=c.naic, isa_qualifier="ZZ", isa_id=c.sender_id,
-                environment=CarrierEnvironment.PRODUCTION, created_at=clock(),
-            )  # fmt: skip
-    return sorted(summary.files)
+TABLES = (*RUN_TABLES, "ack_sequences")
 
 
 @pytest.fixture
-def world(tmp_path: Path, store: Store, clock) -> list[Path]:
+def world(sample_world) -> list[Path]:
     """Three carriers' files with a few faulty records (business errors, error returns)."""
-    return _world(tmp_path, store, clock, FaultOptions(bad_check_digits=0.1, missing_dates=0.1))
+    return sample_world(24, seed=5, policies_per_set=8,
+                        faults=FaultOptions(bad_check_digits=0.1, missing_dates=0.1))
 
 
 def _snapshot(store: Store) -> dict[str, object]:
     """Row counts, and everything that would show a new ack, number or state."""
     with store.engine.connect() as conn:
-        counts = {t: conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one() for t in TABLES}
+        counts = row_counts(conn, TABLES)
         acks = conn.execute(sa.text("SELECT submission_id, kind, control_number, path FROM acks "
                                     "ORDER BY id")).all()  # fmt: skip
         returns = conn.execute(sa.text("SELECT set_id, control_number FROM error_returns "
@@ -154,8 +136,8 @@ def test_an_altered_archive_is_refused_with_a_code(world, store, settings, clock
     assert _snapshot(store) == before  # nothing was re-queued from the altered bytes
 
 
-def test_cli_reprocess_exit_codes_and_carrier_scope(tmp_path, store, settings, clock, monkeypatch):
-    paths = _world(tmp_path, store, clock, FaultOptions())  # no faults: nothing rejected
+def test_cli_reprocess_exit_codes_and_carrier_scope(sample_world, store, settings, monkeypatch):
+    paths = sample_world(24, seed=5, policies_per_set=8)  # no faults: nothing rejected
     monkeypatch.setenv("EPOI_HOME", str(settings.home))
     monkeypatch.setenv("EPOI_DATABASE_URL", store.url)
     cli = CliRunner()
@@ -202,11 +184,7 @@ def test_a_submission_rejected_for_an_unknown_sender_goes_on_once_the_carrier_ex
     summary = generate(24, tmp_path / "edi", today=date(2026, 11, 27), seed=5,
                        policies_per_set=8, faults=FaultOptions(vin_typos=0.0))  # fmt: skip
     forgotten, *known = summary.carriers
-    with store.session() as session:
-        for c in known:
-            add_carrier(session, name=c.name, naic=c.naic, isa_qualifier="ZZ",
-                        isa_id=c.sender_id, environment=CarrierEnvironment.PRODUCTION,
-                        created_at=clock())  # fmt: skip
+    register_carriers(store, known, created_at=clock())
     [mine] = [f for f in summary.files if f.name.startswith(forgotten.sender_id.lower())]
     monkeypatch.setenv("EPOI_HOME", str(settings.home))
     monkeypatch.setenv("EPOI_DATABASE_URL", store.url)

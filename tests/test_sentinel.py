@@ -16,7 +16,6 @@ configuration and every stray ``print`` of the real program are what is captured
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
 import sys
@@ -24,7 +23,11 @@ from pathlib import Path
 
 import pytest
 
+from _helpers import subprocess_env
 from epoi.schemas.vin import with_check_digit, year_code
+
+# Every phase in a subprocess over the whole pipeline (~20 s): the slow tier.
+pytestmark = pytest.mark.slow
 
 # -- the sentinels -------------------------------------------------------------------------
 
@@ -222,8 +225,7 @@ for args in json.loads(sys.argv[1]):
 
 
 def _drive(home: Path, cwd: Path, commands: list[list[str]], extra: str = "") -> str:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EPOI_")}
-    env.update(EPOI_HOME=str(home), EPOI_MAX_ATTEMPTS="2", EPOI_RETRY_DELAYS="[0]")
+    env = subprocess_env(EPOI_HOME=str(home), EPOI_MAX_ATTEMPTS="2", EPOI_RETRY_DELAYS="[0]")
     done = subprocess.run(
         [sys.executable, "-c", _DRIVER, json.dumps(commands), extra],
         cwd=cwd, env=env, capture_output=True, timeout=240,

@@ -31,8 +31,7 @@ from epoi.sample import FaultOptions, MatchingTraps, generate
 from epoi.schemas.policy import Insured, NormalizedRecord, PolicyReport, RecordKey, Vehicle
 from epoi.schemas.registration import Registration
 from epoi.schemas.vin import with_check_digit
-from epoi.store import Store
-from epoi.store._registrations import match_reports, match_results
+from epoi.store import Store, match_reports, match_results
 from epoi.transforms import EditContext, normalize
 
 TODAY = date(2026, 11, 27)

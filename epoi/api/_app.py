@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import gc
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime, timezone
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -19,19 +18,15 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from .. import _logging
+from .._clock import Clock, utc_now
 from ..config import Settings
+from ..pipeline import open_store
 from ..store import Store, token_for_secret
 from . import _auditor, _carrier, _coverage
 from ._auth import TokenCache
 from ._context import Context, context
 from ._errors import GuardMiddleware, error_body, install_error_handlers
 from ._reader import CoverageReader
-
-Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def create_app(settings: Settings, store: Store, clock: Clock = utc_now) -> FastAPI:
@@ -64,7 +59,7 @@ def create_app(settings: Settings, store: Store, clock: Clock = utc_now) -> Fast
     app.state.epoi = ctx
     install_error_handlers(app)
     app.add_middleware(_coverage.CoverageLane)  # inside the guard: logged, bugs are 500s
-    app.add_middleware(GuardMiddleware, home=settings.home)
+    app.add_middleware(GuardMiddleware, settings=settings)
     app.include_router(_carrier.router)
     app.include_router(_coverage.router)
     app.include_router(_auditor.router)
@@ -97,17 +92,6 @@ def _ping(ctx: Context) -> None:
         conn.execute(text("SELECT 1"))
 
 
-def open_service_store(settings: Settings) -> Store:
-    """The store as ``epoi serve`` opens it: the embedded default migrates itself, a server
-    database must be at the newest migration already (``epoi db upgrade``)."""
-    store = Store.from_settings(settings)
-    if settings.database_url is None:
-        store.upgrade()
-    else:
-        store.ensure_current()
-    return store
-
-
 # ``epoi serve --workers N`` hands its --log-level to the worker processes in this variable.
 WORKER_LOG_LEVEL = "EPOI_SERVE_LOG_LEVEL"
 
@@ -117,7 +101,7 @@ def app_from_env() -> FastAPI:
     configured as in the parent (JSON lines, personal data redacted, its level)."""
     _logging.configure(os.environ.get(WORKER_LOG_LEVEL, "WARNING").upper())
     settings = Settings()
-    store = open_service_store(settings)
+    store = open_store(settings)
 
     app = create_app(settings, store)
     inner = app.router.lifespan_context

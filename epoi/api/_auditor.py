@@ -14,6 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials
 from sqlalchemy.orm import Session
 
 from ..reports import (
+    Report,
     ReportOptions,
     carrier_report,
     csv_zip,
@@ -23,7 +24,6 @@ from ..reports import (
     timeliness_report,
     unmatched_report,
 )
-from ..reports._model import Report
 from ..store import TokenRole
 from ._auth import Credentials, authorize
 from ._context import context

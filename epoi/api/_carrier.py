@@ -7,7 +7,9 @@ is "no submission N", the same 404 as one that does not exist.
 An upload is the body itself (the raw X12), streamed chunk by chunk into the archive
 (``intake.ArchiveWriter``) with its sha256 computed on the way and the size limit
 (``EPOI_MAX_UPLOAD_BYTES``) enforced as it arrives; then ``intake.submit_archived`` does
-what ``epoi submit`` does with a file: record, validate, TA1/997, duplicates recognised.
+what ``epoi submit`` does with a file: record, validate, TA1/997, duplicates recognised; and,
+as ``epoi submit`` does, with a broker configured its queued units are published to the
+workers (``pipeline.publish_queued``).
 """
 
 from __future__ import annotations
@@ -20,14 +22,19 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials
-from sqlalchemy import select
 
 from .. import _logging
-from .._access import scoped_submission
-from .._status import submission_doc
 from ..intake import ArchiveWriter, SubmissionResult, submit_archived
+from ..pipeline import (
+    AckFile,
+    ack_files,
+    publish_queued,
+    submission_doc,
+    submission_in_scope,
+    submissions_in_scope,
+)
 from ..reports import ReportOptions, unmatched_report
-from ..store import Submission, TokenRole, acks_of, error_returns_of
+from ..store import TokenRole
 from ._auth import Caller, Credentials, authorize
 from ._context import Context, context
 from ._errors import ApiError
@@ -45,21 +52,9 @@ def _carrier(ctx: Context, request: Request,
     return authorize(ctx, request, credentials, TokenRole.CARRIER)
 
 
-def _ack_files(ctx: Context, caller: Caller, submission_id: int) -> list[dict[str, Any]]:
-    """The TA1s, 997s and error-return 811s of a submission in scope: kind, control number,
-    file name, and where the content is (a path under home, or the text itself)."""
-    with ctx.store.session(readonly=True) as session:
-        scoped_submission(session, caller.scope, submission_id)
-        files: list[dict[str, Any]] = []
-        for a in acks_of(session, submission_id):
-            path = Path(a.path)
-            files.append({"kind": a.kind.value, "control_number": a.control_number,
-                          "name": path.name,
-                          "_path": path if path.is_absolute() else ctx.settings.home / path})
-        for r in error_returns_of(session, submission_id):
-            files.append({"kind": "811", "control_number": r.control_number,
-                          "name": Path(r.path).name, "_content": r.content})
-    return files
+def _ack_files(ctx: Context, caller: Caller, submission_id: int) -> list[AckFile]:
+    """The TA1s, 997s and error-return 811s of a submission in the caller's scope."""
+    return ack_files(ctx.store, caller.scope, submission_id, home=ctx.settings.home)
 
 
 def _public(result: SubmissionResult, request: Request) -> dict[str, Any]:
@@ -116,6 +111,8 @@ async def submit(
         submit_archived, archived, name or "upload.x12", store=ctx.store,
         settings=ctx.settings, clock=ctx.clock, carrier=caller.token.carrier_naic,
     )  # fmt: skip
+    if not result.duplicate:  # scale-out: the workers take it up now, as after `epoi submit`
+        await run_in_threadpool(publish_queued, ctx.store, ctx.settings, [result.submission_id])
     return JSONResponse(_public(result, request), status_code=200 if result.duplicate else 201)
 
 
@@ -126,9 +123,7 @@ def list_submissions(
 ) -> dict[str, Any]:
     ctx = context(request)
     caller = _carrier(ctx, request, credentials)
-    with ctx.store.session(readonly=True) as session:
-        subs = list(session.scalars(
-            caller.scope.submissions(select(Submission).order_by(Submission.id))))
+    subs = submissions_in_scope(ctx.store, caller.scope)
     return {"submissions": [submission_doc(ctx.store, s) for s in subs]}
 
 
@@ -140,8 +135,7 @@ def get_submission(
 ) -> dict[str, Any]:
     ctx = context(request)
     caller = _carrier(ctx, request, credentials)
-    with ctx.store.session(readonly=True) as session:
-        sub = scoped_submission(session, caller.scope, submission_id)
+    sub = submission_in_scope(ctx.store, caller.scope, submission_id)
     return submission_doc(ctx.store, sub)
 
 
@@ -156,9 +150,9 @@ def list_acks(
     caller = _carrier(ctx, request, credentials)
     files = _ack_files(ctx, caller, submission_id)
     return {"submission_id": submission_id, "files": [
-        {"kind": f["kind"], "control_number": f["control_number"], "name": f["name"],
+        {"kind": f.kind, "control_number": f.control_number, "name": f.name,
          "url": str(request.url_for("ack_file", submission_id=submission_id,
-                                    name=f["name"]).path)}
+                                    name=f.name).path)}
         for f in files]}  # fmt: skip
 
 
@@ -175,15 +169,12 @@ def ack_file(
     ctx = context(request)
     caller = _carrier(ctx, request, credentials)
     for f in _ack_files(ctx, caller, submission_id):
-        if f["name"] != name:
+        if f.name != name:
             continue
-        if "_content" in f:
-            body = f["_content"].encode("latin-1")
-        else:
-            try:
-                body = f["_path"].read_bytes()
-            except OSError:
-                raise ApiError(503, "ACK-MISSING", "the stored ack is unreadable") from None
+        try:
+            body = f.read_bytes()
+        except OSError:
+            raise ApiError(503, "ACK-MISSING", "the stored ack is unreadable") from None
         return Response(body, media_type="application/edi-x12",
                         headers={"content-disposition": f'attachment; filename="{name}"'})
     raise ApiError(404, "ACK", f"submission {submission_id} has no file {name}")

@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import json
 import time
-import traceback
-import uuid
-from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -25,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import _logging
 from .._access import NotFoundError
+from ..config import Settings
 from ..errors import ConfigError, EpoiError, InputError
 
 _log = _logging.get_logger("epoi.api")
@@ -99,26 +97,14 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
 
 
-def _record_incident(home: Path) -> str:
-    """Write the current exception's trace to the incidents file; its number for the client."""
-    incident = uuid.uuid4().hex[:12]
-    try:
-        home.mkdir(parents=True, exist_ok=True)
-        with (home / "incidents.log").open("a", encoding="utf-8") as fh:
-            fh.write(f"--- incident {incident}\n{traceback.format_exc()}\n")
-    except OSError:
-        pass
-    return incident
-
-
 class GuardMiddleware:
     """The outermost layer of the app: one access-log line per request, and any exception
     that got through the handlers (a bug) becomes a 500 JSON answer here instead of a
     traceback on the client or in uvicorn's error log."""
 
-    def __init__(self, app: ASGIApp, home: Path) -> None:
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
-        self.home = home
+        self.settings = settings
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -136,11 +122,11 @@ class GuardMiddleware:
         try:
             await self.app(scope, receive, send_status)
         except Exception as exc:
-            incident = _record_incident(self.home)
-            _log.error("internal_error", incident=incident, error_type=type(exc).__name__)
+            incident = _logging.record_incident(self.settings.ensure_home, exc,
+                                                logger="epoi.api")  # fmt: skip
             if status == 0:
                 status = 500
-                body = json.dumps(error_body("INTERNAL", f"internal error {incident}")).encode()
+                body = json.dumps(error_body("INTERNAL", f"internal error {incident.id}")).encode()
                 await send({"type": "http.response.start", "status": 500,
                             "headers": [(b"content-type", b"application/json"),
                                         (b"content-length", str(len(body)).encode())]})

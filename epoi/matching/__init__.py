@@ -2,6 +2,7 @@
 suspension candidates (companion guide §5)."""
 
 from ..schemas.match import settle_pending
+from ._files import clear_renewal_file, load_and_retry
 from ._hook import pipeline_match_hook, reports_from_rows, sync_vehicle_states
 from ._index import (
     InMemoryRegistrationIndex,
@@ -27,8 +28,9 @@ from ._queries import (
     verify,
     verify_many,
 )
-from ._registrations import read_registrations
+from ._registrations import open_registration_file, read_registrations
 from ._renewals import (
+    HOLD_LABELS,
     Clearance,
     RenewalDue,
     SuspensionCandidate,
@@ -51,6 +53,8 @@ from ._timeline import (
 
 __all__ = [
     "OneVinVerifier",
+    "clear_renewal_file",
+    "load_and_retry",
     "LoadReport",
     "MATCH_COLUMNS",
     "MatchCounts",
@@ -73,6 +77,7 @@ __all__ = [
     "verify",
     "verify_many",
     "vin_blocks",
+    "HOLD_LABELS",
     "Clearance",
     "RenewalDue",
     "CoverageReport",
@@ -100,6 +105,7 @@ __all__ = [
     "name_keys",
     "organisation_key",
     "owners_of",
+    "open_registration_file",
     "read_registrations",
     "read_renewals",
     "settle_pending",

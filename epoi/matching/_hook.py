@@ -25,8 +25,7 @@ from ..schemas.policy import (
     RecordKey,
     Vehicle,
 )
-from ..store import InsuredRow, PolicyReportRow, VehicleRow
-from ..store._registrations import match_results
+from ..store import InsuredRow, PolicyReportRow, VehicleRow, match_results
 from ._stage import MatchCounts, _match_batch
 
 _CHUNK = 900

@@ -32,7 +32,7 @@ from sqlalchemy import Connection, Index, insert
 from sqlalchemy.schema import CreateIndex, DropIndex
 
 from ..schemas.registration import Registration, RowError
-from ..store._registrations import (
+from ..store import (
     NAME_KEY_INDEXES,
     REGISTRATION_INDEXES,
     registration_loads,

@@ -37,7 +37,7 @@ from numpy.lib.format import open_memmap
 from sqlalchemy import Connection, select
 
 from ..errors import Location, StoreError
-from ..store._registrations import registration_loads
+from ..store import registration_loads
 from ._index import MAX_VIN_DISTANCE, expand_ranges
 
 # In the directory's name: arrays an older epoi wrote are ignored, then removed by the

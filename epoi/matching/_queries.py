@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Dialect, Select, String, bindparam, select, t
 
 from ..schemas.registration import RegistrationStatus
 from ..schemas.vin import normalize as normalize_vin
-from ..store._registrations import match_reports, match_results, registrations
+from ..store import match_reports, match_results, registrations
 from ._renewals import (
     Clearance,
     RenewalDue,

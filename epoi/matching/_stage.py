@@ -22,8 +22,7 @@ from sqlalchemy import Connection, Date, delete, select, text, update
 
 from ..schemas.match import MatchResult, settle_pending
 from ..schemas.policy import NormalizedRecord, PolicyReport
-from ..store import Store
-from ..store._registrations import match_reports, match_results
+from ..store import Store, match_reports, match_results
 from ._matcher import ClaimLookup, match_many
 from ._sql_index import SqlRegistrationIndex
 

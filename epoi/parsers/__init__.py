@@ -10,14 +10,20 @@ Public API:
   Whether that pays is the caller's decision (``Settings.workers``), not this package's.
 - ``iter_policies(stream, verdict, name=...)``: the policy blocks of the accepted sets.
 - ``write_ta1`` / ``write_997``: the acknowledgements for a verdict.
+- ``TA1_TEXT``, ``AK3_TEXT``, ``AK4_TEXT``: the X12 codes' texts, one table for both engines.
 """
 
 from __future__ import annotations
 
+from ._acks import AckDocument, AckEnvelope, ack_file_name, write_997, write_acks, write_ta1
+from ._codes import AK3_TEXT, AK4_TEXT, TA1_TEXT
 from ._options import PolicyBlock, ValidationOptions
 from ._segment import Delimiters, Segment
 
-__all__ = ["Delimiters", "PolicyBlock", "Segment", "ValidationOptions"]
+__all__ = [
+    "AK3_TEXT", "AK4_TEXT", "TA1_TEXT", "Delimiters", "PolicyBlock", "Segment", "ValidationOptions",
+    "AckDocument", "AckEnvelope", "ack_file_name", "write_997", "write_acks", "write_ta1",
+]
 
 import io
 import os

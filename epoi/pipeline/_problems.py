@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..intake import ta1_reason
-from ..parsers._codes import TA1_TEXT
+from ..parsers import TA1_TEXT
 from ..transforms import CATALOGUE
 from ..store import (
     BusinessErrorRow,

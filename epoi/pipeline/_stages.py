@@ -24,9 +24,9 @@ from .._units import decode_chunk, match_key, parse_key
 from ..config import Settings
 from ..intake import DEFAULT_CHUNK_SIZE, SubmissionResult, acknowledge, receive
 from ..parsers import Delimiters, PolicyBlock
-from ..parsers._acks import ack_file_name
+from ..parsers import ack_file_name
 from ..queues import Envelope, Handler, Kind
-from ..queues._headers import error_code_and_message, is_permanent
+from ..queues import error_code_and_message, is_permanent
 from ..schemas.policy import NormalizedRecord
 from ..store import (
     Carrier,

@@ -17,7 +17,7 @@ from dataclasses import replace
 from datetime import date, timedelta
 
 from . import _people
-from ..matching._index import within_distance
+from ..matching import within_distance
 from ..schemas.vin import with_check_digit
 from ._faults import FaultOptions, MatchingTraps, bad_check_digit, vin_typo
 from ._outputs import Outputs

@@ -49,8 +49,21 @@ from ._repo import (
     submission_by_id,
     update_submission,
 )
-from . import _registrations  # noqa: F401  (the matching tables, migration 0003)
-from . import _clearance  # noqa: F401  (renewal clearance runs, migration 0005_reports)
+from ._registrations import (  # the matching tables, migration 0003
+    NAME_KEY_INDEXES,
+    REGISTRATION_INDEXES,
+    match_reports,
+    match_results,
+    registration_loads,
+    registration_name_keys,
+    registrations,
+)
+from ._clearance import (  # renewal clearance runs, migration 0005_reports
+    ClearanceResult,
+    clearance_results,
+    clearance_runs,
+    record_clearance_run,
+)
 from ._records import (
     BusinessErrorRow,
     ErrorReturn,
@@ -107,6 +120,17 @@ from ._tokens import (
 )
 
 __all__ = [
+    "NAME_KEY_INDEXES",
+    "REGISTRATION_INDEXES",
+    "match_reports",
+    "match_results",
+    "registration_loads",
+    "registration_name_keys",
+    "registrations",
+    "ClearanceResult",
+    "clearance_results",
+    "clearance_runs",
+    "record_clearance_run",
     "ApiToken",
     "TokenInfo",
     "TokenRole",

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
-from ._access import CarrierScope, record_access, who
-from ._cli_intake import open_store
-from .cli import _settings, guarded, main
-from .errors import ConfigError
-from .reports import (
+from .._access import CarrierScope, record_access, who
+from .._clock import utc_now
+from ..errors import ConfigError
+from ..reports import (
     Format,
+    Report,
     ReportOptions,
     carrier_report,
     csv_tables,
@@ -27,12 +27,7 @@ from .reports import (
     timeliness_report,
     unmatched_report,
 )
-from .reports._model import Report
-
-
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
-
+from ._app import command_store, current_settings, guarded, main
 
 _DATE = click.DateTime(formats=["%Y-%m-%d"])
 
@@ -78,7 +73,7 @@ def _run(
     submission: int | None = None,
     section: str | None = None,
 ) -> None:
-    settings = _settings()
+    settings = current_settings()
     first = start.date() if start else None
     last = end.date() if end else None
     if first and last and first > last:
@@ -91,8 +86,7 @@ def _run(
                           "give --out DIR (one CSV per table), --out FILE.zip, or "
                           "--section TABLE for one table on stdout")
     now = utc_now()
-    store = open_store()
-    try:
+    with command_store() as store:
         with store.session(readonly=True) as session:
             scope = CarrierScope.for_naic(session, carrier)
             opts = ReportOptions(
@@ -100,8 +94,6 @@ def _run(
                 pending_window_days=settings.pending_window_days, clock=lambda: now,
             )
             report = build(session, opts)
-    finally:
-        store.dispose()
     tables = [x.name for x in report.sections()]
     if section is not None and section not in tables:
         raise ConfigError("USAGE", f"the {kind} report has no table {section!r}; it has: "

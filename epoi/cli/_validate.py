@@ -8,19 +8,19 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import TextIO
 
 import click
 from pydantic import BaseModel
 
-from .cli import EXIT_OK, EXIT_REJECTED, _settings, guarded, main
-from .parsers import ValidationOptions
-from .schemas.verdict import FileVerdict, TransactionSetVerdict
+from .._clock import utc_now
+from ..parsers import ValidationOptions
+from ..schemas.verdict import FileVerdict, TransactionSetVerdict
+from ._app import EXIT_OK, EXIT_REJECTED, current_settings, guarded, main
 
 
 def _options() -> ValidationOptions:
-    s = _settings()
+    s = current_settings()
     return ValidationOptions(
         receiver_qualifier=s.receiver_qualifier,
         receiver_id=s.receiver_id,
@@ -95,13 +95,13 @@ def validate(files: tuple[str, ...], as_json: bool, engine: str) -> None:
     Example:
       epoi validate sample_edi/*.x12 --json
     """
-    from .parsers import iter_policies, validate_parallel
-    from .parsers import validate as run_validation
-    from .transforms import EditContext, merged_sets, normalize
+    from ..parsers import iter_policies, validate_parallel
+    from ..parsers import validate as run_validation
+    from ..transforms import EditContext, merged_sets, normalize
 
-    settings = _settings()
+    settings = current_settings()
     options = _options()
-    now = datetime.now(UTC)
+    now = utc_now()
     context = EditContext.from_settings(settings, received_at=now, today=now.date())
     # sys.stdout itself (swapped by click's test runner too), not click.get_text_stream: no
     # second text wrapper over the same buffer, and no API Click may deprecate.

@@ -4,54 +4,46 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import sys
-import time
 from collections import Counter
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
-from ._cli_intake import open_store
-from .cli import EXIT_OK, EXIT_REJECTED, _settings, echo_json, guarded, main
-from .errors import ConfigError, InputError, Location
-from .matching import (
+from .._clock import utc_now, utc_today
+from ..errors import ConfigError
+from ..matching import (
     MATCH_COLUMNS,
     Clearance,
     LoadReport,
     MatchCounts,
-    build_near_vin_index,
-    clear_renewals,
+    clear_renewal_file,
     find_suspensions,
-    load_registrations,
+    load_and_retry,
     match_rows,
-    read_registrations,
-    read_renewals,
-    retry_pending,
     verify,
 )
-from .matching._hook import sync_vehicle_states
-from .matching._registrations import open_registration_file
-from .schemas.registration import RowError
-from .schemas.vin import lookup_problem as vin_lookup_problem, normalize as normalize_vin
-from .store import Store
-from .store._clearance import ClearanceResult, record_clearance_run
+from ..schemas.registration import RowError
+from ..schemas.vin import lookup_problem as vin_lookup_problem
+from ..schemas.vin import normalize as normalize_vin
+from ..store import Store
+from ._app import (
+    EXIT_OK,
+    EXIT_REJECTED,
+    command_store,
+    current_settings,
+    echo_json,
+    guarded,
+    main,
+)
 
 _DAY = click.DateTime(formats=["%Y-%m-%d"])
 
 
-def _today() -> date:
-    return datetime.now(timezone.utc).date()
-
-
 def _day(value: datetime | None) -> date:
-    return value.date() if value is not None else _today()
-
-
-def _open_text(path: Path) -> Any:
-    return open_registration_file(path)
+    return value.date() if value is not None else utc_today()
 
 
 class _Rows:
@@ -95,28 +87,6 @@ def registrations_group() -> None:
     """The state's registration records."""
 
 
-def load_and_retry(store: Store, file: Path, *, today: date, window_days: int,
-                   index_dir: Path) -> tuple[LoadReport, MatchCounts]:
-    """Load a registration file, build the near-VIN arrays of the new load under
-    ``index_dir``, then match the pending reports again (``epoi run --registrations`` does
-    the same before it processes files)."""
-    try:
-        with _open_text(file) as fh, store.engine.begin() as conn, _Rows() as progress:
-            report = load_registrations(conn, read_registrations(fh, name=file.name),
-                                        progress=progress, file=file.name)
-    except UnicodeDecodeError:
-        raise InputError("REG-ENCODING", "the registration file is not UTF-8",
-                         Location(file=file.name)) from None
-    with store.engine.connect() as conn:
-        started = time.perf_counter()
-        build_near_vin_index(conn, index_dir)
-        report.phases["near-VIN index"] = time.perf_counter() - started
-    with store.engine.begin() as conn:
-        counts = retry_pending(conn, today=today, window_days=window_days,
-                               on_batch=sync_vehicle_states, near_vin_dir=index_dir)
-    return report, counts
-
-
 @registrations_group.command("load")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="print one JSON document")
@@ -134,14 +104,11 @@ def registrations_load(file: Path, as_json: bool) -> None:
     Example:
       epoi registrations load dmv/registrations-20261127.csv
     """
-    settings = _settings()
-    store = open_store()
-    try:
-        report, counts = load_and_retry(store, file, today=_today(),
+    settings = current_settings()
+    with command_store() as store, _Rows() as progress:
+        report, counts = load_and_retry(store, file, today=utc_today(),
                                         window_days=settings.pending_window_days,
-                                        index_dir=settings.index_dir)
-    finally:
-        store.dispose()
+                                        index_dir=settings.index_dir, progress=progress)
     _report_row_errors(report.errors + report.emptied)
     if as_json:
         echo_json({"load": report.as_dict(), "retry": counts.as_dict()})
@@ -175,21 +142,6 @@ def _clearance_row(c: Clearance) -> dict[str, Any]:
             "report": cov.report_key if cov else ""}
 
 
-def _clearance_result(c: Clearance) -> ClearanceResult:
-    cov = c.coverage
-    return ClearanceResult(c.plate, c.vin, c.due, c.status, c.reason, c.reason_date,
-                           cov.carrier_naic if cov else None, cov.policy_number if cov else None,
-                           cov.report_key if cov else None)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 @main.group("renewals")
 def renewals_group() -> None:
     """Renewal clearance."""
@@ -213,38 +165,27 @@ def renewals_clear(file: Path, as_of: datetime | None, as_json: bool) -> None:
       epoi renewals clear dmv/renewals-202612.csv --as-of 2026-11-27 > cleared.csv
     """
     run_day = _day(as_of)
-    store = open_store()
-    errors: list[RowError] = []
     counts: Counter[str] = Counter()
     rows: list[dict[str, Any]] = []
-    results: list[ClearanceResult] = []
-    try:
-        with _open_text(file) as fh, store.engine.connect() as conn:
-            dues = (r for r in read_renewals(fh, name=file.name)
-                    if not (isinstance(r, RowError) and errors.append(r) is None))
-            writer = None
-            if not as_json:
-                writer = csv.DictWriter(sys.stdout, fieldnames=_CLEARANCE_COLUMNS,
-                                        lineterminator="\n")
-                writer.writeheader()
-            for clearance in clear_renewals(conn, dues):  # type: ignore[arg-type]
-                counts[clearance.status] += 1
-                if clearance.reason:
-                    counts[clearance.reason] += 1
-                results.append(_clearance_result(clearance))
-                row = _clearance_row(clearance)
-                if writer is not None:
-                    writer.writerow(row)
-                else:
-                    rows.append(row)
-        # Stored for the reports: one run per renewal file and as-of day (run again, it
-        # is replaced).
-        with store.engine.begin() as conn:
-            record_clearance_run(conn, file_sha256=_sha256(file), file_name=file.name,
-                                 as_of=run_day, run_at=datetime.now(timezone.utc),
-                                 results=results, bad_rows=len(errors))
-    finally:
-        store.dispose()
+    writer = None
+    if not as_json:
+        writer = csv.DictWriter(sys.stdout, fieldnames=_CLEARANCE_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+
+    def each(clearance: Clearance) -> None:
+        counts[clearance.status] += 1
+        if clearance.reason:
+            counts[clearance.reason] += 1
+        row = _clearance_row(clearance)
+        if writer is not None:
+            writer.writerow(row)
+        else:
+            rows.append(row)
+
+    with command_store() as store:
+        # Stored for the reports: one run per renewal file and as-of day (run again, it is
+        # replaced).
+        errors = clear_renewal_file(store, file, as_of=run_day, clock=utc_now, each=each)
     _report_row_errors(errors)
     if as_json:
         echo_json({"as_of": run_day.isoformat(), "renewals": rows,
@@ -281,14 +222,9 @@ def suspensions(as_of: datetime | None, as_json: bool) -> None:
       epoi suspensions --as-of 2026-12-30 > candidates.csv
     """
     day = _day(as_of)
-    settings = _settings()
-    store = open_store()
-    try:
-        with store.engine.connect() as conn:
-            found = find_suspensions(conn, as_of=day,
-                                     window_days=settings.suspension_window_days)
-    finally:
-        store.dispose()
+    settings = current_settings()
+    with command_store() as store, store.engine.connect() as conn:
+        found = find_suspensions(conn, as_of=day, window_days=settings.suspension_window_days)
     rows = [{"plate": s.plate, "vin": s.vin, "cancelled_on": s.cancelled_on.isoformat(),
              "carrier_naic": s.carrier_naic, "policy_number": s.policy_number,
              "cancelled_by": s.cancelled_by or ""} for s in found]
@@ -324,12 +260,8 @@ def verify_command(vin: str, on: datetime | None, as_json: bool) -> None:
     problem = vin_lookup_problem(normalize_vin(vin))
     if problem:
         raise ConfigError("VIN", f"{vin!r} cannot be a VIN: {problem}")
-    store = open_store()
-    try:
-        with store.engine.connect() as conn:
-            answer = verify(conn, vin, _day(on))
-    finally:
-        store.dispose()
+    with command_store() as store, store.engine.connect() as conn:
+        answer = verify(conn, vin, _day(on))
     doc = answer.as_dict()
     if as_json:
         echo_json(doc)
@@ -364,23 +296,19 @@ def matches(fmt: str) -> None:
     Example:
       epoi matches --format csv > matches.csv
     """
-    window = _settings().pending_window_days
-    store = open_store()
-    try:
-        with store.engine.connect() as conn:
-            rows = match_rows(conn, today=_today(), window_days=window)
-            if fmt == "json":
-                echo_json({"matches": list(rows)})
-                return
-            writer = csv.writer(sys.stdout, lineterminator="\n")
-            writer.writerow(MATCH_COLUMNS)
-            for row in rows:
-                writer.writerow(["" if row[c] is None else row[c] for c in MATCH_COLUMNS])
-    finally:
-        store.dispose()
+    window = current_settings().pending_window_days
+    with command_store() as store, store.engine.connect() as conn:
+        rows = match_rows(conn, today=utc_today(), window_days=window)
+        if fmt == "json":
+            echo_json({"matches": list(rows)})
+            return
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(MATCH_COLUMNS)
+        for row in rows:
+            writer.writerow(["" if row[c] is None else row[c] for c in MATCH_COLUMNS])
 
 
-# -- for `epoi run --registrations` (epoi/_cli_run.py) ------------------------------------
+# -- for `epoi run --registrations` (epoi/cli/_run.py) -------------------------------------
 
 
 def load_for_run(store: Store, file: Path | None) -> LoadReport | None:
@@ -388,10 +316,11 @@ def load_for_run(store: Store, file: Path | None) -> LoadReport | None:
     bad rows on stderr; None without a file."""
     if file is None:
         return None
-    settings = _settings()
-    report, _retried = load_and_retry(store, file, today=_today(),
-                                      window_days=settings.pending_window_days,
-                                      index_dir=settings.index_dir)
+    settings = current_settings()
+    with _Rows() as progress:
+        report, _retried = load_and_retry(store, file, today=utc_today(),
+                                          window_days=settings.pending_window_days,
+                                          index_dir=settings.index_dir, progress=progress)
     _report_row_errors(report.errors + report.emptied)
     return report
 

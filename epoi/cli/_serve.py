@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import click
 
-from .cli import _settings, echo_json, guarded, main
-from .store import TokenRole, issue_token, list_tokens, revoke_token
+from .._clock import utc_now
+from ..store import TokenRole, issue_token, list_tokens, revoke_token
+from ._app import command_store, current_settings, echo_json, guarded, main
 
 # Connections waiting to be accepted: the renewal system opens thousands at once.
 LISTEN_BACKLOG = 8192
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 @main.command("serve")
@@ -38,10 +35,11 @@ def serve(host: str, port: int, workers: int, keep_alive: int) -> None:
     """
     import uvicorn  # only the service needs it
 
-    from .api import WORKER_LOG_LEVEL, create_app, open_service_store
+    from ..api import WORKER_LOG_LEVEL, create_app
+    from ..pipeline import open_store
 
-    settings = _settings()
-    store = open_service_store(settings)  # a schema or connection problem: exit 2, now
+    settings = current_settings()
+    store = open_store(settings)  # a schema or connection problem: exit 2, now
     root = click.get_current_context().find_root()
     level = str(root.params.get("log_level") or "WARNING").lower()
     proxies = settings.trusted_proxy_list
@@ -85,17 +83,11 @@ def tokens_issue(role: str, naic: str | None, days: int | None, label: str | Non
       epoi tokens issue --role carrier --carrier 12345 --label "ACME uploads"
       epoi tokens issue --role renewal --days 90
     """
-    from .api import open_service_store
-
-    settings = _settings()
-    store = open_service_store(settings)
-    try:
-        with store.session() as session:
-            info, secret = issue_token(
-                session, role=TokenRole(role), now=_now(), carrier_naic=naic, label=label,
-                valid_for=timedelta(days=days or settings.token_valid_days))
-    finally:
-        store.dispose()
+    settings = current_settings()
+    with command_store() as store, store.session() as session:
+        info, secret = issue_token(
+            session, role=TokenRole(role), now=utc_now(), carrier_naic=naic, label=label,
+            valid_for=timedelta(days=days or settings.token_valid_days))
     if as_json:
         echo_json({**info.as_dict(), "token": secret})
         return
@@ -115,15 +107,9 @@ def tokens_list(as_json: bool) -> None:
     Example:
       epoi tokens list
     """
-    from .api import open_service_store
-
-    store = open_service_store(_settings())
-    try:
-        with store.session(readonly=True) as session:
-            infos = list_tokens(session)
-    finally:
-        store.dispose()
-    now = _now()
+    with command_store() as store, store.session(readonly=True) as session:
+        infos = list_tokens(session)
+    now = utc_now()
     docs = [{**i.as_dict(), "active": i.active(now)} for i in infos]
     if as_json:
         echo_json({"tokens": docs})
@@ -144,14 +130,8 @@ def tokens_revoke(token_id: int) -> None:
     Example:
       epoi tokens revoke 3
     """
-    from .api import open_service_store
-
-    store = open_service_store(_settings())
-    try:
-        with store.session() as session:
-            info = revoke_token(session, token_id, _now())
-    finally:
-        store.dispose()
+    with command_store() as store, store.session() as session:
+        info = revoke_token(session, token_id, utc_now())
     click.echo(f"token {info.id} revoked at {info.revoked_at:%Y-%m-%d %H:%M:%S} UTC")
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import click
 
-from .cli import echo_json, guarded, main
-from .sample import FaultOptions, generate
+from ..sample import FaultOptions, generate
+from ._app import echo_json, guarded, main
 
 _RATE = click.FloatRange(0.0, 1.0)
 
