@@ -11,7 +11,7 @@ Public API:
   functions (``_records_repo``).
 - repository functions that run inside a caller's session (see ``_repo``).
 - the HTTP service's bearer tokens (``_tokens``): ``issue_token``, ``token_for_secret``,
-  ``list_tokens``, ``revoke_token``; only the sha256 of a secret is stored.
+  ``list_tokens``, ``revoke_token``; only the sha256 of a secret is stored (``hash_secret``).
 
 Migrations live in ``epoi/store/migrations/versions``; every model change needs one.
 """
@@ -112,6 +112,7 @@ from ._tokens import (
     ApiToken,
     TokenInfo,
     TokenRole,
+    hash_secret,
     issue_token,
     list_tokens,
     revoke_token,
@@ -133,6 +134,7 @@ __all__ = [
     "ApiToken",
     "TokenInfo",
     "TokenRole",
+    "hash_secret",
     "issue_token",
     "list_tokens",
     "revoke_token",
