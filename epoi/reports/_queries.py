@@ -1,5 +1,7 @@
-"""The reports: each fills its model from the sections (``_sections``) under one
-``Filter`` (carrier scope, period, submission)."""
+"""The reports: each fills its model from the sections under one ``Filter`` (carrier scope,
+period, submission).  The sections are SQL aggregates, one module per group of them:
+``_activity`` (volumes, outcomes, errors), ``_matching``, ``_clearance``, ``_timeliness``
+and ``_submissions``."""
 
 from __future__ import annotations
 
@@ -9,7 +11,10 @@ from sqlalchemy.orm import Session
 
 from .._access import CarrierScope, scoped_submission
 from ..errors import ConfigError
+from ._activity import errors, outcomes, volumes
+from ._clearance import clearance
 from ._filter import Filter, ReportOptions, pct
+from ._matching import ageing, match_steps, unmatched_vehicles
 from ._model import (
     CarrierReport,
     ClearanceCount,
@@ -23,20 +28,8 @@ from ._model import (
     TimelinessReport,
     UnmatchedReport,
 )
-from ._sections import (
-    ack_rows,
-    ageing,
-    clearance,
-    errors,
-    findings,
-    lags,
-    late,
-    match_steps,
-    outcomes,
-    submission_rows,
-    unmatched_vehicles,
-    volumes,
-)
+from ._submissions import ack_rows, findings, submission_rows
+from ._timeliness import lags, late
 
 # -- the reports ---------------------------------------------------------------------------
 
