@@ -113,6 +113,10 @@ class Settings(BaseSettings):
     token_valid_days: int = Field(365, gt=0)
     # Batch coverage checks: VINs per request at most.
     max_batch_vins: int = Field(1000, gt=0)
+    # How long each server worker trusts a token it has read from the store, so the hot
+    # routes skip that read: a revocation takes effect within this many seconds; 0: every
+    # request reads the token.
+    token_cache_seconds: float = Field(5.0, ge=0)
 
     @property
     def trusted_proxy_list(self) -> list[str]:

@@ -36,6 +36,7 @@ FILES = {"95319": "bigsurfc_20261127_001.x12", "16328": "cascadefc_20261127_001.
          "19494": "montereyexch_20261127_001.x12"}
 X12 = {"content-type": "application/edi-x12"}
 UPLOAD_LIMIT = 1_000_000
+TOKEN_CACHE_SECONDS = 1  # the server's: a revoked token is refused after this long
 
 
 class World:
@@ -59,7 +60,8 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         with admin.begin() as conn:
             conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
         url = f"{POSTGRES_URL}?options={quote(f'-csearch_path={schema}')}"
-    env = epoi_env(root / "home", url, EPOI_MAX_UPLOAD_BYTES=str(UPLOAD_LIMIT))
+    env = epoi_env(root / "home", url, EPOI_MAX_UPLOAD_BYTES=str(UPLOAD_LIMIT),
+                   EPOI_TOKEN_CACHE_SECONDS=str(TOKEN_CACHE_SECONDS))
     for args in (["db", "upgrade"], ["carriers", "import", str(REPO / "examples/carriers.csv")],
                  ["registrations", "load", str(SAMPLE / "registrations.csv")]):
         code, _out, err = cli(env, *args)
@@ -160,6 +162,19 @@ def test_a_request_without_a_valid_token_gets_401(world: World, token: str | Non
             r = c.request(method, path, headers=headers)
             _error(r, 401, "AUTH-MISSING" if token is None else "AUTH-INVALID")
             assert r.headers["www-authenticate"] == "Bearer"
+
+
+def test_a_token_revoked_while_in_use_is_refused_once_the_cache_expires(world: World) -> None:
+    token = issue(world.env, "renewal")
+    path = f"/v1/coverage/{_vins()[0]}"
+    with world.server.client(token) as c:
+        assert c.get(path).status_code == 200  # the worker now holds the token
+        assert c.post("/v1/coverage", json={"vins": [_vins()[0]]}).status_code == 200
+        code, out, _err = cli(world.env, "tokens", "list", "--json")
+        assert cli(world.env, "tokens", "revoke", str(json.loads(out)["tokens"][-1]["id"]))[0] == 0
+        time.sleep(TOKEN_CACHE_SECONDS + 0.5)
+        _error(c.get(path), 401, "AUTH-INVALID")
+        _error(c.post("/v1/coverage", json={"vins": [_vins()[0]]}), 401, "AUTH-INVALID")
 
 
 @pytest.mark.parametrize(("who", "path"), [

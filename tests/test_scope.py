@@ -187,7 +187,7 @@ def test_error_returns_parse_with_the_map_extended_for_findings(tmp_path):
 def test_policy_errors_survive_the_normalize_payload():
     """The pipeline hands policies to normalize as a JSON payload: a policy rejected for a
     syntax error must still be rejected, with the same codes, on the other side."""
-    from epoi._units import decode_chunk, encode_chunk
+    from epoi.intake import decode_chunk, encode_chunk
 
     fast, _ = _verdicts("policy_unknown_segment")
     with (FIXTURES / "policy_unknown_segment.x12").open("rb") as stream:

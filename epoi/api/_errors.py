@@ -63,7 +63,7 @@ def _status_of(exc: EpoiError) -> int:
     return 503  # the store or the queue refused: try again later
 
 
-async def _epoi_error(_request: Request, exc: Exception) -> JSONResponse:
+async def epoi_error_response(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, EpoiError)
     status = _status_of(exc)
     if status >= 500:
@@ -92,7 +92,7 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(EpoiError, _epoi_error)
+    app.add_exception_handler(EpoiError, epoi_error_response)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 import click
@@ -34,7 +35,7 @@ def serve(host: str, port: int, workers: int, keep_alive: int) -> None:
     """
     import uvicorn  # only the service needs it
 
-    from ..api import create_app
+    from ..api import WORKER_LOG_LEVEL, create_app
     from ..pipeline import open_store
 
     settings = current_settings()
@@ -55,6 +56,7 @@ def serve(host: str, port: int, workers: int, keep_alive: int) -> None:
             store.dispose()
         return
     store.dispose()  # each worker process opens its own
+    os.environ[WORKER_LOG_LEVEL] = level
     uvicorn.run("epoi.api:app_from_env", factory=True, workers=workers,
                 **options)  # type: ignore[arg-type]  # fmt: skip
 

@@ -18,6 +18,7 @@ from ._names import last_name_agrees, name_key, name_keys, organisation_key
 from ._near_vin import build_near_vin_index, current_near_vin
 from ._queries import (
     MATCH_COLUMNS,
+    OneVinVerifier,
     RegistrationState,
     Verification,
     clear_renewals,
@@ -51,6 +52,7 @@ from ._timeline import (
 )
 
 __all__ = [
+    "OneVinVerifier",
     "clear_renewal_file",
     "load_and_retry",
     "LoadReport",

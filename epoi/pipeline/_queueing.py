@@ -8,8 +8,8 @@ from collections.abc import Collection, Iterable
 from datetime import datetime
 from typing import Literal
 
-from .._units import parse_key
 from ..config import Settings
+from ..intake import parse_key
 from ..queues import Broker, Envelope, dead_list, dead_replay
 from ..store import Store, queued_units, reopen_units
 from ._open import open_broker

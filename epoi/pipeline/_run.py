@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from .. import _logging
 from ..config import Settings
-from ..intake import DEFAULT_CHUNK_SIZE, SubmissionResult
+from ..intake import DEFAULT_CHUNK_SIZE, SubmissionResult, submission_of_key
 from ..queues import Broker, Kind, QueueConfig, Worker, WorkerStats, stop_on_signals
 from ..store import (
     Ack,
@@ -108,7 +108,7 @@ def run(
         broker.publish_many(parse_units)
         stats = Worker(broker, pipeline.handlers()).run(until_idle=True)
     touched = {r.submission_id for r in results if not r.duplicate}
-    touched |= {int(e.unit_id.split("/", 1)[0][4:]) for e in recovered}
+    touched |= {submission_of_key(e.unit_id) for e in recovered}
     summary = summarize(store, sorted(touched))
     summary.files = len(results)
     summary.duplicates = sum(r.duplicate for r in results)

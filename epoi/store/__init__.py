@@ -14,7 +14,7 @@ Public API:
   applied in SQL, ``scoped_submission`` (``NotFoundError`` alike for another carrier's and a
   missing submission), ``who`` and ``record_access`` (the append-only unmasked-use log).
 - the HTTP service's bearer tokens (``_tokens``): ``issue_token``, ``token_for_secret``,
-  ``list_tokens``, ``revoke_token``; only the sha256 of a secret is stored.
+  ``list_tokens``, ``revoke_token``; only the sha256 of a secret is stored (``hash_secret``).
 
 Migrations live in ``epoi/store/migrations/versions``; every model change needs one.
 """
@@ -123,6 +123,7 @@ from ._tokens import (
     ApiToken,
     TokenInfo,
     TokenRole,
+    hash_secret,
     issue_token,
     list_tokens,
     revoke_token,
@@ -150,6 +151,7 @@ __all__ = [
     "ApiToken",
     "TokenInfo",
     "TokenRole",
+    "hash_secret",
     "issue_token",
     "list_tokens",
     "revoke_token",
