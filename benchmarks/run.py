@@ -192,7 +192,6 @@ def main() -> None:
         path = make_input(policies, args.out)
         segs, pols = count(path)
         label = f"{policies // 1000}k" if policies >= 1000 else str(policies)
-        kw = dict(input_name=label, segments=segs, policies=pols)
         print(f"input {label}: {path} ({path.stat().st_size / 1e6:.0f} MB, {segs:,} segments, "
               f"{pols:,} policies)",
               file=sys.stderr)
@@ -215,7 +214,8 @@ def main() -> None:
             if key in skip:
                 continue
             print(f"  running {name} ...", file=sys.stderr)
-            results.append(run_child(name, argv, env=env, **kw))
+            results.append(run_child(name, argv, env=env, input_name=label, segments=segs,
+                                     policies=pols))
 
     print(table(results))
     if args.json:

@@ -42,7 +42,7 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -131,10 +131,10 @@ async def _load(p: dict[str, Any]) -> dict[str, Any]:
     load = _Load()
     t = time.perf_counter()
     conns: list[_Conn] = []
-    for start in range(0, p["connections"], 250):  # in waves: the listen backlog is finite
+    for wave in range(0, p["connections"], 250):  # in waves: the listen backlog is finite
         made = await asyncio.gather(*(loop.create_connection(lambda: _Conn(load), "127.0.0.1",
                                                              p["port"])
-                                      for _ in range(start, min(p["connections"], start + 250))))
+                                      for _ in range(wave, min(p["connections"], wave + 250))))
         conns += [c for _t, c in made]
     opened = time.perf_counter() - t
     load.idle.extend(conns)
@@ -280,14 +280,20 @@ class _Sampler(threading.Thread):
 def _prepare(home: Path, db: Path) -> tuple[dict[str, str], str, str]:
     """A data directory over the match benchmark's database, and tokens for the renewal
     system and one carrier (issued each run: the database keeps them, that is harmless)."""
-    from epoi.store import CarrierEnvironment, Store, TokenRole, add_carrier, carrier_by_naic
-    from epoi.store import issue_token
+    from epoi.store import (
+        CarrierEnvironment,
+        Store,
+        TokenRole,
+        add_carrier,
+        carrier_by_naic,
+        issue_token,
+    )
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("EPOI_")}
     env |= {"EPOI_HOME": str(home), "EPOI_DATABASE_URL": f"sqlite:///{db.resolve()}"}
     store = Store(env["EPOI_DATABASE_URL"])
     store.upgrade()
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with store.session() as session:
         if carrier_by_naic(session, "12345") is None:
             add_carrier(session, name="BENCH MUTUAL", naic="12345", isa_qualifier="ZZ",

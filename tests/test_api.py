@@ -8,24 +8,24 @@ between carriers, every bad input, and coverage answers compared with ``epoi ver
 from __future__ import annotations
 
 import csv
-import io
 import hashlib
+import io
 import json
-import zipfile
 import re
 import time
 import uuid
+import zipfile
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
 
 import httpx
 import pytest
-from _serve import Server, cli, epoi_env, issue
-from conftest import POSTGRES_URL, _postgres_admin_engine
 from fastapi.routing import APIRoute
 
+from _serve import Server, cli, epoi_env, issue
+from conftest import POSTGRES_URL, _postgres_admin_engine
 from epoi.api import create_app
 from epoi.config import Settings
 from epoi.store import Store, TokenRole, issue_token
@@ -76,7 +76,7 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     with store.session() as session:  # issued long ago, for a day
         _info, tokens["expired"] = issue_token(
             session, role=TokenRole.RENEWAL, valid_for=timedelta(days=1),
-            now=datetime.now(timezone.utc) - timedelta(days=3))
+            now=datetime.now(UTC) - timedelta(days=3))
     store.dispose()
     server = Server(env, root / "server.log")
     try:
@@ -269,7 +269,7 @@ def test_coverage_answers_are_those_of_epoi_verify(world: World) -> None:
         for day in ("2026-11-27", "2025-01-01"):
             batch = c.post("/v1/coverage", json={"vins": vins, "date": day}).json()
             assert batch["date"] == day and len(batch["results"]) == len(vins)
-            for vin, answer in zip(vins, batch["results"]):
+            for vin, answer in zip(vins, batch["results"], strict=True):
                 single = c.get(f"/v1/coverage/{vin}", params={"date": day}).json()
                 assert single == answer
                 code, out, err = cli(world.env, "verify", vin, "--date", day, "--json")

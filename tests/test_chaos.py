@@ -25,8 +25,6 @@ import time
 
 import pytest
 
-from epoi.queues import Envelope
-
 from _scaleout import (
     MAX_ATTEMPTS,
     Batch,
@@ -37,6 +35,7 @@ from _scaleout import (
     make_batch,
     require_services,
 )
+from epoi.queues import Envelope
 
 pytestmark = [pytest.mark.chaos, pytest.mark.services]
 

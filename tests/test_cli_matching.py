@@ -16,11 +16,10 @@ from click.testing import CliRunner
 
 from epoi.cli import main
 from epoi.config import Settings
-from epoi.matching import match_units
+from epoi.matching import current_near_vin, match_units
+from epoi.matching._near_vin import FORMAT, latest_load_token
 from epoi.schemas.policy import Insured, PolicyReport, RecordKey, Vehicle
 from epoi.schemas.vin import with_check_digit
-from epoi.matching import current_near_vin
-from epoi.matching._near_vin import FORMAT, latest_load_token
 from epoi.store import Store
 
 REPO = Path(__file__).resolve().parent.parent
@@ -215,11 +214,11 @@ def test_renewals_clear_gives_every_hold_reason(world: Path) -> None:
     renewals = world / "renewals.csv"
     renewals.write_text("plate,vin,due\n"
                         "7AAA111,,2026-11-15\n"   # cleared
-                        ",%s,2026-12-15\n"        # expired on 2026-12-01 (by VIN)
+                        f",{VIN_A},2026-12-15\n"  # expired on 2026-12-01 (by VIN)
                         "7BBB222,,2026-11-15\n"   # cancelled on 2026-09-01
                         "7CCC333,,2026-11-15\n"   # no matched report
                         "9ZZZ999,,2026-11-15\n"   # not registered
-                        "7AAA111,,someday\n" % VIN_A, encoding="utf-8")
+                        "7AAA111,,someday\n", encoding="utf-8")
     code, out, err = invoke("renewals", "clear", str(renewals), "--as-of", "2026-11-27")
     assert code == 1  # the bad row
     rows = list(csv.DictReader(io.StringIO(out)))
@@ -245,9 +244,9 @@ def test_each_clearance_run_is_stored_once_and_the_summary_counts_it(world: Path
     code, out, _ = invoke("report", "summary", "--format", "json")
     assert code == 0 and "clearance" not in json.loads(out)["sections"]
     renewals = world / "renewals.csv"
-    renewals.write_text("plate,vin,due\n7AAA111,,2026-11-15\n,%s,2026-12-15\n"
+    renewals.write_text(f"plate,vin,due\n7AAA111,,2026-11-15\n,{VIN_A},2026-12-15\n"
                         "7BBB222,,2026-11-15\n7CCC333,,2026-11-15\n9ZZZ999,,2026-11-15\n"
-                        "7AAA111,,2026-11-15\n" % VIN_A, encoding="utf-8")  # a line twice
+                        "7AAA111,,2026-11-15\n", encoding="utf-8")  # a line twice
     for _ in range(2):  # the same list for the same day: one run, not two
         code, _, err = invoke("renewals", "clear", str(renewals), "--as-of", "2026-11-27")
         assert code == 0, err

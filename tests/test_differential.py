@@ -193,7 +193,9 @@ def base_files(tmp_path_factory: pytest.TempPathFactory) -> list[list[str]]:
             for f in files]
 
 
-def both(data: bytes, options: ValidationOptions = ValidationOptions()) -> tuple[FileVerdict, FileVerdict]:
+def both(
+    data: bytes, options: ValidationOptions = ValidationOptions()
+) -> tuple[FileVerdict, FileVerdict]:
     return (validate(io.BytesIO(data), name="t", options=options, engine="fast"),
             validate(io.BytesIO(data), name="t", options=options, engine="pyx12"))
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import os
 from dataclasses import replace
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -21,7 +21,7 @@ from epoi.parsers._maps import MAP_PATH
 from epoi.transforms import EditContext, ReturnEnvelope, ReturnSet, normalize, write_error_return
 
 CONTEXT = EditContext(
-    received_at=datetime(2026, 11, 27, 9, 30, tzinfo=timezone.utc),
+    received_at=datetime(2026, 11, 27, 9, 30, tzinfo=UTC),
     today=date(2026, 11, 27),
     expected_naic="12345",
 )

@@ -117,7 +117,8 @@ def test_a_good_file_is_archived_recorded_and_acknowledged(store, settings, cloc
     with store.session(readonly=True) as s:
         sub = s.get_one(Submission, result.submission_id)
         assert sub.state is SubmissionState.ACKNOWLEDGED and sub.carrier_id is not None
-        assert (sub.interchange_count, sub.transaction_set_count, sub.accepted_set_count) == (1, 1, 1)
+        counts = (sub.interchange_count, sub.transaction_set_count, sub.accepted_set_count)
+        assert counts == (1, 1, 1)
         assert (sub.policy_count, sub.vehicle_count) == (1, 1)
         assert sub.archive_path == str(result.archive_path.relative_to(settings.home))
         acks = acks_of(s, sub.id)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -20,10 +20,9 @@ from click.testing import Result
 from sqlalchemy import select
 
 from _helpers import cli_in, cli_ok, cli_sample
-from epoi._access import CarrierScope
 from epoi.config import Settings
 from epoi.matching import pipeline_match_hook
-from epoi.store import PolicyReportRow, Store, Submission, VehicleRow, match_results
+from epoi.store import CarrierScope, PolicyReportRow, Store, Submission, VehicleRow, match_results
 
 
 @dataclass(frozen=True)
@@ -102,7 +101,7 @@ def _match_stored(home: Path) -> None:
     report, in case `epoi run` does not match by itself: both carriers get match results."""
     settings = Settings(home=home, database_url=None)
     store = Store.from_settings(settings)
-    hook = pipeline_match_hook(settings, lambda: datetime.now(timezone.utc))
+    hook = pipeline_match_hook(settings, lambda: datetime.now(UTC))
     try:
         with store.session() as session:
             hook(session, session.scalars(

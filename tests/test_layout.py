@@ -35,7 +35,7 @@ LAYERS = (
     {"epoi.cli", "epoi.api", "epoi.__main__"},
     {"epoi.pipeline", "epoi.reports"},
     {"epoi.intake", "epoi.parsers", "epoi.transforms", "epoi.matching", "epoi.queues",
-     "epoi.sample", "epoi._access"},
+     "epoi.sample"},
     {"epoi.store"},
     {"epoi.schemas", "epoi.config", "epoi.errors", "epoi._logging", "epoi._clock", "epoi"},
 )
@@ -152,7 +152,7 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def _unit(module: str) -> str:
     """The package a module belongs to for layering: ``epoi.store._repo`` -> ``epoi.store``;
-    a top-level module (``epoi.intake``, ``epoi._access``) is a unit of its own."""
+    a top-level module (``epoi.intake``, ``epoi.errors``) is a unit of its own."""
     parts = module.split(".")
     return ".".join(parts[:2])
 

@@ -18,7 +18,7 @@ import io
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -85,7 +85,7 @@ class World:
 
 
 def _records(files: list[Path]) -> list[NormalizedRecord]:
-    ctx = EditContext(received_at=datetime(2026, 11, 27, 12, tzinfo=timezone.utc), today=TODAY)
+    ctx = EditContext(received_at=datetime(2026, 11, 27, 12, tzinfo=UTC), today=TODAY)
     out: list[NormalizedRecord] = []
     for path in files:
         data = path.read_bytes()

@@ -209,7 +209,8 @@ def test_a_unit_that_keeps_failing_is_failed_in_the_store_and_dead_lettered(
     _results, parse_units = pipeline.submit(world[:1])
     pipeline.parse(parse_units[0])
     with store.session() as s:  # one chunk's payload is unreadable
-        s.execute(sa.update(WorkUnit).where(WorkUnit.kind == "normalize", WorkUnit.key.like("%chunk-1"))
+        s.execute(sa.update(WorkUnit)
+                  .where(WorkUnit.kind == "normalize", WorkUnit.key.like("%chunk-1"))
                   .values(payload="{not json"))  # fmt: skip
     summary = _run([], store, settings, clock)
     assert summary.failed_units == 1 and summary.dead_lettered == 1

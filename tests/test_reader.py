@@ -9,11 +9,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from _fast_gen import make_811
 from epoi.errors import InputError
 from epoi.parsers import Delimiters, read_segments
 from epoi.parsers._reader import SegmentReader, parse_isa_delimiters, read_interchanges
-
-from _fast_gen import make_811
 
 EXAMPLE = make_811(1)
 
@@ -27,7 +26,8 @@ def segs(data: bytes | str, **kw) -> list:
 def error_code(data: bytes | str, **kw) -> tuple[str, list]:
     got = []
     with pytest.raises(InputError) as exc:
-        for s in read_segments(io.BytesIO(data if isinstance(data, bytes) else data.encode("latin-1")), **kw):
+        raw = data if isinstance(data, bytes) else data.encode("latin-1")
+        for s in read_segments(io.BytesIO(raw), **kw):
             got.append(s)
     return exc.value.code, got
 
@@ -50,8 +50,10 @@ def test_other_delimiters_are_read_from_the_isa():
     text = make_811(1, term="\x85", sep="|", comp=">")
     reader = SegmentReader(io.BytesIO(text.encode("latin-1")))
     out = list(reader)
-    assert [s.fields for s in out] == [s.fields[:16] + ([">"] if s.id == "ISA" else []) + s.fields[17:]
-                                       if s.id == "ISA" else s.fields for s in segs(EXAMPLE)]
+    assert [s.fields for s in out] == [
+        s.fields[:16] + [">"] + s.fields[17:] if s.id == "ISA" else s.fields
+        for s in segs(EXAMPLE)
+    ]
     assert reader.delimiters == ("|", ">", "\x85", None)
 
 

@@ -81,8 +81,8 @@ def test_chromium_shows_the_numbers_of_the_json(
         assert shown[0] == [c.replace("_", " ") for c in section["columns"]], name
         body = shown[1:] if section["rows"] else []
         assert len(body) == len(section["rows"]), name
-        for row, cells in zip(section["rows"], body):
-            for column, cell in zip(section["columns"], cells):
+        for row, cells in zip(section["rows"], body, strict=True):
+            for column, cell in zip(section["columns"], cells, strict=True):
                 value = row[column]
                 if isinstance(value, (int, float)) and not isinstance(value, bool):
                     assert _number(cell) == pytest.approx(value), (name, column)

@@ -7,23 +7,23 @@ import csv
 import io
 import json
 import zipfile
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from epoi._access import CarrierScope, NotFoundError
+from _report_tables import cell_text, html_tables
+from _reports_data import AS_OF, BETA_DOB, BETA_FEIN, BETA_LICENCE, BETA_NAME, populate
 from epoi.cli import main
 from epoi.reports import (
     ReportOptions,
     carrier_report,
+    csv_tables,
     mask_date_of_birth,
     mask_fein,
     mask_licence,
     mask_name,
-    csv_tables,
-    render_csv,
     render_html,
     render_json,
     report_dict,
@@ -32,12 +32,9 @@ from epoi.reports import (
     timeliness_report,
     unmatched_report,
 )
-from epoi.store import Store
+from epoi.store import CarrierScope, NotFoundError, Store
 
-from _report_tables import cell_text, html_tables
-from _reports_data import AS_OF, BETA_DOB, BETA_FEIN, BETA_LICENCE, BETA_NAME, populate
-
-NOW = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -285,7 +282,7 @@ def test_csv_is_one_file_per_table_in_a_folder_a_zip_or_one_section(
 
 
 def test_timestamps_are_to_the_second_and_notes_are_plain_text(filled: Store) -> None:
-    clock = datetime(2026, 11, 27, 12, 0, 5, 123456, tzinfo=timezone.utc)
+    clock = datetime(2026, 11, 27, 12, 0, 5, 123456, tzinfo=UTC)
     with filled.session(readonly=True) as s:
         summary = summary_report(s, ReportOptions(clock=lambda: clock, as_of=AS_OF))
         sub = submission_report(s, ReportOptions(clock=lambda: clock, as_of=AS_OF), 1)

@@ -47,7 +47,8 @@ def _snapshot(store: Store) -> dict[str, object]:
         sequences = conn.execute(sa.text("SELECT key, last_number FROM ack_sequences "
                                          "ORDER BY key")).all()  # fmt: skip
         ta1 = conn.execute(sa.text("SELECT submission_id, control_number, ta1_ack_code, "
-                                   "ta1_note_code FROM interchanges ORDER BY id")).all()  # fmt: skip
+                                   "ta1_note_code FROM interchanges "
+                                   "ORDER BY id")).all()  # fmt: skip
         states = conn.execute(sa.text("SELECT id, state, error_code FROM submissions "
                                       "ORDER BY id")).all()  # fmt: skip
         units = conn.execute(sa.text("SELECT key, state FROM work_units ORDER BY id")).all()

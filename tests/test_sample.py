@@ -14,7 +14,7 @@ import subprocess
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date
 from pathlib import Path
 
 import pytest
@@ -24,7 +24,6 @@ from hypothesis import strategies as st
 
 from epoi.cli import main
 from epoi.errors import ConfigError
-from epoi.schemas.vin import check_digit_ok, has_valid_characters, year_code_matches
 from epoi.sample import (
     GROUND_TRUTH_COLUMNS,
     REGISTRATION_COLUMNS,
@@ -32,6 +31,7 @@ from epoi.sample import (
     SampleSummary,
     generate,
 )
+from epoi.schemas.vin import check_digit_ok, has_valid_characters, year_code_matches
 
 TODAY = date(2026, 11, 27)
 REPO = Path(__file__).resolve().parents[1]
@@ -539,14 +539,14 @@ def test_business_edits_find_exactly_the_recorded_faults(tmp_path: Path) -> None
     the X12 level, E204 falls on exactly the vehicles whose recorded fault broke the check
     digit, E103 on exactly the policies with a missing date, and nothing clean is rejected."""
     import io
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from epoi.parsers import iter_policies, validate
     from epoi.transforms import EditContext, normalize
 
     faults = FaultOptions(vin_typos=0.05, bad_check_digits=0.05, missing_dates=0.05)
     summary = generate(300, tmp_path, today=TODAY, seed=3, carriers=2, faults=faults)
-    ctx = EditContext(received_at=datetime(2026, 11, 27, 12, tzinfo=timezone.utc), today=TODAY)
+    ctx = EditContext(received_at=datetime(2026, 11, 27, 12, tzinfo=UTC), today=TODAY)
     truth = iter(r for r in read_csv(summary.ground_truth_file) if r["kind"] == "vehicle")
     policy_faults = {(r["file"], r["policy_number"], r["transaction_type"]): r["fault"]
                      for r in read_csv(summary.ground_truth_file)}
@@ -581,7 +581,7 @@ def test_matching_recovers_the_ground_truth(tmp_path: Path) -> None:
     registration at step 1, a mistyped one at step 2 (near VIN), and a vehicle nobody
     registered never matches at step 1 or 2."""
     import io
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from epoi.matching import InMemoryRegistrationIndex, match_many, read_registrations
     from epoi.parsers import iter_policies, validate
@@ -590,7 +590,7 @@ def test_matching_recovers_the_ground_truth(tmp_path: Path) -> None:
 
     summary = generate(500, tmp_path, today=TODAY, seed=4, carriers=2,
                        faults=FaultOptions(vin_typos=0.08))
-    ctx = EditContext(received_at=datetime(2026, 11, 27, 12, tzinfo=timezone.utc), today=TODAY)
+    ctx = EditContext(received_at=datetime(2026, 11, 27, 12, tzinfo=UTC), today=TODAY)
     with summary.registrations_file.open(encoding="utf-8", newline="") as fh:
         registrations = list(read_registrations(fh, name="registrations.csv"))
     assert len(registrations) == summary.registrations

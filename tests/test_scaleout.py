@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import amqp
@@ -24,6 +24,8 @@ import pytest
 import sqlalchemy as sa
 from kombu import Queue
 
+from _helpers import register_carriers
+from _scaleout import RETRY_DELAYS, Deployment
 from epoi.config import Settings
 from epoi.pipeline import Pipeline
 from epoi.queues import Broker, Envelope, Worker
@@ -37,12 +39,9 @@ from epoi.store import (
     create_submission,
 )
 
-from _helpers import register_carriers
-from _scaleout import RETRY_DELAYS, Deployment
-
 pytestmark = pytest.mark.services
 
-NOW = datetime(2026, 11, 27, 9, 30, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 27, 9, 30, tzinfo=UTC)
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import io
 import os
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -31,7 +31,7 @@ EXPECTED_DIR = FIXTURES / "expected"
 UPDATE = bool(os.environ.get("EPOI_UPDATE_GOLDEN"))
 OPTIONS = ValidationOptions(known_senders=frozenset({("ZZ", "ACMEINS")}))
 CONTEXT = EditContext(
-    received_at=datetime(2026, 11, 27, 9, 30, tzinfo=timezone.utc),
+    received_at=datetime(2026, 11, 27, 9, 30, tzinfo=UTC),
     today=date(2026, 11, 27),
     expected_naic="12345",
 )
@@ -147,7 +147,8 @@ def test_an_error_inside_a_policy_rejects_that_policy_alone(name: str):
             assert sorted(e.code for e in r.errors if e.severity == "error") == want
     e100 = [e for r in records for e in r.errors if e.code == "E100"]
     for e in e100:  # the segment and element are said, and no value
-        assert e.segment_position and e.segment_id and f"(segment {e.segment_position})" in e.message
+        assert e.segment_position and e.segment_id
+        assert f"(segment {e.segment_position})" in e.message
     # the 997: AK3/AK4 detail, AK5 E, AK9 E; the error return echoes the rejected policies
     text = _997(fast)
     assert text == _golden(f"{name}.997", text)

@@ -4,7 +4,7 @@ natural key) and the field mapping kept as data."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 from pydantic import ValidationError
@@ -15,7 +15,7 @@ from epoi.transforms import REFERENCE_PROFILE, EditContext, FieldRule, normalize
 from epoi.transforms import _values as values
 
 CONTEXT = EditContext(
-    received_at=datetime(2026, 11, 27, 9, 30, tzinfo=timezone.utc),
+    received_at=datetime(2026, 11, 27, 9, 30, tzinfo=UTC),
     today=date(2026, 11, 27),
     expected_naic="12345",
 )

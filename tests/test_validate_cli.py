@@ -53,7 +53,8 @@ def test_business_edits_are_listed_per_record_and_reject(tmp_path):
 
 
 def test_envelope_fault_rejects_with_exit_1(tmp_path):
-    result = _run("--json", str(FIXTURES / "envelope" / "ta1_001_iea02_mismatch.x12"), home=tmp_path)
+    fixture = FIXTURES / "envelope" / "ta1_001_iea02_mismatch.x12"
+    result = _run("--json", str(fixture), home=tmp_path)
     assert result.exit_code == 1
     doc = json.loads(result.output)
     assert doc["files"][0]["accepted"] is False

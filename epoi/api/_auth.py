@@ -1,7 +1,7 @@
 """Who is calling: the bearer token of every request, looked up by its hash, and what its
 role may do.  No token, or one that is unknown, expired or revoked: 401.  A valid token
 asking for what its role may not have: 403.  A carrier's token acts in the carrier's scope
-(``epoi._access.CarrierScope``), so another carrier's submission is simply not found.
+(``epoi.store.CarrierScope``), so another carrier's submission is simply not found.
 
 Each worker process keeps the valid tokens it has read for ``EPOI_TOKEN_CACHE_SECONDS``
 (:class:`TokenCache`): a coverage check then costs no token read, and a revocation takes
@@ -18,8 +18,7 @@ from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from .._access import CarrierScope
-from ..store import TokenInfo, TokenRole, hash_secret, token_for_secret
+from ..store import CarrierScope, TokenInfo, TokenRole, hash_secret, token_for_secret
 from ._context import Context
 from ._errors import ApiError
 

@@ -1,7 +1,7 @@
 """A carrier's routes: submit a file, follow its submissions, fetch their acks and
 error returns, and see its reported vehicles that are still without a match.
 
-Everything is read in the carrier's scope (``epoi._access``): another carrier's submission
+Everything is read in the carrier's scope (``epoi.store._access``): another carrier's submission
 is "no submission N", the same 404 as one that does not exist.
 
 An upload is the body itself (the raw X12), streamed chunk by chunk into the archive

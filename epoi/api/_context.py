@@ -28,4 +28,4 @@ class Context:
 
 
 def context(request: Request) -> Context:
-    return request.app.state.epoi  # type: ignore[no-any-return,unused-ignore]
+    return request.app.state.epoi

@@ -21,9 +21,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import _logging
-from .._access import NotFoundError
 from ..config import Settings
 from ..errors import ConfigError, EpoiError, InputError
+from ..store import NotFoundError
 
 _log = _logging.get_logger("epoi.api")
 

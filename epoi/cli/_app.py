@@ -58,7 +58,7 @@ def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except BrokenPipeError:  # reader went away (| head): not our failure
-            sys.stdout = None  # type: ignore[assignment]  # no flush at exit
+            sys.stdout = None  # no flush at exit
             sys.exit(EXIT_OK)
         except EpoiError as exc:
             click.echo(f"epoi: {exc}", err=True)

@@ -10,7 +10,6 @@ from typing import Any
 
 import click
 
-from .._access import CarrierScope, record_access, who
 from .._clock import utc_now
 from ..errors import ConfigError
 from ..reports import (
@@ -27,6 +26,7 @@ from ..reports import (
     timeliness_report,
     unmatched_report,
 )
+from ..store import CarrierScope, record_access, who
 from ._app import command_store, current_settings, guarded, main
 
 _DATE = click.DateTime(formats=["%Y-%m-%d"])

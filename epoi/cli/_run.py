@@ -141,7 +141,8 @@ def _print_summary(s: RunSummary, *, files: bool = True) -> None:
     if files:
         click.echo(
             f"files {s.files} ({s.duplicates} already submitted), submissions {len(s.submissions)}"
-            + (f", {s.recovered_units} unit(s) recovered from an interrupted run" if s.recovered_units else "")
+            + (f", {s.recovered_units} unit(s) recovered from an interrupted run"
+               if s.recovered_units else "")
         )
     click.echo(f"interchanges {s.interchanges} ({s.interchanges_rejected} rejected)"
                + (f", sets rejected {s.sets_rejected}" if s.sets_rejected else ""))

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import shlex
 import sys
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import click
@@ -42,7 +43,7 @@ _RATE = click.FloatRange(0.0, 1.0)
 @guarded
 def sample_command(
     policies: int, out_dir: Path, seed: int, carriers: int, policies_per_file: int,
-    policies_per_set: int, today: object, vin_typos: float, bad_check_digits: float,
+    policies_per_set: int, today: datetime | None, vin_typos: float, bad_check_digits: float,
     missing_dates: float, wrong_counts: float, as_json: bool,
 ) -> None:
     """Write realistic synthetic 811 files, registrations.csv, ground_truth.csv and
@@ -56,9 +57,10 @@ def sample_command(
       epoi sample --policies 60 --seed 7 --today 2026-11-27 --out sample_edi
       epoi sample --policies 200000 --out /tmp/big --vin-typos 0.02 --wrong-counts 0.01
     """
-    report_date = today.date() if today is not None else date.today()  # type: ignore[attr-defined]
+    report_date = today.date() if today is not None else date.today()
     faults = FaultOptions(vin_typos, bad_check_digits, missing_dates, wrong_counts)
-    kwargs = dict(
+    write = functools.partial(
+        generate, policies, out_dir,
         today=report_date, seed=seed, carriers=carriers, faults=faults,
         policies_per_file=policies_per_file, policies_per_set=policies_per_set,
     )
@@ -71,9 +73,9 @@ def sample_command(
             TimeRemainingColumn(), transient=True,
         ) as bar:
             task = bar.add_task("policies", total=policies)
-            summary = generate(policies, out_dir, progress=lambda n: bar.advance(task, n), **kwargs)
+            summary = write(progress=lambda n: bar.advance(task, n))
     else:
-        summary = generate(policies, out_dir, **kwargs)
+        summary = write()
 
     stale = sorted(before - set(summary.files))
     if stale:  # left alone, but `epoi run DIR/*.x12` would pick them up

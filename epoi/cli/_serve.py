@@ -70,7 +70,8 @@ def tokens() -> None:
 @click.option("--role", required=True, type=click.Choice([r.value for r in TokenRole]),
               help="carrier (its own data), renewal (coverage checks) or auditor (reports)")
 @click.option("--carrier", "naic", metavar="NAIC", help="the carrier a carrier token acts for")
-@click.option("--days", type=click.IntRange(1), help="valid for DAYS [default: EPOI_TOKEN_VALID_DAYS]")
+@click.option("--days", type=click.IntRange(1),
+              help="valid for DAYS [default: EPOI_TOKEN_VALID_DAYS]")
 @click.option("--label", help="whom it is for, to recognise it in the list")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON document")
 @guarded
@@ -110,14 +111,13 @@ def tokens_list(as_json: bool) -> None:
     with command_store() as store, store.session(readonly=True) as session:
         infos = list_tokens(session)
     now = utc_now()
-    docs = [{**i.as_dict(), "active": i.active(now)} for i in infos]
     if as_json:
-        echo_json({"tokens": docs})
+        echo_json({"tokens": [{**i.as_dict(), "active": i.active(now)} for i in infos]})
         return
-    for d in docs:
-        state = "active" if d["active"] else ("revoked" if d["revoked_at"] else "expired")
-        click.echo(f"{d['id']:>4}  {d['role']:<8} {d['carrier'] or '-':<6} {state:<8} "
-                   f"expires {d['expires_at'][:10]}  {d['label'] or ''}")
+    for i in infos:
+        state = "active" if i.active(now) else ("revoked" if i.revoked_at else "expired")
+        click.echo(f"{i.id:>4}  {i.role.value:<8} {i.carrier_naic or '-':<6} {state:<8} "
+                   f"expires {i.expires_at.isoformat()[:10]}  {i.label or ''}")
 
 
 @tokens.command("revoke")

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
-from typing import TextIO
+from collections.abc import Iterable, Iterator
+from typing import TextIO, get_args
 
 import click
 from pydantic import BaseModel
 
 from .._clock import utc_now
-from ..parsers import ValidationOptions
+from ..parsers import Engine, ValidationOptions
 from ..schemas.verdict import FileVerdict, TransactionSetVerdict
 from ._app import EXIT_OK, EXIT_REJECTED, current_settings, guarded, main
 
@@ -60,7 +60,8 @@ def _write_text(out: TextIO, v: FileVerdict, sets: Iterator[TransactionSetVerdic
         line(f"  interchange {ic.control_number} from {ic.sender_id}{test}: "
              f"TA1 {ic.ta1.ack_code} {ic.ta1.note_code}")
         for g in ic.groups:
-            line(f"    group {g.control_number}: AK9 {g.ack_code} {','.join(g.error_codes)}".rstrip())
+            codes = ",".join(g.error_codes)
+            line(f"    group {g.control_number}: AK9 {g.ack_code} {codes}".rstrip())
             for _ in g.transaction_sets:
                 ts = next(sets)
                 line(f"      set {ts.control_number}: AK5 {ts.ack_code} {','.join(ts.error_codes)} "
@@ -80,13 +81,13 @@ def _write_text(out: TextIO, v: FileVerdict, sets: Iterator[TransactionSetVerdic
 @click.option("--json", "as_json", is_flag=True, help="print one JSON document (cli.md)")
 @click.option(
     "--engine",
-    type=click.Choice(["fast", "pyx12"]),
+    type=click.Choice(get_args(Engine)),
     default="fast",
     show_default=True,
     help="fast: compiled from the map; pyx12: pyx12's own validation, the reference",
 )
 @guarded
-def validate(files: tuple[str, ...], as_json: bool, engine: str) -> None:
+def validate(files: tuple[str, ...], as_json: bool, engine: Engine) -> None:
     """Parse and validate FILES without storing anything.
 
     Exit 0 when every file and record is accepted, 1 when anything was rejected.
@@ -118,10 +119,14 @@ def validate(files: tuple[str, ...], as_json: bool, engine: str) -> None:
                 verdict = run_validation(stream, name=f, options=options, engine=engine)
         rejected |= not verdict.accepted
         with open(f, "rb") as stream:  # second streaming pass: the accepted sets' policies
-            records = (normalize(b, context=context) for b in iter_policies(stream, verdict, name=f))
+            records = (
+                normalize(b, context=context) for b in iter_policies(stream, verdict, name=f)
+            )
             merged = merged_sets(verdict, records, max_errors_per_set=settings.max_errors_per_set)
 
-            def sets() -> Iterator[TransactionSetVerdict]:
+            def sets(
+                merged: Iterable[tuple[object, object, TransactionSetVerdict]],
+            ) -> Iterator[TransactionSetVerdict]:
                 nonlocal rejected
                 for _, _, ts in merged:
                     rejected |= ts.rejected > 0
@@ -129,9 +134,9 @@ def validate(files: tuple[str, ...], as_json: bool, engine: str) -> None:
 
             if as_json:
                 out.write(",\n" if n else "")
-                _write_json(out, verdict, sets())
+                _write_json(out, verdict, sets(merged))
             else:
-                _write_text(out, verdict, sets())
+                _write_text(out, verdict, sets(merged))
     if as_json:
         out.write("\n]}\n")
     out.flush()

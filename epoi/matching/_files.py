@@ -7,20 +7,19 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime
 from pathlib import Path
 
 from ..errors import InputError, Location
 from ..schemas.registration import RowError
-from ..store import Store
-from ..store import ClearanceResult, record_clearance_run
+from ..store import ClearanceResult, Store, record_clearance_run
 from ._hook import sync_vehicle_states
 from ._load import LoadReport, load_registrations
 from ._near_vin import build_near_vin_index
 from ._queries import clear_renewals
 from ._registrations import open_registration_file, read_registrations
-from ._renewals import Clearance, read_renewals
+from ._renewals import Clearance, RenewalDue, read_renewals
 from ._stage import MatchCounts, retry_pending
 
 
@@ -47,6 +46,16 @@ def load_and_retry(store: Store, file: Path, *, today: date, window_days: int, i
     return report, counts
 
 
+def _set_aside(rows: Iterable[RenewalDue | RowError], errors: list[RowError]
+               ) -> Iterator[RenewalDue]:
+    """The good rows, lazily (the list may be long); the bad ones go to ``errors``."""
+    for row in rows:
+        if isinstance(row, RowError):
+            errors.append(row)
+        else:
+            yield row
+
+
 def clear_renewal_file(store: Store, file: Path, *, as_of: date, clock: Callable[[], datetime],
                        each: Callable[[Clearance], None]) -> list[RowError]:  # fmt: skip
     """Clear or hold each renewal due in ``file``, handing each answer to ``each`` in the
@@ -55,9 +64,8 @@ def clear_renewal_file(store: Store, file: Path, *, as_of: date, clock: Callable
     errors: list[RowError] = []
     results: list[ClearanceResult] = []
     with open_registration_file(file) as fh, store.engine.connect() as conn:
-        dues = (r for r in read_renewals(fh, name=file.name)
-                if not (isinstance(r, RowError) and errors.append(r) is None))  # fmt: skip
-        for clearance in clear_renewals(conn, dues):  # type: ignore[arg-type]
+        dues = _set_aside(read_renewals(fh, name=file.name), errors)
+        for clearance in clear_renewals(conn, dues):
             results.append(_clearance_result(clearance))
             each(clearance)
     with store.engine.begin() as conn:

@@ -13,7 +13,7 @@ from ..errors import InputError, Location
 from ..schemas.registration import RowError, normalize_plate
 from ..schemas.vin import normalize as normalize_vin
 from ._registrations import undecodable
-from ._timeline import CoverageSpan, Timeline, coverage_on
+from ._timeline import CoverageSpan, EndReason, Timeline, coverage_on
 
 ClearanceStatus = Literal["cleared", "held"]
 HoldReason = Literal[
@@ -25,6 +25,11 @@ HoldReason = Literal[
     "not_yet_in_force",  # matched coverage exists but only from reason_date, after the day
     "not_registered",  # the renewal's plate or VIN is not in the registrations
 ]
+# The hold a coverage that ended explains (no reason recorded: it ran out).  A superseded
+# span was replaced by a later report, so it never explains a hold and has no entry.
+_HELD_FOR_END: dict[EndReason | None, HoldReason] = {
+    None: "expired", "expired": "expired", "cancelled": "cancelled", "removed": "removed",
+}
 
 _TEXT = {
     "no_matched_report": "no matched report",
@@ -99,7 +104,7 @@ def clear_renewal(
         # The coverage that ended last explains the hold (cancelled before expired the
         # same day: the cancellation is what the owner must answer for).
         last = max(ended, key=lambda s: (s.end, s.end_reason == "cancelled", s.report_key))
-        return held(last.end_reason or "expired", last.end)
+        return held(_HELD_FOR_END[last.end_reason], last.end)
     return held("not_yet_in_force", min(s.start for s in timeline))
 
 

@@ -3,10 +3,11 @@ reported vehicle, re-try pending ones when registrations are loaded.
 
 ``match_units`` matches records in batches, each in its own transaction (the library and
 benchmark entry point); the pipeline's match handler goes through ``pipeline_match_hook``
-(``_hook``), which runs the same batch step inside the unit's transaction.  Only accepted (or warned) production reports are matched: a rejected record is
-not coverage, and a test interchange never changes production data.  Results are
-idempotent per report: matching a report again replaces its results, keeping the day it
-was first tried (the pending window counts from it, ``settle_pending``).
+(``_hook``), which runs the same batch step inside the unit's transaction.  Only accepted
+(or warned) production reports are matched: a rejected record is not coverage, and a test
+interchange never changes production data.  Results are idempotent per report: matching a
+report again replaces its results, keeping the day it was first tried (the pending window
+counts from it, ``settle_pending``).
 """
 
 from __future__ import annotations
@@ -186,7 +187,7 @@ def _match_batch(
                     "policy_number": r.policy_number, "transaction_type": r.transaction_type,
                     "policy_type": r.policy_type, "first_tried": today,
                     "report": r.model_dump_json()}
-                   for k, r in zip(keys, reports) if k not in first]
+                   for k, r in zip(keys, reports, strict=True) if k not in first]
     raw = _Raw(conn)
     raw.insert(match_reports, new_reports)
     index = SqlRegistrationIndex(conn, near_vin_dir)
@@ -196,7 +197,7 @@ def _match_batch(
         per_report.setdefault(r.report_key, []).append(
             settle_pending(r, first.get(r.report_key, today), today, window_days))
     rows: list[dict[str, Any]] = []
-    for key, report in zip(keys, reports):
+    for key, report in zip(keys, reports, strict=True):
         rows += _result_rows(report, per_report.get(key, []), today)
     t = match_results.c
     if only_pending:
@@ -261,9 +262,9 @@ def _rematch_claimed(conn: Connection, rows: list[dict[str, Any]],
     again = match_many(reports, index, claimed=_claim_lookup(conn))
     first = _first_tried(conn, list(stale))
     per_report: dict[str, list[MatchResult]] = {}
-    for r in again:
-        per_report.setdefault(r.report_key, []).append(
-            settle_pending(r, first.get(r.report_key, today), today, window_days))
+    for result in again:
+        per_report.setdefault(result.report_key, []).append(
+            settle_pending(result, first.get(result.report_key, today), today, window_days))
     new_rows: list[dict[str, Any]] = []
     for report in reports:
         key = report.key.as_string()

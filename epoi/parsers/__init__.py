@@ -15,25 +15,26 @@ Public API:
 
 from __future__ import annotations
 
-from ._acks import AckDocument, AckEnvelope, ack_file_name, write_997, write_acks, write_ta1
-from ._codes import AK3_TEXT, AK4_TEXT, TA1_TEXT
-from ._options import PolicyBlock, ValidationOptions
-from ._segment import Delimiters, Segment
-
-__all__ = [
-    "AK3_TEXT", "AK4_TEXT", "TA1_TEXT", "Delimiters", "PolicyBlock", "Segment", "ValidationOptions",
-    "AckDocument", "AckEnvelope", "ack_file_name", "write_997", "write_acks", "write_ta1",
-]
-
 import io
 import os
 from typing import BinaryIO, Literal
 
 from ..schemas.verdict import FileVerdict
+from ._acks import AckDocument, AckEnvelope, ack_file_name, write_997, write_acks, write_ta1
+from ._codes import AK3_TEXT, AK4_TEXT, TA1_TEXT
+from ._options import PolicyBlock, ValidationOptions
 from ._policies import iter_policies
 from ._reader import read_segments
+from ._segment import Delimiters, Segment
 
-__all__ += ["iter_policies", "read_segments", "validate", "validate_parallel"]
+__all__ = [
+    "AK3_TEXT", "AK4_TEXT", "TA1_TEXT", "Delimiters", "Engine", "PolicyBlock", "Segment",
+    "ValidationOptions", "iter_policies", "read_segments", "validate", "validate_parallel",
+    "AckDocument", "AckEnvelope", "ack_file_name", "write_997", "write_acks", "write_ta1",
+]
+
+# The validation engines: the compiled map (default), or pyx12's own, the reference.
+Engine = Literal["fast", "pyx12"]
 
 _BYTES = (bytes, bytearray, memoryview)
 _DEFAULT_OPTIONS = ValidationOptions()  # frozen: one instance serves every call
@@ -44,7 +45,7 @@ def validate(
     *,
     name: str,
     options: ValidationOptions = _DEFAULT_OPTIONS,
-    engine: Literal["fast", "pyx12"] = "fast",
+    engine: Engine = "fast",
 ) -> FileVerdict:
     """Validate one X12 file, its bytes or a binary stream read from where it stands;
     never raises on bad input.

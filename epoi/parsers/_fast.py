@@ -27,8 +27,10 @@ from typing import Any, BinaryIO
 
 from ..errors import InputError
 from ..schemas.verdict import (
+    AckCode,
     FileError,
     FileVerdict,
+    GroupAckCode,
     GroupVerdict,
     InterchangeVerdict,
     Issue,
@@ -36,11 +38,21 @@ from ..schemas.verdict import (
     TransactionSetVerdict,
 )
 from ._codes import (
-    AK3_TEXT, AK4_TEXT, GE_ELEMENT_CODE, GS_ELEMENT_CODE, IEA_ELEMENT_NOTE, ISA_ELEMENT_NOTE,
-    ST_ELEMENT_CODE, ta1_for,
+    AK3_TEXT,
+    AK4_TEXT,
+    GE_ELEMENT_CODE,
+    GS_ELEMENT_CODE,
+    IEA_ELEMENT_NOTE,
+    ISA_ELEMENT_NOTE,
+    ST_ELEMENT_CODE,
+    ta1_for,
 )
 from ._compiled import (
-    CompiledMap, LoopRule, SegmentRule, compiled_811_map, fast_valid,
+    CompiledMap,
+    LoopRule,
+    SegmentRule,
+    compiled_811_map,
+    fast_valid,
 )
 from ._options import ValidationOptions
 from ._reader import SegmentReader
@@ -57,7 +69,7 @@ _UNSET = object()
 _MISSING = "missing"  # key prefix in a frame's counts: a required child already reported
 
 
-class _Qual(dict):  # type: ignore[type-arg]
+class _Qual(dict[str, Any]):
     """Steps of one segment id keyed by its qualifier element (at ``pos``)."""
 
     __slots__ = ("pos",)
@@ -484,7 +496,9 @@ class _Engine:
         self._next = [None] * len(self.m.segments)
         self._memo_size = 0
 
-    def _element_errors(self, st: _Set, rule: SegmentRule, errors: list[Any], position: int) -> None:
+    def _element_errors(
+        self, st: _Set, rule: SegmentRule, errors: list[Any], position: int
+    ) -> None:
         for e in errors:
             node = getattr(e, "map_node", None)
             component = None
@@ -539,8 +553,10 @@ class _Engine:
                 parent_level = stack[i][1]
             want = _HL_PARENT_LEVEL.get(level)
             if parent_level is not None and want is not None and parent_level != want:
-                self._ele_issue(st, "7", rule, position, "HL02", 2, None, "734",
-                                f"Hierarchical Parent ID Number (level {level} under level {parent_level})")
+                self._ele_issue(
+                    st, "7", rule, position, "HL02", 2, None, "734",
+                    f"Hierarchical Parent ID Number (level {level} under level {parent_level})",
+                )
         else:
             stack.clear()
         stack.append((hl_id, level))
@@ -563,7 +579,9 @@ class _Engine:
         else:
             self._seg_issue(st, "3", child.id, position, frame.loop)
 
-    def _close_frame(self, st: _Set, frame: _Frame, position: int, include_se: bool = False) -> None:
+    def _close_frame(
+        self, st: _Set, frame: _Frame, position: int, include_se: bool = False
+    ) -> None:
         counts = frame.counts
         for child in frame.loop.required:
             if (child not in counts and (_MISSING, child) not in counts
@@ -615,7 +633,8 @@ class _Engine:
             ix.profile.append("007")
         if _get(f, 8).strip() != o.receiver_id:
             ix.profile.append("008")
-        if o.known_senders is not None and (_get(f, 5).strip(), _get(f, 6).strip()) not in o.known_senders:
+        sender = (_get(f, 5).strip(), _get(f, 6).strip())
+        if o.known_senders is not None and sender not in o.known_senders:
             ix.profile.append("006")
 
     def _iea(self, f: list[str], position: int) -> None:
@@ -817,6 +836,7 @@ class _Engine:
         sets = [] if g.unsupported else [self._set_verdict(s) for s in g.sets]
         accepted = sum(1 for s in sets if s.ack_code in ("A", "E"))
         codes = sorted(g.codes)
+        ack: GroupAckCode
         if codes or accepted == 0:
             ack = "R"
         elif accepted == len(sets):
@@ -837,7 +857,7 @@ class _Engine:
             codes.add("5")
         # Errors inside policies alone: the set is accepted with errors noted (AK5 E), those
         # policies are rejected (guide §3).  With any error of the set's own, it is rejected.
-        ack = "R" if codes else "E" if st.rejected else "A"
+        ack: AckCode = "R" if codes else "E" if st.rejected else "A"
         issues = st.issues
         if ack == "R" and st.rejected:
             issues = [unscoped(i) for i in issues]

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO, Literal
+from typing import Literal, Protocol
 
 from ..errors import InputError, Location
 from ._segment import Delimiters, Segment
@@ -73,7 +73,9 @@ def parse_isa_delimiters(isa: str) -> Delimiters | None:
     if element.isalnum() or element in _BLANKS:
         return None
     fields = isa[:105].split(element)
-    if len(fields) != 17 or any(len(f) != w for f, w in zip(fields[1:], _ISA_WIDTHS)):
+    if len(fields) != 17 or any(
+        len(f) != w for f, w in zip(fields[1:], _ISA_WIDTHS, strict=True)
+    ):
         return None
     if segment.isalnum() or segment in (element, component, " ") or segment in isa[:105]:
         return None  # a terminator inside the ISA would cut it short
@@ -90,12 +92,19 @@ def _non_text_share(text: str) -> float:
     return bad / len(sample)
 
 
+class ByteStream(Protocol):
+    """What the reader reads from: an open binary file, or anything else with ``read(n)``
+    (``_parallel`` hands it byte ranges of a file)."""
+
+    def read(self, n: int = -1, /) -> bytes: ...
+
+
 class SegmentReader:
     """Iterate over the segments of one stream; ``delimiters`` are those of the interchange
     whose segments are being yielded (they change at each ISA that declares others)."""
 
     def __init__(
-        self, stream: BinaryIO, *, chunk_size: int = 1 << 20, max_segment_length: int = 4096,
+        self, stream: ByteStream, *, chunk_size: int = 1 << 20, max_segment_length: int = 4096,
         resume: Delimiters | None = None, partial: bool = False,
     ) -> None:
         """``resume``: the stream starts at a segment inside an interchange with these
@@ -173,16 +182,19 @@ class SegmentReader:
                 if not buf.startswith("ISA"):
                     if first and _non_text_share(buf) > _NON_TEXT_SHARE:
                         raise _error("FILE-BINARY", "the file is mostly non-text: not X12", None)
-                    raise _error("FILE-NO-ISA", "the file does not begin with an ISA segment", n or None)
+                    raise _error(
+                        "FILE-NO-ISA", "the file does not begin with an ISA segment", n or None
+                    )
                 if len(buf) < ISA_LENGTH:
                     raise _error("FILE-TRUNCATED", "the file ends inside an ISA segment", n or None)
-                delims = parse_isa_delimiters(buf)
-                if delims is None:
+                declared = parse_isa_delimiters(buf)
+                if declared is None:
                     raise _error(
                         "FILE-BAD-ISA",
                         "the ISA segment is not 106 characters with usable delimiters",
                         n + 1,
                     )
+                delims = declared
             first = False
             self.delimiters = delims
             term, sep = delims.segment, delims.element
@@ -324,7 +336,7 @@ def _nth_find(text: str, sub: str, count: int) -> int:
 
 
 def read_segments(
-    stream: BinaryIO, *, chunk_size: int = 1 << 20, max_segment_length: int = 4096
+    stream: ByteStream, *, chunk_size: int = 1 << 20, max_segment_length: int = 4096
 ) -> Iterator[Segment]:
     """Yield the segments of ``stream`` in file order; see the module doc for the errors."""
     return iter(SegmentReader(stream, chunk_size=chunk_size, max_segment_length=max_segment_length))
@@ -349,7 +361,7 @@ class InterchangeText:
 
 
 def read_interchanges(
-    stream: BinaryIO, *, chunk_size: int = 1 << 20, max_segment_length: int = 4096
+    stream: ByteStream, *, chunk_size: int = 1 << 20, max_segment_length: int = 4096
 ) -> tuple[list[InterchangeText], InputError | None]:
     """The interchanges of ``stream`` in file order, each read with its own delimiters, and
     the error that stopped the reading (None when it read to the end).  An interchange the

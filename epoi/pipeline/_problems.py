@@ -16,7 +16,6 @@ from sqlalchemy.orm import Session
 
 from ..intake import ta1_reason
 from ..parsers import TA1_TEXT
-from ..transforms import CATALOGUE
 from ..store import (
     BusinessErrorRow,
     Carrier,
@@ -28,6 +27,7 @@ from ..store import (
     UnitState,
     WorkUnit,
 )
+from ..transforms import CATALOGUE
 
 __all__ = ["Problem", "problems_of"]
 
@@ -90,8 +90,10 @@ def problems_of(session: Session, submission_ids: Sequence[int]) -> list[Problem
             .where(TransactionSet.submission_id == sub.id, TransactionSet.ack_code == "R")
             .order_by(TransactionSet.id)
         ):
-            codes = ts.error_codes.split()
-            why = "; ".join(f"AK5 {c} {AK5_TEXT.get(c, '')}".rstrip() for c in codes) or "rejected"
+            ak5_codes = ts.error_codes.split()
+            why = "; ".join(
+                f"AK5 {c} {AK5_TEXT.get(c, '')}".rstrip() for c in ak5_codes
+            ) or "rejected"
             add("997 R", f"set {ts.control_number} of group {gs06}: {why} (the 997 says "
                          f"where: epoi acks {sub.id})")
         records, codes = _rejected_records(session, sub.id)

@@ -1,6 +1,6 @@
 """Where submissions stand, as documents: what ``epoi status`` and ``epoi acks`` print and
 what the HTTP service returns to a carrier, built in one place.  Everything is read in a
-carrier's scope (``epoi._access``): another carrier's submission is "no submission N"."""
+carrier's scope (``epoi.store._access``): another carrier's submission is "no submission N"."""
 
 from __future__ import annotations
 
@@ -10,15 +10,16 @@ from typing import Any
 
 from sqlalchemy import select
 
-from .._access import CarrierScope, scoped_submission
 from ..intake import PROFILE_NOTES
 from ..store import (
+    CarrierScope,
     Store,
     Submission,
     acks_of,
     error_returns_of,
     interchanges_of,
     record_counts,
+    scoped_submission,
     sets_of,
     unit_counts,
 )

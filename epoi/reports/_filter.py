@@ -6,15 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, TypeVarTuple
 
 import sqlalchemy as sa
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from .._access import CarrierScope
-from ..store import PolicyReportRow, Submission
+from ..store import CarrierScope, PolicyReportRow, Submission
 
 # The columns a statement selects, kept through the WHERE clauses a Filter adds.
 Ts = TypeVarTuple("Ts")
@@ -27,7 +26,7 @@ class ReportOptions:
     as_of: date | None = None  # "today" for ageing; default: the clock's day
     masked: bool = True
     pending_window_days: int = 30
-    clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
 
 class Filter:
@@ -58,7 +57,7 @@ class Filter:
 
 
 def _midnight(day: date) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=timezone.utc)
+    return datetime.combine(day, time(0), tzinfo=UTC)
 
 
 # -- dialect helpers ---------------------------------------------------------------------

@@ -212,7 +212,7 @@ class Section:
 
 def _cell(value: object) -> Cell:
     if value is None or isinstance(value, (str, int, float)):
-        return value  # type: ignore[return-value]
+        return value
     if isinstance(value, datetime):
         return value.isoformat(timespec="seconds")  # an auditor reads seconds, not micro
     if isinstance(value, date):

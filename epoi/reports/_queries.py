@@ -9,8 +9,8 @@ from dataclasses import replace
 
 from sqlalchemy.orm import Session
 
-from .._access import CarrierScope, scoped_submission
 from ..errors import ConfigError
+from ..store import CarrierScope, scoped_submission
 from ._activity import errors, outcomes, volumes
 from ._clearance import clearance
 from ._filter import Filter, ReportOptions, pct

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import csv
 import io
-import zipfile
 import json
+import zipfile
 from html import escape
 from typing import Any, Literal
 

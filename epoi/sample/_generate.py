@@ -110,7 +110,7 @@ def generate(
         open(summary.ground_truth_file, "w", encoding="utf-8", newline="") as truth,
     ):
         out = Outputs(reg, truth, summary)
-        for carrier, share in zip(summary.carriers, shares):
+        for carrier, share in zip(summary.carriers, shares, strict=True):
             stream = CarrierStream(
                 carrier, rng=rng, fault_rng=fault_rng, faults=faults, today=today, vins=vins,
                 plates=plates, out=out, traps=traps, trap_rng=trap_rng,

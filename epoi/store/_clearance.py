@@ -94,8 +94,10 @@ def record_clearance_run(conn: Connection, *, file_sha256: str, file_name: str, 
         clearance_runs.c.file_sha256 == file_sha256, clearance_runs.c.as_of == as_of)
     ).scalar_one_or_none()
     if run_id is None:
-        run_id = conn.execute(insert(clearance_runs).values(
-            file_sha256=file_sha256, as_of=as_of, **figures)).inserted_primary_key[0]
+        key = conn.execute(insert(clearance_runs).values(
+            file_sha256=file_sha256, as_of=as_of, **figures)).inserted_primary_key
+        assert key is not None  # a single-row INSERT always reports its key
+        run_id = key[0]
     else:
         conn.execute(update(clearance_runs).where(clearance_runs.c.id == run_id)
                      .values(**figures))

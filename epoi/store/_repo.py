@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, delete, func, select, update
+from sqlalchemy import FromClause, Table, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -36,8 +36,11 @@ _ISA_QUALIFIER = re.compile(r"[0-9A-Z]{2}")
 MAX_CONTROL_NUMBER = 999_999_999
 
 
-def _insert(session: Session, table: Table) -> Any:
-    """The dialect's INSERT, which knows ON CONFLICT (SQLite and PostgreSQL spell it alike)."""
+def _insert(session: Session, table: FromClause) -> Any:
+    """The dialect's INSERT, which knows ON CONFLICT (SQLite and PostgreSQL spell it alike).
+    ``table``: a model's ``__table__`` (typed as any FromClause by SQLAlchemy, a Table here)."""
+    if not isinstance(table, Table):
+        raise TypeError(f"an INSERT needs a table, not {type(table).__name__}")
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         return postgresql.insert(table)

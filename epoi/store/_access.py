@@ -22,8 +22,9 @@ from typing import Any, TypeVar
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from .errors import ConfigError
-from .store import Carrier, Submission, carrier_by_naic
+from ..errors import ConfigError
+from ._models import Carrier, Submission
+from ._repo import carrier_by_naic
 
 # Any SELECT, whatever its columns: the scope only adds a WHERE clause.
 _Stmt = TypeVar("_Stmt", bound="Select[*tuple[Any, ...]]")
