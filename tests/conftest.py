@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
 
@@ -93,7 +93,7 @@ class FixedClock:
 
 @pytest.fixture
 def clock() -> FixedClock:
-    return FixedClock(datetime(2026, 11, 27, 9, 30, tzinfo=timezone.utc))
+    return FixedClock(datetime(2026, 11, 27, 9, 30, tzinfo=UTC))
 
 
 @pytest.fixture

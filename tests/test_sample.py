@@ -200,7 +200,9 @@ def test_faults_change_only_the_mistakes(clean: SampleSummary, faulty: SampleSum
     truth_a = read_csv(clean.ground_truth_file)
     truth_b = [r for r in read_csv(faulty.ground_truth_file) if r["kind"] != "file"]
     key = ("kind", "policy_number", "transaction_type", "true_vin", "registered_plate")
-    assert [tuple(r[k] for k in key) for r in truth_a] == [tuple(r[k] for k in key) for r in truth_b]
+    assert [tuple(r[k] for k in key) for r in truth_a] == [
+        tuple(r[k] for k in key) for r in truth_b
+    ]
     assert clean.registrations_file.read_bytes() == faulty.registrations_file.read_bytes()
 
 
@@ -333,7 +335,8 @@ def test_registrations_have_the_cli_md_columns_and_sane_values(clean: SampleSumm
 
 
 def test_insureds_look_real(clean: SampleSummary) -> None:
-    names = [n for p in clean.files for s in read_file(p).sets for pol in s.policies for n in pol.names]
+    names = [n for p in clean.files for s in read_file(p).sets for pol in s.policies
+             for n in pol.names]
     people = [n for n in names if n[2] == "1"]
     orgs = [n for n in names if n[2] == "2"]
     assert len({n[3] for n in people}) > 100
@@ -348,12 +351,13 @@ def test_insureds_look_real(clean: SampleSummary) -> None:
 
 
 def _distance(a: str, b: str) -> int:
-    return sum(x != y for x, y in zip(a, b))
+    return sum(x != y for x, y in zip(a, b, strict=True))
 
 
 def test_faults_are_injected_where_recorded(faulty: SampleSummary) -> None:
     truth = read_csv(faulty.ground_truth_file)
-    file_faults = {(r["file"], r["transaction_set"], r["fault"]): r["detail"] for r in truth if r["kind"] == "file"}
+    file_faults = {(r["file"], r["transaction_set"], r["fault"]): r["detail"]
+                   for r in truth if r["kind"] == "file"}
     vehicle_rows = iter(r for r in truth if r["kind"] == "vehicle")
     policy_faults = {(r["file"], r["policy_number"], r["transaction_type"]): r["fault"]
                      for r in truth if r["kind"] in ("vehicle", "fleet_vehicle")}
@@ -390,9 +394,13 @@ def test_faults_are_injected_where_recorded(faulty: SampleSummary) -> None:
                         seen["check"] += 1
                     else:
                         (kind,) = vin_faults
-                        assert kind in {"vin_typo_substitute", "vin_typo_substitute2", "vin_typo_transpose"}
-                        assert v.vin != row["true_vin"] and 1 <= _distance(v.vin, row["true_vin"]) <= 2
-                        assert sorted(v.vin) == sorted(row["true_vin"]) or kind != "vin_typo_transpose"
+                        assert kind in {
+                            "vin_typo_substitute", "vin_typo_substitute2", "vin_typo_transpose"
+                        }
+                        assert (v.vin != row["true_vin"]
+                                and 1 <= _distance(v.vin, row["true_vin"]) <= 2)
+                        assert (sorted(v.vin) == sorted(row["true_vin"])
+                                or kind != "vin_typo_transpose")
                         assert has_valid_characters(v.vin)
                         seen["typo"] += 1
                         seen["typo_passes_check"] += check_digit_ok(v.vin)
@@ -516,7 +524,8 @@ def test_follow_ups_are_consistent_with_the_policy_they_follow(clean: SampleSumm
                 history.setdefault((carrier, p.number), []).append(p)
     follow_ups = Counter()
     for reports in history.values():
-        for earlier, later in zip(reports, reports[1:]):
+        # Consecutive pairs: the shifted copy is one shorter by design.
+        for earlier, later in zip(reports, reports[1:], strict=False):
             follow_ups[later.transaction] += 1
             assert later.policy_type == earlier.policy_type
             assert later.names == earlier.names
@@ -558,7 +567,7 @@ def test_business_edits_find_exactly_the_recorded_faults(tmp_path: Path) -> None
         ours = [p for s in read_file(path).sets for p in s.policies]
         blocks = list(iter_policies(io.BytesIO(data), verdict, name=path.name))
         assert len(blocks) == len(ours)
-        for p, block in zip(ours, blocks):
+        for p, block in zip(ours, blocks, strict=True):
             found = normalize(block, context=ctx).errors
             codes.update(e.code for e in found)
             recorded = policy_faults[(path.name, p.number, p.transaction)]
