@@ -39,9 +39,13 @@ print(n)
 FAST = r"""
 import sys
 from epoi.config import Settings
-from epoi.parsers import validate
-with open(sys.argv[1], "rb") as fh:
-    v = validate(fh, name=sys.argv[1], workers=Settings().workers)
+from epoi.parsers import validate, validate_parallel
+workers = Settings().workers
+if workers != 1:
+    v = validate_parallel(sys.argv[1], name=sys.argv[1], workers=workers)
+else:
+    with open(sys.argv[1], "rb") as fh:
+        v = validate(fh, name=sys.argv[1])
 print("valid" if v.accepted else "invalid")
 """
 
@@ -108,7 +112,8 @@ def count(path: Path) -> tuple[int, int]:
             parts = chunk.split(term)
             rest = parts.pop()
             segs += len(parts)
-            pols += sum(1 for p in parts if p.lstrip().startswith(marker) and p.split(sep)[3:4] == [b"4"])
+            pols += sum(1 for p in parts
+                        if p.lstrip().startswith(marker) and p.split(sep)[3:4] == [b"4"])
         if rest.strip():
             segs += 1
     return segs, pols
@@ -132,7 +137,8 @@ def make_input(policies: int, out: Path) -> Path:
 def table(results: list[Result]) -> str:
     base = {r.input: r for r in results if r.name == "pyx12 x12n_document"}
     ceil = {r.input: r for r in results if r.name == "naive split (ceiling)"}
-    rows = [("contender", "input", "seconds", "CPU s", "segments/s", "policies/s", "peak RSS MB", "× pyx12", "of ceiling")]
+    rows = [("contender", "input", "seconds", "CPU s", "segments/s", "policies/s", "peak RSS MB",
+             "× pyx12", "of ceiling")]
     for r in results:
         b, c = base.get(r.input), ceil.get(r.input)
         rows.append((
@@ -142,7 +148,7 @@ def table(results: list[Result]) -> str:
             f"{r.seg_per_s / c.seg_per_s:.1%}" if c and c.seg_per_s else "-",
         ))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = [" | ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in rows]
+    lines = [" | ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
     lines.insert(1, "-+-".join("-" * w for w in widths))
     return "\n".join(lines)
 
@@ -169,12 +175,15 @@ def epoi_run_contender(path: Path, out: Path) -> tuple[str, str, list[str], dict
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--policies", type=int, default=200_000, help="policies in the large file")
-    ap.add_argument("--small", type=int, default=20_000, help="policies in the small file (memory ratio)")
+    ap.add_argument("--small", type=int, default=20_000,
+                    help="policies in the small file (memory ratio)")
     ap.add_argument("--out", type=Path, default=Path("bench-out"))
     ap.add_argument("--skip", default="",
-                    help="comma list of contenders to skip: naive,pyx12,engine,engine2,fast,fast2,epoi-pyx12,run")
+                    help="comma list of contenders to skip: "
+                         "naive,pyx12,engine,engine2,fast,fast2,epoi-pyx12,run")
     ap.add_argument("--json", action="store_true", help="print the results as JSON too")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
@@ -185,14 +194,16 @@ def main() -> None:
         path = make_input(policies, args.out)
         segs, pols = count(path)
         label = f"{policies // 1000}k" if policies >= 1000 else str(policies)
-        kw = dict(input_name=label, segments=segs, policies=pols)
-        print(f"input {label}: {path} ({path.stat().st_size / 1e6:.0f} MB, {segs:,} segments, {pols:,} policies)",
+        print(f"input {label}: {path} ({path.stat().st_size / 1e6:.0f} MB, {segs:,} segments, "
+              f"{pols:,} policies)",
               file=sys.stderr)
         contenders = [
             ("naive", "naive split (ceiling)", [PY, "-c", NAIVE, str(path)], None),
             ("pyx12", "pyx12 x12n_document", [PY, "-c", PYX12, str(path)], None),
-            ("engine", "fast engine, 1 process", [PY, "-c", FAST, str(path)], {"EPOI_WORKERS": "1"}),
-            ("engine2", "fast engine, 2 workers", [PY, "-c", FAST, str(path)], {"EPOI_WORKERS": "2"}),
+            ("engine", "fast engine, 1 process",
+             [PY, "-c", FAST, str(path)], {"EPOI_WORKERS": "1"}),
+            ("engine2", "fast engine, 2 workers",
+             [PY, "-c", FAST, str(path)], {"EPOI_WORKERS": "2"}),
             ("fast", "epoi validate --json (1 process)",
              [PY, "-m", "epoi", "validate", "--json", str(path)], {"EPOI_WORKERS": "1"}),
             ("fast2", "epoi validate --json (2 workers)",
@@ -205,12 +216,13 @@ def main() -> None:
             if key in skip:
                 continue
             print(f"  running {name} ...", file=sys.stderr)
-            results.append(run_child(name, argv, env=env, **kw))
+            results.append(run_child(name, argv, env=env, input_name=label, segments=segs,
+                                     policies=pols))
 
     print(table(results))
     if args.json:
-        print(json.dumps([asdict(r) | {"seg_per_s": r.seg_per_s, "pol_per_s": r.pol_per_s} for r in results],
-                         indent=2))
+        print(json.dumps([asdict(r) | {"seg_per_s": r.seg_per_s, "pol_per_s": r.pol_per_s}
+                          for r in results], indent=2))
 
 
 if __name__ == "__main__":

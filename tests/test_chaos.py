@@ -22,12 +22,8 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-
-from epoi.queues import Envelope
 
 from _scaleout import (
     MAX_ATTEMPTS,
@@ -39,6 +35,9 @@ from _scaleout import (
     make_batch,
     require_services,
 )
+from epoi.queues import Envelope
+
+pytestmark = [pytest.mark.chaos, pytest.mark.services]
 
 SEED = 20261127
 KILLS = 50
@@ -61,16 +60,6 @@ def large(tmp_path_factory: pytest.TempPathFactory) -> Batch:
     files drained after 45 kills once the stages got faster, on a quiet machine)."""
     return make_batch(tmp_path_factory.mktemp("chaos-large"), 900, seed=12, per_file=12,
                       per_set=4)  # fmt: skip
-
-
-@pytest.fixture
-def deployment(tmp_path: Path) -> Iterator[Deployment]:
-    require_services()
-    dep = Deployment(tmp_path / "epoi-data")
-    try:
-        yield dep
-    finally:
-        dep.close()
 
 
 def _dead_letters(dep: Deployment) -> list[dict]:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from ..config import Settings
@@ -25,8 +25,7 @@ from ..schemas.policy import (
     RecordKey,
     Vehicle,
 )
-from ..store import InsuredRow, PolicyReportRow, VehicleRow
-from ..store._registrations import match_results
+from ..store import InsuredRow, PolicyReportRow, VehicleRow, match_results
 from ._sql_index import untune
 from ._stage import MatchCounts, _match_batch
 
@@ -93,7 +92,9 @@ def sync_vehicle_states(conn: Connection, report_keys: Collection[str]) -> int:
             if key in ids:
                 changes.append({"rid": ids[key], "ord": vehicle_index, "st": state})
     if changes:
-        conn.execute(update(VehicleRow.__table__)
+        # A declarative class's __table__ is its Table; the stubs only promise a FromClause.
+        vehicles = cast(Table, VehicleRow.__table__)
+        conn.execute(update(vehicles)
                      .where(v.policy_report_id == bindparam("rid"), v.ordinal == bindparam("ord"))
                      .values(match_state=bindparam("st")), changes)
     return len(changes)

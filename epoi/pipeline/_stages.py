@@ -25,13 +25,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .. import _logging
-from .._units import decode_chunk, match_key, parse_key
 from ..config import Settings
-from ..intake import DEFAULT_CHUNK_SIZE, SubmissionResult, acknowledge, receive
+from ..intake import DEFAULT_CHUNK_SIZE, OutgoingFiles, SubmissionResult, acknowledge, receive
+from ..intake import decode_chunk, match_key, parse_key, source_of_match_key, submission_of_key
 from ..parsers import Delimiters, PolicyBlock
-from ..parsers._acks import ack_file_name
 from ..queues import Envelope, Handler, Kind
-from ..queues._headers import error_code_and_message, is_permanent
+from ..queues import error_code_and_message, is_permanent
 from ..schemas.policy import NormalizedRecord
 from ..store import (
     Carrier,
@@ -188,7 +187,7 @@ class Pipeline:
     # -- parse ----------------------------------------------------------------------------
 
     def parse(self, envelope: Envelope) -> list[Envelope]:
-        submission_id = _submission_of(envelope.unit_id)
+        submission_id = submission_of_key(envelope.unit_id)
         result = acknowledge(
             submission_id, store=self.store, settings=self.settings, clock=self.clock,
             chunk_size=self.chunk_size,
@@ -357,18 +356,15 @@ class Pipeline:
                 delimiters=Delimiters(element=element, component=component, segment=segment),
             ),
         )
-        out_dir = self.settings.home / "acks" / str(ts.submission_id)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        path = out_dir / ack_file_name("811", ic.sender_id, icn, ts.test)  # type: ignore[arg-type]
-        # Written before the commit: a rollback gives the number back, and the next attempt
-        # writes the same name again.
-        path.write_text(text, encoding="latin-1")
-        add_error_return(
-            session, ts.submission_id, set_id=ts.id, control_number=f"{icn:09d}",
-            group_control_number=str(gcn), answers_interchange=ic.control_number,
-            answers_group=group.control_number, answers_set=ts.control_number,
-            path=_relative(path, self.settings.home), content=text, created_at=now,
-        )  # fmt: skip
+        # Written before the commit: a rollback gives the number back (and the file goes).
+        with OutgoingFiles(self.settings.home, ts.submission_id) as out:
+            path = out.write("811", ic.sender_id, icn, ts.test, text)
+            add_error_return(
+                session, ts.submission_id, set_id=ts.id, control_number=f"{icn:09d}",
+                group_control_number=str(gcn), answers_interchange=ic.control_number,
+                answers_group=group.control_number, answers_set=ts.control_number,
+                path=out.relative(path), content=text, created_at=now,
+            )  # fmt: skip
         _log.info("error_return_written", submission=ts.submission_id, set=ts.key,
                   echoed=len(records))  # fmt: skip
 
@@ -389,7 +385,7 @@ class Pipeline:
                 if self.match_hook is not no_matching:
                     self.match_hook(session, [r for _rid, r in in_hand])
             else:
-                source = unit_by_key(session, envelope.unit_id.removesuffix("/match"))
+                source = unit_by_key(session, source_of_match_key(envelope.unit_id))
                 reports = [
                     r
                     for r in (reports_of_unit(session, source.id) if source else [])
@@ -604,13 +600,6 @@ class _ChunkNote:
 # -- helpers ---------------------------------------------------------------------------------
 
 
-def _submission_of(unit_key: str) -> int:
-    head = unit_key.split("/", 1)[0]
-    if not head.startswith("sub-") or not head[4:].isdigit():
-        raise ValueError(f"not a unit key: {unit_key!r}")
-    return int(head[4:])
-
-
 def _expected_naic(session: Session, sub: Submission) -> Callable[[str], str | None]:
     """The NAIC a block's insurer must report (E001): the named carrier's, else the
     registered carrier's of the block's ISA06."""
@@ -670,10 +659,3 @@ def _advance(
     sub = session.get_one(Submission, submission_id)
     if sub.state is before:
         update_submission(session, submission_id, state=after)
-
-
-def _relative(path: Path, home: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(home.resolve()))
-    except ValueError:
-        return str(path.resolve())

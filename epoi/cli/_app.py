@@ -1,4 +1,5 @@
-"""The command line: thin. Parse arguments, call the library, print.
+"""The ``epoi`` group every command module registers on, and what they share: the exit
+codes, ``guarded``, the settings, the store of a command, JSON and table output.
 
 Exit codes (cli.md): 0 success; 1 input processed but something was rejected or did
 not match; 2 usage or configuration error; 3 internal failure (logged, no traceback).
@@ -9,24 +10,42 @@ from __future__ import annotations
 import functools
 import json
 import sys
-import traceback
-import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import click
 from pydantic import ValidationError
 
-from . import _logging
-from .config import Settings
-from .errors import ConfigError, EpoiError
+from .. import _logging
+from ..config import Settings
+from ..errors import ConfigError, EpoiError
+from ..pipeline import open_broker, open_store
+from ..queues import Broker
+from ..store import Store
 
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 
-def _settings() -> Settings:
+def current_settings() -> Settings:
+    """The settings ``main`` read from the EPOI_* variables for this command."""
     ctx = click.get_current_context()
     return ctx.find_root().obj["settings"]
+
+
+@contextmanager
+def command_store() -> Iterator[Store]:
+    """The store of this command (``epoi.pipeline.open_store``), disposed of at the end."""
+    store = open_store(current_settings())
+    try:
+        yield store
+    finally:
+        store.dispose()
+
+
+def command_broker() -> Broker:
+    """The broker of this command (a context manager: closed at the end)."""
+    return open_broker(current_settings())
 
 
 def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -34,31 +53,21 @@ def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        log = _logging.get_logger("epoi.cli")
         try:
             return fn(*args, **kwargs)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except BrokenPipeError:  # reader went away (| head): not our failure
-            sys.stdout = None  # type: ignore[assignment]  # no flush at exit
+            sys.stdout = None  # no flush at exit
             sys.exit(EXIT_OK)
         except EpoiError as exc:
             click.echo(f"epoi: {exc}", err=True)
             sys.exit(exc.exit_code if exc.exit_code != EXIT_INTERNAL else EXIT_INTERNAL)
         except Exception as exc:  # a bug: short message, trace to a file
-            incident = uuid.uuid4().hex[:12]
-            try:
-                trace_file = _settings().ensure_home() / "incidents.log"
-                with trace_file.open("a", encoding="utf-8") as fh:
-                    fh.write(f"--- incident {incident}\n{traceback.format_exc()}\n")
-                where = f"trace in {trace_file}"
-            except Exception as unwritable:  # say why, rather than name no file
-                reason = (unwritable.message if isinstance(unwritable, EpoiError)
-                          else f"{type(unwritable).__name__}")  # fmt: skip
-                where = f"no trace written: {reason}"
-            log.error("internal_error", incident=incident, error_type=type(exc).__name__)
-            click.echo(f"epoi: internal error {incident} ({type(exc).__name__}); {where}",
-                       err=True)  # fmt: skip
+            incident = _logging.record_incident(lambda: current_settings().ensure_home(), exc,
+                                                logger="epoi.cli")  # fmt: skip
+            click.echo(f"epoi: internal error {incident.id} ({type(exc).__name__}); "
+                       f"{incident.where}", err=True)  # fmt: skip
             sys.exit(EXIT_INTERNAL)
 
     return wrapper
@@ -111,12 +120,3 @@ def _settings_error(exc: Exception) -> ConfigError:
         return ConfigError("CONFIG", "; ".join(causes))
     first_line = (str(exc).splitlines() or [type(exc).__name__])[0]
     return ConfigError("CONFIG", f"cannot read the EPOI_ settings: {first_line}")
-
-
-# Command modules register themselves on ``main``; import them last.
-from . import _cli_intake  # noqa: E402,F401
-from . import _cli_validate  # noqa: E402,F401
-from . import _cli_sample  # noqa: E402,F401
-from . import _cli_report  # noqa: E402,F401
-from . import _cli_run  # noqa: E402,F401
-from . import _cli_matching  # noqa: E402,F401

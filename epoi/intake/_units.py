@@ -23,8 +23,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from .parsers import PolicyBlock, Segment
-from .schemas.verdict import Issue
+from ..parsers import PolicyBlock, Segment
+from ..schemas.verdict import Issue
 
 __all__ = [
     "PAYLOAD_VERSION",
@@ -35,6 +35,8 @@ __all__ = [
     "match_key",
     "parse_key",
     "set_key",
+    "source_of_match_key",
+    "submission_of_key",
 ]
 
 PAYLOAD_VERSION = 2
@@ -61,6 +63,19 @@ def chunk_key(set_key_: str, chunk: int) -> str:
 
 def match_key(chunk_key_: str) -> str:
     return f"{chunk_key_}/match"
+
+
+def submission_of_key(unit_key: str) -> int:
+    """The submission a unit key belongs to: 12 for ``sub-12`` and all the keys below it."""
+    head = unit_key.split("/", 1)[0]
+    if not head.startswith("sub-") or not head[4:].isdigit():
+        raise ValueError(f"not a unit key: {unit_key!r}")
+    return int(head[4:])
+
+
+def source_of_match_key(match_key_: str) -> str:
+    """The normalize unit whose records a match unit matches (``match_key``'s inverse)."""
+    return match_key_.removesuffix("/match")
 
 
 def _segs(segments: Sequence[Segment]) -> list[Any]:
