@@ -95,7 +95,8 @@ def run_child(name: str, argv: list[str], *, input_name: str, segments: int, pol
     code = proc.returncode
     if code not in (0, 1):
         print(f"{name}: exit {code}\n{err[-2000:]}", file=sys.stderr)
-    return Result(name, input_name, seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, segments, policies, code)
+    cpu = usage.ru_utime + usage.ru_stime
+    return Result(name, input_name, seconds, cpu, usage.ru_maxrss / 1024, segments, policies, code)
 
 
 def count(path: Path) -> tuple[int, int]:
@@ -124,8 +125,9 @@ def make_input(policies: int, out: Path) -> Path:
     registrations.csv and a ``sample.json`` summary: the carrier to register for ``epoi run``)."""
     target = out / f"p{policies}"
     if not (target / "sample.json").exists():
-        done = subprocess.run([PY, "-m", "epoi", "sample", "--policies", str(policies), "--carriers", "1",
-                               "--policies-per-file", str(policies), "--seed", "1", "--out", str(target),
+        done = subprocess.run([PY, "-m", "epoi", "sample", "--policies", str(policies),
+                               "--carriers", "1", "--policies-per-file", str(policies),
+                               "--seed", "1", "--out", str(target),
                                "--json"], check=True, stdout=subprocess.PIPE)
         (target / "sample.json").write_bytes(done.stdout)
     files = sorted(target.glob("*.x12"))
@@ -142,7 +144,8 @@ def table(results: list[Result]) -> str:
     for r in results:
         b, c = base.get(r.input), ceil.get(r.input)
         rows.append((
-            r.name, r.input, f"{r.seconds:.2f}", f"{r.cpu_seconds:.1f}", f"{r.seg_per_s:,.0f}", f"{r.pol_per_s:,.0f}",
+            r.name, r.input, f"{r.seconds:.2f}", f"{r.cpu_seconds:.1f}", f"{r.seg_per_s:,.0f}",
+            f"{r.pol_per_s:,.0f}",
             f"{r.peak_rss_mb:.0f}",
             f"{r.seg_per_s / b.seg_per_s:.1f}×" if b and b.seg_per_s else "-",
             f"{r.seg_per_s / c.seg_per_s:.1%}" if c and c.seg_per_s else "-",
@@ -166,12 +169,15 @@ def epoi_run_contender(path: Path, out: Path) -> tuple[str, str, list[str], dict
     env = {"EPOI_HOME": str(home)}
     child_env = {**os.environ, **env}
     for c in info["carriers"]:
-        subprocess.run([PY, "-m", "epoi", "carriers", "add", "--name", c["name"], "--naic", c["naic"],
+        subprocess.run([PY, "-m", "epoi", "carriers", "add", "--name", c["name"],
+                        "--naic", c["naic"],
                         "--isa-qualifier", "ZZ", "--isa-id", c["sender_id"], "--production"],
                        check=True, stdout=subprocess.DEVNULL, env=child_env)
-    subprocess.run([PY, "-m", "epoi", "registrations", "load", str(path.parent / "registrations.csv")],
+    subprocess.run([PY, "-m", "epoi", "registrations", "load",
+                    str(path.parent / "registrations.csv")],
                    check=True, stdout=subprocess.DEVNULL, env=child_env)
-    return ("run", "epoi run (embedded, registrations loaded)", [PY, "-m", "epoi", "run", str(path)], env)
+    return ("run", "epoi run (embedded, registrations loaded)",
+            [PY, "-m", "epoi", "run", str(path)], env)
 
 
 def main() -> None:

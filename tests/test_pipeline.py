@@ -365,7 +365,8 @@ def test_the_run_says_why_and_a_rejected_set_rejects_the_run(tmp_path, store, se
 
 def _outputs(store: Store, home: Path) -> tuple[dict[str, str], list[tuple]]:
     """Every ack and error return file by name, and every vehicle's match state."""
-    files = {f.name: f.read_text(encoding="latin-1") for f in sorted((home / "acks").rglob("*.x12"))}
+    acks = sorted((home / "acks").rglob("*.x12"))
+    files = {f.name: f.read_text(encoding="latin-1") for f in acks}
     with store.engine.connect() as conn:
         states = conn.execute(sa.text(
             "SELECT p.natural_key, v.ordinal, v.match_state FROM vehicles v "
@@ -381,12 +382,14 @@ def test_records_in_hand_and_records_read_back_give_the_same_results(world, tmp_
     from epoi.matching import load_registrations, pipeline_match_hook, read_registrations
 
     outputs = []
-    for name, keep, workers in (("in-hand", True, 0), ("read-back", False, 0), ("workers", True, 1)):
+    ways = (("in-hand", True, 0), ("read-back", False, 0), ("workers", True, 1))
+    for name, keep, workers in ways:
         home = tmp_path / name
         st = Store(f"sqlite:///{tmp_path / (name + '.db')}")
         st.upgrade()
         # The world's carriers and registrations (the same seed gives the same world).
-        same = generate(40, tmp_path / "same", today=date(2026, 11, 27), seed=3, policies_per_set=15,
+        same = generate(40, tmp_path / "same", today=date(2026, 11, 27), seed=3,
+                        policies_per_set=15,
                         faults=FaultOptions(bad_check_digits=0.05, missing_dates=0.05))
         with st.session() as session:
             for c in same.carriers:

@@ -128,7 +128,9 @@ def _compact(block: PolicyBlock) -> str | None:
             return None
         parts.append(_US.join(seg.fields))
     text = _RS.join(parts)
-    if any(c in text for c in (_GS, _FS)) or any(_US in f or _RS in f for seg in policy for f in seg.fields):
+    if any(c in text for c in (_GS, _FS)) or any(
+        _US in f or _RS in f for seg in policy for f in seg.fields
+    ):
         return None
     return f"{start}{_GS}{text}"
 
@@ -151,12 +153,12 @@ def encode_chunk(blocks: Sequence[PolicyBlock]) -> str:
     if all(b is not None for b in bodies):
         head_text = json.dumps(head, separators=(",", ":"))
         if not any(c in head_text for c in _SEPARATORS) and "\n" not in head_text:
-            body = _FS.join(f"{i}{_GS}{b}" for i, b in zip(ids, bodies))
+            body = _FS.join(f"{i}{_GS}{b}" for i, b in zip(ids, bodies, strict=True))
             return f"{PAYLOAD_VERSION}\n{head_text}\n{body}"
     doc = {
         "version": _JSON_VERSION,
         **head,
-        "blocks": [_json_block(i, b) for i, b in zip(ids, blocks)],
+        "blocks": [_json_block(i, b) for i, b in zip(ids, blocks, strict=True)],
     }
     return json.dumps(doc, separators=(",", ":"))
 
@@ -177,7 +179,8 @@ def decode_chunk(text: str) -> list[PolicyBlock]:
             policy = tuple(
                 Segment(seg.split(_US), first + n) for n, seg in enumerate(segs.split(_RS))
             )
-            out.append(PolicyBlock(insurer=insurer, state=states[int(state_id)], policy=policy, **common))
+            out.append(PolicyBlock(insurer=insurer, state=states[int(state_id)], policy=policy,
+                                   **common))
         return out
     doc = json.loads(text)
     if doc.get("version") != _JSON_VERSION:

@@ -227,7 +227,8 @@ def serve(
             failures.append(exc)
             stop.set()
 
-    threads = [threading.Thread(target=consume, name=f"epoi-worker-{n}") for n in range(concurrency)]
+    threads = [threading.Thread(target=consume, name=f"epoi-worker-{n}")
+               for n in range(concurrency)]
     for t in threads:
         t.start()
     try:

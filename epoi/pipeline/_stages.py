@@ -15,22 +15,32 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections import OrderedDict, deque
-from concurrent.futures import Future, ProcessPoolExecutor
-from multiprocessing import get_context
-from typing import Any
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from datetime import date, datetime
+from multiprocessing import get_context
 from pathlib import Path
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .. import _logging
 from ..config import Settings
-from ..intake import DEFAULT_CHUNK_SIZE, OutgoingFiles, SubmissionResult, acknowledge, receive
-from ..intake import decode_chunk, match_key, parse_key, source_of_match_key, submission_of_key
+from ..intake import (
+    DEFAULT_CHUNK_SIZE,
+    OutgoingFiles,
+    SubmissionResult,
+    acknowledge,
+    decode_chunk,
+    match_key,
+    parse_key,
+    receive,
+    source_of_match_key,
+    submission_of_key,
+)
 from ..parsers import Delimiters, PolicyBlock
-from ..queues import Envelope, Handler, Kind
-from ..queues import error_code_and_message, is_permanent
+from ..queues import Envelope, Handler, Kind, error_code_and_message, is_permanent
 from ..schemas.policy import NormalizedRecord
 from ..store import (
     Carrier,
@@ -56,8 +66,8 @@ from ..store import (
     prior_reports,
     queued_units,
     records_for_return,
-    store_records,
     reports_of_unit,
+    store_records,
     unit_by_key,
     units_left,
     update_submission,
@@ -134,7 +144,9 @@ class Pipeline:
 
     # -- wiring ---------------------------------------------------------------------------
 
-    def handlers(self, stages: Iterable[Kind] = ("parse", "normalize", "match")) -> dict[Kind, Handler]:
+    def handlers(
+        self, stages: Iterable[Kind] = ("parse", "normalize", "match")
+    ) -> dict[Kind, Handler]:
         table: Mapping[Kind, Callable[[Envelope], list[Envelope]]] = {
             "parse": self.parse,
             "normalize": self.normalize,
@@ -419,7 +431,9 @@ def _contexts(
 _CHILD_STORE: dict[str, Store] = {}
 
 
-def _first_pass(url: str, settings: Settings, unit_key: str, today: date) -> list[NormalizedRecord] | None:
+def _first_pass(
+    url: str, settings: Settings, unit_key: str, today: date
+) -> list[NormalizedRecord] | None:
     """In a worker process: the unit's policies normalised knowing nothing of earlier
     reports (pure; the store is only read).  None when the unit is done or gone."""
     store = _CHILD_STORE.get(url)
@@ -467,9 +481,12 @@ class _Prefetch:
         today = self.clock().date()
         while self._planned and len(self._futures) < self.AHEAD * self.workers:
             key = self._planned.popleft()
-            self._futures[key] = (today, self._pool.submit(_first_pass, self.url, self.settings, key, today))
+            future = self._pool.submit(_first_pass, self.url, self.settings, key, today)
+            self._futures[key] = (today, future)
 
-    def take(self, unit_key: str, today: date, blocks: Sequence[PolicyBlock]) -> list[NormalizedRecord] | None:
+    def take(
+        self, unit_key: str, today: date, blocks: Sequence[PolicyBlock]
+    ) -> list[NormalizedRecord] | None:
         with self._lock:
             hit = self._futures.pop(unit_key, None)
             if hit is None and unit_key in self._planned:
@@ -486,7 +503,7 @@ class _Prefetch:
             return None
         if records is None or day != today or len(records) != len(blocks):
             return None
-        for rec, block in zip(records, blocks):
+        for rec, block in zip(records, blocks, strict=True):
             if rec.report.key.policy_position != block.policy[0].position - block.set_start + 1:
                 return None
         self.used += 1
@@ -502,6 +519,11 @@ class _Prefetch:
 
 
 # -- hand-offs -------------------------------------------------------------------------------
+
+
+# A chunk's part of its set's error return: first position of each jurisdiction, and its
+# rejected and warned records.
+_SetPart = tuple[dict[str, int], list[NormalizedRecord]]
 
 
 class _Handoff:
@@ -525,7 +547,7 @@ class _Handoff:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._match: OrderedDict[str, list[tuple[int, NormalizedRecord]]] = OrderedDict()
-        self._sets: OrderedDict[int, dict[str, tuple[dict[str, int], list[NormalizedRecord]]]] = OrderedDict()
+        self._sets: OrderedDict[int, dict[str, _SetPart]] = OrderedDict()
 
     def put(self, match_unit: str, records: list[tuple[int, NormalizedRecord]]) -> None:
         with self._lock:
@@ -550,7 +572,8 @@ class _Handoff:
                 places[j] = pos
             if r.status != "accepted":
                 # The error return echoes no insured's personal data: not kept.
-                returned.append(r.model_copy(update={"report": r.report.model_copy(update={"insureds": ()})}))
+                report = r.report.model_copy(update={"insureds": ()})
+                returned.append(r.model_copy(update={"report": report}))
         return _ChunkNote(self, set_id, unit_key, places, returned)
 
     def _keep(self, note: _ChunkNote) -> None:
