@@ -6,10 +6,11 @@ an unmasked report is an operator's command, written to the access log (``epoi r
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials
 from sqlalchemy.orm import Session
 
@@ -43,14 +44,33 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"content": {m.split(";")[0]: {} for m in _MEDIA.values()}}}
 
 
+Fmt = Literal["json", "csv", "html"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Asked:
+    """The query every report route takes (``epoi report``'s options)."""
+
+    fmt: Fmt
+    start: str | None
+    end: str | None
+    section: str | None
+
+
+def _asked(format: Fmt = _FORMAT, start: str | None = _FROM, to: str | None = _TO,
+           section: str | None = _SECTION) -> _Asked:  # fmt: skip
+    return _Asked(format, start, to, section)
+
+
+Asked = Annotated[_Asked, Depends(_asked)]
+
+
 def _report(request: Request, credentials: HTTPAuthorizationCredentials | None,
-            build: Callable[[Session, ReportOptions], Report], fmt: str,
-            start: str | None, end: str | None,
-            section: str | None = None) -> Response:  # fmt: skip
+            build: Callable[[Session, ReportOptions], Report], asked: _Asked) -> Response:
     ctx = context(request)
     authorize(ctx, request, credentials, TokenRole.AUDITOR)
-    first = parse_day(start, date.min) if start else None
-    last = parse_day(end, date.max) if end else None
+    first = parse_day(asked.start, date.min) if asked.start else None
+    last = parse_day(asked.end, date.max) if asked.end else None
     if first and last and first > last:
         raise ApiError(422, "USAGE", "from is after to")
     now = ctx.clock()
@@ -58,8 +78,9 @@ def _report(request: Request, credentials: HTTPAuthorizationCredentials | None,
         report = build(session, ReportOptions(
             start=first, end=last, masked=True,
             pending_window_days=ctx.settings.pending_window_days, clock=lambda: now))
+    fmt, section = asked.fmt, asked.section
     if fmt != "csv":
-        return Response(render(report, fmt), media_type=_MEDIA[fmt])  # type: ignore[arg-type]
+        return Response(render(report, fmt), media_type=_MEDIA[fmt])
     if section is None:
         return Response(csv_zip(report), media_type=_MEDIA["zip"])
     try:
@@ -70,39 +91,28 @@ def _report(request: Request, credentials: HTTPAuthorizationCredentials | None,
                        f"tables: {tables}") from None
 
 
-Fmt = Literal["json", "csv", "html"]
-
-
 @router.get("/v1/reports/summary", response_class=Response, responses=_RESPONSES,
             summary="Volumes, outcomes, errors, match rates, ageing, late reporting")
-def summary(request: Request, credentials: Credentials, format: Fmt = _FORMAT,
-            start: str | None = _FROM,
-            to: str | None = _TO, section: str | None = _SECTION) -> Response:
-    return _report(request, credentials, summary_report, format, start, to, section)
+def summary(request: Request, credentials: Credentials, asked: Asked) -> Response:
+    return _report(request, credentials, summary_report, asked)
 
 
 @router.get("/v1/reports/carrier/{naic}", response_class=Response, responses=_RESPONSES,
             summary="One carrier: submissions, volumes, outcomes, errors, matches")
-def carrier(request: Request, credentials: Credentials, naic: str, format: Fmt = _FORMAT,
-            start: str | None = _FROM,
-            to: str | None = _TO, section: str | None = _SECTION) -> Response:
+def carrier(request: Request, credentials: Credentials, naic: str, asked: Asked) -> Response:
     def build(session: Session, opts: ReportOptions) -> Report:
         return carrier_report(session, opts, naic)
 
-    return _report(request, credentials, build, format, start, to, section)
+    return _report(request, credentials, build, asked)
 
 
 @router.get("/v1/reports/unmatched", response_class=Response, responses=_RESPONSES,
             summary="Reported vehicles without a match, oldest first")
-def unmatched(request: Request, credentials: Credentials, format: Fmt = _FORMAT,
-            start: str | None = _FROM,
-              to: str | None = _TO, section: str | None = _SECTION) -> Response:
-    return _report(request, credentials, unmatched_report, format, start, to, section)
+def unmatched(request: Request, credentials: Credentials, asked: Asked) -> Response:
+    return _report(request, credentials, unmatched_report, asked)
 
 
 @router.get("/v1/reports/timeliness", response_class=Response, responses=_RESPONSES,
             summary="Late reporting per carrier and days from taking effect to receipt")
-def timeliness(request: Request, credentials: Credentials, format: Fmt = _FORMAT,
-            start: str | None = _FROM,
-               to: str | None = _TO, section: str | None = _SECTION) -> Response:
-    return _report(request, credentials, timeliness_report, format, start, to, section)
+def timeliness(request: Request, credentials: Credentials, asked: Asked) -> Response:
+    return _report(request, credentials, timeliness_report, asked)

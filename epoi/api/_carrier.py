@@ -47,9 +47,13 @@ X12_TYPES = ("application/edi-x12", "application/octet-stream", "text/plain")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
-def _carrier(ctx: Context, request: Request,
-             credentials: HTTPAuthorizationCredentials | None) -> Caller:  # fmt: skip
-    return authorize(ctx, request, credentials, TokenRole.CARRIER)
+def _carrier(
+    request: Request, credentials: HTTPAuthorizationCredentials | None
+) -> tuple[Context, Caller]:
+    """What every carrier route starts with: the context and the calling carrier.  Blocking
+    when the token is not cached (see ``authorize``)."""
+    ctx = context(request)
+    return ctx, authorize(ctx, request, credentials, TokenRole.CARRIER)
 
 
 def _ack_files(ctx: Context, caller: Caller, submission_id: int) -> list[AckFile]:
@@ -85,8 +89,7 @@ async def submit(
     """Archived first (sha256 returned), then validated and acknowledged (TA1, 997) as
     `epoi submit FILE --carrier NAIC` does; a garbage or truncated file is archived and
     answered with its TA1 and coded error like any other."""
-    ctx = context(request)
-    caller = await run_in_threadpool(_carrier, ctx, request, credentials)
+    ctx, caller = await run_in_threadpool(_carrier, request, credentials)
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media not in X12_TYPES:
         raise ApiError(415, "CONTENT-TYPE", "send the file as " + ", ".join(X12_TYPES))
@@ -121,8 +124,7 @@ def list_submissions(
     request: Request,
     credentials: Credentials,
 ) -> dict[str, Any]:
-    ctx = context(request)
-    caller = _carrier(ctx, request, credentials)
+    ctx, caller = _carrier(request, credentials)
     subs = submissions_in_scope(ctx.store, caller.scope)
     return {"submissions": [submission_doc(ctx.store, s) for s in subs]}
 
@@ -133,8 +135,7 @@ def get_submission(
     credentials: Credentials,
     submission_id: int,
 ) -> dict[str, Any]:
-    ctx = context(request)
-    caller = _carrier(ctx, request, credentials)
+    ctx, caller = _carrier(request, credentials)
     sub = submission_in_scope(ctx.store, caller.scope, submission_id)
     return submission_doc(ctx.store, sub)
 
@@ -146,8 +147,7 @@ def list_acks(
     credentials: Credentials,
     submission_id: int,
 ) -> dict[str, Any]:
-    ctx = context(request)
-    caller = _carrier(ctx, request, credentials)
+    ctx, caller = _carrier(request, credentials)
     files = _ack_files(ctx, caller, submission_id)
     return {"submission_id": submission_id, "files": [
         {"kind": f.kind, "control_number": f.control_number, "name": f.name,
@@ -166,8 +166,7 @@ def ack_file(
     submission_id: int,
     name: str,
 ) -> Response:
-    ctx = context(request)
-    caller = _carrier(ctx, request, credentials)
+    ctx, caller = _carrier(request, credentials)
     for f in _ack_files(ctx, caller, submission_id):
         if f.name != name:
             continue
@@ -190,8 +189,7 @@ def unmatched_vehicles(
     """Pending (registration not found yet, within the window), unmatched (window over)
     or ambiguous (more than one registration fits), oldest first, so that the carrier can
     correct them; the state is the reason.  Personal data is masked."""
-    ctx = context(request)
-    caller = _carrier(ctx, request, credentials)
+    ctx, caller = _carrier(request, credentials)
     now = ctx.clock()
     with ctx.store.session(readonly=True) as session:
         report = unmatched_report(session, ReportOptions(

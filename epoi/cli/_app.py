@@ -1,5 +1,6 @@
 """The ``epoi`` group every command module registers on, and what they share: the exit
-codes, ``guarded``, the settings, the store of a command, JSON and table output.
+codes, ``guarded``, the settings, the store of a command, JSON and table output, and the
+progress display on stderr.
 
 Exit codes (cli.md): 0 success; 1 input processed but something was rejected or did
 not match; 2 usage or configuration error; 3 internal failure (logged, no traceback).
@@ -12,7 +13,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Self
 
 import click
 from pydantic import ValidationError
@@ -87,6 +88,34 @@ def print_table(table: Any) -> None:
         natural = Console(width=1_000_000).measure(table).maximum
         console = Console(soft_wrap=True, width=max(natural, 1))
     console.print(table)
+
+
+class StderrProgress:
+    """A transient rich progress display on stderr, started and stopped as a context
+    manager; nothing at all until ``show`` is called (not a terminal: cli.md, quiet when
+    piped).  Subclasses decide when to show it and what advances it."""
+
+    def __init__(self) -> None:
+        self.progress: Any = None
+        self.task: Any = None
+
+    def show(self, description: str, total: int | None, *columns: Any) -> None:
+        """Display a task ``description`` in ``columns`` (as ``rich.progress.Progress``
+        takes them) from the start of the ``with`` block."""
+        from rich.console import Console
+        from rich.progress import Progress
+
+        self.progress = Progress(*columns, console=Console(stderr=True), transient=True)
+        self.task = self.progress.add_task(description, total=total)
+
+    def __enter__(self) -> Self:
+        if self.progress is not None:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

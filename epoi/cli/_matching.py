@@ -32,6 +32,7 @@ from ..store import Store
 from ._app import (
     EXIT_OK,
     EXIT_REJECTED,
+    StderrProgress,
     command_store,
     current_settings,
     echo_json,
@@ -46,32 +47,20 @@ def _day(value: datetime | None) -> date:
     return value.date() if value is not None else utc_today()
 
 
-class _Rows:
+class _Rows(StderrProgress):
     """Rows loaded so far, on a terminal only (cli.md: quiet when piped)."""
 
     def __init__(self) -> None:
-        self._progress: Any = None
+        super().__init__()
         if sys.stderr.isatty():
-            from rich.console import Console
-            from rich.progress import Progress, SpinnerColumn, TimeElapsedColumn
+            from rich.progress import SpinnerColumn, TimeElapsedColumn
 
-            self._progress = Progress(SpinnerColumn(), "{task.description}",
-                                      "{task.completed:,} rows", TimeElapsedColumn(),
-                                      console=Console(stderr=True), transient=True)
-            self._task = self._progress.add_task("registrations", total=None)
+            self.show("registrations", None, SpinnerColumn(), "{task.description}",
+                      "{task.completed:,} rows", TimeElapsedColumn())  # fmt: skip
 
     def __call__(self, rows: int) -> None:
-        if self._progress is not None:
-            self._progress.advance(self._task, rows)
-
-    def __enter__(self) -> _Rows:
-        if self._progress is not None:
-            self._progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._progress is not None:
-            self._progress.stop()
+        if self.progress is not None:
+            self.progress.advance(self.task, rows)
 
 
 def _report_row_errors(errors: list[RowError]) -> None:

@@ -6,10 +6,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import click
-from rich.console import Console
 
 from .._clock import utc_now
 from ..intake import SubmissionResult
@@ -29,6 +27,7 @@ from ..store import Store
 from ._app import (
     EXIT_OK,
     EXIT_REJECTED,
+    StderrProgress,
     command_store,
     current_settings,
     echo_json,
@@ -43,20 +42,16 @@ STAGES = ("parse", "normalize", "match")
 # -- run -------------------------------------------------------------------------------------
 
 
-class _Bar:
+class _Bar(StderrProgress):
     """A rich progress bar of policies normalised, on a terminal only."""
 
     def __init__(self, enabled: bool) -> None:
-        self.progress: Any = None
-        self.task: Any = None
+        super().__init__()
         if enabled:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+            from rich.progress import BarColumn, MofNCompleteColumn, TimeElapsedColumn
 
-            self.progress = Progress(
-                "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-                TimeElapsedColumn(), console=Console(stderr=True), transient=True,
-            )  # fmt: skip
-            self.task = self.progress.add_task("policies", total=0)
+            self.show("policies", 0, "[progress.description]{task.description}", BarColumn(),
+                      MofNCompleteColumn(), TimeElapsedColumn())  # fmt: skip
 
     def __call__(self, event: str, n: int) -> None:
         if self.progress is None:
@@ -66,15 +61,6 @@ class _Bar:
             self.progress.update(self.task, total=total + n)
         elif event == "normalised":
             self.progress.advance(self.task, n)
-
-    def __enter__(self) -> _Bar:
-        if self.progress is not None:
-            self.progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.progress is not None:
-            self.progress.stop()
 
 
 @main.command("run")
