@@ -65,6 +65,7 @@ class Result:
     name: str
     input: str
     seconds: float
+    cpu_seconds: float  # user + system, the child and the workers it waited for
     peak_rss_mb: float
     segments: int
     policies: int
@@ -94,7 +95,8 @@ def run_child(name: str, argv: list[str], *, input_name: str, segments: int, pol
     code = proc.returncode
     if code not in (0, 1):
         print(f"{name}: exit {code}\n{err[-2000:]}", file=sys.stderr)
-    return Result(name, input_name, seconds, usage.ru_maxrss / 1024, segments, policies, code)
+    cpu = usage.ru_utime + usage.ru_stime
+    return Result(name, input_name, seconds, cpu, usage.ru_maxrss / 1024, segments, policies, code)
 
 
 def count(path: Path) -> tuple[int, int]:
@@ -119,12 +121,15 @@ def count(path: Path) -> tuple[int, int]:
 
 
 def make_input(policies: int, out: Path) -> Path:
-    """One file of `policies` policies from one carrier, made with ``epoi sample``."""
+    """One file of `policies` policies from one carrier, made with ``epoi sample`` (with its
+    registrations.csv and a ``sample.json`` summary: the carrier to register for ``epoi run``)."""
     target = out / f"p{policies}"
-    if not target.exists():
-        subprocess.run([PY, "-m", "epoi", "sample", "--policies", str(policies), "--carriers", "1",
-                        "--policies-per-file", str(policies), "--seed", "1", "--out", str(target)],
-                       check=True, stdout=subprocess.DEVNULL)
+    if not (target / "sample.json").exists():
+        done = subprocess.run([PY, "-m", "epoi", "sample", "--policies", str(policies),
+                               "--carriers", "1", "--policies-per-file", str(policies),
+                               "--seed", "1", "--out", str(target),
+                               "--json"], check=True, stdout=subprocess.PIPE)
+        (target / "sample.json").write_bytes(done.stdout)
     files = sorted(target.glob("*.x12"))
     if len(files) != 1:
         raise SystemExit(f"expected one .x12 file in {target}, found {len(files)}")
@@ -134,12 +139,13 @@ def make_input(policies: int, out: Path) -> Path:
 def table(results: list[Result]) -> str:
     base = {r.input: r for r in results if r.name == "pyx12 x12n_document"}
     ceil = {r.input: r for r in results if r.name == "naive split (ceiling)"}
-    rows = [("contender", "input", "seconds", "segments/s", "policies/s", "peak RSS MB", "× pyx12",
-             "of ceiling")]
+    rows = [("contender", "input", "seconds", "CPU s", "segments/s", "policies/s", "peak RSS MB",
+             "× pyx12", "of ceiling")]
     for r in results:
         b, c = base.get(r.input), ceil.get(r.input)
         rows.append((
-            r.name, r.input, f"{r.seconds:.2f}", f"{r.seg_per_s:,.0f}", f"{r.pol_per_s:,.0f}",
+            r.name, r.input, f"{r.seconds:.2f}", f"{r.cpu_seconds:.1f}", f"{r.seg_per_s:,.0f}",
+            f"{r.pol_per_s:,.0f}",
             f"{r.peak_rss_mb:.0f}",
             f"{r.seg_per_s / b.seg_per_s:.1f}×" if b and b.seg_per_s else "-",
             f"{r.seg_per_s / c.seg_per_s:.1%}" if c and c.seg_per_s else "-",
@@ -152,31 +158,33 @@ def table(results: list[Result]) -> str:
 
 def epoi_run_contender(path: Path, out: Path) -> tuple[str, str, list[str], dict[str, str]]:
     """``epoi run`` over ``path``: submit, parse, normalize, match and store everything on the
-    embedded default (SQLite + server-less queue), in a fresh ``EPOI_HOME`` whose carrier is
-    registered first (not timed) from the file's ISA06 and NM1*IN NAIC."""
-    import re
+    embedded default (SQLite + server-less queue), in a fresh ``EPOI_HOME`` in which the
+    sample's carrier is registered and its registrations are loaded first (not timed), so
+    that matching does real work."""
     import shutil
 
+    info = json.loads((path.parent / "sample.json").read_text())
     home = out / f"epoi-run-{path.stem}"
     shutil.rmtree(home, ignore_errors=True)
-    with path.open("rb") as fh:
-        head = fh.read(4096).decode("latin-1")
-    sep, sender = head[3], head[35:50].strip()  # ISA06
-    naic = re.search(
-        rf"NM1\{sep}IN\{sep}2\{sep}[^{sep}]*(?:\{sep}[^{sep}]*){{4}}\{sep}NI\{sep}(\d{{5}})", head)
     env = {"EPOI_HOME": str(home)}
-    subprocess.run([PY, "-m", "epoi", "carriers", "add", "--name", "BENCH",
-                    "--naic", naic.group(1) if naic else "00000",
-                    "--isa-qualifier", head[32:34].strip(), "--isa-id", sender, "--production"],
-                   check=True, stdout=subprocess.DEVNULL, env={**os.environ, **env})
-    return ("run", "epoi run (store + queues, embedded)", [PY, "-m", "epoi", "run", str(path)], env)
+    child_env = {**os.environ, **env}
+    for c in info["carriers"]:
+        subprocess.run([PY, "-m", "epoi", "carriers", "add", "--name", c["name"],
+                        "--naic", c["naic"],
+                        "--isa-qualifier", "ZZ", "--isa-id", c["sender_id"], "--production"],
+                       check=True, stdout=subprocess.DEVNULL, env=child_env)
+    subprocess.run([PY, "-m", "epoi", "registrations", "load",
+                    str(path.parent / "registrations.csv")],
+                   check=True, stdout=subprocess.DEVNULL, env=child_env)
+    return ("run", "epoi run (embedded, registrations loaded)",
+            [PY, "-m", "epoi", "run", str(path)], env)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--policies", type=int, default=200_000, help="policies in the large file")
-    ap.add_argument("--small", type=int, default=10_000,
+    ap.add_argument("--small", type=int, default=20_000,
                     help="policies in the small file (memory ratio)")
     ap.add_argument("--out", type=Path, default=Path("bench-out"))
     ap.add_argument("--skip", default="",

@@ -56,8 +56,9 @@ def small(tmp_path_factory: pytest.TempPathFactory) -> Batch:
 
 @pytest.fixture(scope="module")
 def large(tmp_path_factory: pytest.TempPathFactory) -> Batch:
-    """50 files of 12 policies: enough units to keep workers busy through 50 kills."""
-    return make_batch(tmp_path_factory.mktemp("chaos-large"), 600, seed=12, per_file=12,
+    """75 files of 12 policies: enough units to keep workers busy through 50 kills (50
+    files drained after 45 kills once the stages got faster, on a quiet machine)."""
+    return make_batch(tmp_path_factory.mktemp("chaos-large"), 900, seed=12, per_file=12,
                       per_set=4)  # fmt: skip
 
 

@@ -243,9 +243,13 @@ def _corrupt_one_unit(db: Path) -> str:
         key, payload = conn.execute(
             "SELECT key, payload FROM work_units WHERE kind = 'normalize' AND state = 'queued' "
             "ORDER BY id DESC LIMIT 1").fetchone()
-        doc = json.loads(payload)
-        doc["version"] = f"{LAST} {LICENCE_CA} {DOB}"
-        conn.execute("UPDATE work_units SET payload = ? WHERE key = ?", (json.dumps(doc), key))
+        if payload.startswith("{"):  # the JSON form (version 1)
+            doc = json.loads(payload)
+            doc["version"] = f"{LAST} {LICENCE_CA} {DOB}"
+            payload = json.dumps(doc)
+        else:  # the compact form: its first line is the version
+            payload = f"{LAST} {LICENCE_CA} {DOB}\n" + payload.split("\n", 1)[1]
+        conn.execute("UPDATE work_units SET payload = ? WHERE key = ?", (payload, key))
     return key
 
 

@@ -5,10 +5,16 @@ A unit key names where the work comes from, e.g. ``sub-12`` (parse the submissio
 same with ``/match`` (match what that chunk stored).  The queue message of a unit carries
 its key; the stage finds the unit's state and payload in the store by it.
 
-A normalize payload is one JSON document: a schema version, the set's shared context and
-loops (insurer, states) once, and the policy blocks with their segments as lists of strings
-with their file positions, ``[position, [id, e1, e2, ...]]``; a policy rejected for a syntax
-error inside it also carries its AK3/AK4 issues (``"syntax"``).
+A normalize payload (version 2) is a line with the version, a line of JSON with the set's
+shared context and loops (insurer, states) once, then the policy blocks as text: each the
+index of its state loop, the file position of its first segment, and its segments (which
+follow each other in the file), fields joined by US (0x1f), segments by RS (0x1e), blocks by
+FS (0x1c).  Decoding is a few ``str.split`` calls in C, not a JSON document decoded field by
+field.  A chunk whose data holds one of those control characters, or whose segments do not
+follow each other, or that holds a policy rejected for a syntax error inside it (which
+carries its AK3/AK4 issues, ``"syntax"``), is written as version 1: one JSON document with
+every segment as ``[position, [id, e1, e2, ...]]``.  Both versions are read (units queued
+before an upgrade).
 """
 
 from __future__ import annotations
@@ -33,7 +39,10 @@ __all__ = [
     "submission_of_key",
 ]
 
-PAYLOAD_VERSION = 1
+PAYLOAD_VERSION = 2
+_JSON_VERSION = 1
+_US, _RS, _GS, _FS = "\x1f", "\x1e", "\x1d", "\x1c"
+_SEPARATORS = (_US, _RS, _GS, _FS)
 
 
 def parse_key(submission_id: int) -> str:
@@ -77,50 +86,105 @@ def _unsegs(items: list[Any]) -> tuple[Segment, ...]:
     return tuple(Segment(fields, position) for position, fields in items)
 
 
-def encode_chunk(blocks: Sequence[PolicyBlock]) -> str:
-    """The payload of a normalize unit: blocks of one transaction set."""
-    if not blocks:
-        return json.dumps({"version": PAYLOAD_VERSION, "set": None, "states": [], "blocks": []})
-    first = blocks[0]
+def _context(first: PolicyBlock) -> dict[str, Any]:
+    return {
+        "file": first.file,
+        "interchange": first.interchange,
+        "sender_id": first.sender_id,
+        "test": first.test,
+        "group": first.group,
+        "transaction_set": first.transaction_set,
+        "set_start": first.set_start,
+        "report_date": first.report_date,
+        "submission_ref": first.submission_ref,
+        "insurer": _segs(first.insurer),
+    }
+
+
+def _state_ids(blocks: Sequence[PolicyBlock]) -> tuple[list[int], list[Any]]:
     # The state loop (HL 2) is shared by many policies: written once, referred to by index.
     states: dict[tuple[int, ...], int] = {}
     state_loops: list[Any] = []
-    out_blocks = []
+    ids = []
     for b in blocks:
         positions = tuple(s.position for s in b.state)
         state_id = states.get(positions)
         if state_id is None:
             state_id = states[positions] = len(state_loops)
             state_loops.append(_segs(b.state))
-        out_block: dict[str, Any] = {"state": state_id, "policy": _segs(b.policy)}
-        if b.syntax_rejected:
-            # rejected for a syntax error inside it (guide §3): its AK3/AK4 issues go along
-            out_block["syntax"] = [i.model_dump(mode="json") for i in b.syntax_errors]
-        out_blocks.append(out_block)
+        ids.append(state_id)
+    return ids, state_loops
+
+
+def _compact(block: PolicyBlock) -> str | None:
+    """A block's policy segments as text, or None when they cannot be (see the module)."""
+    policy = block.policy
+    if not policy or block.syntax_rejected:
+        return None
+    start = policy[0].position
+    parts = []
+    for n, seg in enumerate(policy):
+        if seg.position != start + n:
+            return None
+        parts.append(_US.join(seg.fields))
+    text = _RS.join(parts)
+    if any(c in text for c in (_GS, _FS)) or any(
+        _US in f or _RS in f for seg in policy for f in seg.fields
+    ):
+        return None
+    return f"{start}{_GS}{text}"
+
+
+def _json_block(state_id: int, b: PolicyBlock) -> dict[str, Any]:
+    out: dict[str, Any] = {"state": state_id, "policy": _segs(b.policy)}
+    if b.syntax_rejected:
+        # rejected for a syntax error inside it (guide §3): its AK3/AK4 issues go along
+        out["syntax"] = [i.model_dump(mode="json") for i in b.syntax_errors]
+    return out
+
+
+def encode_chunk(blocks: Sequence[PolicyBlock]) -> str:
+    """The payload of a normalize unit: blocks of one transaction set."""
+    if not blocks:
+        return json.dumps({"version": _JSON_VERSION, "set": None, "states": [], "blocks": []})
+    ids, state_loops = _state_ids(blocks)
+    bodies = [_compact(b) for b in blocks]
+    head = {"set": _context(blocks[0]), "states": state_loops}
+    if all(b is not None for b in bodies):
+        head_text = json.dumps(head, separators=(",", ":"))
+        if not any(c in head_text for c in _SEPARATORS) and "\n" not in head_text:
+            body = _FS.join(f"{i}{_GS}{b}" for i, b in zip(ids, bodies, strict=True))
+            return f"{PAYLOAD_VERSION}\n{head_text}\n{body}"
     doc = {
-        "version": PAYLOAD_VERSION,
-        "set": {
-            "file": first.file,
-            "interchange": first.interchange,
-            "sender_id": first.sender_id,
-            "test": first.test,
-            "group": first.group,
-            "transaction_set": first.transaction_set,
-            "set_start": first.set_start,
-            "report_date": first.report_date,
-            "submission_ref": first.submission_ref,
-            "insurer": _segs(first.insurer),
-        },
-        "states": state_loops,
-        "blocks": out_blocks,
+        "version": _JSON_VERSION,
+        **head,
+        "blocks": [_json_block(i, b) for i, b in zip(ids, blocks, strict=True)],
     }
     return json.dumps(doc, separators=(",", ":"))
 
 
 def decode_chunk(text: str) -> list[PolicyBlock]:
+    if not text.startswith("{"):
+        version, head_text, body = (text.split("\n", 2) + ["", ""])[:3]
+        if version != str(PAYLOAD_VERSION):
+            raise ValueError(f"normalize payload version {version!r} is not {PAYLOAD_VERSION}")
+        head = json.loads(head_text)
+        common = head["set"]
+        insurer = _unsegs(common.pop("insurer"))
+        states = [_unsegs(s) for s in head["states"]]
+        out = []
+        for item in body.split(_FS):
+            state_id, start, segs = item.split(_GS, 2)
+            first = int(start)
+            policy = tuple(
+                Segment(seg.split(_US), first + n) for n, seg in enumerate(segs.split(_RS))
+            )
+            out.append(PolicyBlock(insurer=insurer, state=states[int(state_id)], policy=policy,
+                                   **common))
+        return out
     doc = json.loads(text)
-    if doc.get("version") != PAYLOAD_VERSION:
-        raise ValueError(f"normalize payload version {doc.get('version')!r} is not {PAYLOAD_VERSION}")
+    if doc.get("version") != _JSON_VERSION:
+        raise ValueError(f"normalize payload version {doc.get('version')!r} is not {_JSON_VERSION}")
     common = doc["set"]
     if common is None:
         return []

@@ -26,6 +26,7 @@ from ..schemas.policy import (
     Vehicle,
 )
 from ..store import InsuredRow, PolicyReportRow, VehicleRow, match_results
+from ._sql_index import untune
 from ._stage import MatchCounts, _match_batch
 
 _CHUNK = 900
@@ -116,10 +117,13 @@ def pipeline_match_hook(
         if not reports:
             return
         conn = session.connection()
-        done = _match_batch(conn, reports, today=clock().date(),
-                            window_days=settings.pending_window_days,
-                            near_vin_dir=settings.index_dir)
-        sync_vehicle_states(conn, [r.key.as_string() for r in reports])
+        try:
+            done = _match_batch(conn, reports, today=clock().date(),
+                                window_days=settings.pending_window_days,
+                                near_vin_dir=settings.index_dir)
+            sync_vehicle_states(conn, [r.key.as_string() for r in reports])
+        finally:
+            untune(conn)  # the unit's connection goes back to the pool: memory stays flat
         if counts is not None:
             counts.add(done)
 

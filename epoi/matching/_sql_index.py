@@ -67,6 +67,21 @@ def tune_for_lookups(connection: Connection) -> None:
         cursor.close()
 
 
+def untune(connection: Connection) -> None:
+    """Give a pooled connection back its default page cache and no map, once the lookups
+    are done: the connection goes on to the pipeline's writes, and a 256 MB cache filled
+    with the pages they touch (and the map of a growing file) made a run's memory grow with
+    its input.  The registrations' pages stay in the OS's cache for the next batch."""
+    if connection.dialect.name != "sqlite":
+        return
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute("PRAGMA mmap_size=0")
+        cursor.execute("PRAGMA cache_size=-2000")  # SQLite's default
+    finally:
+        cursor.close()
+
+
 def vin_blocks(vin: str) -> tuple[str, str, str]:
     """The three interleaved blocks the name-key table files a VIN under."""
     return vin[0::3], vin[1::3], vin[2::3]
@@ -264,4 +279,5 @@ class SqlRegistrationIndex:
         return found
 
 
-__all__ = ["SqlRegistrationIndex", "lookup_key", "owner_keys", "tune_for_lookups", "vin_blocks"]
+__all__ = ["SqlRegistrationIndex", "lookup_key", "owner_keys", "tune_for_lookups", "untune",
+           "vin_blocks"]

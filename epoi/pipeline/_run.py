@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from .. import _logging
 from ..config import Settings
 from ..intake import DEFAULT_CHUNK_SIZE, SubmissionResult, submission_of_key
+from ..parsers._parallel import resolve_workers
 from ..queues import Broker, Kind, QueueConfig, Worker, WorkerStats, stop_on_signals
 from ..store import (
     Ack,
@@ -89,8 +90,26 @@ def run(
     pipeline = Pipeline(
         store, settings, clock, match_hook=match_hook, progress=progress, chunk_size=chunk_size
     )
+    # Both cores: the normalize units' first pass runs ahead in worker processes while
+    # this one parses, writes and matches.
+    pipeline.use_processes(resolve_workers(settings.workers) - 1)
     settings.home.mkdir(parents=True, exist_ok=True)  # the embedded queue lives there
     config = QueueConfig.from_settings(settings, idle_timeout=idle_timeout)
+    try:
+        summary = _drain(pipeline, paths, config, carrier, on_submitted)
+    finally:
+        pipeline.close()
+    return summary
+
+
+def _drain(
+    pipeline: Pipeline,
+    paths: Sequence[str | Path],
+    config: QueueConfig,
+    carrier: str | None,
+    on_submitted: Callable[[list[SubmissionResult]], None] | None,
+) -> RunSummary:
+    store = pipeline.store
     with Broker(config) as broker:
         recovered = pipeline.queued()
         if broker.server_less:
@@ -208,7 +227,8 @@ def serve(
             failures.append(exc)
             stop.set()
 
-    threads = [threading.Thread(target=consume, name=f"epoi-worker-{n}") for n in range(concurrency)]
+    threads = [threading.Thread(target=consume, name=f"epoi-worker-{n}")
+               for n in range(concurrency)]
     for t in threads:
         t.start()
     try:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Date, func, select, update
 from sqlalchemy.orm import Session
 
 from ..schemas.policy import (
@@ -132,7 +132,9 @@ def refresh_payloads(session: Session, units: Sequence[UnitRecord], *, now: date
         )
 
 
-def requeue_submission(session: Session, submission_id: int, parse_key: str, *, now: datetime) -> int:
+def requeue_submission(
+    session: Session, submission_id: int, parse_key: str, *, now: datetime
+) -> int:
     """``epoi reprocess``: the submission's parse unit and its failed units become queued
     again (done ones stay done: their work is stored); returns how many were re-queued."""
     parse = session.execute(
@@ -316,16 +318,28 @@ def add_records(
 ) -> int:
     """Store normalised records with their insureds, vehicles and errors; returns how many
     reports were new.  A report whose natural key is stored already is skipped whole."""
+    return len(store_records(session, records, submission_id=submission_id, set_id=set_id,
+                             unit_id=unit_id))
+
+
+def store_records(
+    session: Session,
+    records: Sequence[NormalizedRecord],
+    *,
+    submission_id: int,
+    set_id: int,
+    unit_id: int,
+) -> dict[str, int]:
+    """``add_records``, returning natural key -> report id of the rows this unit owns: what
+    the next stage needs to go on from the records in hand without reading them back."""
     if not records:
-        return 0
+        return {}
     by_key = {r.report.key.as_string(): r for r in records}
     if len(by_key) != len(records):
         raise ValueError("add_records: the same natural key twice in one batch")
     table = PolicyReportRow.__table__
-    session.execute(
-        _insert(session, table).on_conflict_do_nothing(index_elements=["natural_key"]),
-        [_report_row(k, r, submission_id, set_id, unit_id) for k, r in by_key.items()],
-    )
+    _bulk_insert(session, table, ["natural_key"],
+                 [_report_row(k, r, submission_id, set_id, unit_id) for k, r in by_key.items()])
     # The ids of the rows this unit owns: new ones, or ones a crashed attempt of the same unit
     # cannot have left (the unit's writes commit together), so unit_id identifies them.
     ids = _pairs(
@@ -390,14 +404,42 @@ def add_records(
                 }
             )
     for model, rows in ((InsuredRow, insureds), (VehicleRow, vehicles), (BusinessErrorRow, errors)):
-        if rows:
-            session.execute(
-                _insert(session, model.__table__).on_conflict_do_nothing(
-                    index_elements=["policy_report_id", "ordinal"]
-                ),
-                rows,
-            )
-    return len(ids)
+        _bulk_insert(session, model.__table__, ["policy_report_id", "ordinal"], rows)
+    return ids
+
+
+def _bulk_insert(
+    session: Session, table: Any, conflict: list[str], rows: list[dict[str, Any]]
+) -> None:
+    """INSERT .. ON CONFLICT DO NOTHING of many rows (all with the same keys).
+
+    On SQLite through the driver's ``executemany``: SQLAlchemy's per-row parameter
+    processing cost more than the statement itself (the match stage's ``_Raw`` found the
+    same); dates go in as ISO text, as SQLAlchemy's ``Date`` writes them there.  On
+    PostgreSQL through Core, whose "insertmanyvalues" batches the rows into few statements."""
+    if not rows:
+        return
+    if session.get_bind().dialect.name != "sqlite":
+        stmt = _insert(session, table).on_conflict_do_nothing(index_elements=conflict)
+        session.execute(stmt, rows)
+        return
+    columns = list(rows[0])
+    dated = [i for i, c in enumerate(columns) if isinstance(table.c[c].type, Date)]
+    values: list[list[Any]] = []
+    for r in rows:
+        row = [r[c] for c in columns]
+        for i in dated:
+            if row[i] is not None:
+                row[i] = row[i].isoformat()
+        values.append(row)
+    names = ", ".join(f'"{c}"' for c in columns)  # quoted: "transaction" is a keyword
+    sql = (f'INSERT INTO "{table.name}" ({names}) VALUES ({", ".join("?" * len(columns))}) '
+           f"ON CONFLICT ({', '.join(conflict)}) DO NOTHING")
+    cursor = session.connection().connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(sql, values)
+    finally:
+        cursor.close()
 
 
 def _report_row(
@@ -621,7 +663,8 @@ def record_counts(session: Session, submission_id: int | None = None) -> dict[st
     ) or 0
     out["vehicles"] = session.scalar(
         scoped(
-            select(func.count()).select_from(VehicleRow).join(p, VehicleRow.policy_report_id == p.id),
+            select(func.count()).select_from(VehicleRow)
+            .join(p, VehicleRow.policy_report_id == p.id),
             p.submission_id,
         )
     ) or 0

@@ -1,0 +1,73 @@
+"""A normalize unit's payload gives back exactly the policy blocks it was made of: the
+compact text form (version 2), and the JSON form (version 1) it falls back to and still reads."""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import replace
+from datetime import date
+from pathlib import Path
+
+from epoi.intake import decode_chunk, encode_chunk
+from epoi.parsers import Segment, validate
+from epoi.parsers._policies import iter_policies
+from epoi.sample import FaultOptions, generate
+
+
+def _blocks(tmp_path: Path):
+    summary = generate(120, tmp_path, today=date(2026, 11, 27), seed=4, carriers=2,
+                       policies_per_set=25, faults=FaultOptions(vin_typos=0.1, missing_dates=0.1))
+    out = []
+    for path in summary.files:
+        data = Path(path).read_bytes()
+        verdict = validate(io.BytesIO(data), name=str(path), engine="fast")
+        out += list(iter_policies(io.BytesIO(data), verdict, name=str(path)))
+    assert len(out) == 120
+    return out
+
+
+def test_the_compact_payload_gives_back_the_blocks(tmp_path):
+    blocks = _blocks(tmp_path)
+    by_set: dict[tuple[str, str, str], list] = {}
+    for b in blocks:
+        by_set.setdefault((b.interchange, b.group, b.transaction_set), []).append(b)
+    for chunk in by_set.values():
+        for size in (1, 7, len(chunk)):
+            part = chunk[:size]
+            text = encode_chunk(part)
+            assert text.startswith("2\n")
+            assert decode_chunk(text) == part
+
+
+def test_data_that_holds_a_separator_falls_back_to_json(tmp_path):
+    blocks = _blocks(tmp_path)[:3]
+    odd = blocks[1].policy[2]
+    weird = replace(blocks[1], policy=(*blocks[1].policy[:2],
+                                       Segment([*odd.fields[:-1], "A\x1fB\x1cC"], odd.position),
+                                       *blocks[1].policy[3:]))
+    chunk = [blocks[0], weird, blocks[2]]
+    text = encode_chunk(chunk)
+    assert json.loads(text)["version"] == 1
+    assert decode_chunk(text) == chunk
+    # Segments that do not follow each other in the file keep their positions too.
+    gap = replace(blocks[0], policy=tuple(Segment(s.fields, s.position + 2 * n)
+                                          for n, s in enumerate(blocks[0].policy)))
+    assert decode_chunk(encode_chunk([gap])) == [gap]
+
+
+def test_an_empty_chunk_and_a_version_1_payload_are_read():
+    assert decode_chunk(encode_chunk([])) == []
+    assert decode_chunk(json.dumps({"version": 1, "set": None, "states": [], "blocks": []})) == []
+
+
+def test_a_policy_rejected_for_its_syntax_goes_as_json_with_its_issues(tmp_path):
+    from epoi.schemas.verdict import Issue
+
+    blocks = _blocks(tmp_path)[:3]
+    issue = Issue(code="7", message="invalid code value", ack="AK4", segment_position=12,
+                  segment_id="SI", element="SI03", element_position=3)
+    bad = replace(blocks[1], syntax_rejected=True, syntax_errors=(issue,))
+    text = encode_chunk([blocks[0], bad, blocks[2]])
+    assert json.loads(text)["version"] == 1
+    assert decode_chunk(text) == [blocks[0], bad, blocks[2]]
