@@ -149,6 +149,60 @@ class _Raw:
             cursor.close()
 
 
+# ``match_reports.report`` of a report that will not be matched again (see _keep_reports).
+NO_DOC = ""
+
+
+def _may_match_again(results: Sequence[MatchResult]) -> bool:
+    """Whether a report can be read back to be matched again: a pending result is re-tried
+    after a registration load (``retry_pending``), a step-3/4 match when its registration
+    gets claimed (``_rematch_claimed``); a report matched at steps 1/2 only never is."""
+    return any(r.state == "pending" or r.step in (3, 4) for r in results)
+
+
+def _keep_reports(raw: _Raw, keys: Sequence[str], reports: Sequence[PolicyReport],
+                  per_report: Mapping[str, list[MatchResult]], first: Mapping[str, date],
+                  without_doc: Collection[str], today: date) -> None:
+    """The ``match_reports`` rows of a batch: the day each was first tried (the pending
+    window counts from it, the reports read it) and, for a report that may be matched
+    again, the report itself as JSON.  The others' JSON is left out (``NO_DOC``): it was
+    most of what the stage wrote, for reports (matched by their VIN) never read back, and
+    the pipeline keeps every report in its record rows anyway.  A report stored without
+    it whose results now may be matched again gets it."""
+    new_reports, docs = [], []
+    for k, r in zip(keys, reports):
+        again = _may_match_again(per_report.get(k, ()))
+        if k not in first:
+            new_reports.append({
+                "report_key": k, "carrier_naic": r.carrier_naic,
+                "policy_number": r.policy_number, "transaction_type": r.transaction_type,
+                "policy_type": r.policy_type, "first_tried": raw.day(today),
+                "report": r.model_dump_json() if again else NO_DOC})
+        elif again and k in without_doc:
+            docs.append((r.model_dump_json(), k))
+    raw.insert(match_reports, new_reports, dates_done=True)
+    if docs:
+        cursor = raw._cursor()
+        try:
+            cursor.executemany(f"UPDATE match_reports SET report = {raw.ph} "
+                               f"WHERE report_key = {raw.ph}", docs)
+        finally:
+            cursor.close()
+
+
+def _tried(conn: Connection, keys: Sequence[str]) -> tuple[dict[str, date], set[str]]:
+    """The day each of these reports was first tried, and those stored without JSON."""
+    found: dict[str, date] = {}
+    without_doc: set[str] = set()
+    for key, day, has_doc in _Raw(conn).rows_in(
+            "SELECT report_key, first_tried, report <> '' FROM match_reports "
+            "WHERE report_key IN ({marks})", keys):
+        found[key] = date.fromisoformat(day) if isinstance(day, str) else day
+        if not has_doc:
+            without_doc.add(key)
+    return found, without_doc
+
+
 def _first_tried(conn: Connection, keys: Sequence[str]) -> dict[str, date]:
     found: dict[str, date] = {}
     for key, day in _Raw(conn).rows_in(
@@ -204,20 +258,15 @@ def _match_rows(
     if not reports:
         return counts, []
     keys = [r.key.as_string() for r in reports]
-    first = _first_tried(conn, keys)
-    new_reports = [{"report_key": k, "carrier_naic": r.carrier_naic,
-                    "policy_number": r.policy_number, "transaction_type": r.transaction_type,
-                    "policy_type": r.policy_type, "first_tried": today,
-                    "report": r.model_dump_json()}
-                   for k, r in zip(keys, reports) if k not in first]
+    first, without_doc = _tried(conn, keys)
     raw = _Raw(conn)
-    raw.insert(match_reports, new_reports)
     index = SqlRegistrationIndex(conn, near_vin_dir)
     results = match_many(reports, index, claimed=_claim_lookup(conn))
     per_report: dict[str, list[MatchResult]] = {}
     for r in results:
         per_report.setdefault(r.report_key, []).append(
             settle_pending(r, first.get(r.report_key, today), today, window_days))
+    _keep_reports(raw, keys, reports, per_report, first, without_doc, today)
     rows: list[dict[str, Any]] = []
     tried_on = raw.day(today)
     for key, report in zip(keys, reports):
