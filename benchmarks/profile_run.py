@@ -18,7 +18,8 @@ WRAPPERS = ("click/", "kombu/", "runpy", "epoi/__main__", "epoi/cli.py", "epoi/_
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("profile")
     ap.add_argument("--top", type=int, default=10)
     args = ap.parse_args()
@@ -27,7 +28,8 @@ def main() -> None:
     rows = []
     for (path, line, func), (_cc, ncalls, _tt, cum, _callers) in stats.stats.items():  # type: ignore[attr-defined]
         name = f"{path}:{line}({func})"
-        if any(w in name for w in WRAPPERS) or (path.endswith("pipeline/_stages.py") and func == "run"):
+        handler_wrapper = path.endswith("pipeline/_stages.py") and func == "run"
+        if handler_wrapper or any(w in name for w in WRAPPERS):
             continue  # the handler wrapper that records failures: its callees are the stages
         short = path.split("/epoi/", 1)[-1] if "/epoi/" in path else path.rsplit("/", 1)[-1]
         rows.append((cum, ncalls, f"{short}:{line}({func})" if path != "~" else func))

@@ -39,9 +39,13 @@ print(n)
 FAST = r"""
 import sys
 from epoi.config import Settings
-from epoi.parsers import validate
-with open(sys.argv[1], "rb") as fh:
-    v = validate(fh, name=sys.argv[1], workers=Settings().workers)
+from epoi.parsers import validate, validate_parallel
+workers = Settings().workers
+if workers != 1:
+    v = validate_parallel(sys.argv[1], name=sys.argv[1], workers=workers)
+else:
+    with open(sys.argv[1], "rb") as fh:
+        v = validate(fh, name=sys.argv[1])
 print("valid" if v.accepted else "invalid")
 """
 
@@ -91,7 +95,8 @@ def run_child(name: str, argv: list[str], *, input_name: str, segments: int, pol
     code = proc.returncode
     if code not in (0, 1):
         print(f"{name}: exit {code}\n{err[-2000:]}", file=sys.stderr)
-    return Result(name, input_name, seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, segments, policies, code)
+    cpu = usage.ru_utime + usage.ru_stime
+    return Result(name, input_name, seconds, cpu, usage.ru_maxrss / 1024, segments, policies, code)
 
 
 def count(path: Path) -> tuple[int, int]:
@@ -108,7 +113,8 @@ def count(path: Path) -> tuple[int, int]:
             parts = chunk.split(term)
             rest = parts.pop()
             segs += len(parts)
-            pols += sum(1 for p in parts if p.lstrip().startswith(marker) and p.split(sep)[3:4] == [b"4"])
+            pols += sum(1 for p in parts
+                        if p.lstrip().startswith(marker) and p.split(sep)[3:4] == [b"4"])
         if rest.strip():
             segs += 1
     return segs, pols
@@ -119,8 +125,9 @@ def make_input(policies: int, out: Path) -> Path:
     registrations.csv and a ``sample.json`` summary: the carrier to register for ``epoi run``)."""
     target = out / f"p{policies}"
     if not (target / "sample.json").exists():
-        done = subprocess.run([PY, "-m", "epoi", "sample", "--policies", str(policies), "--carriers", "1",
-                               "--policies-per-file", str(policies), "--seed", "1", "--out", str(target),
+        done = subprocess.run([PY, "-m", "epoi", "sample", "--policies", str(policies),
+                               "--carriers", "1", "--policies-per-file", str(policies),
+                               "--seed", "1", "--out", str(target),
                                "--json"], check=True, stdout=subprocess.PIPE)
         (target / "sample.json").write_bytes(done.stdout)
     files = sorted(target.glob("*.x12"))
@@ -132,17 +139,19 @@ def make_input(policies: int, out: Path) -> Path:
 def table(results: list[Result]) -> str:
     base = {r.input: r for r in results if r.name == "pyx12 x12n_document"}
     ceil = {r.input: r for r in results if r.name == "naive split (ceiling)"}
-    rows = [("contender", "input", "seconds", "CPU s", "segments/s", "policies/s", "peak RSS MB", "× pyx12", "of ceiling")]
+    rows = [("contender", "input", "seconds", "CPU s", "segments/s", "policies/s", "peak RSS MB",
+             "× pyx12", "of ceiling")]
     for r in results:
         b, c = base.get(r.input), ceil.get(r.input)
         rows.append((
-            r.name, r.input, f"{r.seconds:.2f}", f"{r.cpu_seconds:.1f}", f"{r.seg_per_s:,.0f}", f"{r.pol_per_s:,.0f}",
+            r.name, r.input, f"{r.seconds:.2f}", f"{r.cpu_seconds:.1f}", f"{r.seg_per_s:,.0f}",
+            f"{r.pol_per_s:,.0f}",
             f"{r.peak_rss_mb:.0f}",
             f"{r.seg_per_s / b.seg_per_s:.1f}×" if b and b.seg_per_s else "-",
             f"{r.seg_per_s / c.seg_per_s:.1%}" if c and c.seg_per_s else "-",
         ))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = [" | ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in rows]
+    lines = [" | ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
     lines.insert(1, "-+-".join("-" * w for w in widths))
     return "\n".join(lines)
 
@@ -160,21 +169,27 @@ def epoi_run_contender(path: Path, out: Path) -> tuple[str, str, list[str], dict
     env = {"EPOI_HOME": str(home)}
     child_env = {**os.environ, **env}
     for c in info["carriers"]:
-        subprocess.run([PY, "-m", "epoi", "carriers", "add", "--name", c["name"], "--naic", c["naic"],
+        subprocess.run([PY, "-m", "epoi", "carriers", "add", "--name", c["name"],
+                        "--naic", c["naic"],
                         "--isa-qualifier", "ZZ", "--isa-id", c["sender_id"], "--production"],
                        check=True, stdout=subprocess.DEVNULL, env=child_env)
-    subprocess.run([PY, "-m", "epoi", "registrations", "load", str(path.parent / "registrations.csv")],
+    subprocess.run([PY, "-m", "epoi", "registrations", "load",
+                    str(path.parent / "registrations.csv")],
                    check=True, stdout=subprocess.DEVNULL, env=child_env)
-    return ("run", "epoi run (embedded, registrations loaded)", [PY, "-m", "epoi", "run", str(path)], env)
+    return ("run", "epoi run (embedded, registrations loaded)",
+            [PY, "-m", "epoi", "run", str(path)], env)
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--policies", type=int, default=200_000, help="policies in the large file")
-    ap.add_argument("--small", type=int, default=20_000, help="policies in the small file (memory ratio)")
+    ap.add_argument("--small", type=int, default=20_000,
+                    help="policies in the small file (memory ratio)")
     ap.add_argument("--out", type=Path, default=Path("bench-out"))
     ap.add_argument("--skip", default="",
-                    help="comma list of contenders to skip: naive,pyx12,engine,engine2,fast,fast2,epoi-pyx12,run")
+                    help="comma list of contenders to skip: "
+                         "naive,pyx12,engine,engine2,fast,fast2,epoi-pyx12,run")
     ap.add_argument("--json", action="store_true", help="print the results as JSON too")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
@@ -185,14 +200,16 @@ def main() -> None:
         path = make_input(policies, args.out)
         segs, pols = count(path)
         label = f"{policies // 1000}k" if policies >= 1000 else str(policies)
-        kw = dict(input_name=label, segments=segs, policies=pols)
-        print(f"input {label}: {path} ({path.stat().st_size / 1e6:.0f} MB, {segs:,} segments, {pols:,} policies)",
+        print(f"input {label}: {path} ({path.stat().st_size / 1e6:.0f} MB, {segs:,} segments, "
+              f"{pols:,} policies)",
               file=sys.stderr)
         contenders = [
             ("naive", "naive split (ceiling)", [PY, "-c", NAIVE, str(path)], None),
             ("pyx12", "pyx12 x12n_document", [PY, "-c", PYX12, str(path)], None),
-            ("engine", "fast engine, 1 process", [PY, "-c", FAST, str(path)], {"EPOI_WORKERS": "1"}),
-            ("engine2", "fast engine, 2 workers", [PY, "-c", FAST, str(path)], {"EPOI_WORKERS": "2"}),
+            ("engine", "fast engine, 1 process",
+             [PY, "-c", FAST, str(path)], {"EPOI_WORKERS": "1"}),
+            ("engine2", "fast engine, 2 workers",
+             [PY, "-c", FAST, str(path)], {"EPOI_WORKERS": "2"}),
             ("fast", "epoi validate --json (1 process)",
              [PY, "-m", "epoi", "validate", "--json", str(path)], {"EPOI_WORKERS": "1"}),
             ("fast2", "epoi validate --json (2 workers)",
@@ -205,12 +222,13 @@ def main() -> None:
             if key in skip:
                 continue
             print(f"  running {name} ...", file=sys.stderr)
-            results.append(run_child(name, argv, env=env, **kw))
+            results.append(run_child(name, argv, env=env, input_name=label, segments=segs,
+                                     policies=pols))
 
     print(table(results))
     if args.json:
-        print(json.dumps([asdict(r) | {"seg_per_s": r.seg_per_s, "pol_per_s": r.pol_per_s} for r in results],
-                         indent=2))
+        print(json.dumps([asdict(r) | {"seg_per_s": r.seg_per_s, "pol_per_s": r.pol_per_s}
+                          for r in results], indent=2))
 
 
 if __name__ == "__main__":

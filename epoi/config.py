@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     pending_window_days: int = 30
     suspension_window_days: int = 45
 
+    # `epoi carriers certify`: test interchanges (ISA15 T) a carrier must have sent, each
+    # accepted without errors (TA1 A, every 997 AK9 and AK5 A), before it may send production.
+    certify_min_test_interchanges: int = Field(1, ge=1)
+
     # Processes for validation; 0 means one per core.
     workers: int = 0
 
@@ -98,6 +102,25 @@ class Settings(BaseSettings):
         if problem:
             raise ConfigError("CONFIG", f"EPOI_HOME {self.home}: cannot write there: {problem}")
         return self.home
+
+    # The HTTP service (``epoi serve``).  Uploads larger than this are refused (413) while
+    # they stream in; the partial file is deleted.
+    max_upload_bytes: int = Field(1024**3, gt=0)
+    # Addresses (or CIDR networks) of the reverse proxies whose X-Forwarded-For and
+    # X-Forwarded-Proto are believed, comma-separated; empty: nobody's.
+    trusted_proxies: str = ""
+    # How long a token issued without --days stays valid.
+    token_valid_days: int = Field(365, gt=0)
+    # Batch coverage checks: VINs per request at most.
+    max_batch_vins: int = Field(1000, gt=0)
+    # How long each server worker trusts a token it has read from the store, so the hot
+    # routes skip that read: a revocation takes effect within this many seconds; 0: every
+    # request reads the token.
+    token_cache_seconds: float = Field(5.0, ge=0)
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        return [p.strip() for p in self.trusted_proxies.split(",") if p.strip()]
 
     @property
     def archive_dir(self) -> Path:

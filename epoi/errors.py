@@ -18,7 +18,8 @@ class Location:
     interchange: str | None = None  # ISA13
     group: str | None = None  # GS06
     transaction_set: str | None = None  # ST02
-    segment_position: int | None = None  # 1-based, counted from ST (or from file start outside a set)
+    # 1-based, counted from ST (or from the file's start outside a set)
+    segment_position: int | None = None
     segment_id: str | None = None
     element: str | None = None  # e.g. "VEH02"
 

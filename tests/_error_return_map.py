@@ -29,9 +29,11 @@ from epoi.transforms import CATALOGUE
 E_CODES = tuple(CATALOGUE)
 
 
-def _element(xid: str, data_ele: str, name: str, usage: str, seq: int, codes: tuple[str, ...] = ()) -> ET.Element:
+def _element(xid: str, data_ele: str, name: str, usage: str, seq: int,
+             codes: tuple[str, ...] = ()) -> ET.Element:
     el = ET.Element("element", xid=xid)
-    for tag, text in (("data_ele", data_ele), ("name", name), ("usage", usage), ("seq", f"{seq:02d}")):
+    for tag, text in (("data_ele", data_ele), ("name", name), ("usage", usage),
+                      ("seq", f"{seq:02d}")):
         ET.SubElement(el, tag).text = text
     if codes:
         valid = ET.SubElement(el, "valid_codes")
@@ -74,7 +76,8 @@ def _widen_si(si: ET.Element) -> None:
         si.append(_element("SI04", "1000", "Service Characteristics Qualifier", "S", 4, ("EC",)))
         si.append(_element("SI05", "234", "Error Code", "S", 5, E_CODES))
     for seq in range(6, 22):
-        pair = ("1000", "Service Characteristics Qualifier", ("EC",)) if seq % 2 == 0 else ("234", "Error Code", E_CODES)
+        pair = (("1000", "Service Characteristics Qualifier", ("EC",)) if seq % 2 == 0
+                else ("234", "Error Code", E_CODES))
         si.append(_element(f"SI{seq:02d}", pair[0], pair[1], "S", seq, pair[2]))
     for first in range(4, 21, 2):
         ET.SubElement(si, "syntax").text = f"P{first:02d}{first + 1:02d}"
@@ -103,7 +106,8 @@ def error_return_map_path(tmp: Path) -> Path:
     for num, kind, lo, hi, name in (("349", "ID", "1", "1", "Item Description Type"),
                                     ("750", "ID", "2", "3", "Product/Process Characteristic Code")):
         if num not in known:
-            ET.SubElement(root, "data_ele", ele_num=num, data_type=kind, min_len=lo, max_len=hi, name=name)
+            ET.SubElement(root, "data_ele", ele_num=num, data_type=kind, min_len=lo, max_len=hi,
+                          name=name)
     dataele.write(target / "dataele.xml", encoding="UTF-8", xml_declaration=True)
 
     tree = ET.parse(target / TRANSACTION_MAP_FILE)

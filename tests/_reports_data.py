@@ -21,7 +21,7 @@ a test submission 4 (BETA, ISA15 T) on 2026-11-25: 1 policy, accepted; left out 
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 from sqlalchemy import insert
 
@@ -43,8 +43,9 @@ from epoi.store import (
     UnitState,
     VehicleRow,
     WorkUnit,
+    match_reports,
+    match_results,
 )
-from epoi.store._registrations import match_reports, match_results
 
 AS_OF = date(2026, 11, 27)
 BETA_LICENCE = "Q9876543"
@@ -54,7 +55,7 @@ BETA_FEIN = "981234567"
 
 
 def _at(day: int, hour: int = 9) -> datetime:
-    return datetime(2026, 11, day, hour, 0, tzinfo=timezone.utc)
+    return datetime(2026, 11, day, hour, 0, tzinfo=UTC)
 
 
 def populate(store: Store) -> None:
@@ -111,7 +112,7 @@ def populate(store: Store) -> None:
                   created_at=_at(25, 12)))
         s.flush()
         units = []
-        for sub, ts in zip(subs, sets):
+        for sub, ts in zip(subs, sets, strict=True):
             u = WorkUnit(key=f"u{sub.id}", submission_id=sub.id, set_id=ts.id,
                          kind=UnitKind.NORMALIZE, state=UnitState.DONE, attempts=1,
                          policies=0, created_at=_at(20), updated_at=_at(20))
@@ -180,7 +181,7 @@ def populate(store: Store) -> None:
             ("T1", 0, "matched", 1, date(2026, 11, 25)),  # test: never counted
         ]
         first_tried: dict[str, date] = {}
-        for pos, (pn, vi, state, step, tried) in enumerate(matches):
+        for pn, vi, state, step, tried in matches:
             row = reports[pn]
             first_tried.setdefault(pn, tried)
             s.execute(insert(match_results).values(

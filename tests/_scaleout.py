@@ -7,7 +7,6 @@ the reason, except under CI (env ``CI`` set), where they fail.
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import signal
@@ -27,6 +26,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+from _helpers import subprocess_env, write_carriers_csv
 from epoi.queues import Broker, QueueConfig
 
 POSTGRES_URL = os.environ.get(
@@ -39,10 +39,13 @@ MAX_ATTEMPTS = 3
 RETRY_DELAYS = (0.2, 0.4)
 
 
-def require_services() -> None:
-    """Skip (fail under CI) unless PostgreSQL and RabbitMQ answer."""
-    for what, url, default_port in (("PostgreSQL", POSTGRES_URL, 5432),
-                                    ("RabbitMQ", RABBITMQ_URL, 5672)):  # fmt: skip
+SERVICES = {"PostgreSQL": (POSTGRES_URL, 5432), "RabbitMQ": (RABBITMQ_URL, 5672)}
+
+
+def require_services(*names: str) -> None:
+    """Skip (fail under CI) unless the named services (default: all of ``SERVICES``) answer."""
+    for what in names or SERVICES:
+        url, default_port = SERVICES[what]
         parts = urlsplit(url.replace("postgresql+psycopg", "postgresql"))
         host, port = parts.hostname or "127.0.0.1", parts.port or default_port
         try:
@@ -112,8 +115,7 @@ class Deployment:
 
     @property
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("EPOI_")}
-        env.update(
+        return subprocess_env(
             EPOI_HOME=str(self.home),
             EPOI_DATABASE_URL=self.database_url,
             EPOI_BROKER_URL=RABBITMQ_URL,
@@ -121,7 +123,6 @@ class Deployment:
             EPOI_MAX_ATTEMPTS=str(MAX_ATTEMPTS),
             EPOI_RETRY_DELAYS=json.dumps(list(RETRY_DELAYS)),
         )
-        return env
 
     def epoi(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -258,12 +259,7 @@ def make_batch(out: Path, policies: int, *, seed: int, per_file: int, per_set: i
         policies, out, today=date(2026, 11, 27), seed=seed, policies_per_file=per_file,
         policies_per_set=per_set, faults=FaultOptions(bad_check_digits=0.03, missing_dates=0.03),
     )  # fmt: skip
-    carriers = out / "carriers.csv"
-    with carriers.open("w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(["name", "naic", "isa_qualifier", "isa_id", "environment"])
-        for c in summary.carriers:
-            w.writerow([c.name, c.naic, "ZZ", c.sender_id, "production"])
+    carriers = write_carriers_csv(summary.carriers, out / "carriers.csv")
     files = sorted(summary.files)
     checked = subprocess.run(
         [sys.executable, "-m", "epoi", "validate", *map(str, files), "--json"],

@@ -6,6 +6,14 @@
 - ``store``: a ``Store`` on that database, migrated to head.
 - ``settings``: ``Settings`` with its data directory under tmp_path and the store's URL.
 - ``clock``: a fixed, advanceable UTC clock to pass where epoi takes one.
+- ``sample_world``: a factory of ``epoi sample`` files whose carriers are registered in ``store``.
+- ``home``: ``EPOI_HOME`` set to an empty directory, on the embedded default.
+- ``deployment``: a throw-away scale-out deployment on PostgreSQL and RabbitMQ (``_scaleout``).
+
+Plain helpers (the CLI in-process, carriers files, subprocess environments) are in ``_helpers``.
+
+Markers (setup.cfg): ``services`` (PostgreSQL, RabbitMQ; the ``postgresql`` param below),
+``chaos``, ``browser``, ``slow``; the fast tier deselects all four.
 """
 
 from __future__ import annotations
@@ -13,19 +21,18 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 import sqlalchemy as sa
 
+from _helpers import register_carriers
+from _scaleout import POSTGRES_URL, Deployment, require_services
 from epoi.config import Settings
+from epoi.sample import FaultOptions, generate
 from epoi.store import Store
-
-POSTGRES_URL = os.environ.get(
-    "EPOI_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 
 
 def _postgres_admin_engine() -> sa.Engine:
@@ -42,7 +49,7 @@ def _postgres_admin_engine() -> sa.Engine:
     return engine
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.services)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'epoi-test.db'}"
@@ -86,4 +93,41 @@ class FixedClock:
 
 @pytest.fixture
 def clock() -> FixedClock:
-    return FixedClock(datetime(2026, 11, 27, 9, 30, tzinfo=timezone.utc))
+    return FixedClock(datetime(2026, 11, 27, 9, 30, tzinfo=UTC))
+
+
+@pytest.fixture
+def sample_world(tmp_path: Path, store: Store, clock: FixedClock):
+    """``make(policies, *, seed, **generate_options) -> files``: sample files (generated for
+    2026-11-27 under tmp_path/edi) whose carriers are registered in ``store``."""
+
+    def make(policies: int, *, seed: int, faults: FaultOptions = FaultOptions(),
+             **options: object) -> list[Path]:  # fmt: skip
+        summary = generate(policies, tmp_path / "edi", today=date(2026, 11, 27), seed=seed,
+                           faults=faults, **options)  # fmt: skip
+        register_carriers(store, summary.carriers, created_at=clock())
+        return sorted(summary.files)
+
+    return make
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``EPOI_HOME`` for this test (an empty directory, the embedded default: no
+    ``EPOI_DATABASE_URL``), for the command line run in-process."""
+    home = tmp_path / "epoi-data"
+    monkeypatch.setenv("EPOI_HOME", str(home))
+    monkeypatch.delenv("EPOI_DATABASE_URL", raising=False)
+    return home
+
+
+@pytest.fixture
+def deployment(tmp_path: Path) -> Iterator[Deployment]:
+    """A fresh PostgreSQL database and RabbitMQ namespace, dropped afterwards (skips without
+    the services, fails under CI)."""
+    require_services()
+    dep = Deployment(tmp_path / "epoi-data")
+    try:
+        yield dep
+    finally:
+        dep.close()

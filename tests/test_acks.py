@@ -11,16 +11,15 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
 import pyx12
 import pyx12.params
 import pyx12.x12file
 import pyx12.x12n_document
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from epoi.errors import ConfigError, InputError
-from epoi.parsers._acks import AckEnvelope, ack_file_name, write_997, write_acks, write_ta1
+from epoi.parsers import AckEnvelope, ack_file_name, write_997, write_acks, write_ta1
 from epoi.parsers._maps import MAP_PATH
 from epoi.schemas.verdict import (
     FileVerdict,
@@ -209,7 +208,7 @@ def test_997_received_delimiters_golden(map_dir: str) -> None:
     assert pyx12_accepts(text, map_dir)[0]
 
 
-@pytest.mark.parametrize("note", ["001", "025"])
+@pytest.mark.parametrize("note", ["001", "020", "025"])  # 020: production from a test carrier
 def test_ta1_rejected_golden(note: str) -> None:
     ic = interchange(ta1=Ta1(ack_code="R", note_code=note))
     text = write_ta1(ic, ENV)
@@ -325,7 +324,9 @@ def test_codes_deduplicated_and_cut_to_room() -> None:
     )
     segs = segments(write_997(interchange(groups=[g]), g, ENV))
     assert [s for s in segs if s[0] == "AK5"] == [["AK5", "R", "3", "4", "5", "1", "2"]]
-    assert [s for s in segs if s[0] == "AK9"] == [["AK9", "R", "1", "1", "0", "4", "5", "1", "2", "3"]]
+    assert [s for s in segs if s[0] == "AK9"] == [
+        ["AK9", "R", "1", "1", "0", "4", "5", "1", "2", "3"]
+    ]
 
 
 def test_several_sets_in_a_group(map_dir: str) -> None:

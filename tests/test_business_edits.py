@@ -5,7 +5,7 @@ location."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -15,7 +15,7 @@ from epoi.transforms import CATALOGUE, EditContext, PriorInfo, normalize
 
 CLEAN = fixture("clean_policy.x12")
 CONTEXT = EditContext(
-    received_at=datetime(2026, 11, 27, 9, 30, tzinfo=timezone.utc),
+    received_at=datetime(2026, 11, 27, 9, 30, tzinfo=UTC),
     today=date(2026, 11, 27),
     expected_naic="12345",
 )
@@ -78,13 +78,17 @@ CASES = [
     (
         "E110",
         [],
-        {"prior": _prior(PriorInfo(accepted=frozenset({("NBS", date(2026, 11, 1))}), reported=True))},
+        {"prior": _prior(PriorInfo(accepted=frozenset({("NBS", date(2026, 11, 1))}),
+                                   reported=True))},
         (9, "REF", "REF02"),
     ),
     ("E111", [("TT*NBS*", "TT*REI*")], {}, (10, "SI", "SI03")),
     (
         "E112",
-        [("HL*4*3*5*0~\nLX*1~\nVEH*1*1HGCM82633A004352*2003*ZZ*HOND~\n", ""), ("HL*3*2*4*1", "HL*3*2*4*0")],
+        [
+            ("HL*4*3*5*0~\nLX*1~\nVEH*1*1HGCM82633A004352*2003*ZZ*HOND~\n", ""),
+            ("HL*3*2*4*1", "HL*3*2*4*0"),
+        ],
         {},
         (10, "SI", "SI05"),
     ),
@@ -99,7 +103,12 @@ CASES = [
     ("E206", [("*2003*ZZ*", "*2004*ZZ*")], {}, (20, "VEH", "VEH03")),
     ("E207", [("*2003*ZZ*HOND~", "*2003~")], {}, (20, "VEH", "VEH05")),
     ("E301", [("DTM*007*20261101", "DTM*007*20261027")], {}, (11, "DTM", "DTM02")),
-    ("E301", [("TT*NBS*", "TT*CHG*"), ("DTM*007*20261101", "DTM*007*20261012")], {}, (11, "DTM", "DTM02")),
+    (
+        "E301",
+        [("TT*NBS*", "TT*CHG*"), ("DTM*007*20261101", "DTM*007*20261012")],
+        {},
+        (11, "DTM", "DTM02"),
+    ),
     (
         "E301",
         [("TT*NBS*", "TT*XLC*"), ("DTM*036*20270501~", "DTM*036*20270501~\nDTM*177*20261001~"),
@@ -133,7 +142,8 @@ def test_one_fault_yields_exactly_its_code(code, faults, changes, where):
 
 
 def test_every_code_of_the_guide_is_in_the_catalogue_and_tested():
-    guide = {"E001", *(f"E1{n:02d}" for n in range(1, 13)), *(f"E20{n}" for n in range(1, 8)), "E301"}
+    guide = {"E001", *(f"E1{n:02d}" for n in range(1, 13)), *(f"E20{n}" for n in range(1, 8)),
+             "E301"}
     # E100 (a syntax error inside the policy that no other code names) comes from the
     # validation engines, not from a planted value: tests/test_scope.py covers it
     assert set(CATALOGUE) == guide | {"E100"}
@@ -143,11 +153,15 @@ def test_every_code_of_the_guide_is_in_the_catalogue_and_tested():
 def test_limits_sit_exactly_on_their_boundaries():
     # 30 days after the effective date is on time, 31 is late; 60 days ahead is fine, 61 is not.
     assert _record(_plant(("DTM*007*20261101", "DTM*007*20261028"))).errors == ()
-    assert [e.code for e in _record(_plant(("DTM*007*20261101", "DTM*007*20261027"))).errors] == ["E301"]
+    assert [
+        e.code for e in _record(_plant(("DTM*007*20261101", "DTM*007*20261027"))).errors
+    ] == ["E301"]
     assert _record(_plant(("DTM*007*20261101", "DTM*007*20270126"))).errors == ()
     # Age in completed years: 120 (turning 121 tomorrow) is allowed, 121 today is not.
     assert _record(_plant(("DMG*D8*19800115", "DMG*D8*19051128"))).errors == ()
-    assert [e.code for e in _record(_plant(("DMG*D8*19800115", "DMG*D8*19051127"))).errors] == ["E108"]
+    assert [
+        e.code for e in _record(_plant(("DMG*D8*19800115", "DMG*D8*19051127"))).errors
+    ] == ["E108"]
     # Before 1981 a VIN need not have 17 characters (nor a check digit).
     assert _record(_plant(("*2003*ZZ*", "*1980*ZZ*"), ("1HGCM82633A004352", "ABC123"))).errors == ()
 
@@ -194,9 +208,12 @@ def test_several_faults_are_all_reported_in_file_order():
 
 def test_vehicle_findings_carry_the_vehicle_index():
     second = "HL*5*3*5*0~\nLX*2~\nVEH*2*1HGCM82643A004352*2003*ZZ*HOND~\n"
-    text = _plant(("VEH*1*1HGCM82633A004352*2003*ZZ*HOND~\n", "VEH*1*1HGCM82633A004352*2003*ZZ*HOND~\n" + second))
+    text = _plant(("VEH*1*1HGCM82633A004352*2003*ZZ*HOND~\n",
+                   "VEH*1*1HGCM82633A004352*2003*ZZ*HOND~\n" + second))
     record = _record(text)
-    assert [(e.code, e.vehicle_index, e.segment_position) for e in record.errors] == [("E204", 1, 23)]
+    assert [(e.code, e.vehicle_index, e.segment_position) for e in record.errors] == [
+        ("E204", 1, 23)
+    ]
 
 
 def test_messages_hold_no_data_values():

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -15,11 +16,10 @@ from click.testing import CliRunner
 
 from epoi.cli import main
 from epoi.config import Settings
-from epoi.matching import match_units
+from epoi.matching import current_near_vin, match_units
+from epoi.matching._near_vin import FORMAT, latest_load_token
 from epoi.schemas.policy import Insured, PolicyReport, RecordKey, Vehicle
 from epoi.schemas.vin import with_check_digit
-from epoi.matching import current_near_vin
-from epoi.matching._near_vin import FORMAT, latest_load_token
 from epoi.store import Store
 
 REPO = Path(__file__).resolve().parent.parent
@@ -56,14 +56,6 @@ def policy(n: int, tt: str, vin: str, make: str, year: int, last: str, dl: str, 
         vehicles=(Vehicle(vin=vin, make=make, model_year=year),), file="f.x12",
         sender_id="ACMEINS", interchange=str(n), group="1", transaction_set="0001",
         submission_ref="S1", key=key)
-
-
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    home = tmp_path / "epoi-data"
-    monkeypatch.setenv("EPOI_HOME", str(home))
-    monkeypatch.delenv("EPOI_DATABASE_URL", raising=False)
-    return home
 
 
 def invoke(*args: str) -> tuple[int, str, str]:
@@ -111,6 +103,32 @@ def test_registrations_load_reports_bad_rows_with_their_line_and_exits_1(
     assert "[REG-VIN] bad.csv:5:" in err and "[REG-YEAR] bad.csv:6:" in err
 
 
+def test_registrations_load_skips_a_row_with_a_bad_byte_and_empties_a_bad_birth_date(
+        home: Path, tmp_path: Path) -> None:
+    """A byte that is not UTF-8 (line 51) costs its row, not the file; a date of birth in
+    another layout is reported and left empty, its row loads (exit 1: a row was skipped)."""
+    rows = [f"9Z{i:05d},{with_check_digit(f'1FTFW1ET5DF{i:06d}')},FORD,2015,ROE,ANA,,,,"
+            f"1990-05-06,,,,,,2027-01-01,ACTIVE\n" for i in range(2, 52)]
+    rows[-1] = rows[-1].replace("ROE", "M\u00fcLLER")  # line 51, written in Latin-1 below
+    rows[10] = rows[10].replace("1990-05-06", "05/06/1990")  # line 12
+    regs = tmp_path / "latin1.csv"
+    regs.write_bytes((HEADER + "".join(rows)).encode("latin-1"))
+    code, out, err = invoke("registrations", "load", str(regs), "--json")
+    assert code == 1, err
+    doc = json.loads(out)["load"]
+    assert (doc["loaded"], doc["bad_rows"], doc["fields_left_empty"]) == (49, 1, 1)
+    assert "[REG-ENCODING] latin1.csv:51: " in err and "[REG-DOB] latin1.csv:12: " in err
+    assert "05/06" not in err and "LLER" not in err
+    store = Store(Settings(home=home).resolved_database_url)
+    try:
+        with store.engine.connect() as conn:
+            dob = conn.exec_driver_sql("SELECT owner_dob FROM registrations WHERE plate = "
+                                       "'9Z00012'").scalar_one()
+    finally:
+        store.dispose()
+    assert dob is None
+
+
 def test_run_with_registrations_matches_the_sample(home: Path) -> None:
     code, out, err = invoke("carriers", "import", str(REPO / "examples" / "carriers.csv"))
     assert code == 0, err
@@ -147,6 +165,34 @@ def test_run_with_registrations_matches_the_sample(home: Path) -> None:
             assert truth[(r["policy_number"], r["reported_vin"])] == "" and not r["plate"]
     code, out, _ = invoke("matches", "--format", "json")
     assert len(json.loads(out)["matches"]) == len(rows)
+    # The sample's one XLC (policy BSF273169601, cancelled 2026-11-14, never opened in the
+    # sample) is a suspension candidate once the 45-day window is over, as its help says;
+    # its second vehicle's registration expired on 2026-12-08, so it is not.
+    candidates = {}
+    for day in ("2026-12-29", "2026-12-30"):
+        code, out, err = invoke("suspensions", "--as-of", day, "--json")
+        assert code == 0, err
+        candidates[day] = [(c["plate"], c["cancelled_on"], c["policy_number"])
+                           for c in json.loads(out)["candidates"]]
+    assert candidates == {"2026-12-29": [],
+                          "2026-12-30": [("1SEB058", "2026-11-14", "BSF273169601")]}
+
+
+def test_the_run_summary_says_why_more_vehicles_are_matched_than_reported(home: Path) -> None:
+    """issue 11 §7: "vehicles 95" then "vehicles matched 112": the fleet (CF) policies cover
+    their holders' registered vehicles without listing them, and the matching line says so."""
+    assert invoke("carriers", "import", str(REPO / "examples" / "carriers.csv"))[0] == 0
+    files = sorted(str(p) for p in SAMPLE.glob("*.x12"))
+    code, out, err = invoke("run", *files, "--registrations", str(SAMPLE / "registrations.csv"))
+    assert code == 0, err  # the README's first command: nothing in sample_edi is rejected
+    assert "vehicles 95, " in out  # listed in the 60 policies
+    m = re.search(r"vehicles matched (\d+) of (\d+) \((\d+) listed in the policies \+ (\d+) "
+                  r"registered to fleet policy holders, covered without being listed\) "
+                  r"\(steps [^)]*\), pending (\d+), unmatched (\d+), ambiguous (\d+)", out)
+    assert m, out
+    matched, results, listed, fleet, *rest = map(int, m.groups())
+    assert (matched, listed) == (112, 95) and fleet > 0
+    assert results == listed + fleet == matched + sum(rest)
 
 
 def test_verify_says_by_whom_and_exits_1_when_not_insured(world: Path) -> None:
@@ -168,11 +214,11 @@ def test_renewals_clear_gives_every_hold_reason(world: Path) -> None:
     renewals = world / "renewals.csv"
     renewals.write_text("plate,vin,due\n"
                         "7AAA111,,2026-11-15\n"   # cleared
-                        ",%s,2026-12-15\n"        # expired on 2026-12-01 (by VIN)
+                        f",{VIN_A},2026-12-15\n"  # expired on 2026-12-01 (by VIN)
                         "7BBB222,,2026-11-15\n"   # cancelled on 2026-09-01
                         "7CCC333,,2026-11-15\n"   # no matched report
                         "9ZZZ999,,2026-11-15\n"   # not registered
-                        "7AAA111,,someday\n" % VIN_A, encoding="utf-8")
+                        "7AAA111,,someday\n", encoding="utf-8")
     code, out, err = invoke("renewals", "clear", str(renewals), "--as-of", "2026-11-27")
     assert code == 1  # the bad row
     rows = list(csv.DictReader(io.StringIO(out)))
@@ -192,6 +238,34 @@ def test_renewals_clear_gives_every_hold_reason(world: Path) -> None:
     assert [r["reason"] for r in doc["renewals"]] == [
         "", "expired", "cancelled", "no_matched_report", "not_registered"]
     assert doc["counts"]["held"] == 4 and doc["bad_rows"] == 1
+
+
+def test_each_clearance_run_is_stored_once_and_the_summary_counts_it(world: Path) -> None:
+    code, out, _ = invoke("report", "summary", "--format", "json")
+    assert code == 0 and "clearance" not in json.loads(out)["sections"]
+    renewals = world / "renewals.csv"
+    renewals.write_text(f"plate,vin,due\n7AAA111,,2026-11-15\n,{VIN_A},2026-12-15\n"
+                        "7BBB222,,2026-11-15\n7CCC333,,2026-11-15\n9ZZZ999,,2026-11-15\n"
+                        "7AAA111,,2026-11-15\n", encoding="utf-8")  # a line twice
+    for _ in range(2):  # the same list for the same day: one run, not two
+        code, _, err = invoke("renewals", "clear", str(renewals), "--as-of", "2026-11-27")
+        assert code == 0, err
+    code, out, err = invoke("report", "summary", "--format", "json")
+    assert code == 0, err
+    doc = json.loads(out)
+    figures = {r["measure"]: r["value"] for r in doc["sections"]["key_figures"]["rows"]}
+    assert (figures["renewals cleared"], figures["renewals held"]) == (1, 4)
+    outcomes = {r["outcome"]: r["renewals"] for r in doc["sections"]["clearance"]["rows"]
+                if r["renewals"]}
+    assert outcomes == {"cleared": 1, "held: coverage expired": 1,
+                        "held: coverage cancelled": 1, "held: no matched report": 1,
+                        "held: plate or VIN not in the registrations": 1}
+    (run,) = doc["sections"]["clearance_runs"]["rows"]
+    assert (run["file_name"], run["as_of"], run["renewals"], run["cleared"], run["held"]) == (
+        "renewals.csv", "2026-11-27", 5, 1, 4)
+    # The period is the runs' as-of day.
+    code, out, _ = invoke("report", "summary", "--format", "json", "--to", "2026-11-26")
+    assert "clearance" not in json.loads(out)["sections"]
 
 
 def test_suspensions_lists_the_cancelled_vehicle_after_the_window(world: Path) -> None:

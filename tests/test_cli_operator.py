@@ -34,14 +34,6 @@ def one_coded_line(err: str, code: str) -> str:
     return lines[0]
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    home = tmp_path / "epoi-data"
-    monkeypatch.setenv("EPOI_HOME", str(home))
-    monkeypatch.delenv("EPOI_DATABASE_URL", raising=False)
-    return home
-
-
 # -- 2.3 configuration errors ----------------------------------------------------------------
 
 

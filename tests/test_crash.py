@@ -10,8 +10,6 @@ same statuses and business-error codes, same acks; nothing left queued.
 
 from __future__ import annotations
 
-import csv
-import os
 import random
 import signal
 import sqlite3
@@ -23,20 +21,19 @@ from pathlib import Path
 
 import pytest
 
+from _helpers import RUN_TABLES, subprocess_env, write_carriers_csv
 from epoi.sample import FaultOptions, generate
+
+# Twenty kill -9 runs of `epoi run` in subprocesses (~30 s): the chaos tier.
+pytestmark = pytest.mark.chaos
 
 KILLS = 20
 SEED = 20261127
-TABLES = (
-    "submissions", "interchanges", "acks", "functional_groups", "transaction_sets",
-    "work_units", "policy_reports", "insureds", "vehicles", "business_errors", "error_returns",
-)  # fmt: skip
+TABLES = RUN_TABLES
 
 
 def _env(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EPOI_")}
-    env["EPOI_HOME"] = str(home)
-    return env
+    return subprocess_env(EPOI_HOME=str(home))
 
 
 def _epoi(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -54,13 +51,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Path], Path]:
         96, out, today=date(2026, 11, 27), seed=11, policies_per_file=12, policies_per_set=4,
         faults=FaultOptions(bad_check_digits=0.03, missing_dates=0.03),
     )  # fmt: skip
-    carriers = out / "carriers.csv"
-    with carriers.open("w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(["name", "naic", "isa_qualifier", "isa_id", "environment"])
-        for c in summary.carriers:
-            w.writerow([c.name, c.naic, "ZZ", c.sender_id, "production"])
-    return sorted(summary.files), carriers
+    return sorted(summary.files), write_carriers_csv(summary.carriers, out / "carriers.csv")
 
 
 def _snapshot(home: Path) -> dict[str, object]:

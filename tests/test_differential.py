@@ -193,7 +193,9 @@ def base_files(tmp_path_factory: pytest.TempPathFactory) -> list[list[str]]:
             for f in files]
 
 
-def both(data: bytes, options: ValidationOptions = ValidationOptions()) -> tuple[FileVerdict, FileVerdict]:
+def both(
+    data: bytes, options: ValidationOptions = ValidationOptions()
+) -> tuple[FileVerdict, FileVerdict]:
     return (validate(io.BytesIO(data), name="t", options=options, engine="fast"),
             validate(io.BytesIO(data), name="t", options=options, engine="pyx12"))
 
@@ -204,6 +206,24 @@ def both(data: bytes, options: ValidationOptions = ValidationOptions()) -> tuple
 def test_golden_corpus_same_verdict(path: Path, options: ValidationOptions):
     fast, ref = both(path.read_bytes(), options)
     assert summary(fast) == summary(ref)
+
+
+UNREADABLE = sorted(p for p in GOLDEN if p.name.startswith("file_"))
+
+
+@pytest.mark.parametrize(
+    "data",
+    [*(p.read_bytes() for p in UNREADABLE), b" \r\n ", b"\xef\xbb\xbf\x00",
+     (FIXTURES / "envelope" / "ok_minimal.x12").read_bytes() + b"GE*1*101~",
+     (FIXTURES / "envelope" / "ok_minimal.x12").read_bytes().replace(b"PA1234567", b"P" * 5000)],
+    ids=[*(f"{p.parent.name}/{p.name}" for p in UNREADABLE), "blank", "bom-nul", "after-iea",
+         "too-long"],
+)
+def test_unreadable_files_same_file_error(data: bytes):
+    """One reader: the same file error, message and position from both engines."""
+    fast, ref = both(data)
+    assert fast.error is not None
+    assert fast.error == ref.error
 
 
 def test_faulty_files_same_verdict_or_a_known_pyx12_error(base_files: list[list[str]]):

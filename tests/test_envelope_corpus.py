@@ -38,7 +38,7 @@ def interchanges(data: bytes) -> list[bytes]:
     """Split a file at each ISA (each interchange brings its own delimiters)."""
     starts = [m.start() for m in re.finditer(rb"ISA", data) if data[m.start() + 3:m.start() + 6]
               in (b"*00", b"|00")]
-    return [data[a:b] for a, b in zip(starts, starts[1:] + [len(data)])]
+    return [data[a:b] for a, b in zip(starts, starts[1:] + [len(data)], strict=True)]
 
 
 def test_readme_lists_every_file_once() -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import os
 from dataclasses import replace
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -21,7 +21,7 @@ from epoi.parsers._maps import MAP_PATH
 from epoi.transforms import EditContext, ReturnEnvelope, ReturnSet, normalize, write_error_return
 
 CONTEXT = EditContext(
-    received_at=datetime(2026, 11, 27, 9, 30, tzinfo=timezone.utc),
+    received_at=datetime(2026, 11, 27, 9, 30, tzinfo=UTC),
     today=date(2026, 11, 27),
     expected_naic="12345",
 )
@@ -41,7 +41,8 @@ ENVELOPE = ReturnEnvelope(
 
 def _return_set(name: str, context: EditContext = CONTEXT) -> ReturnSet:
     records = [normalize(b, context=context) for b in policy_blocks(fixture(name))]
-    return ReturnSet.from_records(records, transaction_set="0001", submission_ref="ACME-20261127-01")
+    return ReturnSet.from_records(records, transaction_set="0001",
+                                  submission_ref="ACME-20261127-01")
 
 
 def _golden(name: str, text: str) -> str:
@@ -53,7 +54,8 @@ def _golden(name: str, text: str) -> str:
 
 def _pyx12_997(path: Path, map_path: Path) -> str:
     out = io.StringIO()
-    pyx12.x12n_document.x12n_document(pyx12.params.params(), str(path), out, None, map_path=str(map_path))
+    pyx12.x12n_document.x12n_document(pyx12.params.params(), str(path), out, None,
+                                      map_path=str(map_path))
     return out.getvalue()
 
 
@@ -76,7 +78,9 @@ def test_mixed_set_structure():
     ids = [s.id for s in segs]
     # Only the rejected and the warned policy are echoed, the accepted one is not.
     assert [s.get(2) for s in segs if s.id == "REF"] == ["PA1000100", "PA1000200"]
-    assert [s.fields[2:] for s in segs if s.id == "SI" and s.get(2) == "EC"] == [["EC", "E104"], ["EC", "E204"], ["EC", "E109"]]
+    assert [s.fields[2:] for s in segs if s.id == "SI" and s.get(2) == "EC"] == [
+        ["EC", "E104"], ["EC", "E204"], ["EC", "E109"]
+    ]
     assert [s.get(5) for s in segs if s.id == "PID"] == [
         "expiration date is not after the effective date",
         "VIN check digit (position 9) is wrong",
@@ -84,21 +88,28 @@ def test_mixed_set_structure():
     ]
     # Only the vehicle with the finding is echoed, under its policy, with its own VIN.
     hls = [s.fields[1:] for s in segs if s.id == "HL"]
-    assert hls == [["1", "", "1", "1"], ["2", "1", "2", "1"], ["3", "2", "4", "1"], ["4", "3", "5", "0"], ["5", "2", "4", "0"]]
+    assert hls == [
+        ["1", "", "1", "1"], ["2", "1", "2", "1"], ["3", "2", "4", "1"], ["4", "3", "5", "0"],
+        ["5", "2", "4", "0"],
+    ]
     assert [s.get(2) for s in segs if s.id == "VEH"] == ["1HGCM82643A004352"]
     # Envelope: the state sends to the carrier; counts agree.
-    isa, gs, st, se, ge, iea = (next(s for s in segs if s.id == i) for i in ("ISA", "GS", "ST", "SE", "GE", "IEA"))
+    isa, gs, st, se, ge, iea = (
+        next(s for s in segs if s.id == i) for i in ("ISA", "GS", "ST", "SE", "GE", "IEA")
+    )
     assert (isa.get(6).strip(), isa.get(8).strip(), isa.get(13), isa.get(14), isa.get(15)) == (
         "EPOISTATE", "ACMEINS", "000000007", "0", "P"
     )
     assert (gs.get(1), gs.get(2), gs.get(3), gs.get(6)) == ("CI", "EPOISTATE", "ACMEINS", "7")
-    assert int(se.get(1)) == ids.index("SE") - ids.index("ST") + 1 and se.get(2) == st.get(2) == "0001"
+    assert (int(se.get(1)) == ids.index("SE") - ids.index("ST") + 1
+            and se.get(2) == st.get(2) == "0001")
     assert (ge.get(1), ge.get(2), iea.get(1), iea.get(2)) == ("1", "7", "1", "000000007")
 
 
 def test_no_personal_data_in_the_return():
     text = write_error_return([_return_set("mixed_set.x12")], envelope=ENVELOPE)
-    for value in ("GARCIA", "MARIA", "NGUYEN", "1500 CAPITOL", "95814", "D1234567", "X123", "19800115"):
+    for value in ("GARCIA", "MARIA", "NGUYEN", "1500 CAPITOL", "95814", "D1234567", "X123",
+                  "19800115"):
         assert value not in text
 
 
@@ -128,14 +139,16 @@ def test_more_than_ten_findings_split_into_several_si():
 
 
 def test_delimiters_come_from_the_received_interchange():
-    env = replace(ENVELOPE, delimiters=Delimiters(element="|", component="^", segment="\n"), line_break="")
+    env = replace(ENVELOPE, delimiters=Delimiters(element="|", component="^", segment="\n"),
+                  line_break="")
     text = write_error_return([_return_set("mixed_set.x12")], envelope=env)
     assert text.startswith("ISA|00|") and text.splitlines()[0][104:] == "^"
     assert "SI|ZZ|EC|E104\n" in text and "*" not in text and "~" not in text
 
 
 def test_default_has_no_line_breaks_and_isa_is_fixed_width():
-    text = write_error_return([_return_set("mixed_set.x12")], envelope=replace(ENVELOPE, line_break=""))
+    text = write_error_return([_return_set("mixed_set.x12")],
+                              envelope=replace(ENVELOPE, line_break=""))
     assert "\n" not in text and text.index("~") == 105
 
 
@@ -156,7 +169,8 @@ def test_clean_return_parses_with_the_extended_map(tmp_path):
 def test_error_return_parses_with_the_map_extended_for_findings(tmp_path):
     sets = [
         _return_set("mixed_set.x12"),
-        replace(_return_set("mixed_set.x12", replace(CONTEXT, expected_naic="54321")), transaction_set="0002"),
+        replace(_return_set("mixed_set.x12", replace(CONTEXT, expected_naic="54321")),
+                transaction_set="0002"),
         replace(_return_set("clean_policy.x12"), transaction_set="0003"),
     ]
     path = tmp_path / "mixed.x12"

@@ -117,7 +117,8 @@ def test_a_good_file_is_archived_recorded_and_acknowledged(store, settings, cloc
     with store.session(readonly=True) as s:
         sub = s.get_one(Submission, result.submission_id)
         assert sub.state is SubmissionState.ACKNOWLEDGED and sub.carrier_id is not None
-        assert (sub.interchange_count, sub.transaction_set_count, sub.accepted_set_count) == (1, 1, 1)
+        counts = (sub.interchange_count, sub.transaction_set_count, sub.accepted_set_count)
+        assert counts == (1, 1, 1)
         assert (sub.policy_count, sub.vehicle_count) == (1, 1)
         assert sub.archive_path == str(result.archive_path.relative_to(settings.home))
         acks = acks_of(s, sub.id)
@@ -148,7 +149,7 @@ def test_unknown_sender_gets_ta1_006(store, settings, clock, tmp_path):
     path = _file(tmp_path, "x.x12", (ENVELOPE / "ta1_006_unknown_sender.x12").read_bytes())
     [result] = submit([path], store=store, settings=settings, clock=clock)
     assert not result.ok and not result.accepted
-    assert result.state is SubmissionState.ACKNOWLEDGED
+    assert result.state is SubmissionState.REJECTED  # nothing in it was accepted (issue 11 §2)
     [ic] = result.interchanges
     assert (ic.sender_id, ic.ta1_ack_code, ic.ta1_note_code) == ("NOSUCHINS", "R", "006")
     assert ic.message and "not a registered carrier" in ic.message
@@ -258,10 +259,8 @@ def test_garbage_is_archived_and_the_submission_fails_with_a_code(
 
 
 @pytest.fixture
-def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def cli(home: Path):
     """Run ``epoi`` on the embedded default under tmp_path."""
-    monkeypatch.setenv("EPOI_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("EPOI_DATABASE_URL", raising=False)
     runner = CliRunner()
 
     def run(*args: str):
@@ -307,3 +306,88 @@ def test_cli_db_upgrade(cli) -> None:
     # The newest migration, whichever stage added it last.
     head = Store("sqlite://").head_revision()
     assert result.exit_code == 0 and f"revision {head}" in result.output
+
+
+# -- test and production (issue 11 §13) -----------------------------------------------------
+
+GOLDEN_ACKS = Path(__file__).parent / "fixtures" / "acks"
+
+
+def _as_test(data: bytes, isa13: str) -> bytes:
+    """The same interchange as a test interchange (ISA15 T) under another ISA13."""
+    return (data.replace(b"*000000101*1*P*", f"*{isa13}*1*T*".encode())
+            .replace(b"IEA*1*000000101~", f"IEA*1*{isa13}~".encode()))
+
+
+def test_a_production_interchange_from_a_carrier_in_test_gets_ta1_020(
+    store, settings, clock, tmp_path
+):
+    with store.session() as s:
+        add_carrier(s, name="ACME MUTUAL INSURANCE CO", naic="12345", isa_qualifier="ZZ",
+                    isa_id="ACMEINS", environment=CarrierEnvironment.TEST, created_at=clock())
+    [prod] = submit([_file(tmp_path, "p.x12", OK_MINIMAL)], store=store, settings=settings,
+                    clock=clock)
+    assert not prod.ok and prod.state is SubmissionState.REJECTED
+    [ic] = prod.interchanges
+    assert (ic.test, ic.ta1_ack_code, ic.ta1_note_code) == (False, "R", "020")
+    assert "still in test" in (ic.message or "") and "epoi carriers certify" in ic.message
+    # Only a TA1, the golden one: R 020 answering ISA13 000000101.
+    [ta1] = prod.acks
+    golden = (GOLDEN_ACKS / "ta1_020_production_from_test_carrier.x12").read_text(encoding="ascii")
+    assert ta1.read_text(encoding="latin-1").replace("~", "~\n") == golden
+    with store.session(readonly=True) as s:
+        sub = s.get_one(Submission, prod.submission_id)
+        assert (sub.accepted_set_count, sub.policy_count) == (0, 0)
+        [row] = interchanges_of(s, sub.id)
+        assert (row.ta1_ack_code, row.ta1_note_code) == ("R", "020")
+
+    # Its test interchanges are welcome (and kept out of production by the later stages).
+    [test] = submit([_file(tmp_path, "t.x12", _as_test(OK_MINIMAL, "000000102"))], store=store,
+                    settings=settings, clock=clock)
+    assert test.ok and [(i.test, i.ta1_ack_code) for i in test.interchanges] == [(True, "A")]
+
+
+def test_cli_certify_needs_clean_test_interchanges_then_production_is_accepted(
+    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    added = cli("carriers", "add", "--name", "ACME MUTUAL", "--naic", "12345",
+                "--isa-qualifier", "ZZ", "--isa-id", "ACMEINS", "--test")
+    assert added.exit_code == 0 and "test" in added.output
+    early = cli("carriers", "certify", "12345")
+    assert early.exit_code == 1 and "stays in test: 0 test interchange(s)" in early.output
+    assert cli("carriers", "certify", "99999").exit_code == 2
+
+    prod = cli("submit", str(_file(tmp_path, "p.x12", OK_MINIMAL)))
+    assert prod.exit_code == 1 and "TA1 R 020" in prod.output and "still in test" in prod.output
+    # A test interchange whose 997 has an error (SE01 wrong: AK5 R) does not count.
+    flawed = (ENVELOPE / "ak5_4_se01_count.x12").read_bytes()
+    assert cli("submit", str(_file(tmp_path, "f.x12", _as_test(flawed, "000000201")))
+               ).exit_code == 1
+    assert cli("carriers", "certify", "12345").exit_code == 1
+
+    clean = cli("submit", str(_file(tmp_path, "t.x12", _as_test(OK_MINIMAL, "000000202"))))
+    assert clean.exit_code == 0, clean.output
+    monkeypatch.setenv("EPOI_CERTIFY_MIN_TEST_INTERCHANGES", "2")
+    more = cli("carriers", "certify", "12345", "--json")
+    assert more.exit_code == 1
+    assert json.loads(more.output) | {"created_at": ""} == {
+        "naic": "12345", "name": "ACME MUTUAL", "isa_qualifier": "ZZ", "isa_id": "ACMEINS",
+        "environment": "test", "created_at": "", "clean_test_interchanges": 1, "needed": 2,
+        "certified": False,
+    }
+    monkeypatch.delenv("EPOI_CERTIFY_MIN_TEST_INTERCHANGES")
+    done = cli("carriers", "certify", "12345")
+    assert done.exit_code == 0 and "certified: production" in done.output
+    shown = json.loads(cli("carriers", "show", "12345", "--json").output)
+    assert shown["environment"] == "production"
+    again = cli("carriers", "certify", "12345")
+    assert again.exit_code == 0 and "in production already" in again.output
+
+    # The production file rejected before (submission 1, TA1 020) is accepted on reprocess.
+    redone = cli("reprocess", "1", "--json")
+    assert redone.exit_code == 0, redone.output
+    doc = json.loads(redone.output)
+    assert doc["interchanges_rejected"] == 0 and doc["policies"] == 1 and doc["problems"] == []
+    status = json.loads(cli("status", "1", "--json").output)
+    assert status["state"] == "matched"
+    assert [i["ta1"] for i in status["interchanges"]] == [{"ack_code": "A", "note_code": "000"}]

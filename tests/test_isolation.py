@@ -12,19 +12,17 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 from sqlalchemy import select
 
-from epoi._access import CarrierScope
-from epoi.cli import main
+from _helpers import cli_in, cli_ok, cli_sample
 from epoi.config import Settings
 from epoi.matching import pipeline_match_hook
-from epoi.store import PolicyReportRow, Store, Submission, VehicleRow
-from epoi.store._registrations import match_results
+from epoi.store import CarrierScope, PolicyReportRow, Store, Submission, VehicleRow, match_results
 
 
 @dataclass(frozen=True)
@@ -44,8 +42,7 @@ class World:
     missing_id: int
 
     def cli(self, *args: str) -> Result:
-        return CliRunner().invoke(main, list(args),
-                                  env={"EPOI_HOME": str(self.home), "EPOI_DATABASE_URL": None})
+        return cli_in(self.home, *args)
 
 
 def _ok(result: Result) -> str:
@@ -57,20 +54,10 @@ def _ok(result: Result) -> str:
 def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     root = tmp_path_factory.mktemp("isolation")
     home, sample = root / "home", root / "sample"
-    env = {"EPOI_HOME": str(home), "EPOI_DATABASE_URL": None}
-    runner = CliRunner()
-
-    def cli(*args: str) -> str:
-        return _ok(runner.invoke(main, list(args), env=env))
-
-    info = json.loads(cli("sample", "--policies", "160", "--carriers", "2", "--seed", "5",
-                          "--today", "2026-11-27", "--bad-check-digits", "0.03",
-                          "--out", str(sample), "--json"))
-    for c in info["carriers"]:
-        cli("carriers", "add", "--name", c["name"], "--naic", c["naic"], "--isa-qualifier",
-            "ZZ", "--isa-id", c["sender_id"], "--production")
-    cli("registrations", "load", info["registrations_file"])
-    cli("run", *info["files"])
+    info = cli_sample(home, sample, "--policies", "160", "--carriers", "2", "--seed", "5",
+                      "--today", "2026-11-27", "--bad-check-digits", "0.03")  # fmt: skip
+    cli_ok(home, "registrations", "load", info["registrations_file"])
+    cli_ok(home, "run", *info["files"])
     _match_stored(home)
 
     store = Store(f"sqlite:///{home / 'epoi.db'}")
@@ -114,7 +101,7 @@ def _match_stored(home: Path) -> None:
     report, in case `epoi run` does not match by itself: both carriers get match results."""
     settings = Settings(home=home, database_url=None)
     store = Store.from_settings(settings)
-    hook = pipeline_match_hook(settings, lambda: datetime.now(timezone.utc))
+    hook = pipeline_match_hook(settings, lambda: datetime.now(UTC))
     try:
         with store.session() as session:
             hook(session, session.scalars(
@@ -195,8 +182,15 @@ def test_another_carriers_report_is_no_carrier_like_an_unknown_one(world: World)
 @pytest.mark.parametrize("report", ["carrier", "summary", "unmatched", "timeliness"])
 def test_reports_as_a_carrier_hold_nothing_of_another(world: World, report: str, fmt: str) -> None:
     args = ["report", report] + ([world.a.naic] if report == "carrier" else [])
-    out = _ok(world.cli(*args, "--carrier", world.a.naic, "--format", fmt, "--unmasked",
-                        "--as", "isolation-test"))
+    if fmt == "csv":  # one file per table: every file of the folder is read
+        folder = world.home.parent / f"csv-{report}"
+        _ok(world.cli(*args, "--carrier", world.a.naic, "--format", fmt, "--unmasked",
+                      "--as", "isolation-test", "--out", str(folder)))
+        out = "".join(p.read_text(encoding="utf-8") for p in sorted(folder.iterdir()))
+        assert out.count("\n") > len(list(folder.iterdir())), "the tables have rows"
+    else:
+        out = _ok(world.cli(*args, "--carrier", world.a.naic, "--format", fmt, "--unmasked",
+                            "--as", "isolation-test"))
     assert _leaks(out, world.b) == []
     if fmt == "json":
         doc = json.loads(out)

@@ -18,23 +18,22 @@ import io
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 
 from epoi.matching import (
+    MatchCounts,
     build_near_vin_index,
     load_registrations,
     match_units,
     read_registrations,
 )
-from epoi.matching._stage import MatchCounts
 from epoi.parsers import iter_policies, validate
 from epoi.sample import FaultOptions, MatchingTraps, generate
 from epoi.schemas.policy import NormalizedRecord
-from epoi.store import Store
-from epoi.store._registrations import match_results
+from epoi.store import Store, match_results
 from epoi.transforms import EditContext, normalize
 
 TODAY = date(2026, 11, 27)
@@ -86,7 +85,7 @@ class World:
 
 
 def _records(files: list[Path]) -> list[NormalizedRecord]:
-    ctx = EditContext(received_at=datetime(2026, 11, 27, 12, tzinfo=timezone.utc), today=TODAY)
+    ctx = EditContext(received_at=datetime(2026, 11, 27, 12, tzinfo=UTC), today=TODAY)
     out: list[NormalizedRecord] = []
     for path in files:
         data = path.read_bytes()

@@ -119,7 +119,8 @@ def test_step2_adjacent_transposition_is_distance_two() -> None:
 
 
 def test_step2_three_differences_is_too_far() -> None:
-    result = only(match_one(report(car(vin=typo(VIN, 1, 5, 12))), InMemoryRegistrationIndex([reg()])))
+    result = only(match_one(report(car(vin=typo(VIN, 1, 5, 12))),
+                            InMemoryRegistrationIndex([reg()])))
     assert result.state == "pending" and result.step is None
 
 
@@ -226,7 +227,8 @@ def test_step3_needs_make_and_year() -> None:
 
 def test_step3_fein_for_organisations() -> None:
     index = InMemoryRegistrationIndex([reg(owner_last=None, owner_first=None,
-                                           owner_org="ACME TRUCKING, INC.", owner_fein="123456789")])
+                                           owner_org="ACME TRUCKING, INC.",
+                                           owner_fein="123456789")])
     result = only(match_one(report(car(vin=OTHER_VIN), insureds=(org(fein="12-3456789"),),
                                    policy_type="CV"), index))
     assert (result.state, result.step) == ("matched", 3)
@@ -235,7 +237,8 @@ def test_step3_fein_for_organisations() -> None:
 
 def test_step3_two_vehicles_of_the_owner_with_same_make_and_year_is_ambiguous() -> None:
     index = InMemoryRegistrationIndex([
-        reg(owner_dl="D1234567"), reg(plate="SECOND1", vin=typo(VIN, 3, 8, 12), owner_dl="D1234567"),
+        reg(owner_dl="D1234567"),
+        reg(plate="SECOND1", vin=typo(VIN, 3, 8, 12), owner_dl="D1234567"),
     ])
     ins = (person(dl="D1234567"),)
     result = only(match_one(report(car(vin=OTHER_VIN), insureds=ins), index))
@@ -295,8 +298,10 @@ def fleet_index() -> InMemoryRegistrationIndex:
     acme = {"owner_last": None, "owner_first": None, "owner_org": "ACME TRUCKING INC",
             "owner_fein": "123456789"}
     return InMemoryRegistrationIndex([
-        reg(plate="TRK0001", vin=with_check_digit("1FUJGLDR0CL000001"), make="FRHT", year=2012, **acme),
-        reg(plate="TRK0002", vin=with_check_digit("1FUJGLDR0CL000002"), make="FRHT", year=2012, **acme),
+        reg(plate="TRK0001", vin=with_check_digit("1FUJGLDR0CL000001"), make="FRHT", year=2012,
+            **acme),
+        reg(plate="TRK0002", vin=with_check_digit("1FUJGLDR0CL000002"), make="FRHT", year=2012,
+            **acme),
         reg(plate="7ABC123"),
     ])
 
@@ -309,7 +314,8 @@ def test_fleet_policy_matches_every_vehicle_of_the_owner_by_fein() -> None:
 
 
 def test_fleet_policy_matches_by_licence_for_an_individual() -> None:
-    index = InMemoryRegistrationIndex([reg(owner_dl="D1234567"), reg(plate="NOTHERS", vin=OTHER_VIN)])
+    index = InMemoryRegistrationIndex([reg(owner_dl="D1234567"),
+                                       reg(plate="NOTHERS", vin=OTHER_VIN)])
     results = match_one(report(insureds=(person(dl="D1234567"),), policy_type="CF"), index)
     assert [(r.plate, r.agreed) for r in results] == [("7ABC123", ("last_name", "licence"))]
 

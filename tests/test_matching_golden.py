@@ -44,12 +44,14 @@ REPORTS = [
     # 3: decoy: one typo away from NGUYEN's car, reported for somebody else -> pending.
     policy(3, "PV", (person("MILLER", "TOM", dl="M9999999"),), ("2T1BURHE3JC012347", "TOYT", 2018)),
     # 4: VIN unusable, licence + make + year.
-    policy(4, "PV", (person("OBRIEN", "PAT", dl="B222-2222"),), ("1FTFW1ET9DFC99999", "FORD", 2013)),
+    policy(4, "PV", (person("OBRIEN", "PAT", dl="B222-2222"),),
+           ("1FTFW1ET9DFC99999", "FORD", 2013)),
     # 5: organisation, FEIN + make + year.
     policy(5, "CV", (Insured(kind="organisation", organisation_name="ACME TRUCKING",
                              fein="123456789"),), ("3HSDJAPR4FN999999", "INTL", 2015)),
     # 6: swapped names + date of birth + make + year.
-    policy(6, "PV", (person("JOHN", "SMITH", dob=date(1985, 2, 28)),), ("5YJ3E1EA2KF999999", "TESL", 2019)),
+    policy(6, "PV", (person("JOHN", "SMITH", dob=date(1985, 2, 28)),),
+           ("5YJ3E1EA2KF999999", "TESL", 2019)),
     # 7: the owner has two TOYT 2009: ambiguous at step 3.
     policy(7, "PV", (person("CHEN", "WEI", dl="C4444444"),), ("JTDKB20U493999999", "TOYT", 2009)),
     # 8: commercial fleet, no vehicles: every vehicle of the FEIN.

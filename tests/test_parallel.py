@@ -13,11 +13,10 @@ from pathlib import Path
 import pytest
 
 import epoi.parsers._parallel as parallel
-from epoi.parsers import ValidationOptions, validate
+from epoi.parsers import ValidationOptions, validate, validate_parallel
 from epoi.parsers._fast import _Engine
 from epoi.parsers._fast import validate as validate_one
 from epoi.sample import FaultOptions, generate
-
 from test_differential import mutate
 
 
@@ -134,9 +133,8 @@ def test_small_files_and_streams_stay_in_one_process(bases, tmp_path, monkeypatc
     path = tmp_path / "small.x12"
     path.write_bytes(data)
     assert os.path.getsize(path) < parallel.MIN_PARALLEL_BYTES
-    with open(path, "rb") as fh:
-        v = validate(fh, name="small", workers=2)
+    v = validate_parallel(path, name="small", workers=2)
     assert v == validate_one(io.BytesIO(data), name="small")
-    assert validate(io.BytesIO(data), name="small", workers=0) == v  # not a file: one process
+    assert validate(data, name="small") == v  # bytes: always one process
     assert parallel.resolve_workers(0) == (os.cpu_count() or 1)
     assert parallel.resolve_workers(3) == 3

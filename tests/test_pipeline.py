@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
+from _helpers import RUN_TABLES, register_carriers, row_counts
 from epoi.cli import main
 from epoi.config import Settings
 from epoi.pipeline import Pipeline, run
@@ -27,31 +28,19 @@ from epoi.store import (
     add_carrier,
 )
 
-TABLES = (
-    "submissions", "interchanges", "acks", "functional_groups", "transaction_sets",
-    "work_units", "policy_reports", "insureds", "vehicles", "business_errors", "error_returns",
-)  # fmt: skip
+TABLES = RUN_TABLES
 
 
 @pytest.fixture
-def world(tmp_path: Path, store: Store, clock) -> list[Path]:
+def world(sample_world) -> list[Path]:
     """Three carriers' files (a few faulty records among them), carriers registered."""
-    summary = generate(
-        40, tmp_path / "edi", today=date(2026, 11, 27), seed=3, policies_per_set=15,
-        faults=FaultOptions(bad_check_digits=0.05, missing_dates=0.05),
-    )  # fmt: skip
-    with store.session() as session:
-        for c in summary.carriers:
-            add_carrier(
-                session, name=c.name, naic=c.naic, isa_qualifier="ZZ", isa_id=c.sender_id,
-                environment=CarrierEnvironment.PRODUCTION, created_at=clock(),
-            )  # fmt: skip
-    return sorted(summary.files)
+    return sample_world(40, seed=3, policies_per_set=15,
+                        faults=FaultOptions(bad_check_digits=0.05, missing_dates=0.05))
 
 
 def _rows(store: Store) -> dict[str, int]:
     with store.engine.connect() as conn:
-        return {t: conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one() for t in TABLES}
+        return row_counts(conn, TABLES)
 
 
 def _run(paths, store, settings, clock, **kw):
@@ -220,7 +209,8 @@ def test_a_unit_that_keeps_failing_is_failed_in_the_store_and_dead_lettered(
     _results, parse_units = pipeline.submit(world[:1])
     pipeline.parse(parse_units[0])
     with store.session() as s:  # one chunk's payload is unreadable
-        s.execute(sa.update(WorkUnit).where(WorkUnit.kind == "normalize", WorkUnit.key.like("%chunk-1"))
+        s.execute(sa.update(WorkUnit)
+                  .where(WorkUnit.kind == "normalize", WorkUnit.key.like("%chunk-1"))
                   .values(payload="{not json"))  # fmt: skip
     summary = _run([], store, settings, clock)
     assert summary.failed_units == 1 and summary.dead_lettered == 1
@@ -258,9 +248,7 @@ def test_the_match_hook_gets_the_accepted_production_records_as_normalised(
     assert seen and all(r.report == fresh[r.report.key] for r in seen)
 
 
-def test_cli_carriers_import_is_repeatable_and_checks_its_rows(tmp_path, monkeypatch):
-    monkeypatch.setenv("EPOI_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("EPOI_DATABASE_URL", raising=False)
+def test_cli_carriers_import_is_repeatable_and_checks_its_rows(tmp_path, home):
     cli = CliRunner()
     repo = Path(__file__).resolve().parents[1]
     first = cli.invoke(main, ["carriers", "import", str(repo / "examples" / "carriers.csv")])
@@ -275,6 +263,7 @@ def test_cli_carriers_import_is_repeatable_and_checks_its_rows(tmp_path, monkeyp
     assert len(listed["carriers"]) == 3
 
 
+@pytest.mark.services
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_finishing_a_unit_does_not_wait_on_rows_inserted_for_the_same_submission(
     world, store, settings, clock
@@ -344,9 +333,40 @@ def test_a_policy_with_a_syntax_error_is_rejected_alone_and_its_neighbours_go_on
     assert "AK3*PER*27**1~AK5*E*5~AK9*E*1*1*1~" in ack_997
 
 
+def test_the_run_says_why_and_a_rejected_set_rejects_the_run(tmp_path, store, settings, clock,
+                                                             monkeypatch):  # fmt: skip
+    """issue 11 §2: a 997 R set makes the run exit 1 and a submission whose every set was
+    rejected ends rejected; each problem is printed with its code and reason."""
+    bad = generate(10, tmp_path / "bad", today=date(2026, 11, 27), seed=3, carriers=1,
+                   policies_per_set=5, faults=FaultOptions(vin_typos=0.0, wrong_counts=1.0))
+    [c] = bad.carriers
+    register_carriers(store, [c], created_at=clock())
+    monkeypatch.setenv("EPOI_HOME", str(settings.home))
+    monkeypatch.setenv("EPOI_DATABASE_URL", store.url)
+    cli = CliRunner()
+    ran = cli.invoke(main, ["run", *map(str, bad.files)])
+    assert ran.exit_code == 1, ran.output  # every SE01 is wrong: both sets AK5 R 4
+    assert "sets rejected 2" in ran.output
+    assert ran.output.count("997 R: set ") == 2
+    assert "AK5 4 number of included segments does not match actual count" in ran.output
+    status = json.loads(cli.invoke(main, ["status", "1", "--json"]).output)
+    assert status["state"] == "rejected"
+
+    empty = tmp_path / "empty.x12"
+    empty.write_bytes(b"")
+    second = cli.invoke(main, ["run", str(empty), "--json"])
+    assert second.exit_code == 1
+    doc = json.loads(second.output)
+    [problem] = doc["problems"]
+    assert (problem["submission_id"], problem["code"]) == (2, "FILE-EMPTY") and problem["reason"]
+    text = cli.invoke(main, ["reprocess", "2"])
+    assert "empty.x12: FILE-EMPTY: " in text.output and "dead list" not in text.output
+
+
 def _outputs(store: Store, home: Path) -> tuple[dict[str, str], list[tuple]]:
     """Every ack and error return file by name, and every vehicle's match state."""
-    files = {f.name: f.read_text(encoding="latin-1") for f in sorted((home / "acks").rglob("*.x12"))}
+    acks = sorted((home / "acks").rglob("*.x12"))
+    files = {f.name: f.read_text(encoding="latin-1") for f in acks}
     with store.engine.connect() as conn:
         states = conn.execute(sa.text(
             "SELECT p.natural_key, v.ordinal, v.match_state FROM vehicles v "
@@ -362,12 +382,14 @@ def test_records_in_hand_and_records_read_back_give_the_same_results(world, tmp_
     from epoi.matching import load_registrations, pipeline_match_hook, read_registrations
 
     outputs = []
-    for name, keep, workers in (("in-hand", True, 0), ("read-back", False, 0), ("workers", True, 1)):
+    ways = (("in-hand", True, 0), ("read-back", False, 0), ("workers", True, 1))
+    for name, keep, workers in ways:
         home = tmp_path / name
         st = Store(f"sqlite:///{tmp_path / (name + '.db')}")
         st.upgrade()
         # The world's carriers and registrations (the same seed gives the same world).
-        same = generate(40, tmp_path / "same", today=date(2026, 11, 27), seed=3, policies_per_set=15,
+        same = generate(40, tmp_path / "same", today=date(2026, 11, 27), seed=3,
+                        policies_per_set=15,
                         faults=FaultOptions(bad_check_digits=0.05, missing_dates=0.05))
         with st.session() as session:
             for c in same.carriers:

@@ -12,8 +12,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from epoi.parsers import ValidationOptions, iter_policies, validate
-from epoi.parsers._acks import write_acks
+from epoi.parsers import ValidationOptions, iter_policies, validate, write_acks
 from epoi.sample import FaultOptions, generate
 from epoi.transforms import EditContext, normalize
 
@@ -38,7 +37,8 @@ def _acks(verdict):
                            sender_id="EPOISTATE", application_code="EPOISTATE", created=CREATED))
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(seed=st.integers(0, 10_000), policies=st.integers(1, 12))
 def test_any_generated_file_is_accepted_and_answered(tmp_path, seed, policies):
     data = _sample(tmp_path, seed, policies)
@@ -49,14 +49,16 @@ def test_any_generated_file_is_accepted_and_answered(tmp_path, seed, policies):
     acks = _acks(verdict)
     assert [a.kind for a in acks].count("997") == sum(len(ic.groups) for ic in verdict.interchanges)
     context = EditContext(received_at=CREATED, today=CREATED.date())
-    records = [normalize(b, context=context) for b in iter_policies(io.BytesIO(data), verdict, name="g")]
+    records = [normalize(b, context=context)
+               for b in iter_policies(io.BytesIO(data), verdict, name="g")]
     assert len(records) == policies
 
 
 _SEG = re.compile(rb"[^~]*~\r?\n?")
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=120, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(seed=st.integers(0, 50), ops=st.lists(st.tuples(
     st.sampled_from(["drop", "dup", "swap", "char", "cut"]), st.integers(0, 10_000),
     st.sampled_from(list(b"~*:0A9 \n\x00\xff"))), min_size=1, max_size=4))
@@ -85,7 +87,8 @@ def test_any_mutated_file_gets_coded_findings_and_an_ack(tmp_path, seed, ops):
     coded = (
         verdict.error is not None
         or any(ic.ta1.ack_code != "A" for ic in verdict.interchanges)
-        or any(g.ack_code != "A" and g.error_codes for ic in verdict.interchanges for g in ic.groups)
+        or any(g.ack_code != "A" and g.error_codes
+               for ic in verdict.interchanges for g in ic.groups)
         or any(ts.ack_code != "A" and (ts.error_codes or ts.errors) for ts in sets)
     )
     assert coded, verdict.model_dump_json()

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from epoi.parsers import ValidationOptions
 from epoi.parsers._maps import MAP_PATH, load_811_map
-from epoi.parsers._options import ValidationOptions
 from epoi.parsers._pyx12 import validate
 from epoi.schemas.verdict import FileVerdict
 
@@ -457,7 +457,7 @@ def test_997_written_from_this_verdict_is_valid_against_the_997_map(name: str):
     import pyx12.params
     import pyx12.x12n_document
 
-    from epoi.parsers._acks import AckEnvelope, write_997
+    from epoi.parsers import AckEnvelope, write_997
 
     verdict = _verdict(name)
     written = 0

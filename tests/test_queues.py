@@ -15,13 +15,13 @@ import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import kombu
 import kombu.message
 import pytest
 from pydantic import BaseModel, ValidationError
 
+from _scaleout import RABBITMQ_URL, require_services
 from epoi.config import Settings
 from epoi.errors import EpoiError, InputError
 from epoi.queues import (
@@ -35,30 +35,15 @@ from epoi.queues import (
 )
 from epoi.schemas.messages import Kind
 
-RABBITMQ_URL = os.environ.get("EPOI_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672//")
-
 MAX_ATTEMPTS = 3
 
 
-def _require_rabbitmq() -> None:
-    parts = urlsplit(RABBITMQ_URL)
-    try:
-        socket.create_connection(
-            (parts.hostname or "127.0.0.1", parts.port or 5672), timeout=2
-        ).close()
-    except OSError as exc:
-        reason = f"RabbitMQ unreachable at {parts.hostname}:{parts.port} ({type(exc).__name__})"
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason}; CI is set, so this is a failure, not a skip")
-        pytest.skip(reason)
-
-
-@pytest.fixture(params=["embedded", "rabbitmq"])
+@pytest.fixture(params=["embedded", pytest.param("rabbitmq", marks=pytest.mark.services)])
 def config(request: pytest.FixtureRequest, tmp_path: Path) -> QueueConfig:
     if request.param == "embedded":
         url = f"sqla+sqlite:///{tmp_path / 'queue.db'}"
     else:
-        _require_rabbitmq()
+        require_services("RabbitMQ")
         url = RABBITMQ_URL
     return QueueConfig(
         broker_url=url,
@@ -395,7 +380,7 @@ def test_queue_config_from_settings(tmp_path: Path) -> None:
 
 @pytest.fixture
 def rabbitmq_broker(tmp_path: Path) -> Iterator[Broker]:
-    _require_rabbitmq()
+    require_services("RabbitMQ")
     config = QueueConfig(
         broker_url=RABBITMQ_URL,
         namespace=f"epoitest-{uuid.uuid4().hex[:10]}",
@@ -412,6 +397,7 @@ def _drop_connection(broker: Broker) -> None:
     broker.connection.connection.sock.shutdown(socket.SHUT_RDWR)
 
 
+@pytest.mark.services
 def test_publishing_and_consuming_survive_a_dropped_connection(rabbitmq_broker: Broker) -> None:
     broker = rabbitmq_broker
     broker.publish(Envelope.of("parse", _unit(1)))

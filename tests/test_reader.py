@@ -9,11 +9,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from _fast_gen import make_811
 from epoi.errors import InputError
 from epoi.parsers import Delimiters, read_segments
-from epoi.parsers._reader import SegmentReader, parse_isa_delimiters
-
-from _fast_gen import make_811
+from epoi.parsers._reader import SegmentReader, parse_isa_delimiters, read_interchanges
 
 EXAMPLE = make_811(1)
 
@@ -27,7 +26,8 @@ def segs(data: bytes | str, **kw) -> list:
 def error_code(data: bytes | str, **kw) -> tuple[str, list]:
     got = []
     with pytest.raises(InputError) as exc:
-        for s in read_segments(io.BytesIO(data if isinstance(data, bytes) else data.encode("latin-1")), **kw):
+        raw = data if isinstance(data, bytes) else data.encode("latin-1")
+        for s in read_segments(io.BytesIO(raw), **kw):
             got.append(s)
     return exc.value.code, got
 
@@ -50,8 +50,10 @@ def test_other_delimiters_are_read_from_the_isa():
     text = make_811(1, term="\x85", sep="|", comp=">")
     reader = SegmentReader(io.BytesIO(text.encode("latin-1")))
     out = list(reader)
-    assert [s.fields for s in out] == [s.fields[:16] + ([">"] if s.id == "ISA" else []) + s.fields[17:]
-                                       if s.id == "ISA" else s.fields for s in segs(EXAMPLE)]
+    assert [s.fields for s in out] == [
+        s.fields[:16] + [">"] + s.fields[17:] if s.id == "ISA" else s.fields
+        for s in segs(EXAMPLE)
+    ]
     assert reader.delimiters == ("|", ">", "\x85", None)
 
 
@@ -76,6 +78,33 @@ def test_interchanges_back_to_back_with_different_delimiters():
     assert seen == ["~*", "\n^", "~*"]
     assert len(out) == len(segs(first)) + len(segs(second)) + len(segs(third))
     assert [s.position for s in out] == list(range(1, len(out) + 1))
+
+
+def test_interchanges_are_cut_with_their_own_delimiters_and_endings():
+    first = make_811(1, eol="\r\n")
+    second = make_811(1, term="\n", sep="^", comp="}", isa13="000000102", eol="\n")
+    cut_short = first[: first.index("IEA")]  # no IEA: the next ISA ends it
+    last = make_811(1, isa13="000000103")
+    data = (cut_short + second + last[: last.index("IEA")]).encode()
+    chunks, error = read_interchanges(io.BytesIO(data), chunk_size=97)
+    assert error is None  # the open interchange at the end is the caller's to judge
+    assert [c.ending for c in chunks] == ["next_isa", "iea", "eof"]
+    assert [c.delimiters for c in chunks] == [("*", ":", "~", None), ("^", "}", "\n", None),
+                                              ("*", ":", "~", None)]
+    # the positions go on across interchanges, as the segment reader numbers them
+    numbered = [s.position for s in segs(cut_short + second + last) if s.id == "ISA"]
+    assert [c.first_segment for c in chunks] == numbered
+    # blank lines after the terminators are not part of the text handed on
+    assert chunks[1].text() == second.replace("\n\n", "\n")
+    assert chunks[0].text() == cut_short.replace("\r\n", "")
+
+
+def test_interchanges_stop_at_the_readers_error():
+    chunks, error = read_interchanges(io.BytesIO((EXAMPLE + "GE*1*101~").encode()))
+    assert error is not None and error.code == "FILE-NO-ISA"
+    assert [c.ending for c in chunks] == ["iea"]
+    chunks, error = read_interchanges(io.BytesIO(b" \r\n"))
+    assert error is not None and error.code == "FILE-EMPTY" and chunks == []
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -53,7 +53,37 @@ def test_bad_rows_are_reported_with_line_and_code_and_skipped() -> None:
         (12, "REG-DOB", "owner_dob"),
         (13, "REG-FIELDS", None),
     ]
-    assert sum(isinstance(r, Registration) for r in mixed()) == 2
+    assert [e.skipped for e in mixed() if isinstance(e, RowError)] == [True] * 9 + [False, True]
+    # Line 12's date of birth is reported and left empty: its row loads.
+    assert sum(isinstance(r, Registration) for r in mixed()) == 3
+
+
+def test_an_optional_field_that_does_not_parse_is_reported_and_left_empty() -> None:
+    note, row = read("plate,vin,make,model_year,owner_last,owner_dob,expires\n"
+                     "A1,V1,HOND,2003,X,05/06/1990,2027-01-31\n")
+    assert isinstance(note, RowError) and isinstance(row, Registration)
+    assert (note.line, note.code, note.column, note.skipped) == (2, "REG-DOB", "owner_dob", False)
+    assert "05/06" not in str(note) and str(note).endswith("(field left empty, row loaded)")
+    assert (row.plate, row.owner_dob) == ("A1", None)
+
+
+def test_a_byte_that_is_not_utf8_costs_its_row_only(tmp_path: Path) -> None:
+    from epoi.matching._registrations import open_registration_file
+
+    # The bad byte on line 51, as seen: a strict text stream failed on the header already.
+    raw = (b"plate,vin,make,model_year,owner_last,expires\n"
+           + b"".join(b"A%d,V%d,HOND,2003,X,2027-01-31\n" % (i, i) for i in range(2, 51))
+           + b"B51,V51,HOND,2003,M\xfcLLER,2027-01-31\n"
+           + b"A52,V52,HOND,2003,X,2027-01-31\n")
+    path = tmp_path / "latin1.csv"
+    path.write_bytes(raw)
+    with open_registration_file(path) as f:
+        rows = list(read_registrations(f, name=path.name))
+    errors = [r for r in rows if isinstance(r, RowError)]
+    assert [(e.line, e.code, e.skipped) for e in errors] == [(51, "REG-ENCODING", True)]
+    assert "LLER" not in str(errors[0])
+    plates = [r.plate for r in rows if isinstance(r, Registration)]
+    assert len(plates) == 50 and plates[-1] == "A52" and "B51" not in plates
 
 
 def test_error_messages_carry_no_values() -> None:

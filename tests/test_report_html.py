@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
+from _helpers import cli_ok, cli_sample
 from _report_tables import html_tables
-from epoi.cli import main
+
+pytestmark = pytest.mark.browser
 
 HEADLESS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -42,28 +43,17 @@ def _tool(name: str) -> str:
     return path
 
 
-def _cli(home: Path, *args: str) -> str:
-    result = CliRunner().invoke(main, list(args), env={"EPOI_HOME": str(home),
-                                                         "EPOI_DATABASE_URL": None})
-    assert result.exit_code in (0, 1), result.output
-    return result.output
-
-
 @pytest.fixture(scope="module")
 def summary(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
     """A sample run's summary, rendered as HTML and as JSON."""
     root = tmp_path_factory.mktemp("html")
     home, sample = root / "home", root / "sample"
-    info = json.loads(_cli(home, "sample", "--policies", "400", "--seed", "11",
-                           "--today", "2026-11-27", "--bad-check-digits", "0.02",
-                           "--out", str(sample), "--json"))
-    for c in info["carriers"]:
-        _cli(home, "carriers", "add", "--name", c["name"], "--naic", c["naic"],
-             "--isa-qualifier", "ZZ", "--isa-id", c["sender_id"], "--production")
-    _cli(home, "run", *info["files"])
+    info = cli_sample(home, sample, "--policies", "400", "--seed", "11",
+                      "--today", "2026-11-27", "--bad-check-digits", "0.02")  # fmt: skip
+    cli_ok(home, "run", *info["files"])
     html, doc = root / "summary.html", root / "summary.json"
-    _cli(home, "report", "summary", "--format", "html", "--out", str(html))
-    _cli(home, "report", "summary", "--format", "json", "--out", str(doc))
+    cli_ok(home, "report", "summary", "--format", "html", "--out", str(html))
+    cli_ok(home, "report", "summary", "--format", "json", "--out", str(doc))
     return html, json.loads(doc.read_text())
 
 
@@ -91,8 +81,8 @@ def test_chromium_shows_the_numbers_of_the_json(
         assert shown[0] == [c.replace("_", " ") for c in section["columns"]], name
         body = shown[1:] if section["rows"] else []
         assert len(body) == len(section["rows"]), name
-        for row, cells in zip(section["rows"], body):
-            for column, cell in zip(section["columns"], cells):
+        for row, cells in zip(section["rows"], body, strict=True):
+            for column, cell in zip(section["columns"], cells, strict=True):
                 value = row[column]
                 if isinstance(value, (int, float)) and not isinstance(value, bool):
                     assert _number(cell) == pytest.approx(value), (name, column)
@@ -172,3 +162,44 @@ def test_clicking_a_header_sorts_the_table(
     assert webdriver.s("POST", "/execute/sync", {"script": read, "args": []}) == expected
     webdriver.s("POST", f"/element/{element}/click", {})
     assert webdriver.s("POST", "/execute/sync", {"script": read, "args": []}) == expected[::-1]
+
+
+# -- width: every table fits a 1280-pixel window ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def unmatched(summary: tuple[Path, dict[str, Any]]) -> Path:
+    """The unmatched report of the same run (no registrations: every vehicle is pending),
+    unmasked: the widest table, names and licence numbers in full."""
+    html = summary[0].parent / "unmatched.html"
+    cli_ok(summary[0].parent / "home", "report", "unmatched", "--unmasked", "--as", "test",
+           "--format", "html", "--out", str(html))
+    return html
+
+
+def test_every_table_fits_a_1280_pixel_window(
+    summary: tuple[Path, dict[str, Any]], unmatched: Path, webdriver: _WebDriver
+) -> None:
+    webdriver.s("POST", "/window/rect", {"width": 1280, "height": 800})
+    widths = ("return Array.from(document.querySelectorAll('.scroll')).map(function (d) {"
+              " return [d.firstChild.id, d.scrollWidth, d.clientWidth]; });")
+    for page in (unmatched, summary[0]):
+        webdriver.s("POST", "/url", {"url": page.resolve().as_uri()})
+        assert webdriver.s("POST", "/execute/sync", {
+            "script": "return window.innerWidth;", "args": []}) <= 1280
+        tables = webdriver.s("POST", "/execute/sync", {"script": widths, "args": []})
+        assert tables, page.name
+        # A table wider than its box scrolls sideways: columns cut off at the window's edge.
+        assert [t for t in tables if t[1] > t[2]] == [], page.name
+        if page == unmatched:  # the list is there, not an empty table that fits anyway
+            assert webdriver.s("POST", "/execute/sync", {"script": (
+                "return document.querySelectorAll('#t-vehicles tbody tr').length;"),
+                "args": []}) > 100
+    # Fitting must not break a date, a VIN or a licence number over two lines.
+    webdriver.s("POST", "/url", {"url": unmatched.resolve().as_uri()})
+    broken = webdriver.s("POST", "/execute/sync", {"script": (
+        "return Array.from(document.querySelectorAll('#t-vehicles td:not(.words)'))"
+        ".filter(function (td) { var r = document.createRange(); r.selectNodeContents(td);"
+        " return r.getClientRects().length > 1; }).map(function (td) {"
+        " return td.textContent; });"), "args": []})
+    assert broken == []

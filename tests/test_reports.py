@@ -6,22 +6,24 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import date, datetime, timezone
+import zipfile
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from epoi._access import CarrierScope, NotFoundError
+from _report_tables import cell_text, html_tables
+from _reports_data import AS_OF, BETA_DOB, BETA_FEIN, BETA_LICENCE, BETA_NAME, populate
 from epoi.cli import main
 from epoi.reports import (
     ReportOptions,
     carrier_report,
+    csv_tables,
     mask_date_of_birth,
     mask_fein,
     mask_licence,
     mask_name,
-    render_csv,
     render_html,
     render_json,
     report_dict,
@@ -30,12 +32,9 @@ from epoi.reports import (
     timeliness_report,
     unmatched_report,
 )
-from epoi.store import Store
+from epoi.store import CarrierScope, NotFoundError, Store
 
-from _report_tables import cell_text, html_tables
-from _reports_data import AS_OF, BETA_DOB, BETA_FEIN, BETA_LICENCE, BETA_NAME, populate
-
-NOW = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -178,7 +177,7 @@ def test_unmatched_report_masks_unless_asked(filled: Store) -> None:
     assert (beta.licence, beta.date_of_birth) == ("Q98****3", "1971-**-**")
     assert beta.insured == "Z***********"
     assert beta.state == "ambiguous"
-    for text in (render_json(masked), render_csv(masked), render_html(masked)):
+    for text in (render_json(masked), *csv_tables(masked).values(), render_html(masked)):
         for secret in (BETA_LICENCE, BETA_DOB.isoformat(), BETA_NAME, BETA_FEIN):
             assert secret not in text
     unmasked = render_json(plain)
@@ -191,19 +190,10 @@ def test_unmatched_report_masks_unless_asked(filled: Store) -> None:
 # -- formats carry the same numbers ----------------------------------------------------------
 
 
-def _csv_sections(text: str) -> dict[str, list[dict[str, str]]]:
-    out: dict[str, list[dict[str, str]]] = {}
-    header: list[str] = []
-    for row in csv.reader(io.StringIO(text)):
-        if not row:
-            continue
-        if row[0] == "section":
-            header = row[1:]
-            continue
-        if row[0] == "report":
-            continue
-        out.setdefault(row[0], []).append(dict(zip(header, row[1:])))
-    return out
+def _csv_sections(files: dict[str, str]) -> dict[str, list[dict[str, str]]]:
+    """Every table file read with its own header row."""
+    return {name.removesuffix(".csv"): list(csv.DictReader(io.StringIO(text)))
+            for name, text in files.items() if name != "report.csv"}
 
 
 @pytest.mark.parametrize("kind", ["summary", "carrier", "submission", "unmatched", "timeliness"])
@@ -217,7 +207,7 @@ def test_json_csv_and_html_carry_the_same_numbers(filled: Store, kind: str) -> N
             "timeliness": lambda: timeliness_report(s, _opts()),
         }[kind]()
     doc = json.loads(render_json(report))
-    from_csv = _csv_sections(render_csv(report))
+    from_csv = _csv_sections(csv_tables(report))
     tables = html_tables(render_html(report))
     assert doc["sections"], "a report has sections"
     for name, section in doc["sections"].items():
@@ -253,7 +243,7 @@ def cli_env(filled: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> P
 
 def test_cli_writes_each_format(cli_env: Path, tmp_path: Path) -> None:
     runner = CliRunner()
-    for fmt in ("json", "csv", "html"):
+    for fmt in ("json", "html"):
         out = tmp_path / f"summary.{fmt}"
         result = runner.invoke(main, ["report", "summary", "--format", fmt, "--out", str(out)])
         assert result.exit_code == 0, result.output
@@ -263,13 +253,61 @@ def test_cli_writes_each_format(cli_env: Path, tmp_path: Path) -> None:
     assert not (cli_env / "access.log").exists()  # masked use is not logged
 
 
+def test_csv_is_one_file_per_table_in_a_folder_a_zip_or_one_section(
+        cli_env: Path, tmp_path: Path) -> None:
+    """Sections have different columns: each is its own CSV with one header row, and
+    report.csv says what the report is and which file holds which table."""
+    runner = CliRunner()
+    result = runner.invoke(main, ["report", "summary", "--format", "csv"])
+    assert result.exit_code == 2 and "--section" in result.output and "--out" in result.output
+    folder, archive = tmp_path / "summary", tmp_path / "summary.zip"
+    for out in (folder, archive):
+        result = runner.invoke(main, ["report", "summary", "--format", "csv", "--out", str(out)])
+        assert result.exit_code == 0, result.output
+    doc = json.loads(runner.invoke(main, ["report", "summary"]).output)
+    names = {f"{name}.csv" for name in doc["sections"]} | {"report.csv"}
+    assert {p.name for p in folder.iterdir()} == names
+    with zipfile.ZipFile(archive) as z:
+        assert set(z.namelist()) == names
+        assert z.read("errors.csv").decode() == (folder / "errors.csv").read_text()
+    for name, section in doc["sections"].items():
+        rows = list(csv.reader(io.StringIO((folder / f"{name}.csv").read_text())))
+        assert rows[0] == section["columns"] and len(rows) == 1 + len(section["rows"]), name
+    about = dict(list(csv.reader(io.StringIO((folder / "report.csv").read_text())))[1:8])
+    assert (about["kind"], about["masked"]) == ("summary", "True")
+    result = runner.invoke(main, ["report", "summary", "--format", "csv", "--section", "errors"])
+    assert result.exit_code == 0 and result.output == (folder / "errors.csv").read_text()
+    result = runner.invoke(main, ["report", "summary", "--format", "csv", "--section", "nope"])
+    assert result.exit_code == 2 and "errors" in result.output
+
+
+def test_timestamps_are_to_the_second_and_notes_are_plain_text(filled: Store) -> None:
+    clock = datetime(2026, 11, 27, 12, 0, 5, 123456, tzinfo=UTC)
+    with filled.session(readonly=True) as s:
+        summary = summary_report(s, ReportOptions(clock=lambda: clock, as_of=AS_OF))
+        sub = submission_report(s, ReportOptions(clock=lambda: clock, as_of=AS_OF), 1)
+    assert report_dict(summary)["generated_at"] == "2026-11-27T12:00:05+00:00"
+    stamps = [r["received_at"] for r in report_dict(sub)["sections"]["submission"]["rows"]]
+    stamps += [r["created_at"] for r in report_dict(sub)["sections"]["acks"]["rows"]]
+    assert stamps and all("." not in t for t in stamps)
+    assert summary.notes and not any("`" in n for n in summary.notes)
+    assert "123456" not in render_html(summary)
+
+
+def test_a_carrier_is_not_shown_the_states_renewal_clearance(filled: Store) -> None:
+    with filled.session(readonly=True) as s:
+        scoped = summary_report(s, _opts(scope=CarrierScope.for_naic(s, "11111")))
+    assert scoped.clearance is None and scoped.clearance_runs is None
+    assert any("not a carrier's" in n for n in scoped.notes)
+
+
 def test_unmasked_use_is_logged_with_who_when_and_what(cli_env: Path) -> None:
     runner = CliRunner()
     result = runner.invoke(main, ["report", "unmatched", "--unmasked", "--carrier", "22222"])
     assert result.exit_code == 0, result.output
     assert BETA_LICENCE in result.output
     result = runner.invoke(main, ["report", "submission", "3", "--unmasked", "--as", "inspector-7",
-                                  "--format", "csv"])
+                                  "--format", "csv", "--section", "findings"])
     assert result.exit_code == 0, result.output
     lines = [json.loads(x) for x in (cli_env / "access.log").read_text().splitlines()]
     assert [(x["who"], x["report"], x["carrier"], x["submission"]) for x in lines] == [

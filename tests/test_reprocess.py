@@ -14,50 +14,32 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
+from _helpers import RUN_TABLES, register_carriers, row_counts
 from epoi.cli import main
 from epoi.errors import InputError
 from epoi.pipeline import Pipeline, reprocess, run, summarize
 from epoi.sample import FaultOptions, generate
 from epoi.store import (
-    CarrierEnvironment,
     Store,
     Submission,
     UnitState,
     WorkUnit,
-    add_carrier,
 )
 
-TABLES = (
-    "submissions", "interchanges", "acks", "functional_groups", "transaction_sets",
-    "work_units", "policy_reports", "insureds", "vehicles", "business_errors", "error_returns",
-    "ack_sequences",
-)  # fmt: skip
-
-
-def _world(tmp_path: Path, store: Store, clock, faults: FaultOptions) -> list[Path]:
-    summary = generate(
-        24, tmp_path / "edi", today=date(2026, 11, 27), seed=5, policies_per_set=8,
-        faults=faults,
-    )  # fmt: skip
-    with store.session() as session:
-        for c in summary.carriers:
-            add_carrier(
-                session, name=c.name, naic=c.naic, isa_qualifier="ZZ", isa_id=c.sender_id,
-                environment=CarrierEnvironment.PRODUCTION, created_at=clock(),
-            )  # fmt: skip
-    return sorted(summary.files)
+TABLES = (*RUN_TABLES, "ack_sequences")
 
 
 @pytest.fixture
-def world(tmp_path: Path, store: Store, clock) -> list[Path]:
+def world(sample_world) -> list[Path]:
     """Three carriers' files with a few faulty records (business errors, error returns)."""
-    return _world(tmp_path, store, clock, FaultOptions(bad_check_digits=0.1, missing_dates=0.1))
+    return sample_world(24, seed=5, policies_per_set=8,
+                        faults=FaultOptions(bad_check_digits=0.1, missing_dates=0.1))
 
 
 def _snapshot(store: Store) -> dict[str, object]:
     """Row counts, and everything that would show a new ack, number or state."""
     with store.engine.connect() as conn:
-        counts = {t: conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one() for t in TABLES}
+        counts = row_counts(conn, TABLES)
         acks = conn.execute(sa.text("SELECT submission_id, kind, control_number, path FROM acks "
                                     "ORDER BY id")).all()  # fmt: skip
         returns = conn.execute(sa.text("SELECT set_id, control_number FROM error_returns "
@@ -65,7 +47,8 @@ def _snapshot(store: Store) -> dict[str, object]:
         sequences = conn.execute(sa.text("SELECT key, last_number FROM ack_sequences "
                                          "ORDER BY key")).all()  # fmt: skip
         ta1 = conn.execute(sa.text("SELECT submission_id, control_number, ta1_ack_code, "
-                                   "ta1_note_code FROM interchanges ORDER BY id")).all()  # fmt: skip
+                                   "ta1_note_code FROM interchanges "
+                                   "ORDER BY id")).all()  # fmt: skip
         states = conn.execute(sa.text("SELECT id, state, error_code FROM submissions "
                                       "ORDER BY id")).all()  # fmt: skip
         units = conn.execute(sa.text("SELECT key, state FROM work_units ORDER BY id")).all()
@@ -154,8 +137,8 @@ def test_an_altered_archive_is_refused_with_a_code(world, store, settings, clock
     assert _snapshot(store) == before  # nothing was re-queued from the altered bytes
 
 
-def test_cli_reprocess_exit_codes_and_carrier_scope(tmp_path, store, settings, clock, monkeypatch):
-    paths = _world(tmp_path, store, clock, FaultOptions())  # no faults: nothing rejected
+def test_cli_reprocess_exit_codes_and_carrier_scope(sample_world, store, settings, monkeypatch):
+    paths = sample_world(24, seed=5, policies_per_set=8)  # no faults: nothing rejected
     monkeypatch.setenv("EPOI_HOME", str(settings.home))
     monkeypatch.setenv("EPOI_DATABASE_URL", store.url)
     cli = CliRunner()
@@ -190,3 +173,63 @@ def test_cli_reprocess_exit_codes_and_carrier_scope(tmp_path, store, settings, c
     tampered = cli.invoke(main, ["reprocess", "1"])
     assert tampered.exit_code == 1 and "ARCHIVE-MISMATCH" in tampered.output
     assert _snapshot(store) == before
+
+
+def test_a_submission_rejected_for_an_unknown_sender_goes_on_once_the_carrier_exists(
+    tmp_path, store, settings, clock, monkeypatch
+):
+    """issue 11 §1: a carrier forgotten at first.  Its file is answered TA1 R 006 and the
+    submission is rejected; `epoi run` on the same file skips it and says to reprocess it;
+    once the carrier is registered, `epoi reprocess` accepts the interchange, answers it
+    again (the TA1 R 006 sent stays on record) and takes it through every stage."""
+    summary = generate(24, tmp_path / "edi", today=date(2026, 11, 27), seed=5,
+                       policies_per_set=8, faults=FaultOptions(vin_typos=0.0))  # fmt: skip
+    forgotten, *known = summary.carriers
+    register_carriers(store, known, created_at=clock())
+    [mine] = [f for f in summary.files if f.name.startswith(forgotten.sender_id.lower())]
+    monkeypatch.setenv("EPOI_HOME", str(settings.home))
+    monkeypatch.setenv("EPOI_DATABASE_URL", store.url)
+    cli = CliRunner()
+    ran = cli.invoke(main, ["run", *map(str, sorted(summary.files))])
+    assert ran.exit_code == 1, ran.output
+    assert (f"TA1 R 006: sender ZZ/{forgotten.sender_id} is not a registered carrier"
+            in ran.output)  # fmt: skip
+    with store.session(readonly=True) as s:
+        sid = s.scalar(sa.text("SELECT submission_id FROM interchanges WHERE sender_id = :s"),
+                       {"s": forgotten.sender_id})  # fmt: skip
+        assert str(s.get_one(Submission, sid).state) == "rejected"
+    rejected_ta1 = _snapshot(store)["acks"]
+    assert [a for a in rejected_ta1 if a[0] == sid][0][1] == "TA1"
+
+    added = cli.invoke(main, ["carriers", "add", "--name", forgotten.name, "--naic",
+                              forgotten.naic, "--isa-qualifier", "ZZ", "--isa-id",
+                              forgotten.sender_id, "--production"])  # fmt: skip
+    assert added.exit_code == 0, added.output
+    skipped = cli.invoke(main, ["run", str(mine)])
+    assert f"already submitted as submission {sid}" in skipped.output
+    assert f"`epoi reprocess {sid}`" in skipped.output
+
+    redone = cli.invoke(main, ["reprocess", str(sid), "--json"])
+    assert redone.exit_code == 0, redone.output
+    doc = json.loads(redone.output)
+    assert doc["interchanges_rejected"] == 0 and doc["problems"] == []
+    assert doc["policies"] > 0 and doc["accepted"] + doc["warned"] == doc["policies"]
+    after = _snapshot(store)
+    with store.session(readonly=True) as s:
+        assert str(s.get_one(Submission, sid).state) == "matched"
+        assert s.get_one(Submission, sid).carrier_id is not None
+    assert [r[2:] for r in after["ta1"] if r[0] == sid] == [("A", "000")]
+    # The acks sent before are kept as they were; the new ones (a 997, and a TA1 A when
+    # the carrier asks for one) come after them, numbered on.
+    assert after["acks"][: len(rejected_ta1)] == rejected_ta1
+    new = [a for a in after["acks"][len(rejected_ta1):]]
+    assert {a[0] for a in new} == {sid} and "997" in {a[1] for a in new}
+    assert min(int(a[2]) for a in new) > max(int(a[2]) for a in rejected_ta1 if a[0] == sid)
+    for a in new:
+        text = (settings.home / a[3]).read_text(encoding="latin-1")
+        assert ("*R*006~" not in text) and ("TA1*" not in text or "*A*000~" in text)
+
+    clock.advance(hours=1)
+    assert cli.invoke(main, ["reprocess", str(sid)]).exit_code == 0
+    assert _snapshot(store) == after  # and it stays done
+    assert "TA1 006" in cli.invoke(main, ["reprocess", "--help"]).output

@@ -6,10 +6,15 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
+import shlex
+import sqlite3
+import subprocess
+import sys
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date
 from pathlib import Path
 
 import pytest
@@ -19,7 +24,6 @@ from hypothesis import strategies as st
 
 from epoi.cli import main
 from epoi.errors import ConfigError
-from epoi.schemas.vin import check_digit_ok, has_valid_characters, year_code_matches
 from epoi.sample import (
     GROUND_TRUTH_COLUMNS,
     REGISTRATION_COLUMNS,
@@ -27,6 +31,7 @@ from epoi.sample import (
     SampleSummary,
     generate,
 )
+from epoi.schemas.vin import check_digit_ok, has_valid_characters, year_code_matches
 
 TODAY = date(2026, 11, 27)
 REPO = Path(__file__).resolve().parents[1]
@@ -186,7 +191,7 @@ def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path: Path) -> None:
     b = generate(150, tmp_path / "b", today=TODAY, seed=42, carriers=2)
     c = generate(150, tmp_path / "c", today=TODAY, seed=43, carriers=2)
     assert all_bytes(a.out_dir) == all_bytes(b.out_dir)
-    assert len(all_bytes(a.out_dir)) == len(a.files) + 2
+    assert len(all_bytes(a.out_dir)) == len(a.files) + 3  # registrations, ground truth, carriers
     assert all_bytes(a.out_dir) != all_bytes(c.out_dir)
 
 
@@ -195,7 +200,9 @@ def test_faults_change_only_the_mistakes(clean: SampleSummary, faulty: SampleSum
     truth_a = read_csv(clean.ground_truth_file)
     truth_b = [r for r in read_csv(faulty.ground_truth_file) if r["kind"] != "file"]
     key = ("kind", "policy_number", "transaction_type", "true_vin", "registered_plate")
-    assert [tuple(r[k] for k in key) for r in truth_a] == [tuple(r[k] for k in key) for r in truth_b]
+    assert [tuple(r[k] for k in key) for r in truth_a] == [
+        tuple(r[k] for k in key) for r in truth_b
+    ]
     assert clean.registrations_file.read_bytes() == faulty.registrations_file.read_bytes()
 
 
@@ -328,7 +335,8 @@ def test_registrations_have_the_cli_md_columns_and_sane_values(clean: SampleSumm
 
 
 def test_insureds_look_real(clean: SampleSummary) -> None:
-    names = [n for p in clean.files for s in read_file(p).sets for pol in s.policies for n in pol.names]
+    names = [n for p in clean.files for s in read_file(p).sets for pol in s.policies
+             for n in pol.names]
     people = [n for n in names if n[2] == "1"]
     orgs = [n for n in names if n[2] == "2"]
     assert len({n[3] for n in people}) > 100
@@ -343,12 +351,13 @@ def test_insureds_look_real(clean: SampleSummary) -> None:
 
 
 def _distance(a: str, b: str) -> int:
-    return sum(x != y for x, y in zip(a, b))
+    return sum(x != y for x, y in zip(a, b, strict=True))
 
 
 def test_faults_are_injected_where_recorded(faulty: SampleSummary) -> None:
     truth = read_csv(faulty.ground_truth_file)
-    file_faults = {(r["file"], r["transaction_set"], r["fault"]): r["detail"] for r in truth if r["kind"] == "file"}
+    file_faults = {(r["file"], r["transaction_set"], r["fault"]): r["detail"]
+                   for r in truth if r["kind"] == "file"}
     vehicle_rows = iter(r for r in truth if r["kind"] == "vehicle")
     policy_faults = {(r["file"], r["policy_number"], r["transaction_type"]): r["fault"]
                      for r in truth if r["kind"] in ("vehicle", "fleet_vehicle")}
@@ -385,9 +394,13 @@ def test_faults_are_injected_where_recorded(faulty: SampleSummary) -> None:
                         seen["check"] += 1
                     else:
                         (kind,) = vin_faults
-                        assert kind in {"vin_typo_substitute", "vin_typo_substitute2", "vin_typo_transpose"}
-                        assert v.vin != row["true_vin"] and 1 <= _distance(v.vin, row["true_vin"]) <= 2
-                        assert sorted(v.vin) == sorted(row["true_vin"]) or kind != "vin_typo_transpose"
+                        assert kind in {
+                            "vin_typo_substitute", "vin_typo_substitute2", "vin_typo_transpose"
+                        }
+                        assert (v.vin != row["true_vin"]
+                                and 1 <= _distance(v.vin, row["true_vin"]) <= 2)
+                        assert (sorted(v.vin) == sorted(row["true_vin"])
+                                or kind != "vin_typo_transpose")
                         assert has_valid_characters(v.vin)
                         seen["typo"] += 1
                         seen["typo_passes_check"] += check_digit_ok(v.vin)
@@ -450,6 +463,35 @@ def test_cli_json_summary_and_usage_errors(tmp_path: Path) -> None:
     assert r.exit_code == 2 and "SAMPLE-ARGS" in r.output
 
 
+def test_the_commands_sample_prints_run_its_world(tmp_path: Path) -> None:
+    """issue 11 §1: `epoi sample` writes the carriers of the world it makes and prints the
+    commands that run it; run as printed, no interchange is rejected (no unknown sender, TA1
+    006) and no record is rejected for a NAIC that is not its carrier's (E001)."""
+    home, out = tmp_path / "home", tmp_path / "s"
+    env = {**os.environ, "EPOI_HOME": str(home)}
+    env.pop("EPOI_DATABASE_URL", None)
+    made = subprocess.run([sys.executable, "-m", "epoi", "sample", "--policies", "300",
+                           "--today", "2026-11-27", "--out", str(out)],
+                          capture_output=True, text=True, env=env, check=False)
+    assert made.returncode == 0, made.stderr
+    lines = made.stdout.splitlines()
+    commands = [ln.strip() for ln in lines[lines.index("run it with:") + 1:]]
+    assert [c.split()[:2] for c in commands] == [["epoi", "carriers"], ["epoi", "run"]]
+    assert read_csv(out / "carriers.csv")[0].keys() >= {"naic", "isa_id", "environment"}
+    epoi = f"{shlex.quote(sys.executable)} -m epoi"
+    done = [subprocess.run(c.replace("epoi", epoi, 1) + (" --json" if " run " in f" {c} " else ""),
+                           shell=True, capture_output=True, text=True, env=env, check=False)
+            for c in commands]
+    assert done[0].returncode == 0 and "3 added" in done[0].stdout, done[0].stderr
+    doc = json.loads(done[1].stdout)
+    assert doc["files"] == 3 and doc["policies"] == 300 and doc["interchanges_rejected"] == 0
+    # Records may be rejected for the injected VIN typos (E204), never for their carrier.
+    assert done[1].returncode == (1 if doc["rejected"] else 0), done[1].stderr
+    with sqlite3.connect(home / "epoi.db") as db:
+        codes = {c for (c,) in db.execute("SELECT DISTINCT code FROM business_errors")}
+    assert "E001" not in codes
+
+
 # -- pyx12 -----------------------------------------------------------------------------------
 
 
@@ -482,7 +524,8 @@ def test_follow_ups_are_consistent_with_the_policy_they_follow(clean: SampleSumm
                 history.setdefault((carrier, p.number), []).append(p)
     follow_ups = Counter()
     for reports in history.values():
-        for earlier, later in zip(reports, reports[1:]):
+        # Consecutive pairs: the shifted copy is one shorter by design.
+        for earlier, later in zip(reports, reports[1:], strict=False):
             follow_ups[later.transaction] += 1
             assert later.policy_type == earlier.policy_type
             assert later.names == earlier.names
@@ -505,14 +548,14 @@ def test_business_edits_find_exactly_the_recorded_faults(tmp_path: Path) -> None
     the X12 level, E204 falls on exactly the vehicles whose recorded fault broke the check
     digit, E103 on exactly the policies with a missing date, and nothing clean is rejected."""
     import io
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from epoi.parsers import iter_policies, validate
     from epoi.transforms import EditContext, normalize
 
     faults = FaultOptions(vin_typos=0.05, bad_check_digits=0.05, missing_dates=0.05)
     summary = generate(300, tmp_path, today=TODAY, seed=3, carriers=2, faults=faults)
-    ctx = EditContext(received_at=datetime(2026, 11, 27, 12, tzinfo=timezone.utc), today=TODAY)
+    ctx = EditContext(received_at=datetime(2026, 11, 27, 12, tzinfo=UTC), today=TODAY)
     truth = iter(r for r in read_csv(summary.ground_truth_file) if r["kind"] == "vehicle")
     policy_faults = {(r["file"], r["policy_number"], r["transaction_type"]): r["fault"]
                      for r in read_csv(summary.ground_truth_file)}
@@ -524,7 +567,7 @@ def test_business_edits_find_exactly_the_recorded_faults(tmp_path: Path) -> None
         ours = [p for s in read_file(path).sets for p in s.policies]
         blocks = list(iter_policies(io.BytesIO(data), verdict, name=path.name))
         assert len(blocks) == len(ours)
-        for p, block in zip(ours, blocks):
+        for p, block in zip(ours, blocks, strict=True):
             found = normalize(block, context=ctx).errors
             codes.update(e.code for e in found)
             recorded = policy_faults[(path.name, p.number, p.transaction)]
@@ -547,7 +590,7 @@ def test_matching_recovers_the_ground_truth(tmp_path: Path) -> None:
     registration at step 1, a mistyped one at step 2 (near VIN), and a vehicle nobody
     registered never matches at step 1 or 2."""
     import io
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from epoi.matching import InMemoryRegistrationIndex, match_many, read_registrations
     from epoi.parsers import iter_policies, validate
@@ -556,7 +599,7 @@ def test_matching_recovers_the_ground_truth(tmp_path: Path) -> None:
 
     summary = generate(500, tmp_path, today=TODAY, seed=4, carriers=2,
                        faults=FaultOptions(vin_typos=0.08))
-    ctx = EditContext(received_at=datetime(2026, 11, 27, 12, tzinfo=timezone.utc), today=TODAY)
+    ctx = EditContext(received_at=datetime(2026, 11, 27, 12, tzinfo=UTC), today=TODAY)
     with summary.registrations_file.open(encoding="utf-8", newline="") as fh:
         registrations = list(read_registrations(fh, name="registrations.csv"))
     assert len(registrations) == summary.registrations

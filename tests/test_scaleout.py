@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import amqp
@@ -24,34 +24,24 @@ import pytest
 import sqlalchemy as sa
 from kombu import Queue
 
+from _helpers import register_carriers
+from _scaleout import RETRY_DELAYS, Deployment
 from epoi.config import Settings
 from epoi.pipeline import Pipeline
 from epoi.queues import Broker, Envelope, Worker
 from epoi.sample import generate
 from epoi.store import (
-    CarrierEnvironment,
     Store,
     SubmissionState,
     UnitKind,
     UnitRecord,
-    add_carrier,
     add_units,
     create_submission,
 )
 
-from _scaleout import RETRY_DELAYS, Deployment, require_services
+pytestmark = pytest.mark.services
 
-NOW = datetime(2026, 11, 27, 9, 30, tzinfo=timezone.utc)
-
-
-@pytest.fixture
-def deployment(tmp_path: Path) -> Iterator[Deployment]:
-    require_services()
-    dep = Deployment(tmp_path / "epoi-data")
-    try:
-        yield dep
-    finally:
-        dep.close()
+NOW = datetime(2026, 11, 27, 9, 30, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -137,10 +127,7 @@ def test_a_unit_is_acknowledged_only_after_its_commit(
     settings = Settings(home=tmp_path / "home", database_url=deployment.database_url)
     clock = lambda: NOW  # noqa: E731
     summary = generate(8, tmp_path / "edi", today=date(2026, 11, 27), seed=5, carriers=1)
-    with store.session() as session:
-        c = summary.carriers[0]
-        add_carrier(session, name=c.name, naic=c.naic, isa_qualifier="ZZ", isa_id=c.sender_id,
-                    environment=CarrierEnvironment.PRODUCTION, created_at=clock())  # fmt: skip
+    register_carriers(store, summary.carriers, created_at=clock())  # one carrier
     crashes: list[int] = []
 
     def crashing_hook(session: sa.orm.Session, records: object) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import io
 import os
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -31,7 +31,7 @@ EXPECTED_DIR = FIXTURES / "expected"
 UPDATE = bool(os.environ.get("EPOI_UPDATE_GOLDEN"))
 OPTIONS = ValidationOptions(known_senders=frozenset({("ZZ", "ACMEINS")}))
 CONTEXT = EditContext(
-    received_at=datetime(2026, 11, 27, 9, 30, tzinfo=timezone.utc),
+    received_at=datetime(2026, 11, 27, 9, 30, tzinfo=UTC),
     today=date(2026, 11, 27),
     expected_naic="12345",
 )
@@ -147,7 +147,8 @@ def test_an_error_inside_a_policy_rejects_that_policy_alone(name: str):
             assert sorted(e.code for e in r.errors if e.severity == "error") == want
     e100 = [e for r in records for e in r.errors if e.code == "E100"]
     for e in e100:  # the segment and element are said, and no value
-        assert e.segment_position and e.segment_id and f"(segment {e.segment_position})" in e.message
+        assert e.segment_position and e.segment_id
+        assert f"(segment {e.segment_position})" in e.message
     # the 997: AK3/AK4 detail, AK5 E, AK9 E; the error return echoes the rejected policies
     text = _997(fast)
     assert text == _golden(f"{name}.997", text)
@@ -186,7 +187,7 @@ def test_error_returns_parse_with_the_map_extended_for_findings(tmp_path):
 def test_policy_errors_survive_the_normalize_payload():
     """The pipeline hands policies to normalize as a JSON payload: a policy rejected for a
     syntax error must still be rejected, with the same codes, on the other side."""
-    from epoi._units import decode_chunk, encode_chunk
+    from epoi.intake import decode_chunk, encode_chunk
 
     fast, _ = _verdicts("policy_unknown_segment")
     with (FIXTURES / "policy_unknown_segment.x12").open("rb") as stream:

@@ -16,7 +16,6 @@ configuration and every stray ``print`` of the real program are what is captured
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
 import sys
@@ -24,7 +23,11 @@ from pathlib import Path
 
 import pytest
 
+from _helpers import subprocess_env
 from epoi.schemas.vin import with_check_digit, year_code
+
+# Every phase in a subprocess over the whole pipeline (~20 s): the slow tier.
+pytestmark = pytest.mark.slow
 
 # -- the sentinels -------------------------------------------------------------------------
 
@@ -222,8 +225,7 @@ for args in json.loads(sys.argv[1]):
 
 
 def _drive(home: Path, cwd: Path, commands: list[list[str]], extra: str = "") -> str:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EPOI_")}
-    env.update(EPOI_HOME=str(home), EPOI_MAX_ATTEMPTS="2", EPOI_RETRY_DELAYS="[0]")
+    env = subprocess_env(EPOI_HOME=str(home), EPOI_MAX_ATTEMPTS="2", EPOI_RETRY_DELAYS="[0]")
     done = subprocess.run(
         [sys.executable, "-c", _DRIVER, json.dumps(commands), extra],
         cwd=cwd, env=env, capture_output=True, timeout=240,
@@ -290,9 +292,13 @@ def outputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         commands += [["status", str(sid)], ["status", str(sid), "--json"],
                      ["acks", str(sid), "--out", str(acks_dir / str(sid)), "--json"]]
         commands += [["report", "submission", str(sid), "--format", f]
-                     for f in ("json", "csv", "html")]
+                     for f in ("json", "html")]
+        # CSV is one file per table, in a folder under ``work`` (read back below).
+        commands += [["report", "submission", str(sid), "--format", "csv", "--out",
+                      f"csv-submission-{sid}"]]
     for kind in (["summary"], ["carrier", "12345"], ["unmatched"], ["timeliness"]):
-        commands += [["report", *kind, "--format", f] for f in ("json", "csv", "html")]
+        commands += [["report", *kind, "--format", f] for f in ("json", "html")]
+        commands += [["report", *kind, "--format", "csv", "--out", f"csv-{kind[0]}"]]
     out["operator and auditor commands"] = _drive(home, work, commands)
     # Asked for explicitly (and written to the access log): the one output that shows it.
     out["unmasked report (allowed)"] = _drive(home, work, [
@@ -361,3 +367,82 @@ def test_no_sentinel_in_any_log_line_or_output(outputs: dict[str, str]) -> None:
             i = text.upper().find(s.upper())
             details.append(f"{name}: {s!r} in ...{text[max(0, i - 300):i + 80]!r}")
     assert not leaks, "\n\n".join(details)
+
+
+# -- the HTTP service --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def online(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The same files through ``epoi serve``: uploaded by the carrier over HTTP (and one
+    upload over the size limit), processed, then every route read by its role, and requests
+    that carry personal data in the path, the query and the body.  Captured: the server's
+    whole log (access and error lines) and every response body."""
+    from _serve import Server, cli, epoi_env, issue
+
+    root = tmp_path_factory.mktemp("sentinel-online")
+    files = _files(root / "in")
+    env = epoi_env(root / "home", None, EPOI_MAX_UPLOAD_BYTES="8192")
+    for args in (["carriers", "add", "--name", "SENTINEL MUTUAL", "--naic", "12345",
+                  "--isa-qualifier", "ZZ", "--isa-id", "SENTACME", "--production"],
+                 ["registrations", "load", str(root / "in" / "registrations.csv")]):
+        assert cli(env, *args)[0] in (0, 1)  # 1: the planted bad row
+    carrier, renewal, auditor = (issue(env, "carrier", "12345"), issue(env, "renewal"),
+                                 issue(env, "auditor"))
+    server = Server(env, root / "server.log")
+    out: dict[str, str] = {}
+    try:
+        with server.client(carrier) as c:
+            for f in files:
+                if f.suffix == ".x12":
+                    r = c.post("/v1/submissions", params={"name": f.name}, content=f.read_bytes(),
+                               headers={"content-type": "application/edi-x12"})
+                    out[f"upload {f.name} ({r.status_code})"] = r.text
+            personal = f"{LAST} {FIRST} {LICENCE_CA} {DOB} {STREET}\n".encode() * 400
+            r = c.post("/v1/submissions", content=personal, headers={"content-type": "text/plain"})
+            out[f"upload too large ({r.status_code})"] = r.text
+        assert cli(env, "run")[0] in (0, 1)
+        with server.client(carrier) as c:
+            subs = c.get("/v1/submissions").json()["submissions"]
+            out["submissions"] = json.dumps(subs)
+            for s in subs:
+                sid = s["submission_id"]
+                out[f"status {sid}"] = c.get(f"/v1/submissions/{sid}").text
+                for a in c.get(f"/v1/submissions/{sid}/acks").json()["files"]:
+                    name = f"{a['kind']} {a['name']}" + (" (allowed)" if a["kind"] == "811" else "")
+                    out[name] = c.get(a["url"]).text
+            out["vehicles"] = c.get("/v1/vehicles").text
+        with server.client(renewal) as c:
+            for vin in VIN_OK:
+                out[f"coverage {vin}"] = c.get(f"/v1/coverage/{vin}").text
+            out["coverage batch"] = c.post("/v1/coverage", json={"vins": VIN_OK}).text
+            out["coverage of a name"] = c.get(f"/v1/coverage/{LAST}").text
+            out["coverage on a birthday"] = c.get(f"/v1/coverage/{VIN_OK[0]}",
+                                                  params={"date": DOB}).text
+            out["batch of personal data"] = c.post("/v1/coverage", json={
+                "vins": [LICENCE_CA, STREET], "date": DOB}).text
+            out["no such route"] = c.get(f"/v1/{LICENCE_CA}/{CITY}").text
+        with server.client(auditor) as c:
+            for kind in ("summary", "unmatched", "timeliness", "carrier/12345"):
+                for fmt in ("json", "csv", "html"):
+                    out[f"report {kind} {fmt}"] = c.get(f"/v1/reports/{kind}",
+                                                        params={"format": fmt}).text
+    finally:
+        server.stop()
+    out["server log"] = server.log()
+    return out
+
+
+def test_the_service_was_exercised(online: dict[str, str]) -> None:
+    log = online["server log"]
+    assert log.count('"http_request"') > 30 and '"upload_refused"' in log
+    assert "upload too large (413)" in online
+    assert any("TA1*" in v for k, v in online.items() if k.startswith("TA1 "))
+    assert "W73****4" in online["report unmatched json"] or "W73****4" in online["vehicles"]
+    assert "VIN-INVALID" in online["coverage of a name"]
+
+
+def test_no_sentinel_in_the_service_log_or_its_answers(online: dict[str, str]) -> None:
+    leaks = {name: _found(text) for name, text in online.items()
+             if not name.endswith("(allowed)") and _found(text)}
+    assert not leaks, leaks

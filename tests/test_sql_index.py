@@ -7,7 +7,7 @@ when its registration is claimed later."""
 from __future__ import annotations
 
 import io
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -31,8 +31,7 @@ from epoi.sample import FaultOptions, MatchingTraps, generate
 from epoi.schemas.policy import Insured, NormalizedRecord, PolicyReport, RecordKey, Vehicle
 from epoi.schemas.registration import Registration
 from epoi.schemas.vin import with_check_digit
-from epoi.store import Store
-from epoi.store._registrations import match_reports, match_results
+from epoi.store import Store, match_reports, match_results
 from epoi.transforms import EditContext, normalize
 
 TODAY = date(2026, 11, 27)
@@ -93,7 +92,7 @@ def _sample_world(tmp: Path) -> tuple[list[Registration], list[PolicyReport]]:
                        traps=MatchingTraps(name_variants=0.2, decoys=0.1, twins=1.0))
     with summary.registrations_file.open(newline="", encoding="utf-8") as fh:
         regs = [r for r in read_registrations(fh, name="r") if isinstance(r, Registration)]
-    ctx = EditContext(received_at=datetime(2026, 11, 27, 12, tzinfo=timezone.utc), today=TODAY)
+    ctx = EditContext(received_at=datetime(2026, 11, 27, 12, tzinfo=UTC), today=TODAY)
     reports = []
     for path in summary.files:
         data = path.read_bytes()
@@ -330,7 +329,7 @@ def test_near_vin_arrays_find_every_entry_of_a_key_through_the_bucket_directory(
     expected = {(q, int(row)) for q, key in enumerate(wanted.tolist())
                 for row in np.flatnonzero(keys == key)
                 if np.count_nonzero(vins[row] != probe_vins[q]) <= 2}
-    assert set(zip(probe_ix.tolist(), ids.tolist())) == expected
+    assert set(zip(probe_ix.tolist(), ids.tolist(), strict=True)) == expected
     assert len(expected) >= 50
 
 

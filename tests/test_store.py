@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
@@ -27,7 +27,7 @@ from epoi.store import (
     record_interchanges,
 )
 
-NOW = datetime(2026, 11, 27, 9, 30, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 27, 9, 30, tzinfo=UTC)
 INTAKE_TABLES = {"carriers", "submissions", "interchanges", "ack_sequences", "acks"}
 
 
@@ -43,7 +43,9 @@ def _submission(session, sha: str = "a" * 64) -> tuple[Submission, bool]:
     )
 
 
-def _ic(control: str, ack: str = "A", note: str = "000", sender: str = "ACMEINS") -> InterchangeRecord:
+def _ic(
+    control: str, ack: str = "A", note: str = "000", sender: str = "ACMEINS"
+) -> InterchangeRecord:
     return InterchangeRecord("ZZ", sender, control, False, ack, note)
 
 

@@ -75,7 +75,9 @@ def unit(store: Store, clock) -> dict[str, int]:
             s, file_name="f.x12", received_at=clock(), size=1, sha256="0" * 64,
             archive_path="a", state=SubmissionState.ARCHIVED,
         )  # fmt: skip
-        claim_interchanges(s, sub.id, [InterchangeRecord("ZZ", "ACME", "000000101", False, "A", "000")])
+        claim_interchanges(
+            s, sub.id, [InterchangeRecord("ZZ", "ACME", "000000101", False, "A", "000")]
+        )
         [ic] = interchanges_of(s, sub.id)
         ids = record_groups_and_sets(
             s, sub.id,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from itertools import pairwise
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -67,8 +68,20 @@ def test_cancellation_ends_coverage_on_its_date() -> None:
     assert coverage_on(timeline, d(2, 28)) is not None and coverage_on(timeline, d(3, 1)) is None
 
 
+def test_a_cancellation_of_a_policy_never_opened_here_ends_the_term_it_names() -> None:
+    # The bundled sample's only XLC is such a one (E111): without its term the vehicle had
+    # no coverage to lose and ``epoi suspensions`` listed nothing at any date.
+    timeline = coverage_timeline([rep("x", "XLC", d(1, 1), d(1, 1, 2027), cancel=d(3, 1))])
+    (span,) = timeline
+    assert (span.start, span.end, span.end_reason, span.ended_by) == (
+        d(1, 1), d(3, 1), "cancelled", "x")
+    found = suspension_candidate(REG, timeline, as_of=d(4, 16), window_days=45)
+    assert found is not None and found.cancelled_on == d(3, 1)
+
+
 def test_flat_cancellation_on_the_first_day_leaves_no_coverage() -> None:
-    assert coverage_timeline([rep("n", "NBS", d(1, 1)), rep("x", "XLC", d(1, 1), cancel=d(1, 1))]) == ()
+    reports = [rep("n", "NBS", d(1, 1)), rep("x", "XLC", d(1, 1), cancel=d(1, 1))]
+    assert coverage_timeline(reports) == ()
 
 
 def test_reinstatement_after_a_lapse_reopens_from_its_date() -> None:
@@ -88,8 +101,10 @@ def test_reinstatement_on_the_cancellation_date_leaves_no_gap() -> None:
 
 
 def test_a_cancellation_after_a_reinstatement_cancels_again() -> None:
-    timeline = coverage_timeline([rep("n", "NBS", d(1, 1)), rep("x1", "XLC", d(1, 1), cancel=d(3, 1)),
-                                  rep("i", "REI", d(4, 1)), rep("x2", "XLC", d(1, 1), cancel=d(6, 1))])
+    timeline = coverage_timeline([rep("n", "NBS", d(1, 1)),
+                                  rep("x1", "XLC", d(1, 1), cancel=d(3, 1)),
+                                  rep("i", "REI", d(4, 1)),
+                                  rep("x2", "XLC", d(1, 1), cancel=d(6, 1))])
     assert coverage_on(timeline, d(5, 1)) is not None
     assert coverage_on(timeline, d(6, 1)) is None and coverage_on(timeline, d(12, 1)) is None
 
@@ -110,7 +125,8 @@ def test_vehicle_added_and_deleted_on_their_own_dates() -> None:
     assert coverage_on(timeline, d(1, 15)) is None
     assert coverage_on(timeline, d(2, 1)) is not None
     (span,) = timeline
-    assert (span.start, span.end, span.end_reason, span.ended_by) == (d(2, 1), d(6, 1), "removed", "r")
+    assert (span.start, span.end, span.end_reason, span.ended_by) == (
+        d(2, 1), d(6, 1), "removed", "r")
 
 
 def test_fleet_policy_covers_without_vehicle_entries() -> None:
@@ -124,7 +140,8 @@ def test_fleet_policy_covers_without_vehicle_entries() -> None:
 
 def test_two_carriers_overlapping_the_newest_answers() -> None:
     timeline = coverage_timeline([rep("old", "NBS", d(1, 1), d(7, 1), carrier="11111"),
-                                  rep("new", "NBS", d(6, 1), d(12, 1), carrier="22222", policy="Q")])
+                                  rep("new", "NBS", d(6, 1), d(12, 1), carrier="22222",
+                                      policy="Q")])
     assert coverage_on(timeline, d(6, 15)).carrier_naic == "22222"  # type: ignore[union-attr]
     assert coverage_on(timeline, d(5, 15)).carrier_naic == "11111"  # type: ignore[union-attr]
 
@@ -181,7 +198,7 @@ def test_spans_agree_with_a_day_by_day_reading(reports: list[CoverageReport], da
     for policy in {(s.carrier_naic, s.policy_number) for s in timeline}:
         mine = [s for s in timeline if (s.carrier_naic, s.policy_number) == policy]
         assert sum(s.covers(day) for s in mine) <= 1
-        for a, b in zip(mine, mine[1:]):
+        for a, b in pairwise(mine):
             assert a.end is not None and a.end <= b.start
 
 
@@ -191,7 +208,8 @@ def test_spans_agree_with_a_day_by_day_reading(reports: list[CoverageReport], da
 def test_cleared_when_coverage_is_in_force_on_the_due_day() -> None:
     timeline = coverage_timeline([rep("n", "NBS", d(1, 1), d(1, 1, 2027))])
     clearance = clear_renewal(d(6, 1), REG, timeline)
-    assert (clearance.status, clearance.reason, clearance.coverage) == ("cleared", None, timeline[0])
+    assert (clearance.status, clearance.reason, clearance.coverage) == (
+        "cleared", None, timeline[0])
 
 
 def test_held_without_any_report() -> None:
@@ -216,7 +234,8 @@ def test_held_cancelled_on_x() -> None:
 def test_held_expired_on_y() -> None:
     timeline = coverage_timeline([rep("n", "NBS", d(1, 1), d(5, 1))])
     clearance = clear_renewal(d(6, 1), REG, timeline)
-    assert (clearance.status, clearance.reason, clearance.reason_date) == ("held", "expired", d(5, 1))
+    assert (clearance.status, clearance.reason, clearance.reason_date) == (
+        "held", "expired", d(5, 1))
 
 
 def test_held_vehicle_removed() -> None:
@@ -289,7 +308,11 @@ def _covered_by_rules(reports: list[CoverageReport], day: date) -> set[tuple[str
     covered = set()
     for policy in {(r.carrier_naic, r.policy_number) for r in reports}:
         mine = [r for r in reports if (r.carrier_naic, r.policy_number) == policy]
-        in_term = any(r.transaction_type in ("NBS", "RWL", "CHG", "REI")
+        # A policy the state never saw opened: its XLC stands for the term it cancels.
+        terms = ({"NBS", "RWL", "CHG", "REI"} if any(
+            r.transaction_type in ("NBS", "RWL", "CHG") for r in mine)
+            else {"XLC", "REI"})
+        in_term = any(r.transaction_type in terms
                       and r.effective_date <= day
                       and (r.expiration_date is None or day < r.expiration_date) for r in mine)
         # (date, rank): on one day NBS/RWL < XLC < REI; the last one on or before the day wins.

@@ -4,7 +4,7 @@ natural key) and the field mapping kept as data."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 from pydantic import ValidationError
@@ -15,7 +15,7 @@ from epoi.transforms import REFERENCE_PROFILE, EditContext, FieldRule, normalize
 from epoi.transforms import _values as values
 
 CONTEXT = EditContext(
-    received_at=datetime(2026, 11, 27, 9, 30, tzinfo=timezone.utc),
+    received_at=datetime(2026, 11, 27, 9, 30, tzinfo=UTC),
     today=date(2026, 11, 27),
     expected_naic="12345",
 )
@@ -23,7 +23,8 @@ CONTEXT = EditContext(
 
 @pytest.fixture(scope="module")
 def records() -> list[NormalizedRecord]:
-    return [normalize(b, context=CONTEXT) for b in policy_blocks(fixture("messy_policies.x12"), file="messy.x12")]
+    return [normalize(b, context=CONTEXT)
+            for b in policy_blocks(fixture("messy_policies.x12"), file="messy.x12")]
 
 
 def test_policy_fields_are_upper_case_and_trimmed(records):
@@ -43,9 +44,13 @@ def test_insureds_keep_their_loops(records):
     assert (named.kind, named.last_name, named.first_name, named.middle_name) == (
         "individual", "GARCIA", "MARIA", "L"
     )
-    assert (named.licence_number, named.licence_state, named.date_of_birth) == ("D1234567", "CA", date(1980, 1, 15))
+    assert (named.licence_number, named.licence_state, named.date_of_birth) == (
+        "D1234567", "CA", date(1980, 1, 15)
+    )
     assert named.address.lines == ("1500 CAPITOL MALL", "SUITE 2")
-    assert (named.address.city, named.address.state, named.address.zip) == ("SACRAMENTO", "CA", "95814-1234")
+    assert (named.address.city, named.address.state, named.address.zip) == (
+        "SACRAMENTO", "CA", "95814-1234"
+    )
     # The co-insured's loop has no REF/DMG: nothing leaks from the named insured's loop.
     assert (co.first_name, co.licence_number, co.date_of_birth) == ("JOSE", None, None)
     assert co.address.lines == () and co.address.zip == "95814-1234"
@@ -76,7 +81,9 @@ def test_lineage_and_natural_key(records):
         "messy.x12", "ACMEINS", "000000102", "102", "0007"
     )
     # Lineage is kept as sent (trimmed): the carrier matches its own identifiers.
-    assert (first.submission_ref, first.report_date, first.test) == ("acme-20261127-02", date(2026, 11, 27), True)
+    assert (first.submission_ref, first.report_date, first.test) == (
+        "acme-20261127-02", date(2026, 11, 27), True
+    )
     assert first.schema_version == SCHEMA_VERSION
     assert first.key.policy_position == 7 and second.key.policy_position == 25
     assert first.key.as_string() == "ACMEINS|000000102|102|0007|7|12345|PA-7654321|RWL|2026-11-15"
@@ -119,8 +126,8 @@ def test_dates(raw, expected):
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("95814", "95814"), ("958141234", "95814-1234"), ("95814-1234", "95814-1234"), (" 95814 ", "95814"),
-     ("9581", None), ("9581412345", None), ("ABCDE", None), ("", None)],
+    [("95814", "95814"), ("958141234", "95814-1234"), ("95814-1234", "95814-1234"),
+     (" 95814 ", "95814"), ("9581", None), ("9581412345", None), ("ABCDE", None), ("", None)],
 )
 def test_zip(raw, expected):
     assert values.zip_code(raw) == expected
@@ -128,7 +135,8 @@ def test_zip(raw, expected):
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("1hgcm82633a004352", "1HGCM82633A004352"), (" 1HG CM826-33A004352 ", "1HGCM82633A004352"), ("", None)],
+    [("1hgcm82633a004352", "1HGCM82633A004352"), (" 1HG CM826-33A004352 ", "1HGCM82633A004352"),
+     ("", None)],
 )
 def test_vin(raw, expected):
     assert values.vin(raw) == expected
@@ -137,17 +145,21 @@ def test_vin(raw, expected):
 def test_the_field_mapping_is_data():
     # Another state puts the policy number in REF*POL: a new profile, not new code.
     rules = tuple(
-        FieldRule("policy", "REF", (1, "POL"), 2, "policy_number") if r.field == "policy_number" else r
+        FieldRule("policy", "REF", (1, "POL"), 2, "policy_number")
+        if r.field == "policy_number" else r
         for r in REFERENCE_PROFILE.rules
     )
     other = replace(REFERENCE_PROFILE, name="other", rules=rules)
     text = fixture("clean_policy.x12").replace("REF*IG*PA1234567", "REF*POL*PA1234567")
     (block,) = policy_blocks(text)
-    assert normalize(block, context=replace(CONTEXT, profile=other)).report.policy_number == "PA1234567"
+    assert (normalize(block, context=replace(CONTEXT, profile=other)).report.policy_number
+            == "PA1234567")
     assert [e.code for e in normalize(block, context=CONTEXT).errors] == ["E101"]
 
 
 def test_licence_formats_are_profile_data():
     other = replace(REFERENCE_PROFILE, licence_formats={"CA": "[0-9]{8}"})
     (block,) = policy_blocks(fixture("clean_policy.x12"))
-    assert [e.code for e in normalize(block, context=replace(CONTEXT, profile=other)).errors] == ["E109"]
+    assert [
+        e.code for e in normalize(block, context=replace(CONTEXT, profile=other)).errors
+    ] == ["E109"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -27,7 +27,7 @@ from epoi.transforms._loops import Found, Loop, split
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TODAY = date(2026, 11, 27)
-CONTEXT = EditContext(received_at=datetime(2026, 12, 20, 9, 30, tzinfo=timezone.utc), today=TODAY)
+CONTEXT = EditContext(received_at=datetime(2026, 12, 20, 9, 30, tzinfo=UTC), today=TODAY)
 
 
 def reference_extract(segments: Sequence[Segment], kind: str, profile: Profile) -> Loop:
@@ -35,7 +35,8 @@ def reference_extract(segments: Sequence[Segment], kind: str, profile: Profile) 
     for rule in profile.rules_for(kind):  # type: ignore[arg-type]
         for segment in segments:
             if segment.id == rule.segment and (
-                rule.qualifier is None or segment.get(rule.qualifier[0]).strip() == rule.qualifier[1]
+                rule.qualifier is None
+                or segment.get(rule.qualifier[0]).strip() == rule.qualifier[1]
             ):
                 fields[rule.field] = Found(segment.get(rule.element), segment, rule.element_name)
                 break
@@ -68,7 +69,8 @@ def _corpus(tmp: Path) -> Iterator[tuple[str, list[PolicyBlock]]]:
              .replace("REF*IG*PA0000001~", "REF*IG*PA0000001~REF*IG*SECOND~REF*IG~")
              .replace("DTM*007*20261101~", "DTM*007~DTM*007*20261102~", 2)
              .replace("N3*1500 CAPITOL MALL~", "N3~N3*1500 CAPITOL MALL*STE 2~")
-             .replace("VEH*1*1HGCM82633A004352*2003*ZZ*HOND~", "VEH*1*1HGCM82633A004352~VEH*2*X*1999~", 1))
+             .replace("VEH*1*1HGCM82633A004352*2003*ZZ*HOND~",
+                      "VEH*1*1HGCM82633A004352~VEH*2*X*1999~", 1))
     yield "repeated segments", policy_blocks(twice, file="twice.x12")
     faults = FaultOptions(vin_typos=0.2, bad_check_digits=0.1, missing_dates=0.2, wrong_counts=0.0)
     summary = generate(400, tmp / "sample", today=TODAY, seed=3, carriers=2, faults=faults,
@@ -88,8 +90,9 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[str, list[Pol
 def _reference_split(block: PolicyBlock, profile: Profile) -> list[Loop]:
     loops = split(block, profile)  # the cut into loops; each loop read again by the reference
     kinds = [("insurer", loops.insurer), ("state", loops.state), ("policy", loops.policy)]
-    kinds += [("insured", l) for l in loops.insureds] + [("vehicle", l) for l in loops.vehicles]
-    return [reference_extract(l.segments, k, profile) for k, l in kinds]
+    kinds += [("insured", loop) for loop in loops.insureds]
+    kinds += [("vehicle", loop) for loop in loops.vehicles]
+    return [reference_extract(loop.segments, k, profile) for k, loop in kinds]
 
 
 def _compiled_split(block: PolicyBlock, profile: Profile) -> list[Loop]:
@@ -100,7 +103,8 @@ def _compiled_split(block: PolicyBlock, profile: Profile) -> list[Loop]:
 def test_compiled_loops_agree_with_the_rules_read_one_by_one(corpus):
     for name, blocks in corpus:
         for block in blocks:
-            assert _compiled_split(block, REFERENCE_PROFILE) == _reference_split(block, REFERENCE_PROFILE), name
+            compiled = _compiled_split(block, REFERENCE_PROFILE)
+            assert compiled == _reference_split(block, REFERENCE_PROFILE), name
 
 
 def test_compiled_loops_agree_for_a_profile_that_fills_a_field_twice(corpus):

@@ -9,7 +9,7 @@ from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
-from epoi._units import decode_chunk, encode_chunk
+from epoi.intake import decode_chunk, encode_chunk
 from epoi.parsers import Segment, validate
 from epoi.parsers._policies import iter_policies
 from epoi.sample import FaultOptions, generate

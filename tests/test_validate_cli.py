@@ -53,7 +53,8 @@ def test_business_edits_are_listed_per_record_and_reject(tmp_path):
 
 
 def test_envelope_fault_rejects_with_exit_1(tmp_path):
-    result = _run("--json", str(FIXTURES / "envelope" / "ta1_001_iea02_mismatch.x12"), home=tmp_path)
+    fixture = FIXTURES / "envelope" / "ta1_001_iea02_mismatch.x12"
+    result = _run("--json", str(fixture), home=tmp_path)
     assert result.exit_code == 1
     doc = json.loads(result.output)
     assert doc["files"][0]["accepted"] is False
@@ -84,3 +85,18 @@ def test_a_policy_with_a_syntax_error_is_rejected_alone(tmp_path):
     # (the run's clock is today's: the fixture's dates also draw E301 "late" warnings)
     assert [(e["code"], e["segment_id"], e["segment_position"]) for e in ts["errors"]
             if e["severity"] == "error"] == [("1", "PER", 27), ("E100", "PER", 27)]
+
+
+def test_same_document_in_one_process_or_several(tmp_path):
+    """EPOI_WORKERS picks the engine's processes (the CLI's decision); the document is the
+    same either way."""
+    files = [str(FIXTURES / "scope" / "policy_two_in_error.x12"),
+             str(FIXTURES / "envelope" / "ta1_022_missing_iea.x12")]
+    out = {}
+    for workers in ("1", "2"):
+        env = {"EPOI_HOME": str(tmp_path), "EPOI_WORKERS": workers}
+        result = CliRunner().invoke(main, ["validate", "--json", *files], env=env)
+        assert result.exit_code == 1, result.output
+        out[workers] = json.loads(result.output)
+    assert out["1"] == out["2"]
+    assert [f["accepted"] for f in out["1"]["files"]] == [True, False]  # two policies rejected

@@ -2,6 +2,8 @@
 suspension candidates (companion guide §5)."""
 
 from ..schemas.match import settle_pending
+from ._files import clear_renewal_file, load_and_retry
+from ._hook import pipeline_match_hook, reports_from_rows, sync_vehicle_states
 from ._index import (
     InMemoryRegistrationIndex,
     NameProbe,
@@ -10,12 +12,13 @@ from ._index import (
     RegistrationIndex,
     within_distance,
 )
-from ._matcher import Owner, agreed_fields, match_many, match_one, owners_of
-from ._hook import pipeline_match_hook, reports_from_rows, sync_vehicle_states
 from ._load import LoadReport, load_registrations
+from ._matcher import Owner, agreed_fields, match_many, match_one, owners_of
+from ._names import last_name_agrees, name_key, name_keys, organisation_key
 from ._near_vin import build_near_vin_index, current_near_vin
 from ._queries import (
     MATCH_COLUMNS,
+    OneVinVerifier,
     RegistrationState,
     Verification,
     clear_renewals,
@@ -23,12 +26,11 @@ from ._queries import (
     match_rows,
     timelines,
     verify,
+    verify_many,
 )
-from ._sql_index import SqlRegistrationIndex, vin_blocks
-from ._stage import MatchCounts, match_units, retry_pending, settle_expired
-from ._names import last_name_agrees, name_key, name_keys, organisation_key
-from ._registrations import read_registrations
+from ._registrations import open_registration_file, read_registrations
 from ._renewals import (
+    HOLD_LABELS,
     Clearance,
     RenewalDue,
     SuspensionCandidate,
@@ -37,6 +39,8 @@ from ._renewals import (
     suspension_candidate,
     suspension_candidates,
 )
+from ._sql_index import SqlRegistrationIndex, vin_blocks
+from ._stage import MatchCounts, match_units, retry_pending, settle_expired
 from ._timeline import (
     CoverageReport,
     CoverageSpan,
@@ -48,6 +52,9 @@ from ._timeline import (
 )
 
 __all__ = [
+    "OneVinVerifier",
+    "clear_renewal_file",
+    "load_and_retry",
     "LoadReport",
     "MATCH_COLUMNS",
     "MatchCounts",
@@ -68,7 +75,9 @@ __all__ = [
     "settle_expired",
     "timelines",
     "verify",
+    "verify_many",
     "vin_blocks",
+    "HOLD_LABELS",
     "Clearance",
     "RenewalDue",
     "CoverageReport",
@@ -96,6 +105,7 @@ __all__ = [
     "name_keys",
     "organisation_key",
     "owners_of",
+    "open_registration_file",
     "read_registrations",
     "read_renewals",
     "settle_pending",

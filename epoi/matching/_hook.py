@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from ..config import Settings
@@ -25,8 +25,7 @@ from ..schemas.policy import (
     RecordKey,
     Vehicle,
 )
-from ..store import InsuredRow, PolicyReportRow, VehicleRow
-from ..store._registrations import match_results
+from ..store import InsuredRow, PolicyReportRow, VehicleRow, match_results
 from ._sql_index import untune
 from ._stage import MatchCounts, _match_rows, _Raw
 
@@ -93,7 +92,9 @@ def sync_vehicle_states(conn: Connection, report_keys: Collection[str]) -> int:
             if key in ids:
                 changes.append({"rid": ids[key], "ord": vehicle_index, "st": state})
     if changes:
-        conn.execute(update(VehicleRow.__table__)
+        # A declarative class's __table__ is its Table; the stubs only promise a FromClause.
+        vehicles = cast(Table, VehicleRow.__table__)
+        conn.execute(update(vehicles)
                      .where(v.policy_report_id == bindparam("rid"), v.ordinal == bindparam("ord"))
                      .values(match_state=bindparam("st")), changes)
     return len(changes)
@@ -137,13 +138,13 @@ def pipeline_match_hook(
             return
         conn = session.connection()
         try:
-            done, rows = _match_rows(conn, reports, today=clock().date(),
-                                     window_days=settings.pending_window_days,
-                                     near_vin_dir=settings.index_dir)
+            done, written = _match_rows(conn, reports, today=clock().date(),
+                                        window_days=settings.pending_window_days,
+                                        near_vin_dir=settings.index_dir)
             if done.rematched:  # other reports' results changed too: read what is stored
                 sync_vehicle_states(conn, [r.key.as_string() for r in reports])
             else:
-                _sync_from_rows(conn, rows)
+                _sync_from_rows(conn, written)
         finally:
             untune(conn)  # the unit's connection goes back to the pool: memory stays flat
         if counts is not None:

@@ -284,7 +284,7 @@ class InMemoryRegistrationIndex:
         wanted = list(values)
         found: dict[str, list[RegisteredVehicle]] = {}
         query_ix, row_ix = table.lookup([hash(v) for v in wanted])
-        for q, r in zip(query_ix.tolist(), row_ix.tolist()):
+        for q, r in zip(query_ix.tolist(), row_ix.tolist(), strict=True):
             value = wanted[q]
             if column[r] == value:
                 found.setdefault(value, []).append(self._vehicle(r))
@@ -349,7 +349,7 @@ class InMemoryRegistrationIndex:
         found: dict[NearVinProbe, list[RegisteredVehicle]] = {}
         makes, years = self._make, self._year
         # A row reached under both a name and a licence is one candidate.
-        for n, r in dict.fromkeys(zip(probe_ix[near].tolist(), row_ix[near].tolist())):
+        for n, r in dict.fromkeys(zip(probe_ix[near].tolist(), row_ix[near].tolist(), strict=True)):
             probe = batch[n]
             if makes[r] == probe.make and years[r] == probe.model_year:
                 found.setdefault(probe, []).append(self._vehicle(r))
@@ -361,7 +361,7 @@ class InMemoryRegistrationIndex:
         query_ix, row_ix = self._by_name.lookup(
             [hash((p.name_key, p.make, p.model_year)) for p in batch])
         dobs, makes, years = self._dob, self._make, self._year
-        for q, r in zip(query_ix.tolist(), row_ix.tolist()):
+        for q, r in zip(query_ix.tolist(), row_ix.tolist(), strict=True):
             probe = batch[q]
             if (dobs[r] == probe.date_of_birth.toordinal() and makes[r] == probe.make
                     and years[r] == probe.model_year):

@@ -32,7 +32,7 @@ from sqlalchemy import Connection, Index, insert
 from sqlalchemy.schema import CreateIndex, DropIndex
 
 from ..schemas.registration import Registration, RowError
-from ..store._registrations import (
+from ..store import (
     NAME_KEY_INDEXES,
     REGISTRATION_INDEXES,
     registration_loads,
@@ -59,7 +59,8 @@ class LoadReport:
     rows: int = 0  # rows read from the file (good and bad)
     loaded: int = 0  # registrations written (after duplicates within the file)
     replaced: int = 0  # registrations already in the store that the file replaced
-    errors: list[RowError] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)  # rows skipped
+    emptied: list[RowError] = field(default_factory=list)  # optional fields left empty
     seconds: float = 0.0
     rebuilt_indexes: bool = False
     phases: dict[str, float] = field(default_factory=dict)  # seconds per phase
@@ -70,7 +71,8 @@ class LoadReport:
 
     def as_dict(self) -> dict[str, Any]:
         return {"rows": self.rows, "loaded": self.loaded, "replaced": self.replaced,
-                "bad_rows": len(self.errors), "seconds": round(self.seconds, 3),
+                "bad_rows": len(self.errors), "fields_left_empty": len(self.emptied),
+                "seconds": round(self.seconds, 3),
                 "rows_per_second": round(self.rows_per_second),
                 "rebuilt_indexes": self.rebuilt_indexes,
                 "phases": {k: round(v, 2) for k, v in self.phases.items()}}
@@ -209,10 +211,14 @@ def _write_batches(writer: _Writer, rows: Iterable[Registration | RowError], n: 
                    report: LoadReport, progress: Callable[[int], None] | None, seen: _Seen
                    ) -> None:
     for row in rows:
-        report.rows += 1
         if isinstance(row, RowError):
+            if not row.skipped:  # a field of the row that follows: not a row of its own
+                report.emptied.append(row)
+                continue
+            report.rows += 1
             report.errors.append(row)
             continue
+        report.rows += 1
         n += 1
         seen.add(n, row.plate, row.vin)
         dob = _iso(row.owner_dob)

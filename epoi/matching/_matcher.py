@@ -48,9 +48,9 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import NamedTuple
+from typing import NamedTuple, TypedDict
 
-from ..schemas.match import MatchResult
+from ..schemas.match import AgreedField, MatchResult, MatchStep
 from ..schemas.policy import PolicyReport
 from ..schemas.vin import check_digit_ok, has_valid_characters
 from ..schemas.vin import normalize as normalize_vin
@@ -62,7 +62,6 @@ from ._index import (
     within_distance,
 )
 from ._names import last_name_agrees, name_keys, organisation_key
-
 
 FLEET_POLICY_TYPE = "CF"
 
@@ -137,9 +136,9 @@ def agreed_fields(
     vin: str | None,
     make: str | None,
     model_year: int | None,
-) -> tuple[str, ...]:
+) -> tuple[AgreedField, ...]:
     """Every field that agrees between the report and the registration (schema order)."""
-    agreed: list[str] = []
+    agreed: list[AgreedField] = []
     if vin:
         distance = within_distance(vin, reg.vin)
         if distance == 0:
@@ -165,8 +164,10 @@ def agreed_fields(
             fein = True
         if not dob and reg.owner_dob and o.date_of_birth == reg.owner_dob:
             dob = True
-    for flag, name in ((last, "last_name"), (org, "organisation"), (licence, "licence"),
-                       (fein, "fein"), (dob, "date_of_birth")):
+    found: tuple[tuple[bool, AgreedField], ...] = (
+        (last, "last_name"), (org, "organisation"), (licence, "licence"), (fein, "fein"),
+        (dob, "date_of_birth"))
+    for flag, name in found:
         if flag:
             agreed.append(name)
     return tuple(agreed)
@@ -190,12 +191,22 @@ def _unique(regs: Iterable[RegisteredVehicle]) -> list[RegisteredVehicle]:
     return list({(r.plate, r.vin): r for r in regs}.values())
 
 
-def _settle(item: _Item, step: int, candidates: list[RegisteredVehicle]) -> None:
+class _Decided(TypedDict):
+    """The fields an ambiguous and a matched result share."""
+
+    report_key: str
+    vehicle_index: int
+    reported_vin: str | None
+    step: MatchStep
+    candidates: int
+
+
+def _settle(item: _Item, step: MatchStep, candidates: list[RegisteredVehicle]) -> None:
     """Decide an item at ``step`` if the step found anything."""
     if not candidates:
         return
-    base = {"report_key": item.report_key, "vehicle_index": item.vehicle_index,
-            "reported_vin": item.vin, "step": step, "candidates": len(candidates)}
+    base = _Decided(report_key=item.report_key, vehicle_index=item.vehicle_index,
+                    reported_vin=item.vin, step=step, candidates=len(candidates))
     if len(candidates) > 1:
         item.result = MatchResult(state="ambiguous", **base)
         return
@@ -288,13 +299,14 @@ def _step3(items: list[_Item], index: RegistrationIndex, claims: _Claims) -> Non
 def _step4(items: list[_Item], index: RegistrationIndex, claims: _Claims) -> None:
     per_item: dict[int, list[tuple[Owner, NameProbe]]] = {}
     for n, it in enumerate(items):
-        if not _owner_steps_apply(it):
+        if (compared := _owner_step_vehicle(it)) is None:
             continue
+        make, model_year = compared
         for o in it.owners:
             if o.last and o.date_of_birth:
                 for key in (*name_keys(o.last), *name_keys(o.first)):
                     per_item.setdefault(n, []).append(
-                        (o, NameProbe(key, it.make, it.model_year, o.date_of_birth)))
+                        (o, NameProbe(key, make, model_year, o.date_of_birth)))
     if not per_item:
         return
     found = index.by_name({p for pairs in per_item.values() for _, p in pairs})
@@ -331,7 +343,9 @@ class _Claims:
                 claims.setdefault(r.vin, set()).add((it.report_key, it.vehicle_index))
         return claims
 
-    def settle(self, step: int, candidates: list[tuple[_Item, list[RegisteredVehicle]]]) -> None:
+    def settle(
+        self, step: MatchStep, candidates: list[tuple[_Item, list[RegisteredVehicle]]]
+    ) -> None:
         claims = self._batch_claims()
         wanted = {reg.vin for _, regs in candidates for reg in regs}
         if self._lookup is not None and wanted:
@@ -346,8 +360,16 @@ class _Claims:
 
 def _owner_steps_apply(it: _Item) -> bool:
     """Still open, with make and year to compare, and no valid VIN (module docstring)."""
-    return (it.result is None and bool(it.make) and it.model_year is not None
-            and not (it.vin and _names_a_vehicle(it.vin)))
+    return _owner_step_vehicle(it) is not None
+
+
+def _owner_step_vehicle(it: _Item) -> tuple[str, int] | None:
+    """The make and model year steps 3 and 4 compare, or None when they do not apply to
+    the item (see :func:`_owner_steps_apply`)."""
+    if (it.result is None and it.make and it.model_year is not None
+            and not (it.vin and _names_a_vehicle(it.vin))):
+        return it.make, it.model_year
+    return None
 
 
 def _names_a_vehicle(vin: str) -> bool:
@@ -389,9 +411,10 @@ def match_many(
     """Match a batch of policy reports.  ``claimed`` answers, for registered VINs, which
     (report key, vehicle index) pairs outside the batch matched them at step 1 or 2 (the
     store's results); without it only the batch's own claims count.  One result per
-    reported vehicle, in report and vehicle order; a fleet policy gives one result per vehicle registered to its owner (or
-    one pending result).  Unmatched records come back ``pending``; turning them
-    ``unmatched`` after the window is :func:`epoi.schemas.match.settle_pending`'s job.
+    reported vehicle, in report and vehicle order; a fleet policy gives one result per
+    vehicle registered to its owner (or one pending result).  Unmatched records come back
+    ``pending``; turning them ``unmatched`` after the window is
+    :func:`epoi.schemas.match.settle_pending`'s job.
     A vehicle-specific report without vehicles (rejected, E112) gives no result."""
     items: list[_Item] = []
     for report in reports:

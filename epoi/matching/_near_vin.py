@@ -37,7 +37,7 @@ from numpy.lib.format import open_memmap
 from sqlalchemy import Connection, select
 
 from ..errors import Location, StoreError
-from ..store._registrations import registration_loads
+from ..store import registration_loads
 from ._index import MAX_VIN_DISTANCE, expand_ranges
 
 # In the directory's name: arrays an older epoi wrote are ignored, then removed by the
@@ -185,7 +185,7 @@ def build_near_vin_index(conn: Connection, directory: Path) -> Path | None:
             n = len(part)
             if at + n > total:
                 raise _changed(work)
-            k, r, v, length = zip(*part)
+            k, r, v, length = zip(*part, strict=True)
             keys[at:at + n] = k
             ids[at:at + n] = r
             vins[at:at + n] = np.frombuffer("".join(v).encode("latin-1", "replace"),

@@ -2,8 +2,12 @@
 
 Streaming and lean on purpose: a state file holds millions of rows, so each row is checked
 with plain string operations and built as a ``Registration`` tuple (no pydantic per row).
-A bad row becomes a ``RowError`` (line, code, column; never the value) and is skipped; only
-a header without the required columns stops the file, because then no row could be read.
+A bad row becomes a ``RowError`` (line, code, column; never the value) and is skipped; an
+optional field that does not parse (a date of birth not YYYY-MM-DD) is reported and left
+empty, the row loads.  Only a header without the required columns stops the file, because
+then no row could be read.  Open the file with ``errors="surrogateescape"``
+(``open_registration_file``): a byte that is not UTF-8 then costs its row only
+(``REG-ENCODING``), not the file.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ import sys
 from collections.abc import Iterable, Iterator
 from datetime import date
 from operator import itemgetter
+from pathlib import Path
+from typing import TextIO
 
 from ..errors import InputError, Location
 from ..schemas.registration import Registration, RegistrationStatus, RowError
@@ -47,6 +53,25 @@ def _parse_date(text: str, cache: dict[str, date]) -> date | None:
     return value
 
 
+def open_registration_file(path: Path) -> TextIO:
+    """A CSV file of the state (registrations, renewals) as text in which bytes that are not
+    UTF-8 survive as lone surrogates: the readers then skip those rows by line instead of
+    the whole file stopping (a strict decoder fails ahead, at the chunk that holds them)."""
+    return path.open(encoding="utf-8", errors="surrogateescape", newline="")
+
+
+def undecodable(row: list[str]) -> bool:
+    """A field holds bytes that were not UTF-8 (lone surrogates, see above)."""
+    text = "".join(row)
+    if text.isascii():  # the usual case, and cheap
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def _compact(text: str) -> str:
     """Blanks and dashes out: how VINs, plates, licence numbers and FEINs are compared."""
     return "".join(text.split()).replace("-", "")
@@ -69,6 +94,8 @@ def read_registrations(
         raise InputError(
             "REG-HEADER", f"header is not UTF-8 CSV ({type(exc).__name__})", Location(file=name)
         ) from None
+    if undecodable(header):
+        raise InputError("REG-HEADER", "header is not UTF-8", Location(file=name))
     # A spreadsheet's byte-order mark must not hide the first column's name.
     columns = [h.strip().lstrip("\ufeff").strip().lower() for h in header]
     missing = [c for c in REQUIRED_COLUMNS if c not in columns]
@@ -84,8 +111,9 @@ def read_registrations(
     pick = itemgetter(*positions)
     dates: dict[str, date] = {}
 
-    def error(code: str, column: str | None, message: str) -> RowError:
-        return RowError(file=name, line=reader.line_num, code=code, column=column, message=message)
+    def error(code: str, column: str | None, message: str, skipped: bool = True) -> RowError:
+        return RowError(file=name, line=reader.line_num, code=code, column=column,
+                        message=message, skipped=skipped)
 
     while True:
         try:
@@ -105,6 +133,9 @@ def read_registrations(
             if not row or (len(row) == 1 and not row[0].strip()):
                 continue  # blank line
             yield error("REG-FIELDS", None, f"row has {len(row)} fields, the header {width}")
+            continue
+        if undecodable(row):
+            yield error("REG-ENCODING", None, "row has bytes that are not UTF-8")
             continue
         row.append("")
         (plate, vin, make, year, expires, status, last, first, org, dl, dl_state, dob, fein,
@@ -133,6 +164,8 @@ def read_registrations(
         if expires_on is None:
             yield error("REG-EXPIRES", "expires", "expiration date is missing or not YYYY-MM-DD")
             continue
+        # Status stays a row error although its column is optional: left empty it would read
+        # ACTIVE, and a cancelled registration must not become valid by a typing error.
         status = status.strip().upper() or _ACTIVE
         if status not in _STATUSES:
             yield error("REG-STATUS", "status",
@@ -144,13 +177,11 @@ def read_registrations(
             yield error("REG-OWNER", "owner_last", "neither owner_last nor owner_org is given")
             continue
         dob = dob.strip()
-        if dob:
-            dob_on = _parse_date(dob, dates)
-            if dob_on is None:
-                yield error("REG-DOB", "owner_dob", "date of birth is not YYYY-MM-DD")
-                continue
-        else:
-            dob_on = None
+        dob_on = _parse_date(dob, dates) if dob else None
+        if dob and dob_on is None:
+            # Optional: matching step 4 loses this owner's date, the row still registers.
+            yield error("REG-DOB", "owner_dob", "date of birth is not YYYY-MM-DD",
+                        skipped=False)
         yield _new_registration((
             plate, vin, _intern(make), int(year), expires_on, _intern(status),
             _intern(last) if last else None,

@@ -12,7 +12,8 @@ from typing import Literal, Protocol
 from ..errors import InputError, Location
 from ..schemas.registration import RowError, normalize_plate
 from ..schemas.vin import normalize as normalize_vin
-from ._timeline import CoverageSpan, Timeline, coverage_on
+from ._registrations import undecodable
+from ._timeline import CoverageSpan, EndReason, Timeline, coverage_on
 
 ClearanceStatus = Literal["cleared", "held"]
 HoldReason = Literal[
@@ -24,6 +25,11 @@ HoldReason = Literal[
     "not_yet_in_force",  # matched coverage exists but only from reason_date, after the day
     "not_registered",  # the renewal's plate or VIN is not in the registrations
 ]
+# The hold a coverage that ended explains (no reason recorded: it ran out).  A superseded
+# span was replaced by a later report, so it never explains a hold and has no entry.
+_HELD_FOR_END: dict[EndReason | None, HoldReason] = {
+    None: "expired", "expired": "expired", "cancelled": "cancelled", "removed": "removed",
+}
 
 _TEXT = {
     "no_matched_report": "no matched report",
@@ -32,6 +38,17 @@ _TEXT = {
     "expired": "coverage expired on {}",
     "removed": "vehicle removed from its policy on {}",
     "not_yet_in_force": "coverage starts on {}",
+    "not_registered": "plate or VIN not in the registrations",
+}
+
+# The reasons without their dates: how reports count the holds of many renewals.
+HOLD_LABELS = {
+    "no_matched_report": "no matched report",
+    "only_unmatched_reports": "only pending or unmatched reports",
+    "cancelled": "coverage cancelled",
+    "expired": "coverage expired",
+    "removed": "vehicle removed from its policy",
+    "not_yet_in_force": "coverage not yet in force",
     "not_registered": "plate or VIN not in the registrations",
 }
 
@@ -87,7 +104,7 @@ def clear_renewal(
         # The coverage that ended last explains the hold (cancelled before expired the
         # same day: the cancellation is what the owner must answer for).
         last = max(ended, key=lambda s: (s.end, s.end_reason == "cancelled", s.report_key))
-        return held(last.end_reason or "expired", last.end)
+        return held(_HELD_FOR_END[last.end_reason], last.end)
     return held("not_yet_in_force", min(s.start for s in timeline))
 
 
@@ -179,6 +196,9 @@ def read_renewals(stream: Iterable[str], *, name: str) -> Iterator[RenewalDue | 
             continue
         if len(row) != len(header):
             yield error("REN-FIELDS", None, f"row has {len(row)} fields, the header {len(header)}")
+            continue
+        if undecodable(row):
+            yield error("REN-ENCODING", None, "row has bytes that are not UTF-8")
             continue
         plate = normalize_plate(row[plate_at]) if plate_at is not None else ""
         vin = normalize_vin(row[vin_at]) if vin_at is not None else ""

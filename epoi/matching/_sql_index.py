@@ -104,7 +104,7 @@ def _block_distance(probe: tuple[str, str, str], found: Sequence[str]) -> int | 
     """Positions that differ between two VINs given as blocks; None when the lengths differ
     or more than ``MAX_VIN_DISTANCE`` positions do."""
     distance = 0
-    for a, b in zip(probe, found):
+    for a, b in zip(probe, found, strict=True):
         if len(a) != len(b):
             return None
         distance += sum(map(ne, a, b))
@@ -128,7 +128,7 @@ class SqlRegistrationIndex:
 
     # -- helpers ----------------------------------------------------------------------
 
-    def _rows(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    def _rows(self, sql: str, params: Sequence[Any]) -> Sequence[tuple[Any, ...]]:
         # The driver's cursor on the caller's connection (same transaction): SQLAlchemy's
         # Row objects cost as much as the query itself at tens of thousands of rows.
         cursor = self._conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
@@ -241,7 +241,7 @@ class SqlRegistrationIndex:
                                     np.array(probe_of_key, dtype=np.intp), vins,
                                     np.array(lengths, dtype=np.uint8))
         # A registration reached under both a name and a licence is one candidate.
-        return dict.fromkeys(zip(probe_ix.tolist(), ids.tolist()))
+        return dict.fromkeys(zip(probe_ix.tolist(), ids.tolist(), strict=True))
 
     def _near_pairs_sql(self, batch: list[NearVinProbe]) -> dict[tuple[int, int], None]:
         """(probe number, registration id) within two positions, from the name-key index."""

@@ -3,10 +3,11 @@ reported vehicle, re-try pending ones when registrations are loaded.
 
 ``match_units`` matches records in batches, each in its own transaction (the library and
 benchmark entry point); the pipeline's match handler goes through ``pipeline_match_hook``
-(``_hook``), which runs the same batch step inside the unit's transaction.  Only accepted (or warned) production reports are matched: a rejected record is
-not coverage, and a test interchange never changes production data.  Results are
-idempotent per report: matching a report again replaces its results, keeping the day it
-was first tried (the pending window counts from it, ``settle_pending``).
+(``_hook``), which runs the same batch step inside the unit's transaction.  Only accepted
+(or warned) production reports are matched: a rejected record is not coverage, and a test
+interchange never changes production data.  Results are idempotent per report: matching a
+report again replaces its results, keeping the day it was first tried (the pending window
+counts from it, ``settle_pending``).
 """
 
 from __future__ import annotations
@@ -23,8 +24,7 @@ from sqlalchemy import Connection, Date, delete, select, text, update
 
 from ..schemas.match import MatchResult, settle_pending
 from ..schemas.policy import NormalizedRecord, PolicyReport
-from ..store import Store
-from ..store._registrations import match_reports, match_results
+from ..store import Store, match_reports, match_results
 from ._matcher import ClaimLookup, match_many
 from ._sql_index import SqlRegistrationIndex
 
@@ -42,6 +42,7 @@ class MatchCounts:
     skipped_test: int = 0
     skipped_rejected: int = 0
     results: int = 0  # results written: one per reported vehicle, fleet vehicles included
+    fleet: int = 0  # of the results, vehicles a fleet policy covers without listing them
     states: Counter[str] = field(default_factory=Counter)
     steps: Counter[int] = field(default_factory=Counter)  # matched results per step
     rematched: int = 0  # stored step-3/4 results re-tried because their registration got claimed
@@ -51,6 +52,7 @@ class MatchCounts:
         self.skipped_test += other.skipped_test
         self.skipped_rejected += other.skipped_rejected
         self.results += other.results
+        self.fleet += other.fleet
         self.states.update(other.states)
         self.steps.update(other.steps)
         self.rematched += other.rematched
@@ -59,6 +61,7 @@ class MatchCounts:
         return {
             "reports": self.reports, "skipped_test": self.skipped_test,
             "skipped_rejected": self.skipped_rejected, "results": self.results,
+            "fleet": self.fleet,
             "states": {s: self.states.get(s, 0)
                        for s in ("matched", "pending", "unmatched", "ambiguous")},
             "steps": {str(k): self.steps.get(k, 0) for k in (1, 2, 3, 4)},
@@ -170,7 +173,7 @@ def _keep_reports(raw: _Raw, keys: Sequence[str], reports: Sequence[PolicyReport
     the pipeline keeps every report in its record rows anyway.  A report stored without
     it whose results now may be matched again gets it."""
     new_reports, docs = [], []
-    for k, r in zip(keys, reports):
+    for k, r in zip(keys, reports, strict=True):
         again = _may_match_again(per_report.get(k, ()))
         if k not in first:
             new_reports.append({
@@ -212,7 +215,7 @@ def _first_tried(conn: Connection, keys: Sequence[str]) -> dict[str, date]:
     return found
 
 
-def _result_rows(report: PolicyReport, results: list[MatchResult], tried_on: date | str,
+def _result_rows(report: PolicyReport, results: list[MatchResult], tried_on: date | str | None,
                  day: Callable[[date | None], date | str | None]) -> list[dict[str, Any]]:
     """The ``match_results`` rows of one report, dates as ``day`` gives them (``_Raw``)."""
     if not results:
@@ -269,7 +272,7 @@ def _match_rows(
     _keep_reports(raw, keys, reports, per_report, first, without_doc, today)
     rows: list[dict[str, Any]] = []
     tried_on = raw.day(today)
-    for key, report in zip(keys, reports):
+    for key, report in zip(keys, reports, strict=True):
         rows += _result_rows(report, per_report.get(key, []), tried_on, raw.day)
     t = match_results.c
     if only_pending:
@@ -287,6 +290,7 @@ def _match_rows(
     raw.insert(match_results, rows, dates_done=True)
     counts.reports = len(reports)
     counts.results = len(rows)
+    counts.fleet = sum(1 for row in rows if row["fleet"])
     for row in rows:
         counts.states[row["state"]] += 1
         if row["state"] == "matched":
@@ -333,9 +337,9 @@ def _rematch_claimed(conn: Connection, rows: list[dict[str, Any]],
     again = match_many(reports, index, claimed=_claim_lookup(conn))
     first = _first_tried(conn, list(stale))
     per_report: dict[str, list[MatchResult]] = {}
-    for r in again:
-        per_report.setdefault(r.report_key, []).append(
-            settle_pending(r, first.get(r.report_key, today), today, window_days))
+    for result in again:
+        per_report.setdefault(result.report_key, []).append(
+            settle_pending(result, first.get(result.report_key, today), today, window_days))
     new_rows: list[dict[str, Any]] = []
     raw = _Raw(conn)
     for report in reports:

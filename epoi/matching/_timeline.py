@@ -7,7 +7,10 @@ Per policy (carrier NAIC + policy number):
 
 * Terms: NBS, RWL, CHG and REI each cover ``[effective, expiration)``, open-ended without an
   expiration date.  Ends are exclusive: a policy that expires, or is cancelled, on day X
-  does not cover day X.
+  does not cover day X.  A policy of which the state holds no NBS, RWL or CHG (reported
+  before the state's records begin: an E111 warning) has its XLC stand for the term it
+  cancels, so the cancellation still ends coverage; without that it would end nothing, and
+  the vehicle would never be a suspension candidate.
 * Status: the latest status event on or before a day decides whether the policy is
   cancelled then.  XLC is a cancellation on its cancellation date; REI (reinstatement) and
   the start of an NBS or RWL term reopen.  So an XLC dated on or before a REI is rescinded
@@ -36,6 +39,7 @@ from ..schemas.match import MatchResult
 from ..schemas.policy import PolicyReport
 
 TERM_TYPES = frozenset({"NBS", "RWL", "CHG", "REI"})
+_OPENING_TYPES = frozenset({"NBS", "RWL", "CHG"})  # without one, an XLC stands for the term
 EndReason = Literal["expired", "cancelled", "removed", "superseded"]
 
 # Status events on one day apply in this order; the last applied wins.
@@ -116,12 +120,15 @@ def _latest(events: list[tuple[date, int, str]], day: date) -> tuple[date, int, 
 
 def _policy_spans(reports: list[CoverageReport]) -> list[CoverageSpan]:
     fleet = any(r.fleet for r in reports)
+    term_types = TERM_TYPES
+    if not any(r.transaction_type in _OPENING_TYPES for r in reports):
+        term_types = TERM_TYPES | {"XLC"}  # the XLC's term is all the state knows (above)
     terms: list[tuple[date, date | None, str]] = []
     status: list[tuple[date, int, str]] = []
     member: list[tuple[date, int, str]] = []
     for r in reports:
         tt = r.transaction_type
-        if tt in TERM_TYPES:
+        if tt in term_types:
             terms.append((r.effective_date, r.expiration_date, r.report_key))
         if tt in ("NBS", "RWL"):
             status.append((r.effective_date, _START, r.report_key))
@@ -154,11 +161,10 @@ def _policy_spans(reports: list[CoverageReport]) -> list[CoverageSpan]:
     points = sorted({t[0] for t in terms} | {t[1] for t in terms if t[1]}
                     | {e[0] for e in status} | {e[0] for e in member})
     spans: list[CoverageSpan] = []
-    open_start: date | None = None
-    open_key: str | None = None
+    opened: tuple[date, str] | None = None  # the span being built: its start and report
     carrier, policy = reports[0].carrier_naic, reports[0].policy_number
 
-    def close(end: date, now: _State) -> None:
+    def close(open_start: date, open_key: str, end: date, now: _State) -> None:
         reason: EndReason
         ended_by = None
         decisive = _latest(status, end)
@@ -175,13 +181,13 @@ def _policy_spans(reports: list[CoverageReport]) -> list[CoverageSpan]:
 
     for day in points:
         now = state(day)
-        if open_key is not None and now.report_key != open_key:
-            close(day, now)
-            open_key = None
-        if now.covered and open_key is None:
-            open_start, open_key = day, now.report_key
-    if open_key is not None:
-        spans.append(CoverageSpan(open_start, None, carrier, policy, open_key))
+        if opened is not None and now.report_key != opened[1]:
+            close(*opened, day, now)
+            opened = None
+        if now.covered and now.report_key is not None and opened is None:
+            opened = (day, now.report_key)
+    if opened is not None:
+        spans.append(CoverageSpan(opened[0], None, carrier, policy, opened[1]))
     return spans
 
 

@@ -3,69 +3,79 @@
 Public API:
 
 - ``read_segments(stream)``: the streaming tokenizer (any delimiters, several interchanges).
-- ``validate(stream, name=..., options=..., engine="fast"|"pyx12") -> FileVerdict``.
+- ``validate(source, name=..., options=..., engine="fast"|"pyx12") -> FileVerdict``: one
+  file, given as bytes or a binary stream, in this process.
+- ``validate_parallel(path, name=..., options=..., workers=...) -> FileVerdict``: the fast
+  engine on several processes, each reading its byte ranges of the file at ``path``.
+  Whether that pays is the caller's decision (``Settings.workers``), not this package's.
 - ``iter_policies(stream, verdict, name=...)``: the policy blocks of the accepted sets.
 - ``write_ta1`` / ``write_997``: the acknowledgements for a verdict.
+- ``TA1_TEXT``, ``AK3_TEXT``, ``AK4_TEXT``: the X12 codes' texts, one table for both engines.
 """
 
 from __future__ import annotations
 
-from ._options import PolicyBlock, ValidationOptions
-from ._segment import Delimiters, Segment
-
-__all__ = ["Delimiters", "PolicyBlock", "Segment", "ValidationOptions"]
-
+import io
+import os
 from typing import BinaryIO, Literal
 
 from ..schemas.verdict import FileVerdict
+from ._acks import AckDocument, AckEnvelope, ack_file_name, write_997, write_acks, write_ta1
+from ._codes import AK3_TEXT, AK4_TEXT, TA1_TEXT
+from ._options import PolicyBlock, ValidationOptions
 from ._policies import iter_policies
 from ._reader import read_segments
+from ._segment import Delimiters, Segment
 
-__all__ += ["iter_policies", "read_segments", "validate"]
+__all__ = [
+    "AK3_TEXT", "AK4_TEXT", "TA1_TEXT", "Delimiters", "Engine", "PolicyBlock", "Segment",
+    "ValidationOptions", "iter_policies", "read_segments", "validate", "validate_parallel",
+    "AckDocument", "AckEnvelope", "ack_file_name", "write_997", "write_acks", "write_ta1",
+]
+
+# The validation engines: the compiled map (default), or pyx12's own, the reference.
+Engine = Literal["fast", "pyx12"]
+
+_BYTES = (bytes, bytearray, memoryview)
+_DEFAULT_OPTIONS = ValidationOptions()  # frozen: one instance serves every call
 
 
 def validate(
-    stream: BinaryIO,
+    source: bytes | BinaryIO,
     *,
     name: str,
-    options: ValidationOptions = ValidationOptions(),
-    engine: Literal["fast", "pyx12"] = "fast",
-    workers: int = 1,
+    options: ValidationOptions = _DEFAULT_OPTIONS,
+    engine: Engine = "fast",
 ) -> FileVerdict:
-    """Validate one X12 file read from ``stream``; never raises on bad input.
+    """Validate one X12 file, its bytes or a binary stream read from where it stands;
+    never raises on bad input.
 
     ``engine="fast"`` (default) streams with the compiled map; ``"pyx12"`` runs pyx12's own
-    validation (the reference, ~30x slower, reads the whole file into memory).
-
-    ``workers`` (fast engine): processes to use, 0 = one per core (``Settings.workers``).
-    Only a stream opened on a real file at its start, of at least
-    ``_parallel.MIN_PARALLEL_BYTES``, is split; workers read their byte ranges from the
-    file themselves.  The verdict is the same as with one process."""
+    validation (the reference, ~30x slower, reads the whole file into memory)."""
     if engine == "fast":
-        if workers != 1:
-            path = _file_path(stream)
-            if path is not None:
-                from ._parallel import validate_file
-
-                return validate_file(path, name=name, options=options, workers=workers)
         from ._fast import validate as fast_validate
 
+        stream = io.BytesIO(source) if isinstance(source, _BYTES) else source
         return fast_validate(stream, name=name, options=options)
     if engine == "pyx12":
         from ._pyx12 import validate as pyx12_validate
 
-        return pyx12_validate(stream.read(), name=name, options=options)
+        data = bytes(source) if isinstance(source, _BYTES) else source.read()
+        return pyx12_validate(data, name=name, options=options)
     raise ValueError(f"unknown validation engine {engine!r}")
 
 
-def _file_path(stream: BinaryIO) -> str | None:
-    """The path of a regular file ``stream`` reads from its start, or None."""
-    import os
+def validate_parallel(
+    path: str | os.PathLike[str],
+    *,
+    name: str,
+    options: ValidationOptions = _DEFAULT_OPTIONS,
+    workers: int,
+) -> FileVerdict:
+    """The fast engine on up to ``workers`` processes (0: one per core), each reading its
+    byte ranges of the file at ``path``; the verdict is ``validate``'s on the same bytes.
+    A file under ``_parallel.MIN_PARALLEL_BYTES``, one worker, or a file that cannot be
+    cut at policy boundaries is validated in this process."""
+    from ._parallel import validate_file
 
-    path = getattr(stream, "name", None)
-    try:
-        if isinstance(path, str) and stream.seekable() and stream.tell() == 0 and os.path.isfile(path):
-            return path
-    except (OSError, ValueError):
-        pass
-    return None
+    return validate_file(os.fspath(path), name=name, options=options, workers=workers)

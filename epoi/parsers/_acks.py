@@ -18,6 +18,7 @@ from typing import Literal, NamedTuple
 
 from ..errors import ConfigError, EpoiError, InputError, Location
 from ..schemas.verdict import FileVerdict, GroupVerdict, InterchangeVerdict, Issue
+from ._reader import ISA_LENGTH  # with its segment terminator
 
 __all__ = [
     "AckDocument",
@@ -28,7 +29,6 @@ __all__ = [
     "write_ta1",
 ]
 
-ISA_LENGTH = 106  # with its segment terminator
 MAX_CONTROL_NUMBER = 999_999_999  # ISA13 and GS06 are N0 of at most 9 digits
 MAX_AK5_CODES = 5  # AK502..AK506
 MAX_AK9_CODES = 5  # AK905..AK909
@@ -289,15 +289,16 @@ def _segment_errors(issues: Iterable[Issue], ic: InterchangeVerdict) -> list[_Se
                 f"{issue.ack} issue {issue.code} has no segment position",
                 Location(interchange=ic.control_number),
             )
-        if not _SEGMENT_ID.fullmatch(issue.segment_id or ""):
+        segment_id = issue.segment_id
+        if segment_id is None or not _SEGMENT_ID.fullmatch(segment_id):
             # AK3-01 is an identifier of 2-3 characters: a garbled id ("", "81~") cannot be
             # echoed; the set's AK5 still rejects it, and the verdict JSON keeps the issue.
             continue
-        key = (issue.segment_position, issue.segment_id)
+        key = (issue.segment_position, segment_id)
         seg = by_segment.get(key)
         if seg is None:
             seg = by_segment[key] = _SegmentError(
-                issue.segment_id, issue.segment_position, _ak303(issue.loop_id), [], []
+                segment_id, issue.segment_position, _ak303(issue.loop_id), [], []
             )
         if issue.ack == "AK3":
             seg.ak3_codes.append(issue.code)
@@ -340,7 +341,7 @@ def write_acks(
         if not carrier or not ic.sender_qualifier.strip():
             continue
 
-        def env(group_number: int = 0) -> AckEnvelope:
+        def env(carrier: str, group_number: int = 0) -> AckEnvelope:
             return AckEnvelope(
                 sender_qualifier=sender_qualifier,
                 sender_id=sender_id,
@@ -351,13 +352,13 @@ def write_acks(
             )
 
         if ic.ack_requested or ic.ta1.ack_code != "A":
-            e = env()
+            e = env(carrier)
             yield AckDocument("TA1", e.interchange_control_number, ic.control_number, None,
                               write_ta1(ic, e))
         if ic.ta1.ack_code == "R":
             continue
         for group in ic.groups:
-            e = env(next_number(carrier, "group"))
+            e = env(carrier, next_number(carrier, "group"))
             yield AckDocument("997", e.interchange_control_number, ic.control_number,
                               group.control_number, write_997(ic, group, e))
 

@@ -67,7 +67,7 @@ class SegmentRule:
     name: str
     usage: str
     max_use: int
-    loop: "LoopRule"
+    loop: LoopRule
     node: segment_if
     elements: tuple[ElementRule, ...]
     n_children: int
@@ -98,8 +98,8 @@ class LoopRule:
     usage: str
     max_repeat: int
     node: Any
-    parent: "LoopRule | None"
-    children: list["LoopRule | SegmentRule"] = field(default_factory=list)
+    parent: LoopRule | None
+    children: list[LoopRule | SegmentRule] = field(default_factory=list)
     index_in_parent: int = 0
     depth: int = 0
     index: int = 0  # position in CompiledMap.loops
@@ -143,7 +143,8 @@ def _date_ok(value: str, data_type: str) -> bool:
 def _time_ok(value: str) -> bool:
     if not value.isdigit() or len(value) not in (4, 6):
         return False
-    return int(value[:2]) < 24 and int(value[2:4]) < 60 and (len(value) == 4 or int(value[4:6]) < 60)
+    return (int(value[:2]) < 24 and int(value[2:4]) < 60
+            and (len(value) == 4 or int(value[4:6]) < 60))
 
 
 def _fast_predicate(rule_type: str, min_len: int, max_len: int, codes: frozenset[str] | None,
@@ -154,7 +155,8 @@ def _fast_predicate(rule_type: str, min_len: int, max_len: int, codes: frozenset
     chars = _CHARSET.get(charset, _CHARSET["B"])
     if rule_type in ("AN", "ID"):
         # no trailing space, length in range, only characters of the set
-        rx = re.compile(rf"[{chars}]{{{max(min_len - 1, 0)},{max(max_len - 1, 0)}}}[{chars.replace(' ', '')}]")
+        rx = re.compile(rf"[{chars}]{{{max(min_len - 1, 0)},{max(max_len - 1, 0)}}}"
+                        rf"[{chars.replace(' ', '')}]")
         return rx.fullmatch
     if rule_type and rule_type[0] == "N":
         rx = re.compile(rf"-?[0-9]{{{max(min_len, 1)},{max_len}}}")
@@ -225,7 +227,7 @@ def _shape_regex(shape: tuple[Any, ...], charset: str, exclude: str) -> str:
     raise ValueError(kind)
 
 
-def segment_matcher(rule: "SegmentRule", charset: str, element: str, component: str) -> Any:
+def segment_matcher(rule: SegmentRule, charset: str, element: str, component: str) -> Any:
     """One compiled ``fullmatch`` for the raw text of a valid ``rule`` segment, or None when
     the rule needs pyx12 every time.  A match, then ``rule.extras`` and ``rule.syntax_checks``
     passing, means exactly what ``fast_valid`` returning True means; anything else goes the
@@ -339,7 +341,7 @@ class CompiledMap:
         self.st = self._seg_in(self.st_loop, "ST")
         self.hl = next(s for s in self.segments if s.id == "HL")
         self.se = self._seg_in(self.st_loop, "SE")
-        self._transitions: dict[tuple[int, str, tuple[str, ...]], tuple[int, tuple[LoopRule, ...], SegmentRule | None]] = {}
+        self._transitions: dict[tuple[Any, ...], Transition] = {}
         # For each segment id, the element positions any map node uses to tell them apart.
         self.qualifier_positions: dict[str, tuple[int, ...]] = {}
         for seg in self.segments:
@@ -415,7 +417,7 @@ class CompiledMap:
                 extra = _both(extra, lru_cache(maxsize=4096)(
                     lambda v, ext=ext, list_name=list_name: bool(ext.isValid(list_name, v))))
             elif child.rec is not None:
-                predicate = lambda v: False  # regex rules: pyx12 decides
+                predicate = _never  # regex rules: pyx12 decides
                 shape = None
             else:
                 predicate = _fast_predicate(dtype, min_len, max_len, codes, self.charset)
@@ -452,7 +454,8 @@ class CompiledMap:
         if key is not None and key[2] is None:
             qualifier = (key[1], frozenset(key[0]._valid_codes_set))
         rule = SegmentRule(
-            index=len(self.segments), id=node.id, name=node.name or node.id, usage=node.usage or "S",
+            index=len(self.segments), id=node.id, name=node.name or node.id,
+            usage=node.usage or "S",
             max_use=_max(node.max_use), loop=loop, node=node, elements=tuple(elements),
             n_children=len(node.children), has_composite=has_composite, syntax=list(node.syntax),
             qualifier=qualifier,
@@ -463,7 +466,8 @@ class CompiledMap:
         )
         rule.min_fields = max((e.seq for e in elements if e.usage == "R"), default=0)
         rule.fast = not has_composite
-        rule.extras = tuple((e.seq, e.extra) for e in elements if e.extra is not None and e.usage != "N")
+        rule.extras = tuple((e.seq, e.extra) for e in elements
+                            if e.extra is not None and e.usage != "N")
         rule.syntax_checks = tuple(_syntax_check(syn) for syn in rule.syntax)
         self.segments.append(rule)
         return rule
@@ -487,9 +491,12 @@ class CompiledMap:
             return []
         return self.pyx12_element_errors(rule, fields, delimiters)
 
-    def pyx12_element_errors(self, rule: SegmentRule, fields: list[str], delimiters: Any) -> list[Any]:
+    def pyx12_element_errors(
+        self, rule: SegmentRule, fields: list[str], delimiters: Any
+    ) -> list[Any]:
         text = delimiters.element.join(fields)
-        seg = pyx12.segment.Segment(text, delimiters.segment, delimiters.element, delimiters.component)
+        seg = pyx12.segment.Segment(text, delimiters.segment, delimiters.element,
+                                    delimiters.component)
         _ok, errors = rule.node.is_valid_errors(seg)
         return errors
 
@@ -516,8 +523,8 @@ class CompiledMap:
     def _search(self, current: SegmentRule, fields: list[str]) -> Transition:
         # Scan the current loop from the current segment on, then each enclosing loop from
         # the child we are in on (which lets that loop repeat), as pyx12's walker does.
-        loop = current.loop
-        start = loop.children.index(current)
+        loop: LoopRule | None = current.loop
+        start = current.loop.children.index(current)
         pops = 0
         while loop is not None:
             children = loop.children
@@ -532,7 +539,8 @@ class CompiledMap:
                 else:
                     chain = _entry_chain(child, fields)
                     if chain is not None:
-                        return pops, chain, chain[-1].first_segment(), _required(children[start + 1 : i])
+                        return (pops, chain, chain[-1].first_segment(),
+                                _required(children[start + 1 : i]))
             if loop is self.st_loop:
                 break
             parent = loop.parent

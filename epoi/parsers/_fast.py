@@ -27,80 +27,39 @@ from typing import Any, BinaryIO
 
 from ..errors import InputError
 from ..schemas.verdict import (
+    AckCode,
     FileError,
     FileVerdict,
+    GroupAckCode,
     GroupVerdict,
     InterchangeVerdict,
     Issue,
     Ta1,
     TransactionSetVerdict,
 )
-from ._ta1 import ta1_for
+from ._codes import (
+    AK3_TEXT,
+    AK4_TEXT,
+    GE_ELEMENT_CODE,
+    GS_ELEMENT_CODE,
+    IEA_ELEMENT_NOTE,
+    ISA_ELEMENT_NOTE,
+    ST_ELEMENT_CODE,
+    ta1_for,
+)
 from ._compiled import (
-    CompiledMap, LoopRule, SegmentRule, compiled_811_map, fast_valid,
+    CompiledMap,
+    LoopRule,
+    SegmentRule,
+    compiled_811_map,
+    fast_valid,
 )
 from ._options import ValidationOptions
 from ._reader import SegmentReader
 from ._segment import Delimiters
 
-__all__ = ["validate", "AK3_TEXT", "AK4_TEXT", "TA1_TEXT"]
+__all__ = ["validate"]
 
-# Standard code texts (X12 715/718/720/723 and the TA1 note codes); messages use these,
-# never element values, which may be personal data.
-TA1_TEXT = {
-    "001": "interchange control number in header and trailer do not match",
-    "005": "invalid interchange sender id qualifier",
-    "006": "invalid interchange sender id",
-    "007": "invalid interchange receiver id qualifier",
-    "008": "invalid interchange receiver id",
-    "010": "invalid authorization information qualifier",
-    "011": "invalid authorization information value",
-    "012": "invalid security information qualifier",
-    "013": "invalid security information value",
-    "014": "invalid interchange date value",
-    "015": "invalid interchange time value",
-    "016": "invalid interchange standards identifier value",
-    "017": "invalid interchange version id value",
-    "018": "invalid interchange control number value",
-    "019": "invalid acknowledgment requested value",
-    "020": "invalid test indicator value",
-    "021": "invalid number of included groups value",
-    "022": "invalid control structure",
-    "023": "improper (premature) end-of-file",
-    "024": "invalid interchange content",
-    "025": "duplicate interchange control number",
-    "027": "invalid component element separator",
-}
-AK3_TEXT = {
-    "1": "unrecognized segment id",
-    "2": "unexpected segment",
-    "3": "mandatory segment missing",
-    "4": "loop occurs over maximum times",
-    "5": "segment exceeds maximum use",
-    "6": "segment not in defined transaction set",
-    "7": "segment not in proper sequence",
-    "8": "segment has data element errors",
-}
-AK4_TEXT = {
-    "1": "mandatory data element missing",
-    "2": "conditional required data element missing",
-    "3": "too many data elements",
-    "4": "data element too short",
-    "5": "data element too long",
-    "6": "invalid character in data element",
-    "7": "invalid code value",
-    "8": "invalid date",
-    "9": "invalid time",
-    "10": "exclusion condition violated",
-}
-# pyx12's TA1 element map (error_997.__get_isa_errors): ISA element position -> note code.
-_ISA_ELEMENT_NOTE = {
-    1: "010", 2: "011", 3: "012", 4: "013", 5: "005", 6: "006", 7: "007", 8: "008",
-    9: "014", 10: "015", 11: "016", 12: "017", 13: "018", 14: "019", 15: "020", 16: "027",
-}
-# Note codes that reject the interchange win over the others when picking the TA1 note (pyx12).
-_GS_ELEMENT_CODE = {6: "6", 8: "2"}  # other GS element errors: "1" (pyx12)
-_ST_ELEMENT_CODE = {1: "6", 2: "7"}
 _HL_PARENT_LEVEL = {"1": "", "2": "1", "4": "2", "5": "4"}
 _HL_DEPTH = 32  # ancestors kept; this profile nests 4 levels
 _ENVELOPE = frozenset(("ISA", "IEA", "GS", "GE", "ST", "SE"))
@@ -110,7 +69,7 @@ _UNSET = object()
 _MISSING = "missing"  # key prefix in a frame's counts: a required child already reported
 
 
-class _Qual(dict):  # type: ignore[type-arg]
+class _Qual(dict[str, Any]):
     """Steps of one segment id keyed by its qualifier element (at ``pos``)."""
 
     __slots__ = ("pos",)
@@ -537,7 +496,9 @@ class _Engine:
         self._next = [None] * len(self.m.segments)
         self._memo_size = 0
 
-    def _element_errors(self, st: _Set, rule: SegmentRule, errors: list[Any], position: int) -> None:
+    def _element_errors(
+        self, st: _Set, rule: SegmentRule, errors: list[Any], position: int
+    ) -> None:
         for e in errors:
             node = getattr(e, "map_node", None)
             component = None
@@ -592,8 +553,10 @@ class _Engine:
                 parent_level = stack[i][1]
             want = _HL_PARENT_LEVEL.get(level)
             if parent_level is not None and want is not None and parent_level != want:
-                self._ele_issue(st, "7", rule, position, "HL02", 2, None, "734",
-                                f"Hierarchical Parent ID Number (level {level} under level {parent_level})")
+                self._ele_issue(
+                    st, "7", rule, position, "HL02", 2, None, "734",
+                    f"Hierarchical Parent ID Number (level {level} under level {parent_level})",
+                )
         else:
             stack.clear()
         stack.append((hl_id, level))
@@ -616,7 +579,9 @@ class _Engine:
         else:
             self._seg_issue(st, "3", child.id, position, frame.loop)
 
-    def _close_frame(self, st: _Set, frame: _Frame, position: int, include_se: bool = False) -> None:
+    def _close_frame(
+        self, st: _Set, frame: _Frame, position: int, include_se: bool = False
+    ) -> None:
         counts = frame.counts
         for child in frame.loop.required:
             if (child not in counts and (_MISSING, child) not in counts
@@ -656,7 +621,7 @@ class _Engine:
         for e in self.m.element_errors(self.m.isa, f, self.delimiters):
             node = getattr(e, "map_node", None)
             pos = node.seq if node is not None else None
-            code = _ISA_ELEMENT_NOTE.get(pos or 0)
+            code = ISA_ELEMENT_NOTE.get(pos or 0)
             if code:
                 ix.elements.append(code)
         control = f[13] if len(f) > 13 else ""
@@ -668,7 +633,8 @@ class _Engine:
             ix.profile.append("007")
         if _get(f, 8).strip() != o.receiver_id:
             ix.profile.append("008")
-        if o.known_senders is not None and (_get(f, 5).strip(), _get(f, 6).strip()) not in o.known_senders:
+        sender = (_get(f, 5).strip(), _get(f, 6).strip())
+        if o.known_senders is not None and sender not in o.known_senders:
             ix.profile.append("006")
 
     def _iea(self, f: list[str], position: int) -> None:
@@ -686,7 +652,7 @@ class _Engine:
         for e in self.m.element_errors(self.m.iea, f, self.delimiters):
             node = getattr(e, "map_node", None)
             if node is not None:
-                ix.elements.append({1: "021", 2: "018"}.get(node.seq, "024"))
+                ix.elements.append(IEA_ELEMENT_NOTE.get(node.seq, "024"))
         ix.closed = True
         self.ix = None
 
@@ -706,7 +672,7 @@ class _Engine:
         for e in self.m.element_errors(self.m.gs, f, self.delimiters):
             node = getattr(e, "map_node", None)
             if node is not None:  # AK9 has no code for "too many elements" (pyx12 drops it)
-                g.codes.add(_GS_ELEMENT_CODE.get(node.seq, "1"))
+                g.codes.add(GS_ELEMENT_CODE.get(node.seq, "1"))
                 if node.seq in (1, 8):
                     g.unsupported = True  # functional id or version without a map
         ix.groups.append(g)
@@ -731,7 +697,7 @@ class _Engine:
         for e in self.m.element_errors(self.m.ge, f, self.delimiters):
             node = getattr(e, "map_node", None)
             if node is not None:
-                g.codes.add("6" if node.seq == 2 else "1")
+                g.codes.add(GE_ELEMENT_CODE.get(node.seq, "1"))
         g.closed = True
         self.group = None
 
@@ -758,7 +724,7 @@ class _Engine:
         for e in st_errors:
             node = getattr(e, "map_node", None)
             if node is not None:
-                st.codes.add(_ST_ELEMENT_CODE.get(node.seq, "6"))
+                st.codes.add(ST_ELEMENT_CODE.get(node.seq, "6"))
             else:
                 self._element_errors(st, self.m.st, [e], position)
 
@@ -772,7 +738,7 @@ class _Engine:
         for e in self.m.element_errors(self.m.se, f, self.delimiters):
             node = getattr(e, "map_node", None)
             if node is not None:
-                st.codes.add(_ST_ELEMENT_CODE.get(node.seq, "6"))
+                st.codes.add(ST_ELEMENT_CODE.get(node.seq, "6"))
             else:
                 self._element_errors(st, self.m.se, [e], position)
         if _get(f, 2) != st.control_number:
@@ -870,6 +836,7 @@ class _Engine:
         sets = [] if g.unsupported else [self._set_verdict(s) for s in g.sets]
         accepted = sum(1 for s in sets if s.ack_code in ("A", "E"))
         codes = sorted(g.codes)
+        ack: GroupAckCode
         if codes or accepted == 0:
             ack = "R"
         elif accepted == len(sets):
@@ -890,7 +857,7 @@ class _Engine:
             codes.add("5")
         # Errors inside policies alone: the set is accepted with errors noted (AK5 E), those
         # policies are rejected (guide §3).  With any error of the set's own, it is rejected.
-        ack = "R" if codes else "E" if st.rejected else "A"
+        ack: AckCode = "R" if codes else "E" if st.rejected else "A"
         issues = st.issues
         if ack == "R" and st.rejected:
             issues = [unscoped(i) for i in issues]

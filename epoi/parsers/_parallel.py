@@ -29,6 +29,7 @@ import os
 import re
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 from ..errors import InputError
@@ -114,7 +115,8 @@ def _plan(path: str, parts: int) -> _Plan | None:
         term, sep = d.segment.encode("latin-1"), d.element.encode("latin-1")
         t, s = re.escape(term), re.escape(sep)
         value = rb"[^" + t + s + rb"]*"
-        policy = re.compile(t + rb"[\r\n]*(HL" + s + value + s + value + s + rb"4(?:" + s + rb"|" + t + rb"))")
+        policy = re.compile(
+            t + rb"[\r\n]*(HL" + s + value + s + value + s + rb"4(?:" + s + rb"|" + t + rb"))")
         st = re.compile(t + rb"[\r\n]*(ST(?:" + s + rb"|" + t + rb"))")
         first_st = st.search(mm)
         if first_st is None:
@@ -145,7 +147,7 @@ def _plan(path: str, parts: int) -> _Plan | None:
                 continue
             plan.ranges.append(_Range("policy", start, None, (set_start, first_policy.start(1))))
             last = start
-        for a, b in zip(plan.ranges, plan.ranges[1:]):
+        for a, b in pairwise(plan.ranges):
             a.end = b.start
         return plan if plan.ranges else None
 
@@ -176,7 +178,8 @@ def _envelope_after(path: str, at: int, d: Delimiters, ids: tuple[bytes, ...],
     reader first)."""
     term, sep = d.segment.encode("latin-1"), d.element.encode("latin-1")
     t = re.escape(term)
-    rx = re.compile(t + rb"[\r\n]*((?:" + b"|".join(ids) + rb")(?:" + re.escape(sep) + rb"|" + t + rb"))")
+    rx = re.compile(
+        t + rb"[\r\n]*((?:" + b"|".join(ids) + rb")(?:" + re.escape(sep) + rb"|" + t + rb"))")
     window = 1 << 24
     overlap = max_segment + 16
     with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
@@ -369,7 +372,7 @@ def _stitch(path: str, name: str, options: ValidationOptions, plan: _Plan,
     try:
         run(0, plan.ranges[0].start)
         frozen = None  # a policy boundary's state when a worker already closed the loops
-        for r, future in zip(plan.ranges, futures):
+        for r, future in zip(plan.ranges, futures, strict=True):
             resume_at = _take(engine, r, future, frozen, path)
             frozen = None
             if isinstance(resume_at, tuple):  # a policy range ended at the next policy

@@ -10,13 +10,17 @@ and the current policy (HL level 4 with its level 5 loops) are held.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 from ..errors import InputError
 from ..schemas.verdict import (
-    FileVerdict, GroupVerdict, InterchangeVerdict, Issue, TransactionSetVerdict,
+    FileVerdict,
+    GroupVerdict,
+    InterchangeVerdict,
+    Issue,
+    TransactionSetVerdict,
 )
 from ._options import PolicyBlock
 from ._reader import SegmentReader
@@ -69,7 +73,10 @@ def _rejected(ts: TransactionSetVerdict) -> dict[int, list[Issue]]:
     return out
 
 
-def _nth(items: list, n: int):  # type: ignore[type-arg]
+_T = TypeVar("_T")
+
+
+def _nth(items: Sequence[_T], n: int) -> _T | None:
     return items[n] if 0 <= n < len(items) else None
 
 

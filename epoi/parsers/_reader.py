@@ -15,6 +15,11 @@ read" simply catches the error after the loop (the fast engine turns it into a
                       never buffers more than one chunk plus one segment, even for a
                       multi-gigabyte line
 
+Both engines read through here: the fast engine takes the segments as they come
+(``SegmentReader.batches``), the pyx12 engine takes the file cut into interchanges
+(``read_interchanges``), so a file that cannot be read gets the same code, message and
+position from either.
+
 Bytes are decoded as latin-1, so every byte maps to one character and nothing is lost; the
 validators flag characters outside the X12 character sets, not the reader.
 
@@ -26,7 +31,8 @@ Speed: each chunk is split with one ``str.split(terminator)`` and each segment w
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import BinaryIO
+from dataclasses import dataclass
+from typing import Literal, Protocol
 
 from ..errors import InputError, Location
 from ._segment import Delimiters, Segment
@@ -40,7 +46,14 @@ _BOM = "\xef\xbb\xbf"  # a UTF-8 byte order mark, decoded as latin-1
 _SNIFF = 1024
 _NON_TEXT_SHARE = 0.30
 
-__all__ = ["ISA_LENGTH", "SegmentReader", "read_segments", "parse_isa_delimiters"]
+__all__ = [
+    "ISA_LENGTH",
+    "InterchangeText",
+    "SegmentReader",
+    "parse_isa_delimiters",
+    "read_interchanges",
+    "read_segments",
+]
 
 
 def _error(code: str, message: str, position: int | None) -> InputError:
@@ -60,7 +73,9 @@ def parse_isa_delimiters(isa: str) -> Delimiters | None:
     if element.isalnum() or element in _BLANKS:
         return None
     fields = isa[:105].split(element)
-    if len(fields) != 17 or any(len(f) != w for f, w in zip(fields[1:], _ISA_WIDTHS)):
+    if len(fields) != 17 or any(
+        len(f) != w for f, w in zip(fields[1:], _ISA_WIDTHS, strict=True)
+    ):
         return None
     if segment.isalnum() or segment in (element, component, " ") or segment in isa[:105]:
         return None  # a terminator inside the ISA would cut it short
@@ -77,12 +92,19 @@ def _non_text_share(text: str) -> float:
     return bad / len(sample)
 
 
+class ByteStream(Protocol):
+    """What the reader reads from: an open binary file, or anything else with ``read(n)``
+    (``_parallel`` hands it byte ranges of a file)."""
+
+    def read(self, n: int = -1, /) -> bytes: ...
+
+
 class SegmentReader:
     """Iterate over the segments of one stream; ``delimiters`` are those of the interchange
     whose segments are being yielded (they change at each ISA that declares others)."""
 
     def __init__(
-        self, stream: BinaryIO, *, chunk_size: int = 1 << 20, max_segment_length: int = 4096,
+        self, stream: ByteStream, *, chunk_size: int = 1 << 20, max_segment_length: int = 4096,
         resume: Delimiters | None = None, partial: bool = False,
     ) -> None:
         """``resume``: the stream starts at a segment inside an interchange with these
@@ -104,7 +126,9 @@ class SegmentReader:
         if not data:
             return ""
         if b"\x00" in data:
-            raise _error("FILE-BINARY", "the file holds NUL bytes: not X12 text", self.segments_read or None)
+            raise _error(
+                "FILE-BINARY", "the file holds binary data (NUL bytes)", self.segments_read or None
+            )
         self.bytes_read += len(data)
         return data.decode("latin-1")
 
@@ -158,16 +182,19 @@ class SegmentReader:
                 if not buf.startswith("ISA"):
                     if first and _non_text_share(buf) > _NON_TEXT_SHARE:
                         raise _error("FILE-BINARY", "the file is mostly non-text: not X12", None)
-                    raise _error("FILE-NO-ISA", "the data does not begin with an ISA segment", n or None)
+                    raise _error(
+                        "FILE-NO-ISA", "the file does not begin with an ISA segment", n or None
+                    )
                 if len(buf) < ISA_LENGTH:
                     raise _error("FILE-TRUNCATED", "the file ends inside an ISA segment", n or None)
-                delims = parse_isa_delimiters(buf)
-                if delims is None:
+                declared = parse_isa_delimiters(buf)
+                if declared is None:
                     raise _error(
                         "FILE-BAD-ISA",
                         "the ISA segment is not 106 characters with usable delimiters",
                         n + 1,
                     )
+                delims = declared
             first = False
             self.delimiters = delims
             term, sep = delims.segment, delims.element
@@ -227,7 +254,7 @@ class SegmentReader:
                                 "FILE-NO-ISA",
                                 "data after an IEA does not begin with an ISA segment", n
                             )
-                        elif head == "IEA" and p[3:4] == sep or p == "IEA":
+                        elif head == "IEA" and _is_iea(p, sep):
                             in_interchange = False
                         out.append(p)
                     self.segments_read = n
@@ -272,6 +299,12 @@ class SegmentReader:
             # back to state 1 with buf starting at the new ISA
 
 
+def _is_iea(segment: str, sep: str) -> bool:
+    """Whether ``segment`` (which starts with ``IEA``) is an IEA: ``IEA`` alone or followed
+    by the element separator."""
+    return segment[3:4] == sep or segment == "IEA"
+
+
 def _envelope_finder(term: str) -> Callable[[str], bool]:
     """A test: may a segment of ``text`` begin with ISA or IEA?  ``str.find`` runs at C
     speed; the rare hit inside a value (a name like LISA) is checked and skipped."""
@@ -303,7 +336,62 @@ def _nth_find(text: str, sub: str, count: int) -> int:
 
 
 def read_segments(
-    stream: BinaryIO, *, chunk_size: int = 1 << 20, max_segment_length: int = 4096
+    stream: ByteStream, *, chunk_size: int = 1 << 20, max_segment_length: int = 4096
 ) -> Iterator[Segment]:
     """Yield the segments of ``stream`` in file order; see the module doc for the errors."""
     return iter(SegmentReader(stream, chunk_size=chunk_size, max_segment_length=max_segment_length))
+
+
+@dataclass(slots=True)
+class InterchangeText:
+    """One interchange as the reader cut it: the raw texts of its segments, ISA first, with
+    the delimiters its ISA declares."""
+
+    segments: list[str]
+    delimiters: Delimiters
+    first_segment: int  # file position of its ISA
+    # "iea": closed by its IEA; "next_isa": cut short by the next ISA; "eof": the data ended
+    ending: Literal["iea", "next_isa", "eof"] = "eof"
+
+    def text(self) -> str:
+        """The interchange as X12 text: its segments, each followed by its terminator (the
+        blank lines between segments, which the reader drops, left out)."""
+        term = self.delimiters.segment
+        return term.join(self.segments) + term
+
+
+def read_interchanges(
+    stream: ByteStream, *, chunk_size: int = 1 << 20, max_segment_length: int = 4096
+) -> tuple[list[InterchangeText], InputError | None]:
+    """The interchanges of ``stream`` in file order, each read with its own delimiters, and
+    the error that stopped the reading (None when it read to the end).  An interchange the
+    data ends in, at a segment boundary, is not an error here: it ends ``"eof"`` and the
+    caller says what that means (TA1 023, or a file error when no IEA was read at all).
+    Memory: the whole file's segments, for callers that hold the file anyway (pyx12)."""
+    reader = SegmentReader(
+        stream, chunk_size=chunk_size, max_segment_length=max_segment_length, partial=True
+    )
+    out: list[InterchangeText] = []
+    current: InterchangeText | None = None
+    n = 0
+    try:
+        for batch in reader.batches():
+            d = reader.delimiters
+            sep = d.element
+            for p in batch:
+                n += 1
+                head = p[:3]
+                if head == "ISA":
+                    if current is not None:
+                        current.ending = "next_isa"
+                    current = InterchangeText([p], Delimiters(sep, p[104], d.segment), n)
+                    out.append(current)
+                    continue
+                assert current is not None  # the reader raises for data outside an ISA
+                current.segments.append(p)
+                if head == "IEA" and _is_iea(p, sep):
+                    current.ending = "iea"
+                    current = None
+    except InputError as exc:
+        return out, exc
+    return out, None

@@ -16,10 +16,9 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from .._units import parse_key
 from ..config import Settings
 from ..errors import InputError, Location
-from ..intake import DEFAULT_CHUNK_SIZE
+from ..intake import DEFAULT_CHUNK_SIZE, parse_key
 from ..store import (
     Store,
     SubmissionState,

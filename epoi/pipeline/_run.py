@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from .. import _logging
 from ..config import Settings
-from ..intake import DEFAULT_CHUNK_SIZE, SubmissionResult
+from ..intake import DEFAULT_CHUNK_SIZE, SubmissionResult, submission_of_key
 from ..parsers._parallel import resolve_workers
 from ..queues import Broker, Kind, QueueConfig, Worker, WorkerStats, stop_on_signals
 from ..store import (
@@ -24,9 +24,11 @@ from ..store import (
     Interchange,
     Store,
     Submission,
+    TransactionSet,
     WorkUnit,
     record_counts,
 )
+from ._problems import Problem, problems_of
 from ._stages import Clock, MatchHook, Pipeline, Progress, no_matching
 
 __all__ = ["RunSummary", "run", "serve", "summarize"]
@@ -45,6 +47,7 @@ class RunSummary:
     submissions: list[int] = field(default_factory=list)
     interchanges: int = 0
     interchanges_rejected: int = 0
+    sets_rejected: int = 0  # 997 AK5 R
     policies: int = 0
     accepted: int = 0
     warned: int = 0
@@ -54,15 +57,19 @@ class RunSummary:
     business_errors: int = 0
     acks: int = 0  # TA1 and 997
     error_returns: int = 0
-    failed_units: int = 0
+    failed_units: int = 0  # units that failed for good, and submissions that failed
     dead_lettered: int = 0
+    problems: list[Problem] = field(default_factory=list)  # why each of the above
 
     @property
     def anything_rejected(self) -> bool:
-        return bool(self.rejected or self.interchanges_rejected or self.failed_units)
+        return bool(self.rejected or self.interchanges_rejected or self.sets_rejected
+                    or self.failed_units)  # fmt: skip
 
     def as_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
+        doc = {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
+        doc["problems"] = [p.as_dict() for p in self.problems]
+        return doc
 
 
 def run(
@@ -120,7 +127,7 @@ def _drain(
         broker.publish_many(parse_units)
         stats = Worker(broker, pipeline.handlers()).run(until_idle=True)
     touched = {r.submission_id for r in results if not r.duplicate}
-    touched |= {int(e.unit_id.split("/", 1)[0][4:]) for e in recovered}
+    touched |= {submission_of_key(e.unit_id) for e in recovered}
     summary = summarize(store, sorted(touched))
     summary.files = len(results)
     summary.duplicates = sum(r.duplicate for r in results)
@@ -159,6 +166,11 @@ def summarize(store: Store, submission_ids: Sequence[int]) -> RunSummary:
                 Interchange.submission_id.in_(ids), Interchange.ta1_ack_code == "R"
             )
         ) or 0
+        summary.sets_rejected = session.scalar(
+            select(func.count()).select_from(TransactionSet).where(
+                TransactionSet.submission_id.in_(ids), TransactionSet.ack_code == "R"
+            )
+        ) or 0
         summary.acks = session.scalar(
             select(func.count()).select_from(Ack).where(Ack.submission_id.in_(ids))
         ) or 0
@@ -173,6 +185,7 @@ def summarize(store: Store, submission_ids: Sequence[int]) -> RunSummary:
             )
         ) or 0
         summary.failed_units += failed_subs
+        summary.problems = problems_of(session, ids)
     return summary
 
 
@@ -214,7 +227,8 @@ def serve(
             failures.append(exc)
             stop.set()
 
-    threads = [threading.Thread(target=consume, name=f"epoi-worker-{n}") for n in range(concurrency)]
+    threads = [threading.Thread(target=consume, name=f"epoi-worker-{n}")
+               for n in range(concurrency)]
     for t in threads:
         t.start()
     try:

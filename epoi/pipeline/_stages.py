@@ -15,23 +15,32 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections import OrderedDict, deque
-from concurrent.futures import Future, ProcessPoolExecutor
-from multiprocessing import get_context
-from typing import Any
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from datetime import date, datetime
+from multiprocessing import get_context
 from pathlib import Path
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .. import _logging
-from .._units import decode_chunk, match_key, parse_key
 from ..config import Settings
-from ..intake import DEFAULT_CHUNK_SIZE, SubmissionResult, acknowledge, receive
+from ..intake import (
+    DEFAULT_CHUNK_SIZE,
+    OutgoingFiles,
+    SubmissionResult,
+    acknowledge,
+    decode_chunk,
+    match_key,
+    parse_key,
+    receive,
+    source_of_match_key,
+    submission_of_key,
+)
 from ..parsers import Delimiters, PolicyBlock
-from ..parsers._acks import ack_file_name
-from ..queues import Envelope, Handler, Kind
-from ..queues._headers import error_code_and_message, is_permanent
+from ..queues import Envelope, Handler, Kind, error_code_and_message, is_permanent
 from ..schemas.policy import NormalizedRecord
 from ..store import (
     Carrier,
@@ -57,8 +66,8 @@ from ..store import (
     prior_reports,
     queued_units,
     records_for_return,
-    store_records,
     reports_of_unit,
+    store_records,
     unit_by_key,
     units_left,
     update_submission,
@@ -135,7 +144,9 @@ class Pipeline:
 
     # -- wiring ---------------------------------------------------------------------------
 
-    def handlers(self, stages: Iterable[Kind] = ("parse", "normalize", "match")) -> dict[Kind, Handler]:
+    def handlers(
+        self, stages: Iterable[Kind] = ("parse", "normalize", "match")
+    ) -> dict[Kind, Handler]:
         table: Mapping[Kind, Callable[[Envelope], list[Envelope]]] = {
             "parse": self.parse,
             "normalize": self.normalize,
@@ -188,7 +199,7 @@ class Pipeline:
     # -- parse ----------------------------------------------------------------------------
 
     def parse(self, envelope: Envelope) -> list[Envelope]:
-        submission_id = _submission_of(envelope.unit_id)
+        submission_id = submission_of_key(envelope.unit_id)
         result = acknowledge(
             submission_id, store=self.store, settings=self.settings, clock=self.clock,
             chunk_size=self.chunk_size,
@@ -357,18 +368,15 @@ class Pipeline:
                 delimiters=Delimiters(element=element, component=component, segment=segment),
             ),
         )
-        out_dir = self.settings.home / "acks" / str(ts.submission_id)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        path = out_dir / ack_file_name("811", ic.sender_id, icn, ts.test)  # type: ignore[arg-type]
-        # Written before the commit: a rollback gives the number back, and the next attempt
-        # writes the same name again.
-        path.write_text(text, encoding="latin-1")
-        add_error_return(
-            session, ts.submission_id, set_id=ts.id, control_number=f"{icn:09d}",
-            group_control_number=str(gcn), answers_interchange=ic.control_number,
-            answers_group=group.control_number, answers_set=ts.control_number,
-            path=_relative(path, self.settings.home), content=text, created_at=now,
-        )  # fmt: skip
+        # Written before the commit: a rollback gives the number back (and the file goes).
+        with OutgoingFiles(self.settings.home, ts.submission_id) as out:
+            path = out.write("811", ic.sender_id, icn, ts.test, text)
+            add_error_return(
+                session, ts.submission_id, set_id=ts.id, control_number=f"{icn:09d}",
+                group_control_number=str(gcn), answers_interchange=ic.control_number,
+                answers_group=group.control_number, answers_set=ts.control_number,
+                path=out.relative(path), content=text, created_at=now,
+            )  # fmt: skip
         _log.info("error_return_written", submission=ts.submission_id, set=ts.key,
                   echoed=len(records))  # fmt: skip
 
@@ -389,7 +397,7 @@ class Pipeline:
                 if self.match_hook is not no_matching:
                     self.match_hook(session, [r for _rid, r in in_hand])
             else:
-                source = unit_by_key(session, envelope.unit_id.removesuffix("/match"))
+                source = unit_by_key(session, source_of_match_key(envelope.unit_id))
                 reports = [
                     r
                     for r in (reports_of_unit(session, source.id) if source else [])
@@ -423,7 +431,9 @@ def _contexts(
 _CHILD_STORE: dict[str, Store] = {}
 
 
-def _first_pass(url: str, settings: Settings, unit_key: str, today: date) -> list[NormalizedRecord] | None:
+def _first_pass(
+    url: str, settings: Settings, unit_key: str, today: date
+) -> list[NormalizedRecord] | None:
     """In a worker process: the unit's policies normalised knowing nothing of earlier
     reports (pure; the store is only read).  None when the unit is done or gone."""
     store = _CHILD_STORE.get(url)
@@ -471,9 +481,12 @@ class _Prefetch:
         today = self.clock().date()
         while self._planned and len(self._futures) < self.AHEAD * self.workers:
             key = self._planned.popleft()
-            self._futures[key] = (today, self._pool.submit(_first_pass, self.url, self.settings, key, today))
+            future = self._pool.submit(_first_pass, self.url, self.settings, key, today)
+            self._futures[key] = (today, future)
 
-    def take(self, unit_key: str, today: date, blocks: Sequence[PolicyBlock]) -> list[NormalizedRecord] | None:
+    def take(
+        self, unit_key: str, today: date, blocks: Sequence[PolicyBlock]
+    ) -> list[NormalizedRecord] | None:
         with self._lock:
             hit = self._futures.pop(unit_key, None)
             if hit is None and unit_key in self._planned:
@@ -490,7 +503,7 @@ class _Prefetch:
             return None
         if records is None or day != today or len(records) != len(blocks):
             return None
-        for rec, block in zip(records, blocks):
+        for rec, block in zip(records, blocks, strict=True):
             if rec.report.key.policy_position != block.policy[0].position - block.set_start + 1:
                 return None
         self.used += 1
@@ -506,6 +519,11 @@ class _Prefetch:
 
 
 # -- hand-offs -------------------------------------------------------------------------------
+
+
+# A chunk's part of its set's error return: first position of each jurisdiction, and its
+# rejected and warned records.
+_SetPart = tuple[dict[str, int], list[NormalizedRecord]]
 
 
 class _Handoff:
@@ -529,7 +547,7 @@ class _Handoff:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._match: OrderedDict[str, list[tuple[int, NormalizedRecord]]] = OrderedDict()
-        self._sets: OrderedDict[int, dict[str, tuple[dict[str, int], list[NormalizedRecord]]]] = OrderedDict()
+        self._sets: OrderedDict[int, dict[str, _SetPart]] = OrderedDict()
 
     def put(self, match_unit: str, records: list[tuple[int, NormalizedRecord]]) -> None:
         with self._lock:
@@ -554,7 +572,8 @@ class _Handoff:
                 places[j] = pos
             if r.status != "accepted":
                 # The error return echoes no insured's personal data: not kept.
-                returned.append(r.model_copy(update={"report": r.report.model_copy(update={"insureds": ()})}))
+                report = r.report.model_copy(update={"insureds": ()})
+                returned.append(r.model_copy(update={"report": report}))
         return _ChunkNote(self, set_id, unit_key, places, returned)
 
     def _keep(self, note: _ChunkNote) -> None:
@@ -602,13 +621,6 @@ class _ChunkNote:
 
 
 # -- helpers ---------------------------------------------------------------------------------
-
-
-def _submission_of(unit_key: str) -> int:
-    head = unit_key.split("/", 1)[0]
-    if not head.startswith("sub-") or not head[4:].isdigit():
-        raise ValueError(f"not a unit key: {unit_key!r}")
-    return int(head[4:])
 
 
 def _expected_naic(session: Session, sub: Submission) -> Callable[[str], str | None]:
@@ -670,10 +682,3 @@ def _advance(
     sub = session.get_one(Submission, submission_id)
     if sub.state is before:
         update_submission(session, submission_id, state=after)
-
-
-def _relative(path: Path, home: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(home.resolve()))
-    except ValueError:
-        return str(path.resolve())

@@ -13,6 +13,7 @@ under ``EPOI_HOME``) and on RabbitMQ; only ``QueueConfig.broker_url`` differs.
 from epoi.queues._broker import Broker
 from epoi.queues._config import QueueConfig
 from epoi.queues._dead import dead_list, dead_replay
+from epoi.queues._headers import error_code_and_message, is_permanent
 from epoi.queues._topology import Topology
 from epoi.queues._worker import Handler, Worker, WorkerStats, stop_on_signals
 from epoi.schemas.messages import DeadLetter, Envelope, Kind
@@ -29,5 +30,7 @@ __all__ = [
     "WorkerStats",
     "dead_list",
     "dead_replay",
+    "error_code_and_message",
+    "is_permanent",
     "stop_on_signals",
 ]

@@ -273,7 +273,7 @@ class Worker:
 
 
 def _stats_dict(stats: WorkerStats) -> dict[str, int]:
-    return {name: getattr(stats, name) for name in stats.__slots__}  # type: ignore[attr-defined]
+    return {name: getattr(stats, name) for name in stats.__slots__}
 
 
 def stop_on_signals(

@@ -7,12 +7,15 @@ Public API:
 - ``summary_report(session, opts)``, ``submission_report(session, opts, submission_id)``,
   ``carrier_report(session, opts, naic)``, ``unmatched_report(session, opts)``,
   ``timeliness_report(session, opts)``: the typed, frozen report models (``_model``)
-- ``render(report, "html" | "csv" | "json") -> str``; ``report_dict(report)`` (the JSON
-  document as a dict)
-- ``mask_licence``, ``mask_date_of_birth``, ``mask_name``, ``mask_fein``
+- ``render(report, "html" | "json") -> str``; ``report_dict(report)`` (the JSON
+  document as a dict); ``csv_tables(report)`` (file name -> CSV, one per table, and
+  ``report.csv`` saying what they are), ``render_csv(report, section)`` (one table),
+  ``csv_zip(report)`` (the tables as one zip)
+- ``mask_licence``, ``mask_date_of_birth``, ``mask_name``, ``mask_fein``,
+  ``mask_policy_number``
 """
 
-from ._mask import mask_date_of_birth, mask_fein, mask_licence, mask_name
+from ._mask import mask_date_of_birth, mask_fein, mask_licence, mask_name, mask_policy_number
 from ._model import (
     AnyReport,
     CarrierReport,
@@ -31,7 +34,16 @@ from ._queries import (
     timeliness_report,
     unmatched_report,
 )
-from ._render import Format, render, render_csv, render_html, render_json, report_dict
+from ._render import (
+    Format,
+    csv_tables,
+    csv_zip,
+    render,
+    render_csv,
+    render_html,
+    render_json,
+    report_dict,
+)
 
 __all__ = [
     "AnyReport",
@@ -45,10 +57,13 @@ __all__ = [
     "TimelinessReport",
     "UnmatchedReport",
     "carrier_report",
+    "csv_tables",
+    "csv_zip",
     "mask_date_of_birth",
     "mask_fein",
     "mask_licence",
     "mask_name",
+    "mask_policy_number",
     "render",
     "render_csv",
     "render_html",

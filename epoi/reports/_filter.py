@@ -6,17 +6,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
-from typing import Any, TypeVar
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, TypeVarTuple
 
 import sqlalchemy as sa
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from .._access import CarrierScope
-from ..store import PolicyReportRow, Submission
+from ..store import CarrierScope, PolicyReportRow, Submission
 
-T = TypeVar("T", bound=tuple[Any, ...])
+# The columns a statement selects, kept through the WHERE clauses a Filter adds.
+Ts = TypeVarTuple("Ts")
 
 @dataclass(frozen=True)
 class ReportOptions:
@@ -26,7 +26,7 @@ class ReportOptions:
     as_of: date | None = None  # "today" for ageing; default: the clock's day
     masked: bool = True
     pending_window_days: int = 30
-    clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
 
 class Filter:
@@ -37,7 +37,7 @@ class Filter:
         self.opts = opts
         self.submission_id = submission_id
 
-    def __call__(self, stmt: Select[T]) -> Select[T]:
+    def __call__(self, stmt: Select[*Ts]) -> Select[*Ts]:
         stmt = self.opts.scope.submissions(stmt)
         if self.opts.start is not None:
             stmt = stmt.where(Submission.received_at >= _midnight(self.opts.start))
@@ -47,7 +47,7 @@ class Filter:
             stmt = stmt.where(Submission.id == self.submission_id)
         return stmt
 
-    def records(self, stmt: Select[T]) -> Select[T]:
+    def records(self, stmt: Select[*Ts]) -> Select[*Ts]:
         """Over ``policy_reports`` joined to ``submissions``: production records only,
         except in a one-submission report."""
         stmt = self(stmt)
@@ -57,7 +57,7 @@ class Filter:
 
 
 def _midnight(day: date) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=timezone.utc)
+    return datetime.combine(day, time(0), tzinfo=UTC)
 
 
 # -- dialect helpers ---------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 ``D1234567`` → ``D12****7``, ``1980-01-15`` → ``1980-**-**``, ``GARCIA`` → ``G*****``,
 ``123456789`` → ``*****6789``.  Reports are masked unless an auditor asks for unmasked output
-with an explicit flag, and that use is written to the access log (``epoi._access``).
+with an explicit flag, and that use is written to the access log (``epoi.store._access``).
 """
 
 from __future__ import annotations
@@ -34,6 +34,11 @@ def mask_name(value: str | None) -> str:
     if not value:
         return ""
     return value[0] + STAR * (len(value) - 1)
+
+
+def mask_policy_number(value: str | None) -> str:
+    """Keep the last four characters: enough for the owner to recognise the policy."""
+    return mask_fein(value)
 
 
 def mask_fein(value: str | None) -> str:

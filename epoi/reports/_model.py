@@ -80,8 +80,24 @@ class AgeingBucket(_Frozen):
 
 
 class ClearanceCount(_Frozen):
-    outcome: str  # "cleared", "held: ..."
+    """Renewals of the stored clearance runs (``epoi renewals clear``) by outcome."""
+
+    outcome: str  # "cleared", "held: <reason>"
     renewals: int
+    percent: float  # of all renewals of the runs
+
+
+class ClearanceRun(_Frozen):
+    """One stored ``epoi renewals clear`` run."""
+
+    run_id: int
+    file_name: str
+    as_of: date
+    run_at: datetime
+    renewals: int
+    cleared: int
+    held: int
+    bad_rows: int
 
 
 class LateCount(_Frozen):
@@ -196,8 +212,10 @@ class Section:
 
 def _cell(value: object) -> Cell:
     if value is None or isinstance(value, (str, int, float)):
-        return value  # type: ignore[return-value]
-    if isinstance(value, (date, datetime)):
+        return value
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="seconds")  # an auditor reads seconds, not micro
+    if isinstance(value, date):
         return value.isoformat()
     return str(value)
 
@@ -276,6 +294,7 @@ class SummaryReport(Report):
         SectionSpec("match_steps", "Match rate by step", "hbars", "outcome", ("vehicles",)),
         SectionSpec("ageing", "Unmatched ageing", "stacked-bars", "age", ("pending", "unmatched")),
         SectionSpec("clearance", "Renewal clearance outcomes", "hbars", "outcome", ("renewals",)),
+        SectionSpec("clearance_runs", "Renewal clearance runs"),
         SectionSpec("late", "Late reporting per carrier (E301)", "stacked-bars", "carrier_naic",
                     ("new_coverage_late", "changes_late")),
     )
@@ -287,6 +306,7 @@ class SummaryReport(Report):
     match_steps: tuple[MatchStepCount, ...] = ()
     ageing: tuple[AgeingBucket, ...] = ()
     clearance: tuple[ClearanceCount, ...] | None = None
+    clearance_runs: tuple[ClearanceRun, ...] | None = None
     late: tuple[LateCount, ...] = ()
 
 

@@ -1,5 +1,7 @@
-"""The reports: each fills its model from the sections (``_sections``) under one
-``Filter`` (carrier scope, period, submission)."""
+"""The reports: each fills its model from the sections under one ``Filter`` (carrier scope,
+period, submission).  The sections are SQL aggregates, one module per group of them:
+``_activity`` (volumes, outcomes, errors), ``_matching``, ``_clearance``, ``_timeliness``
+and ``_submissions``."""
 
 from __future__ import annotations
 
@@ -7,11 +9,16 @@ from dataclasses import replace
 
 from sqlalchemy.orm import Session
 
-from .._access import CarrierScope, scoped_submission
 from ..errors import ConfigError
+from ..store import CarrierScope, scoped_submission
+from ._activity import errors, outcomes, volumes
+from ._clearance import clearance
 from ._filter import Filter, ReportOptions, pct
+from ._matching import ageing, match_steps, unmatched_vehicles
 from ._model import (
     CarrierReport,
+    ClearanceCount,
+    ClearanceRun,
     DayVolume,
     KeyFigure,
     LateCount,
@@ -21,25 +28,18 @@ from ._model import (
     TimelinessReport,
     UnmatchedReport,
 )
-from ._sections import (
-    ack_rows,
-    ageing,
-    errors,
-    findings,
-    lags,
-    late,
-    match_steps,
-    outcomes,
-    submission_rows,
-    unmatched_vehicles,
-    volumes,
-)
+from ._submissions import ack_rows, findings, submission_rows
+from ._timeliness import lags, late
 
 # -- the reports ---------------------------------------------------------------------------
 
-_NO_CLEARANCE = (
-    "Renewal clearance outcomes are not stored (`epoi renewals clear` answers them on "
-    "demand), so this report has none."
+_NO_CLEARANCE_RUN = (
+    "No renewal clearance run is stored for this period: each run of epoi renewals clear "
+    "is stored, and its renewals cleared and held are counted here."
+)
+_CLEARANCE_NOT_FOR_CARRIERS = (
+    "Renewal clearance is the state's registration business, not a carrier's: it is left "
+    "out of a report scoped to one carrier."
 )
 _NO_MATCHING = (
     "No reported vehicle has been taken up by matching yet (no registrations loaded, or "
@@ -49,7 +49,7 @@ _NO_MATCHING = (
 
 def key_figures(
     volumes: tuple[DayVolume, ...], steps: tuple[MatchStepCount, ...],
-    late: tuple[LateCount, ...],
+    late: tuple[LateCount, ...], clearance: tuple[ClearanceCount, ...] | None = None,
 ) -> tuple[KeyFigure, ...]:
     """The headline numbers, added up from the sections (no query of their own, so they
     cannot disagree with them)."""
@@ -73,6 +73,10 @@ def key_figures(
         ("late reports (E301)", late_reports),
         ("late percent", pct(late_reports, policies)),
     ]
+    if clearance is not None:
+        cleared = sum(c.renewals for c in clearance if c.outcome == "cleared")
+        held = sum(c.renewals for c in clearance if c.outcome.startswith("held"))
+        figures += [("renewals cleared", cleared), ("renewals held", held)]
     return tuple(KeyFigure(measure=m, value=v) for m, v in figures)
 
 
@@ -83,12 +87,23 @@ def _match_notes(steps: tuple[MatchStepCount, ...]) -> list[str]:
 def summary_report(session: Session, opts: ReportOptions) -> SummaryReport:
     f = Filter(opts)
     steps, days, lates = match_steps(session, f), volumes(session, f), late(session, f)
+    notes = _match_notes(steps)
+    cleared: tuple[ClearanceCount, ...] | None = None
+    runs: tuple[ClearanceRun, ...] | None = None
+    if opts.scope.is_carrier:
+        notes.append(_CLEARANCE_NOT_FOR_CARRIERS)
+    else:
+        cleared, runs = clearance(session, opts)
+        if not runs:  # sections left out, with a note, rather than a table of zeros
+            cleared, runs = None, None
+            notes.append(_NO_CLEARANCE_RUN)
     return SummaryReport(
         generated_at=opts.clock(), period_from=opts.start, period_to=opts.end,
-        masked=opts.masked, notes=(*_match_notes(steps), _NO_CLEARANCE),
-        key_figures=key_figures(days, steps, lates),
+        masked=opts.masked, notes=tuple(notes),
+        key_figures=key_figures(days, steps, lates, cleared),
         volumes=days, outcomes=outcomes(session, f), errors=errors(session, f),
-        match_steps=steps, ageing=ageing(session, f, opts), clearance=None, late=lates,
+        match_steps=steps, ageing=ageing(session, f, opts), clearance=cleared,
+        clearance_runs=runs, late=lates,
     )
 
 

@@ -1,6 +1,8 @@
 """Renderers: a report model to JSON, CSV or one self-contained HTML file.
 
-All three read ``Report.sections()``, so they carry the same numbers.  The HTML file has
+All three read ``Report.sections()``, so they carry the same numbers.  CSV is one file per
+table (a report's tables have different columns, and one CSV of stacked tables opens as
+no sensible sheet).  The HTML file has
 inline CSS, inline SVG charts (``_svg``) and a few lines of inline script that sort a table
 when its header is clicked; it loads nothing from anywhere.
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import zipfile
 from html import escape
 from typing import Any, Literal
 
@@ -32,7 +35,7 @@ def report_dict(report: Report) -> dict[str, Any]:
         s.name: {
             "title": s.title,
             "columns": list(s.columns),
-            "rows": [dict(zip(s.columns, row)) for row in s.rows],
+            "rows": [dict(zip(s.columns, row, strict=True)) for row in s.rows],
         }
         for s in report.sections()
     }
@@ -43,21 +46,44 @@ def render_json(report: Report) -> str:
     return json.dumps(report_dict(report), indent=2) + "\n"
 
 
-def render_csv(report: Report) -> str:
-    """One CSV: a ``report`` block of header fields, then per section a header row (first
-    cell ``section``) and its rows (first cell the section's name), blank lines between."""
+def _csv(rows: list[list[Cell]]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["section", "field", "value"])
-    for key, value in report.header().items():
-        w.writerow(["report", key, "" if value is None else value])
-    for note in report.notes:
-        w.writerow(["report", "note", note])
+    for row in rows:
+        w.writerow(["" if c is None else c for c in row])
+    return buf.getvalue()
+
+
+def render_csv(report: Report, section: str) -> str:
+    """One table of the report as CSV: its header row, then its rows.  Raises ``KeyError``
+    (naming the tables there are) when the report has no such table."""
     for s in report.sections():
-        w.writerow([])
-        w.writerow(["section", *s.columns])
-        for row in s.rows:
-            w.writerow([s.name, *("" if c is None else c for c in row)])
+        if s.name == section:
+            return _csv([list(s.columns), *map(list, s.rows)])
+    raise KeyError(section)
+
+
+def csv_tables(report: Report) -> dict[str, str]:
+    """The report as CSV files, one per table (each with its own header row, so each opens
+    as one sheet): ``report.csv`` says what the report is (kind, period, generated, masked,
+    the notes, and which file holds which table), then ``<section>.csv`` for every table."""
+    sections = report.sections()
+    about: list[list[Cell]] = [["field", "value"]]
+    about += [[key, value] for key, value in report.header().items()]
+    about += [["note", note] for note in report.notes]
+    about += [["table", f"{s.name}.csv: {s.title}"] for s in sections]
+    files = {"report.csv": _csv(about)}
+    for s in sections:
+        files[f"{s.name}.csv"] = render_csv(report, s.name)
+    return files
+
+
+def csv_zip(report: Report) -> bytes:
+    """``csv_tables`` as one zip file: the set an auditor keeps or mails as one."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        for name, text in csv_tables(report).items():
+            z.writestr(name, text)
     return buf.getvalue()
 
 
@@ -88,7 +114,11 @@ thead th[aria-sort="descending"]::after { content: " \\2193"; color: var(--accen
 tbody tr:nth-child(even) { background: #fafbfc; }
 .scroll { overflow-x: auto; }
 table.wide { font-size: 12px; }
+/* Many columns: headers and names wrap at their blanks, so the table fits a 1280-pixel
+   window; dates, VINs and codes stay whole (a browser would break a date at its dashes). */
 table.wide th, table.wide td { padding: 3px 6px; }
+table.wide th, table.wide td.words { white-space: normal; }
+table.wide th { vertical-align: bottom; }
 .empty { color: var(--muted); font-style: italic; }
 #t-key_figures { width: auto; min-width: 380px; }
 svg.chart { display: block; max-width: 100%; height: auto; margin: 6px 0; }
@@ -162,6 +192,8 @@ def _table(s: Section) -> str:
         for i, value in enumerate(row):
             if numeric[i] and value is not None:
                 cells.append(f'<td class="num" data-value="{value}">{escape(_display(value))}</td>')
+            elif isinstance(value, str) and " " in value.strip():
+                cells.append(f'<td class="words">{escape(_display(value))}</td>')
             else:
                 cells.append(f"<td>{escape(_display(value))}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
@@ -183,10 +215,10 @@ def _chart(s: Section) -> str:
     if not any(v for c in spec.chart_values for v in s.column(c)):
         return '<p class="empty">nothing to chart: every value is 0</p>'
     if spec.chart == "hbars":
-        values = [float(v or 0) for v in s.column(spec.chart_values[0])]  # type: ignore[arg-type]
+        values = [float(v or 0) for v in s.column(spec.chart_values[0])]
         return hbars(labels, values, title=s.title)
     series = {
-        _label(c): [float(v or 0) for v in s.column(c)]  # type: ignore[arg-type]
+        _label(c): [float(v or 0) for v in s.column(c)]
         for c in spec.chart_values
     }
     return stacked_bars(labels, series, title=s.title)
@@ -243,9 +275,9 @@ def render_html(report: Report) -> str:
     return "\n".join(parts) + "\n"
 
 
-def render(report: Report, fmt: Format) -> str:
+def render(report: Report, fmt: Literal["html", "json"]) -> str:
+    """The report as one HTML or JSON document (CSV is one file per table: ``csv_tables``,
+    ``render_csv``)."""
     if fmt == "html":
         return render_html(report)
-    if fmt == "csv":
-        return render_csv(report)
     return render_json(report)

@@ -7,7 +7,7 @@ network and stays one file.  Pure functions: numbers in, an SVG string out.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from html import escape
 
 # Colour-blind-safe (Okabe-Ito), in series order.
@@ -47,7 +47,7 @@ def _legend(series: Sequence[str], x: float, y: float) -> list[str]:
 
 
 def stacked_bars(
-    labels: Sequence[str], series: dict[str, Sequence[float]], *, title: str, width: int = 760
+    labels: Sequence[str], series: Mapping[str, Sequence[float]], *, title: str, width: int = 760
 ) -> str:
     """Vertical bars, one per label, each stacked from the series in order."""
     height, left, right, top, bottom = 240, 56, 130, 12, 58
@@ -71,7 +71,7 @@ def stacked_bars(
     label_every = max(1, round(len(labels) / 16))  # keep axis labels legible
     for i, label in enumerate(labels):
         x = left + i * slot + (slot - bar_w) / 2
-        base = top + plot_h
+        base: float = top + plot_h  # bars stack upwards from the axis
         for j, (name, values) in enumerate(series.items()):
             value = values[i] or 0
             if value <= 0:
@@ -105,7 +105,7 @@ def hbars(labels: Sequence[str], values: Sequence[float], *, title: str, width: 
         f'viewBox="0 0 {width} {height}" width="{width}" height="{height}">',
         f"<title>{escape(title)}</title>",
     ]
-    for i, (label, value) in enumerate(zip(labels, values)):
+    for i, (label, value) in enumerate(zip(labels, values, strict=True)):
         y = top + i * row_h
         w = plot_w * (value or 0) / top_value
         parts.append(

@@ -10,7 +10,7 @@ from pathlib import Path
 from ..errors import ConfigError
 from . import _people
 from ._faults import FaultOptions, MatchingTraps
-from ._outputs import Outputs, Place, SampleSummary
+from ._outputs import Outputs, Place, SampleSummary, write_carriers
 from ._records import Carrier
 from ._vehicles import PlateFactory, VinFactory
 from ._world import CarrierStream
@@ -75,7 +75,8 @@ def generate(
     policies_per_set: int = 2_000,
     progress: Callable[[int], None] | None = None,
 ) -> SampleSummary:
-    """Write carrier 811 files, ``registrations.csv`` and ``ground_truth.csv`` into ``out_dir``.
+    """Write carrier 811 files, ``registrations.csv``, ``ground_truth.csv`` and
+    ``carriers.csv`` (for ``epoi carriers import``) into ``out_dir``.
 
     The same arguments give byte-identical files: all randomness comes from ``seed`` and the
     only date is ``today`` (report date, envelope dates; coverage dates are relative to it).
@@ -109,12 +110,13 @@ def generate(
         open(summary.ground_truth_file, "w", encoding="utf-8", newline="") as truth,
     ):
         out = Outputs(reg, truth, summary)
-        for carrier, share in zip(summary.carriers, shares):
+        for carrier, share in zip(summary.carriers, shares, strict=True):
             stream = CarrierStream(
                 carrier, rng=rng, fault_rng=fault_rng, faults=faults, today=today, vins=vins,
                 plates=plates, out=out, traps=traps, trap_rng=trap_rng,
             )
             _write_carrier(stream, share, policies_per_file, per_set, rng, fault_rng, out, progress)
+    write_carriers(summary)
     return summary
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ._records import Address, Carrier, Organisation, Person, Policy, Vehicle
+from ._writer import SENDER_QUALIFIER
 
 # cli.md, "The registration file".
 REGISTRATION_COLUMNS = (
@@ -23,8 +24,12 @@ GROUND_TRUTH_COLUMNS = (
     "transaction_type", "policy_type", "reported_vin", "true_vin", "registered_plate",
     "registered_vin", "fault", "detail",
 )
+# The trading-partner file ``epoi carriers import`` reads (cli.md): the sample's carriers
+# send production interchanges (ISA15 P), so they are registered in production.
+CARRIER_COLUMNS = ("name", "naic", "isa_qualifier", "isa_id", "environment")
 REGISTRATIONS_FILE = "registrations.csv"
 GROUND_TRUTH_FILE = "ground_truth.csv"
+CARRIERS_FILE = "carriers.csv"
 
 
 @dataclass(slots=True)
@@ -53,12 +58,17 @@ class SampleSummary:
     def ground_truth_file(self) -> Path:
         return self.out_dir / GROUND_TRUTH_FILE
 
+    @property
+    def carriers_file(self) -> Path:
+        return self.out_dir / CARRIERS_FILE
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "out_dir": str(self.out_dir),
             "files": [str(f) for f in self.files],
             "registrations_file": str(self.registrations_file),
             "ground_truth_file": str(self.ground_truth_file),
+            "carriers_file": str(self.carriers_file),
             "carriers": [
                 {"name": c.name, "naic": c.naic, "sender_id": c.sender_id} for c in self.carriers
             ],
@@ -73,6 +83,16 @@ class SampleSummary:
             "transactions": dict(sorted(self.transactions.items())),
             "faults": dict(sorted(self.faults.items())),
         }
+
+
+def write_carriers(summary: SampleSummary) -> None:
+    """The carriers of this world as ``epoi carriers import`` reads them: the files' ISA
+    senders and the NAIC codes their NM1*IN name, so that the sample runs as it is."""
+    with open(summary.carriers_file, "w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(CARRIER_COLUMNS)
+        for c in summary.carriers:
+            w.writerow((c.name, c.naic, SENDER_QUALIFIER, c.sender_id, "production"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,9 +16,9 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, timedelta
 
-from . import _people
-from ..matching._index import within_distance
+from ..matching import within_distance
 from ..schemas.vin import with_check_digit
+from . import _people
 from ._faults import FaultOptions, MatchingTraps, bad_check_digit, vin_typo
 from ._outputs import Outputs
 from ._records import Address, Carrier, Organisation, Person, Policy, ReportedVehicle, Vehicle

@@ -9,6 +9,7 @@ from typing import TextIO
 from ._records import Carrier, Organisation, Person, Policy
 
 RECEIVER_QUALIFIER = "ZZ"
+SENDER_QUALIFIER = "ZZ"  # ISA05 of every carrier
 RECEIVER_ID = "EPOISTATE"
 STATE = "CA"
 MAX_NAME = 35  # NM103 in 004010
@@ -28,7 +29,7 @@ def _seg(*elements: str) -> str:
 
 def isa(carrier: Carrier, control: int, when: date, hhmm: str, *, test: bool = False) -> str:
     seg = (
-        f"ISA*00*{'':10}*00*{'':10}*ZZ*{carrier.sender_id:<15}*{RECEIVER_QUALIFIER}*"
+        f"ISA*00*{'':10}*00*{'':10}*{SENDER_QUALIFIER}*{carrier.sender_id:<15}*{RECEIVER_QUALIFIER}*"
         f"{RECEIVER_ID:<15}*{when:%y%m%d}*{hhmm}*U*00401*{control:09d}*"
         f"{1 if carrier.asks_ta1 else 0}*{'T' if test else 'P'}*:~"
     )

@@ -17,7 +17,7 @@ AgreedField = Literal[
     "vin", "near_vin", "make", "model_year", "last_name", "organisation", "licence", "fein",
     "date_of_birth",
 ]
-AGREED_FIELDS: tuple[str, ...] = (
+AGREED_FIELDS: tuple[AgreedField, ...] = (
     "vin", "near_vin", "make", "model_year", "last_name", "organisation", "licence", "fein",
     "date_of_birth",
 )

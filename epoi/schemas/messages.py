@@ -13,7 +13,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Literal[1] = 1
 
 # One kind per stage queue (epoi.parse, epoi.normalize, epoi.match): the kind names the stage
 # that must handle the unit, so routing needs nothing but the envelope.

@@ -49,8 +49,9 @@ class Registration(NamedTuple):
 
 
 class RowError(BaseModel):
-    """A registration row that was skipped.  ``message`` names the column and the rule,
-    never the value (it may be personal data)."""
+    """A registration row that was skipped or, when ``skipped`` is False, an optional
+    field of a row that was loaded without it (left empty).  ``message`` names the column
+    and the rule, never the value (it may be personal data)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -59,9 +60,11 @@ class RowError(BaseModel):
     code: str  # REG-FIELDS, REG-PLATE, REG-VIN, REG-MAKE, REG-YEAR, REG-EXPIRES, ...
     column: str | None = None
     message: str
+    skipped: bool = True  # False: the row was loaded, this field left empty
 
     def __str__(self) -> str:
-        return f"[{self.code}] {self.file}:{self.line}: {self.message}"
+        outcome = "row skipped" if self.skipped else "field left empty, row loaded"
+        return f"[{self.code}] {self.file}:{self.line}: {self.message} ({outcome})"
 
 
 def normalize_plate(plate: str) -> str:

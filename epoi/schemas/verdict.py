@@ -9,6 +9,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 SCHEMA_VERSION = 1
 
+# TA1-04 and AK5-01: accepted, accepted with errors, rejected.
+AckCode = Literal["A", "E", "R"]
+# AK9-01 adds P: some of the group's sets accepted, some rejected.
+GroupAckCode = Literal["A", "E", "P", "R"]
+
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -37,7 +42,7 @@ class Issue(_Frozen):
 
 
 class Ta1(_Frozen):
-    ack_code: Literal["A", "E", "R"] = "A"
+    ack_code: AckCode = "A"
     note_code: str = "000"
 
 
@@ -50,7 +55,7 @@ class FileError(_Frozen):
 class TransactionSetVerdict(_Frozen):
     control_number: str
     id_code: str = "811"
-    ack_code: Literal["A", "E", "R"] = "A"  # AK5-01
+    ack_code: AckCode = "A"  # AK5-01
     error_codes: list[str] = Field(default_factory=list)  # AK5-02..06
     policies: int = 0
     vehicles: int = 0
@@ -70,7 +75,7 @@ class GroupVerdict(_Frozen):
     version: str = "004010"  # GS08
     sender: str = ""  # GS02
     receiver: str = ""  # GS03
-    ack_code: Literal["A", "E", "P", "R"] = "A"  # AK9-01
+    ack_code: GroupAckCode = "A"  # AK9-01
     error_codes: list[str] = Field(default_factory=list)  # AK9-05..09
     sets_included: int = 0  # GE01 as sent
     sets_received: int = 0

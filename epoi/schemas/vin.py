@@ -11,11 +11,11 @@ _CHARACTER = re.compile(r"[A-HJ-NPR-Z0-9]")  # A-Z and 0-9 without I, O and Q
 _VALID = re.compile(_CHARACTER.pattern + "{17}")
 _TRANSLIT = {
     **{str(d): d for d in range(10)},
-    **dict(zip("ABCDEFGH", range(1, 9))),
-    **dict(zip("JKLMN", range(1, 6))),
+    **dict(zip("ABCDEFGH", range(1, 9), strict=True)),
+    **dict(zip("JKLMN", range(1, 6), strict=True)),
     "P": 7,
     "R": 9,
-    **dict(zip("STUVWXYZ", range(2, 10))),
+    **dict(zip("STUVWXYZ", range(2, 10), strict=True)),
 }
 _WEIGHTS = (8, 7, 6, 5, 4, 3, 2, 10, 0, 9, 8, 7, 6, 5, 4, 3, 2)
 # Position 10 cycles every 30 years; 1980 and 2010 share "A".
@@ -50,7 +50,7 @@ def lookup_problem(vin: str) -> str | None:
 
 def check_digit(vin: str) -> str:
     """The check digit a 17-character VIN should carry at position 9 ("X" for 10)."""
-    total = sum(_TRANSLIT.get(c, 0) * w for c, w in zip(vin, _WEIGHTS))
+    total = sum(_TRANSLIT.get(c, 0) * w for c, w in zip(vin, _WEIGHTS, strict=False))
     rem = total % 11
     return "X" if rem == 10 else str(rem)
 

@@ -10,13 +10,32 @@ Public API:
   policy reports, insureds, vehicles, business errors, error returns; their repository
   functions (``_records_repo``).
 - repository functions that run inside a caller's session (see ``_repo``).
+- who may see what (``_access``): ``CarrierScope`` (a carrier's rows, or the whole state's)
+  applied in SQL, ``scoped_submission`` (``NotFoundError`` alike for another carrier's and a
+  missing submission), ``who`` and ``record_access`` (the append-only unmasked-use log).
+- the HTTP service's bearer tokens (``_tokens``): ``issue_token``, ``token_for_secret``,
+  ``list_tokens``, ``revoke_token``; only the sha256 of a secret is stored (``hash_secret``).
 
 Migrations live in ``epoi/store/migrations/versions``; every model change needs one.
 """
 
 from __future__ import annotations
 
+from ._access import (
+    ACCESS_LOG,
+    CarrierScope,
+    NotFoundError,
+    record_access,
+    scoped_submission,
+    who,
+)
 from ._base import Base, UtcDateTime
+from ._clearance import (  # renewal clearance runs, migration 0005_reports
+    ClearanceResult,
+    clearance_results,
+    clearance_runs,
+    record_clearance_run,
+)
 from ._models import (
     Ack,
     AckKind,
@@ -27,25 +46,6 @@ from ._models import (
     Submission,
     SubmissionState,
 )
-from ._repo import (
-    AckRecord,
-    InterchangeRecord,
-    acks_of,
-    add_acks,
-    add_carrier,
-    carrier_by_naic,
-    carriers_by_sender,
-    claim_interchanges,
-    count_submissions,
-    create_submission,
-    interchanges_of,
-    list_carriers,
-    next_control_numbers,
-    record_interchanges,
-    submission_by_id,
-    update_submission,
-)
-from . import _registrations  # noqa: F401  (the matching tables, migration 0003)
 from ._records import (
     BusinessErrorRow,
     ErrorReturn,
@@ -75,24 +75,88 @@ from ._records_repo import (
     note_unit_failure,
     prior_reports,
     queued_units,
-    refresh_payloads,
-    reopen_units,
-    requeue_submission,
     record_counts,
     record_groups_and_sets,
     records_for_return,
-    store_records,
+    refresh_payloads,
+    reopen_units,
     reports_of_unit,
+    requeue_submission,
     set_by_id,
     sets_of,
+    store_records,
     unit_by_key,
     unit_counts,
     units_left,
     update_set,
 )
+from ._registrations import (  # the matching tables, migration 0003
+    NAME_KEY_INDEXES,
+    REGISTRATION_INDEXES,
+    match_reports,
+    match_results,
+    registration_loads,
+    registration_name_keys,
+    registrations,
+)
+from ._repo import (
+    AckRecord,
+    InterchangeRecord,
+    acks_of,
+    add_acks,
+    add_carrier,
+    carrier_by_naic,
+    carriers_by_sender,
+    claim_interchanges,
+    clean_test_interchanges,
+    count_submissions,
+    create_submission,
+    interchanges_of,
+    list_carriers,
+    next_control_numbers,
+    record_interchanges,
+    release_interchanges,
+    submission_by_id,
+    update_submission,
+)
 from ._store import Store
+from ._tokens import (
+    ApiToken,
+    TokenInfo,
+    TokenRole,
+    hash_secret,
+    issue_token,
+    list_tokens,
+    revoke_token,
+    token_for_secret,
+)
 
 __all__ = [
+    "ACCESS_LOG",
+    "CarrierScope",
+    "NotFoundError",
+    "record_access",
+    "scoped_submission",
+    "who",
+    "NAME_KEY_INDEXES",
+    "REGISTRATION_INDEXES",
+    "match_reports",
+    "match_results",
+    "registration_loads",
+    "registration_name_keys",
+    "registrations",
+    "ClearanceResult",
+    "clearance_results",
+    "clearance_runs",
+    "record_clearance_run",
+    "ApiToken",
+    "TokenInfo",
+    "TokenRole",
+    "hash_secret",
+    "issue_token",
+    "list_tokens",
+    "revoke_token",
+    "token_for_secret",
     "BusinessErrorRow",
     "ErrorReturn",
     "FunctionalGroup",
@@ -152,12 +216,14 @@ __all__ = [
     "carrier_by_naic",
     "carriers_by_sender",
     "claim_interchanges",
+    "clean_test_interchanges",
     "count_submissions",
     "create_submission",
     "interchanges_of",
     "list_carriers",
     "next_control_numbers",
     "record_interchanges",
+    "release_interchanges",
     "submission_by_id",
     "update_submission",
 ]

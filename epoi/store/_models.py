@@ -31,9 +31,10 @@ class CarrierEnvironment(enum.StrEnum):
 
 
 class SubmissionState(enum.StrEnum):
-    """Where a submission stands.  The intake moves it archived → parsed → acknowledged (or
-    failed); ``received`` is for a row created before its bytes are archived; later stages
-    move it on to normalised and matched."""
+    """Where a submission stands.  The intake moves it archived → parsed → acknowledged, or
+    to rejected (read to its end, but every interchange or set was rejected: nothing goes
+    on) or failed (unreadable); ``received`` is for a row created before its bytes are
+    archived; later stages move it on to normalised and matched."""
 
     RECEIVED = "received"
     ARCHIVED = "archived"
@@ -42,6 +43,7 @@ class SubmissionState(enum.StrEnum):
     NORMALISED = "normalised"
     MATCHED = "matched"
     FAILED = "failed"
+    REJECTED = "rejected"  # migration 0005
 
 
 class AckKind(enum.StrEnum):

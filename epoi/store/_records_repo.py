@@ -132,7 +132,9 @@ def refresh_payloads(session: Session, units: Sequence[UnitRecord], *, now: date
         )
 
 
-def requeue_submission(session: Session, submission_id: int, parse_key: str, *, now: datetime) -> int:
+def requeue_submission(
+    session: Session, submission_id: int, parse_key: str, *, now: datetime
+) -> int:
     """``epoi reprocess``: the submission's parse unit and its failed units become queued
     again (done ones stay done: their work is stored); returns how many were re-queued."""
     parse = session.execute(
@@ -406,7 +408,9 @@ def store_records(
     return ids
 
 
-def _bulk_insert(session: Session, table: Any, conflict: list[str], rows: list[dict[str, Any]]) -> None:
+def _bulk_insert(
+    session: Session, table: Any, conflict: list[str], rows: list[dict[str, Any]]
+) -> None:
     """INSERT .. ON CONFLICT DO NOTHING of many rows (all with the same keys).
 
     On SQLite through the driver's ``executemany``: SQLAlchemy's per-row parameter
@@ -416,7 +420,8 @@ def _bulk_insert(session: Session, table: Any, conflict: list[str], rows: list[d
     if not rows:
         return
     if session.get_bind().dialect.name != "sqlite":
-        session.execute(_insert(session, table).on_conflict_do_nothing(index_elements=conflict), rows)
+        stmt = _insert(session, table).on_conflict_do_nothing(index_elements=conflict)
+        session.execute(stmt, rows)
         return
     columns = list(rows[0])
     dated = [i for i, c in enumerate(columns) if isinstance(table.c[c].type, Date)]
@@ -658,7 +663,8 @@ def record_counts(session: Session, submission_id: int | None = None) -> dict[st
     ) or 0
     out["vehicles"] = session.scalar(
         scoped(
-            select(func.count()).select_from(VehicleRow).join(p, VehicleRow.policy_report_id == p.id),
+            select(func.count()).select_from(VehicleRow)
+            .join(p, VehicleRow.policy_report_id == p.id),
             p.submission_id,
         )
     ) or 0

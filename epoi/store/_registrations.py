@@ -27,10 +27,10 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
-    Float,
     Boolean,
     Column,
     Date,
+    Float,
     Index,
     Integer,
     SmallInteger,

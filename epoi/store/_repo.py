@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, func, select, update
+from sqlalchemy import FromClause, Table, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -28,6 +28,7 @@ from ._models import (
     Submission,
     SubmissionState,
 )
+from ._records import FunctionalGroup, TransactionSet
 
 _NAIC = re.compile(r"\d{5}")
 _ISA_QUALIFIER = re.compile(r"[0-9A-Z]{2}")
@@ -35,8 +36,11 @@ _ISA_QUALIFIER = re.compile(r"[0-9A-Z]{2}")
 MAX_CONTROL_NUMBER = 999_999_999
 
 
-def _insert(session: Session, table: Table) -> Any:
-    """The dialect's INSERT, which knows ON CONFLICT (SQLite and PostgreSQL spell it alike)."""
+def _insert(session: Session, table: FromClause) -> Any:
+    """The dialect's INSERT, which knows ON CONFLICT (SQLite and PostgreSQL spell it alike).
+    ``table``: a model's ``__table__`` (typed as any FromClause by SQLAlchemy, a Table here)."""
+    if not isinstance(table, Table):
+        raise TypeError(f"an INSERT needs a table, not {type(table).__name__}")
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         return postgresql.insert(table)
@@ -100,6 +104,33 @@ def carrier_by_naic(session: Session, naic: str) -> Carrier | None:
 def carriers_by_sender(session: Session) -> dict[tuple[str, str], Carrier]:
     """Every carrier keyed by its ISA identity (ISA05, ISA06)."""
     return {(c.isa_qualifier, c.isa_id): c for c in session.scalars(select(Carrier))}
+
+
+def clean_test_interchanges(session: Session, carrier: Carrier) -> int:
+    """How many test interchanges (ISA15 T) the carrier sent that were accepted without
+    errors: TA1 A, at least one set, and every group (AK9) and set (AK5) of it A.  What
+    ``epoi carriers certify`` counts before it moves a carrier to production."""
+    flawed_group = select(FunctionalGroup.id).where(
+        FunctionalGroup.interchange_id == Interchange.id, FunctionalGroup.ack_code != "A"
+    )
+    flawed_set = (
+        select(TransactionSet.id)
+        .join(FunctionalGroup, TransactionSet.group_id == FunctionalGroup.id)
+        .where(FunctionalGroup.interchange_id == Interchange.id, TransactionSet.ack_code != "A")
+    )
+    any_set = (
+        select(TransactionSet.id)
+        .join(FunctionalGroup, TransactionSet.group_id == FunctionalGroup.id)
+        .where(FunctionalGroup.interchange_id == Interchange.id)
+    )
+    stmt = select(func.count()).select_from(Interchange).where(
+        Interchange.sender_qualifier == carrier.isa_qualifier,
+        Interchange.sender_id == carrier.isa_id,
+        Interchange.test.is_(True),
+        Interchange.ta1_ack_code == "A",
+        any_set.exists(), ~flawed_group.exists(), ~flawed_set.exists(),
+    )
+    return session.scalar(stmt) or 0
 
 
 # -- submissions ---------------------------------------------------------------------------
@@ -205,6 +236,20 @@ def record_interchanges(
         raise ValueError("record_interchanges is for rejected interchanges; claim the others")
     if rows:
         session.execute(_insert(session, Interchange.__table__), rows)
+
+
+def release_interchanges(
+    session: Session, submission_id: int, keys: Iterable[tuple[str, str, str]]
+) -> None:
+    """Forget the rejected records of this submission's interchanges with these keys
+    (sender qualifier, sender ID, ISA13), so that a reprocess can claim or record them
+    again: their rejection followed from a carrier profile that has changed since."""
+    for qualifier, sender, control in set(keys):
+        session.execute(delete(Interchange).where(
+            Interchange.submission_id == submission_id, Interchange.ta1_ack_code == "R",
+            Interchange.sender_qualifier == qualifier, Interchange.sender_id == sender,
+            Interchange.control_number == control,
+        ))  # fmt: skip
 
 
 def _row(r: InterchangeRecord) -> dict[str, Any]:

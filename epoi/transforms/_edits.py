@@ -16,7 +16,7 @@ from datetime import date
 from types import MappingProxyType
 
 from ..parsers import PolicyBlock, Segment
-from ..parsers._fast import AK3_TEXT, AK4_TEXT
+from ..parsers import AK3_TEXT, AK4_TEXT
 from ..schemas import vin as vin_rules
 from ..schemas.policy import BusinessError, Level, PolicyReport, Severity
 from . import _values as v

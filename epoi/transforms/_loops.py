@@ -67,7 +67,9 @@ def _compiled(profile: Profile, kind: LoopKind) -> _Table:
     by_id: dict[str, list[_Compiled]] = {}
     for n, r in enumerate(rules):
         q_el, q_code = r.qualifier if r.qualifier is not None else (0, None)
-        by_id.setdefault(r.segment, []).append((n, q_el, q_code, r.element, r.field, r.element_name))
+        by_id.setdefault(r.segment, []).append(
+            (n, q_el, q_code, r.element, r.field, r.element_name)
+        )
     table = ({k: tuple(v) for k, v in by_id.items()}, tuple(r.field for r in rules))
     if len(_TABLES) > 64:
         _TABLES.clear()
@@ -94,7 +96,7 @@ def extract(segments: Sequence[Segment], kind: LoopKind, profile: Profile) -> Lo
                 continue
             found[n] = Found(f[element] if element < n_f else "", segment, element_name)
     fields: dict[str, Found] = {}
-    for name, hit in zip(fields_of, found):
+    for name, hit in zip(fields_of, found, strict=True):
         if hit is not None:
             fields[name] = hit
     return Loop(tuple(segments), fields)

@@ -10,8 +10,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection, create_engine
 
-from epoi.store._base import Base
 from epoi.store import _models  # noqa: F401  (registers the tables on Base.metadata)
+from epoi.store._base import Base
 
 
 def _run(connection: Connection) -> None:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+import shlex
 import sys
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import click
 
-from .cli import echo_json, guarded, main
-from .sample import FaultOptions, generate
+from ..sample import FaultOptions, generate
+from ._app import echo_json, guarded, main
 
 _RATE = click.FloatRange(0.0, 1.0)
 
@@ -41,21 +43,24 @@ _RATE = click.FloatRange(0.0, 1.0)
 @guarded
 def sample_command(
     policies: int, out_dir: Path, seed: int, carriers: int, policies_per_file: int,
-    policies_per_set: int, today: object, vin_typos: float, bad_check_digits: float,
+    policies_per_set: int, today: datetime | None, vin_typos: float, bad_check_digits: float,
     missing_dates: float, wrong_counts: float, as_json: bool,
 ) -> None:
-    """Write realistic synthetic 811 files, registrations.csv and ground_truth.csv.
+    """Write realistic synthetic 811 files, registrations.csv, ground_truth.csv and
+    carriers.csv (the sample's carriers, for `epoi carriers import`).
 
     Every fault injected is recorded in ground_truth.csv, with the true VIN and plate.
+    The commands that run the sample are printed last.
 
     \b
     Example:
       epoi sample --policies 60 --seed 7 --today 2026-11-27 --out sample_edi
       epoi sample --policies 200000 --out /tmp/big --vin-typos 0.02 --wrong-counts 0.01
     """
-    report_date = today.date() if today is not None else date.today()  # type: ignore[attr-defined]
+    report_date = today.date() if today is not None else date.today()
     faults = FaultOptions(vin_typos, bad_check_digits, missing_dates, wrong_counts)
-    kwargs = dict(
+    write = functools.partial(
+        generate, policies, out_dir,
         today=report_date, seed=seed, carriers=carriers, faults=faults,
         policies_per_file=policies_per_file, policies_per_set=policies_per_set,
     )
@@ -68,9 +73,9 @@ def sample_command(
             TimeRemainingColumn(), transient=True,
         ) as bar:
             task = bar.add_task("policies", total=policies)
-            summary = generate(policies, out_dir, progress=lambda n: bar.advance(task, n), **kwargs)
+            summary = write(progress=lambda n: bar.advance(task, n))
     else:
-        summary = generate(policies, out_dir, **kwargs)
+        summary = write()
 
     stale = sorted(before - set(summary.files))
     if stale:  # left alone, but `epoi run DIR/*.x12` would pick them up
@@ -83,6 +88,7 @@ def sample_command(
         click.echo(f"wrote {f}")
     click.echo(f"wrote {summary.registrations_file}")
     click.echo(f"wrote {summary.ground_truth_file}")
+    click.echo(f"wrote {summary.carriers_file}")
     click.echo(
         f"{len(summary.files)} files from {len(summary.carriers)} carriers: "
         f"{summary.policies} policies, {summary.vehicles} vehicles; "
@@ -91,3 +97,8 @@ def sample_command(
     )
     if summary.faults:
         click.echo("faults: " + ", ".join(f"{k}={v}" for k, v in sorted(summary.faults.items())))
+    # Quoted for a POSIX shell; the glob stays outside the quotes so that the shell expands it.
+    click.echo("run it with:")
+    click.echo(f"  epoi carriers import {shlex.quote(str(summary.carriers_file))}")
+    click.echo(f"  epoi run {shlex.quote(str(out_dir))}/*.x12 "
+               f"--registrations {shlex.quote(str(summary.registrations_file))}")

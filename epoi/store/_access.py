@@ -22,10 +22,12 @@ from typing import Any, TypeVar
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from .errors import ConfigError
-from .store import Carrier, Submission, carrier_by_naic
+from ..errors import ConfigError
+from ._models import Carrier, Submission
+from ._repo import carrier_by_naic
 
-T = TypeVar("T", bound=tuple[Any, ...])
+# Any SELECT, whatever its columns: the scope only adds a WHERE clause.
+_Stmt = TypeVar("_Stmt", bound="Select[*tuple[Any, ...]]")
 
 ACCESS_LOG = "access.log"
 
@@ -62,7 +64,7 @@ class CarrierScope:
     def is_carrier(self) -> bool:
         return self.carrier_id is not None
 
-    def submissions(self, stmt: Select[T]) -> Select[T]:
+    def submissions(self, stmt: _Stmt) -> _Stmt:
         """``stmt`` restricted to the scope's submissions.  ``stmt`` must already select
         from or join ``submissions``; submissions of an unknown sender belong to no
         carrier and so are outside every carrier's scope."""
@@ -70,7 +72,7 @@ class CarrierScope:
             return stmt
         return stmt.where(Submission.carrier_id == self.carrier_id)
 
-    def carriers(self, stmt: Select[T]) -> Select[T]:
+    def carriers(self, stmt: _Stmt) -> _Stmt:
         """``stmt`` (over ``carriers``) restricted to the scope's own carrier."""
         if self.carrier_id is None:
             return stmt

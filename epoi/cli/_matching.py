@@ -5,82 +5,66 @@ from __future__ import annotations
 
 import csv
 import sys
-import time
 from collections import Counter
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
-from ._cli_intake import open_store
-from .cli import EXIT_OK, EXIT_REJECTED, _settings, echo_json, guarded, main
-from .errors import ConfigError, InputError, Location
-from .matching import (
+from .._clock import utc_now, utc_today
+from ..errors import ConfigError
+from ..matching import (
     MATCH_COLUMNS,
     Clearance,
     LoadReport,
     MatchCounts,
-    build_near_vin_index,
-    clear_renewals,
+    clear_renewal_file,
     find_suspensions,
-    load_registrations,
+    load_and_retry,
     match_rows,
-    read_registrations,
-    read_renewals,
-    retry_pending,
     verify,
 )
-from .matching._hook import sync_vehicle_states
-from .schemas.registration import RowError
-from .schemas.vin import lookup_problem as vin_lookup_problem, normalize as normalize_vin
-from .store import Store
+from ..schemas.registration import RowError
+from ..schemas.vin import lookup_problem as vin_lookup_problem
+from ..schemas.vin import normalize as normalize_vin
+from ..store import Store
+from ._app import (
+    EXIT_OK,
+    EXIT_REJECTED,
+    StderrProgress,
+    command_store,
+    current_settings,
+    echo_json,
+    guarded,
+    main,
+)
 
 _DAY = click.DateTime(formats=["%Y-%m-%d"])
 
 
-def _today() -> date:
-    return datetime.now(timezone.utc).date()
-
-
 def _day(value: datetime | None) -> date:
-    return value.date() if value is not None else _today()
+    return value.date() if value is not None else utc_today()
 
 
-def _open_text(path: Path) -> Any:
-    return path.open(encoding="utf-8", newline="")
-
-
-class _Rows:
+class _Rows(StderrProgress):
     """Rows loaded so far, on a terminal only (cli.md: quiet when piped)."""
 
     def __init__(self) -> None:
-        self._progress: Any = None
+        super().__init__()
         if sys.stderr.isatty():
-            from rich.console import Console
-            from rich.progress import Progress, SpinnerColumn, TimeElapsedColumn
+            from rich.progress import SpinnerColumn, TimeElapsedColumn
 
-            self._progress = Progress(SpinnerColumn(), "{task.description}",
-                                      "{task.completed:,} rows", TimeElapsedColumn(),
-                                      console=Console(stderr=True), transient=True)
-            self._task = self._progress.add_task("registrations", total=None)
+            self.show("registrations", None, SpinnerColumn(), "{task.description}",
+                      "{task.completed:,} rows", TimeElapsedColumn())  # fmt: skip
 
     def __call__(self, rows: int) -> None:
-        if self._progress is not None:
-            self._progress.advance(self._task, rows)
-
-    def __enter__(self) -> _Rows:
-        if self._progress is not None:
-            self._progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._progress is not None:
-            self._progress.stop()
+        if self.progress is not None:
+            self.progress.advance(self.task, rows)
 
 
 def _report_row_errors(errors: list[RowError]) -> None:
-    for e in errors:
+    for e in sorted(errors, key=lambda e: e.line):
         click.echo(f"epoi: {e}", err=True)
 
 
@@ -92,28 +76,6 @@ def registrations_group() -> None:
     """The state's registration records."""
 
 
-def load_and_retry(store: Store, file: Path, *, today: date, window_days: int,
-                   index_dir: Path) -> tuple[LoadReport, MatchCounts]:
-    """Load a registration file, build the near-VIN arrays of the new load under
-    ``index_dir``, then match the pending reports again (``epoi run --registrations`` does
-    the same before it processes files)."""
-    try:
-        with _open_text(file) as fh, store.engine.begin() as conn, _Rows() as progress:
-            report = load_registrations(conn, read_registrations(fh, name=file.name),
-                                        progress=progress, file=file.name)
-    except UnicodeDecodeError:
-        raise InputError("REG-ENCODING", "the registration file is not UTF-8",
-                         Location(file=file.name)) from None
-    with store.engine.connect() as conn:
-        started = time.perf_counter()
-        build_near_vin_index(conn, index_dir)
-        report.phases["near-VIN index"] = time.perf_counter() - started
-    with store.engine.begin() as conn:
-        counts = retry_pending(conn, today=today, window_days=window_days,
-                               on_batch=sync_vehicle_states, near_vin_dir=index_dir)
-    return report, counts
-
-
 @registrations_group.command("load")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="print one JSON document")
@@ -121,7 +83,9 @@ def load_and_retry(store: Store, file: Path, *, today: date, window_days: int,
 def registrations_load(file: Path, as_json: bool) -> None:
     """Load or refresh registration records from FILE (CSV, cli.md) and match the pending
     reports again.  A row whose plate or VIN is already registered replaces that
-    registration.  Bad rows are reported with their line and skipped.
+    registration.  Bad rows (a byte that is not UTF-8 included) are reported with their
+    line and skipped, the rest loads; an optional field that does not parse (owner_dob not
+    YYYY-MM-DD) is reported and left empty, its row loads.
 
     Exit 0 when every row loaded, 1 when a row was skipped.
 
@@ -129,20 +93,18 @@ def registrations_load(file: Path, as_json: bool) -> None:
     Example:
       epoi registrations load dmv/registrations-20261127.csv
     """
-    settings = _settings()
-    store = open_store()
-    try:
-        report, counts = load_and_retry(store, file, today=_today(),
+    settings = current_settings()
+    with command_store() as store, _Rows() as progress:
+        report, counts = load_and_retry(store, file, today=utc_today(),
                                         window_days=settings.pending_window_days,
-                                        index_dir=settings.index_dir)
-    finally:
-        store.dispose()
-    _report_row_errors(report.errors)
+                                        index_dir=settings.index_dir, progress=progress)
+    _report_row_errors(report.errors + report.emptied)
     if as_json:
         echo_json({"load": report.as_dict(), "retry": counts.as_dict()})
     else:
         click.echo(f"{file.name}: {report.loaded} registrations loaded "
                    f"({report.replaced} replaced), {len(report.errors)} bad row(s) skipped, "
+                   f"{len(report.emptied)} optional field(s) left empty, "
                    f"{report.rows} rows in {report.seconds:.1f} s "
                    f"({report.rows_per_second:,.0f} rows/s)")
         states = counts.states
@@ -183,37 +145,36 @@ def renewals_group() -> None:
 def renewals_clear(file: Path, as_of: datetime | None, as_json: bool) -> None:
     """For each renewal due in FILE (CSV: plate or vin, due), cleared when matched coverage
     is in force on the due day, otherwise held with the reason.  CSV on stdout (or
-    --json); the counts on stderr.  Exit 0, or 1 when a row of FILE was skipped.
+    --json); the counts on stderr.  Each run is stored for the summary report (the same
+    FILE cleared again for the same --as-of day replaces its run).  Exit 0, or 1 when a row
+    of FILE was skipped.
 
     \b
     Example:
       epoi renewals clear dmv/renewals-202612.csv --as-of 2026-11-27 > cleared.csv
     """
     run_day = _day(as_of)
-    store = open_store()
-    errors: list[RowError] = []
     counts: Counter[str] = Counter()
     rows: list[dict[str, Any]] = []
-    try:
-        with _open_text(file) as fh, store.engine.connect() as conn:
-            dues = (r for r in read_renewals(fh, name=file.name)
-                    if not (isinstance(r, RowError) and errors.append(r) is None))
-            writer = None
-            if not as_json:
-                writer = csv.DictWriter(sys.stdout, fieldnames=_CLEARANCE_COLUMNS,
-                                        lineterminator="\n")
-                writer.writeheader()
-            for clearance in clear_renewals(conn, dues):  # type: ignore[arg-type]
-                counts[clearance.status] += 1
-                if clearance.reason:
-                    counts[clearance.reason] += 1
-                row = _clearance_row(clearance)
-                if writer is not None:
-                    writer.writerow(row)
-                else:
-                    rows.append(row)
-    finally:
-        store.dispose()
+    writer = None
+    if not as_json:
+        writer = csv.DictWriter(sys.stdout, fieldnames=_CLEARANCE_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+
+    def each(clearance: Clearance) -> None:
+        counts[clearance.status] += 1
+        if clearance.reason:
+            counts[clearance.reason] += 1
+        row = _clearance_row(clearance)
+        if writer is not None:
+            writer.writerow(row)
+        else:
+            rows.append(row)
+
+    with command_store() as store:
+        # Stored for the reports: one run per renewal file and as-of day (run again, it is
+        # replaced).
+        errors = clear_renewal_file(store, file, as_of=run_day, clock=utc_now, each=each)
     _report_row_errors(errors)
     if as_json:
         echo_json({"as_of": run_day.isoformat(), "renewals": rows,
@@ -238,21 +199,21 @@ _SUSPENSION_COLUMNS = ("plate", "vin", "cancelled_on", "carrier_naic", "policy_n
 def suspensions(as_of: datetime | None, as_json: bool) -> None:
     """Suspension candidates: vehicles whose matched coverage was cancelled with no
     replacement within the window (settings: suspension_window_days) and whose
-    registration is still valid.  CSV on stdout (or --json).
+    registration is still valid.  A vehicle is listed only once the window after its
+    cancellation is over.  CSV on stdout (or --json).
+
+    On the bundled sample (sample_edi, README's first command) --as-of 2026-12-30 or later
+    lists 1SEB058: its policy was cancelled on 2026-11-14 and the 45-day window closed on
+    2026-12-29.
 
     \b
     Example:
-      epoi suspensions --as-of 2026-11-27 > candidates.csv
+      epoi suspensions --as-of 2026-12-30 > candidates.csv
     """
     day = _day(as_of)
-    settings = _settings()
-    store = open_store()
-    try:
-        with store.engine.connect() as conn:
-            found = find_suspensions(conn, as_of=day,
-                                     window_days=settings.suspension_window_days)
-    finally:
-        store.dispose()
+    settings = current_settings()
+    with command_store() as store, store.engine.connect() as conn:
+        found = find_suspensions(conn, as_of=day, window_days=settings.suspension_window_days)
     rows = [{"plate": s.plate, "vin": s.vin, "cancelled_on": s.cancelled_on.isoformat(),
              "carrier_naic": s.carrier_naic, "policy_number": s.policy_number,
              "cancelled_by": s.cancelled_by or ""} for s in found]
@@ -288,12 +249,8 @@ def verify_command(vin: str, on: datetime | None, as_json: bool) -> None:
     problem = vin_lookup_problem(normalize_vin(vin))
     if problem:
         raise ConfigError("VIN", f"{vin!r} cannot be a VIN: {problem}")
-    store = open_store()
-    try:
-        with store.engine.connect() as conn:
-            answer = verify(conn, vin, _day(on))
-    finally:
-        store.dispose()
+    with command_store() as store, store.engine.connect() as conn:
+        answer = verify(conn, vin, _day(on))
     doc = answer.as_dict()
     if as_json:
         echo_json(doc)
@@ -328,23 +285,19 @@ def matches(fmt: str) -> None:
     Example:
       epoi matches --format csv > matches.csv
     """
-    window = _settings().pending_window_days
-    store = open_store()
-    try:
-        with store.engine.connect() as conn:
-            rows = match_rows(conn, today=_today(), window_days=window)
-            if fmt == "json":
-                echo_json({"matches": list(rows)})
-                return
-            writer = csv.writer(sys.stdout, lineterminator="\n")
-            writer.writerow(MATCH_COLUMNS)
-            for row in rows:
-                writer.writerow(["" if row[c] is None else row[c] for c in MATCH_COLUMNS])
-    finally:
-        store.dispose()
+    window = current_settings().pending_window_days
+    with command_store() as store, store.engine.connect() as conn:
+        rows = match_rows(conn, today=utc_today(), window_days=window)
+        if fmt == "json":
+            echo_json({"matches": list(rows)})
+            return
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(MATCH_COLUMNS)
+        for row in rows:
+            writer.writerow(["" if row[c] is None else row[c] for c in MATCH_COLUMNS])
 
 
-# -- for `epoi run --registrations` (epoi/_cli_run.py) ------------------------------------
+# -- for `epoi run --registrations` (epoi/cli/_run.py) -------------------------------------
 
 
 def load_for_run(store: Store, file: Path | None) -> LoadReport | None:
@@ -352,11 +305,12 @@ def load_for_run(store: Store, file: Path | None) -> LoadReport | None:
     bad rows on stderr; None without a file."""
     if file is None:
         return None
-    settings = _settings()
-    report, _retried = load_and_retry(store, file, today=_today(),
-                                      window_days=settings.pending_window_days,
-                                      index_dir=settings.index_dir)
-    _report_row_errors(report.errors)
+    settings = current_settings()
+    with _Rows() as progress:
+        report, _retried = load_and_retry(store, file, today=utc_today(),
+                                          window_days=settings.pending_window_days,
+                                          index_dir=settings.index_dir, progress=progress)
+    _report_row_errors(report.errors + report.emptied)
     return report
 
 
@@ -370,7 +324,12 @@ def print_matching(loaded: LoadReport | None, matched: MatchCounts) -> None:
         click.echo(f"registrations {loaded.loaded} loaded ({loaded.replaced} replaced, "
                    f"{len(loaded.errors)} bad row(s)) in {loaded.seconds:.1f} s")
     s = matched.states
-    click.echo(f"vehicles matched {s.get('matched', 0)} (steps " + ", ".join(
+    # A fleet policy (CF) lists no vehicle: it covers every vehicle registered to its
+    # holder, and each of those gets a result, so there are more results than vehicles.
+    fleet = (f" of {matched.results} ({matched.results - matched.fleet} listed in the "
+             f"policies + {matched.fleet} registered to fleet policy holders, covered without "
+             "being listed)") if matched.fleet else ""
+    click.echo(f"vehicles matched {s.get('matched', 0)}{fleet} (steps " + ", ".join(
         f"{k}: {matched.steps.get(k, 0)}" for k in (1, 2, 3, 4)) + f"), pending "
         f"{s.get('pending', 0)}, unmatched {s.get('unmatched', 0)}, ambiguous "
         f"{s.get('ambiguous', 0)}")

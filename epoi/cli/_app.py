@@ -1,4 +1,6 @@
-"""The command line: thin. Parse arguments, call the library, print.
+"""The ``epoi`` group every command module registers on, and what they share: the exit
+codes, ``guarded``, the settings, the store of a command, JSON and table output, and the
+progress display on stderr.
 
 Exit codes (cli.md): 0 success; 1 input processed but something was rejected or did
 not match; 2 usage or configuration error; 3 internal failure (logged, no traceback).
@@ -9,24 +11,42 @@ from __future__ import annotations
 import functools
 import json
 import sys
-import traceback
-import uuid
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, Self
 
 import click
 from pydantic import ValidationError
 
-from . import _logging
-from .config import Settings
-from .errors import ConfigError, EpoiError
+from .. import _logging
+from ..config import Settings
+from ..errors import ConfigError, EpoiError
+from ..pipeline import open_broker, open_store
+from ..queues import Broker
+from ..store import Store
 
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 
-def _settings() -> Settings:
+def current_settings() -> Settings:
+    """The settings ``main`` read from the EPOI_* variables for this command."""
     ctx = click.get_current_context()
     return ctx.find_root().obj["settings"]
+
+
+@contextmanager
+def command_store() -> Iterator[Store]:
+    """The store of this command (``epoi.pipeline.open_store``), disposed of at the end."""
+    store = open_store(current_settings())
+    try:
+        yield store
+    finally:
+        store.dispose()
+
+
+def command_broker() -> Broker:
+    """The broker of this command (a context manager: closed at the end)."""
+    return open_broker(current_settings())
 
 
 def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -34,31 +54,21 @@ def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        log = _logging.get_logger("epoi.cli")
         try:
             return fn(*args, **kwargs)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except BrokenPipeError:  # reader went away (| head): not our failure
-            sys.stdout = None  # type: ignore[assignment]  # no flush at exit
+            sys.stdout = None  # no flush at exit
             sys.exit(EXIT_OK)
         except EpoiError as exc:
             click.echo(f"epoi: {exc}", err=True)
             sys.exit(exc.exit_code if exc.exit_code != EXIT_INTERNAL else EXIT_INTERNAL)
         except Exception as exc:  # a bug: short message, trace to a file
-            incident = uuid.uuid4().hex[:12]
-            try:
-                trace_file = _settings().ensure_home() / "incidents.log"
-                with trace_file.open("a", encoding="utf-8") as fh:
-                    fh.write(f"--- incident {incident}\n{traceback.format_exc()}\n")
-                where = f"trace in {trace_file}"
-            except Exception as unwritable:  # say why, rather than name no file
-                reason = (unwritable.message if isinstance(unwritable, EpoiError)
-                          else f"{type(unwritable).__name__}")  # fmt: skip
-                where = f"no trace written: {reason}"
-            log.error("internal_error", incident=incident, error_type=type(exc).__name__)
-            click.echo(f"epoi: internal error {incident} ({type(exc).__name__}); {where}",
-                       err=True)  # fmt: skip
+            incident = _logging.record_incident(lambda: current_settings().ensure_home(), exc,
+                                                logger="epoi.cli")  # fmt: skip
+            click.echo(f"epoi: internal error {incident.id} ({type(exc).__name__}); "
+                       f"{incident.where}", err=True)  # fmt: skip
             sys.exit(EXIT_INTERNAL)
 
     return wrapper
@@ -78,6 +88,34 @@ def print_table(table: Any) -> None:
         natural = Console(width=1_000_000).measure(table).maximum
         console = Console(soft_wrap=True, width=max(natural, 1))
     console.print(table)
+
+
+class StderrProgress:
+    """A transient rich progress display on stderr, started and stopped as a context
+    manager; nothing at all until ``show`` is called (not a terminal: cli.md, quiet when
+    piped).  Subclasses decide when to show it and what advances it."""
+
+    def __init__(self) -> None:
+        self.progress: Any = None
+        self.task: Any = None
+
+    def show(self, description: str, total: int | None, *columns: Any) -> None:
+        """Display a task ``description`` in ``columns`` (as ``rich.progress.Progress``
+        takes them) from the start of the ``with`` block."""
+        from rich.console import Console
+        from rich.progress import Progress
+
+        self.progress = Progress(*columns, console=Console(stderr=True), transient=True)
+        self.task = self.progress.add_task(description, total=total)
+
+    def __enter__(self) -> Self:
+        if self.progress is not None:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -111,12 +149,3 @@ def _settings_error(exc: Exception) -> ConfigError:
         return ConfigError("CONFIG", "; ".join(causes))
     first_line = (str(exc).splitlines() or [type(exc).__name__])[0]
     return ConfigError("CONFIG", f"cannot read the EPOI_ settings: {first_line}")
-
-
-# Command modules register themselves on ``main``; import them last.
-from . import _cli_intake  # noqa: E402,F401
-from . import _cli_validate  # noqa: E402,F401
-from . import _cli_sample  # noqa: E402,F401
-from . import _cli_report  # noqa: E402,F401
-from . import _cli_run  # noqa: E402,F401
-from . import _cli_matching  # noqa: E402,F401

@@ -7,20 +7,20 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
-from datetime import UTC, datetime
-from typing import TextIO
+from collections.abc import Iterable, Iterator
+from typing import TextIO, get_args
 
 import click
 from pydantic import BaseModel
 
-from .cli import EXIT_OK, EXIT_REJECTED, _settings, guarded, main
-from .parsers import ValidationOptions
-from .schemas.verdict import FileVerdict, TransactionSetVerdict
+from .._clock import utc_now
+from ..parsers import Engine, ValidationOptions
+from ..schemas.verdict import FileVerdict, TransactionSetVerdict
+from ._app import EXIT_OK, EXIT_REJECTED, current_settings, guarded, main
 
 
 def _options() -> ValidationOptions:
-    s = _settings()
+    s = current_settings()
     return ValidationOptions(
         receiver_qualifier=s.receiver_qualifier,
         receiver_id=s.receiver_id,
@@ -60,7 +60,8 @@ def _write_text(out: TextIO, v: FileVerdict, sets: Iterator[TransactionSetVerdic
         line(f"  interchange {ic.control_number} from {ic.sender_id}{test}: "
              f"TA1 {ic.ta1.ack_code} {ic.ta1.note_code}")
         for g in ic.groups:
-            line(f"    group {g.control_number}: AK9 {g.ack_code} {','.join(g.error_codes)}".rstrip())
+            codes = ",".join(g.error_codes)
+            line(f"    group {g.control_number}: AK9 {g.ack_code} {codes}".rstrip())
             for _ in g.transaction_sets:
                 ts = next(sets)
                 line(f"      set {ts.control_number}: AK5 {ts.ack_code} {','.join(ts.error_codes)} "
@@ -80,13 +81,13 @@ def _write_text(out: TextIO, v: FileVerdict, sets: Iterator[TransactionSetVerdic
 @click.option("--json", "as_json", is_flag=True, help="print one JSON document (cli.md)")
 @click.option(
     "--engine",
-    type=click.Choice(["fast", "pyx12"]),
+    type=click.Choice(get_args(Engine)),
     default="fast",
     show_default=True,
     help="fast: compiled from the map; pyx12: pyx12's own validation, the reference",
 )
 @guarded
-def validate(files: tuple[str, ...], as_json: bool, engine: str) -> None:
+def validate(files: tuple[str, ...], as_json: bool, engine: Engine) -> None:
     """Parse and validate FILES without storing anything.
 
     Exit 0 when every file and record is accepted, 1 when anything was rejected.
@@ -95,13 +96,13 @@ def validate(files: tuple[str, ...], as_json: bool, engine: str) -> None:
     Example:
       epoi validate sample_edi/*.x12 --json
     """
-    from .parsers import iter_policies
-    from .parsers import validate as run_validation
-    from .transforms import EditContext, merged_sets, normalize
+    from ..parsers import iter_policies, validate_parallel
+    from ..parsers import validate as run_validation
+    from ..transforms import EditContext, merged_sets, normalize
 
-    settings = _settings()
+    settings = current_settings()
     options = _options()
-    now = datetime.now(UTC)
+    now = utc_now()
     context = EditContext.from_settings(settings, received_at=now, today=now.date())
     # sys.stdout itself (swapped by click's test runner too), not click.get_text_stream: no
     # second text wrapper over the same buffer, and no API Click may deprecate.
@@ -110,17 +111,22 @@ def validate(files: tuple[str, ...], as_json: bool, engine: str) -> None:
     if as_json:
         out.write('{"files": [\n')
     for n, f in enumerate(files):
-        with open(f, "rb") as stream:
-            # settings.workers: 0 = one process per core, for large files (parsers.validate)
-            verdict = run_validation(
-                stream, name=f, options=options, engine=engine, workers=settings.workers
-            )
+        if engine == "fast" and settings.workers != 1:
+            # settings.workers: 0 = one process per core; a small file stays in this one
+            verdict = validate_parallel(f, name=f, options=options, workers=settings.workers)
+        else:
+            with open(f, "rb") as stream:
+                verdict = run_validation(stream, name=f, options=options, engine=engine)
         rejected |= not verdict.accepted
         with open(f, "rb") as stream:  # second streaming pass: the accepted sets' policies
-            records = (normalize(b, context=context) for b in iter_policies(stream, verdict, name=f))
+            records = (
+                normalize(b, context=context) for b in iter_policies(stream, verdict, name=f)
+            )
             merged = merged_sets(verdict, records, max_errors_per_set=settings.max_errors_per_set)
 
-            def sets() -> Iterator[TransactionSetVerdict]:
+            def sets(
+                merged: Iterable[tuple[object, object, TransactionSetVerdict]],
+            ) -> Iterator[TransactionSetVerdict]:
                 nonlocal rejected
                 for _, _, ts in merged:
                     rejected |= ts.rejected > 0
@@ -128,9 +134,9 @@ def validate(files: tuple[str, ...], as_json: bool, engine: str) -> None:
 
             if as_json:
                 out.write(",\n" if n else "")
-                _write_json(out, verdict, sets())
+                _write_json(out, verdict, sets(merged))
             else:
-                _write_text(out, verdict, sets())
+                _write_text(out, verdict, sets(merged))
     if as_json:
         out.write("\n]}\n")
     out.flush()

@@ -23,8 +23,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from .parsers import PolicyBlock, Segment
-from .schemas.verdict import Issue
+from ..parsers import PolicyBlock, Segment
+from ..schemas.verdict import Issue
 
 __all__ = [
     "PAYLOAD_VERSION",
@@ -35,6 +35,8 @@ __all__ = [
     "match_key",
     "parse_key",
     "set_key",
+    "source_of_match_key",
+    "submission_of_key",
 ]
 
 PAYLOAD_VERSION = 2
@@ -61,6 +63,19 @@ def chunk_key(set_key_: str, chunk: int) -> str:
 
 def match_key(chunk_key_: str) -> str:
     return f"{chunk_key_}/match"
+
+
+def submission_of_key(unit_key: str) -> int:
+    """The submission a unit key belongs to: 12 for ``sub-12`` and all the keys below it."""
+    head = unit_key.split("/", 1)[0]
+    if not head.startswith("sub-") or not head[4:].isdigit():
+        raise ValueError(f"not a unit key: {unit_key!r}")
+    return int(head[4:])
+
+
+def source_of_match_key(match_key_: str) -> str:
+    """The normalize unit whose records a match unit matches (``match_key``'s inverse)."""
+    return match_key_.removesuffix("/match")
 
 
 def _segs(segments: Sequence[Segment]) -> list[Any]:
@@ -113,7 +128,9 @@ def _compact(block: PolicyBlock) -> str | None:
             return None
         parts.append(_US.join(seg.fields))
     text = _RS.join(parts)
-    if any(c in text for c in (_GS, _FS)) or any(_US in f or _RS in f for seg in policy for f in seg.fields):
+    if any(c in text for c in (_GS, _FS)) or any(
+        _US in f or _RS in f for seg in policy for f in seg.fields
+    ):
         return None
     return f"{start}{_GS}{text}"
 
@@ -136,12 +153,12 @@ def encode_chunk(blocks: Sequence[PolicyBlock]) -> str:
     if all(b is not None for b in bodies):
         head_text = json.dumps(head, separators=(",", ":"))
         if not any(c in head_text for c in _SEPARATORS) and "\n" not in head_text:
-            body = _FS.join(f"{i}{_GS}{b}" for i, b in zip(ids, bodies))
+            body = _FS.join(f"{i}{_GS}{b}" for i, b in zip(ids, bodies, strict=True))
             return f"{PAYLOAD_VERSION}\n{head_text}\n{body}"
     doc = {
         "version": _JSON_VERSION,
         **head,
-        "blocks": [_json_block(i, b) for i, b in zip(ids, blocks)],
+        "blocks": [_json_block(i, b) for i, b in zip(ids, blocks, strict=True)],
     }
     return json.dumps(doc, separators=(",", ":"))
 
@@ -162,7 +179,8 @@ def decode_chunk(text: str) -> list[PolicyBlock]:
             policy = tuple(
                 Segment(seg.split(_US), first + n) for n, seg in enumerate(segs.split(_RS))
             )
-            out.append(PolicyBlock(insurer=insurer, state=states[int(state_id)], policy=policy, **common))
+            out.append(PolicyBlock(insurer=insurer, state=states[int(state_id)], policy=policy,
+                                   **common))
         return out
     doc = json.loads(text)
     if doc.get("version") != _JSON_VERSION:
