@@ -331,3 +331,29 @@ def test_near_vin_arrays_find_every_entry_of_a_key_through_the_bucket_directory(
                 if np.count_nonzero(vins[row] != probe_vins[q]) <= 2}
     assert set(zip(probe_ix.tolist(), ids.tolist(), strict=True)) == expected
     assert len(expected) >= 50
+
+
+def test_a_report_keeps_its_json_only_while_it_may_be_matched_again(store: Store) -> None:
+    # Matched by its VIN: never read back, so stored without its JSON.  Its registration
+    # then changes VIN: the report sent again is pending and gets its JSON, which the next
+    # load's re-try reads to match it.
+    load(store, HEADER + row("7ABC123", VIN_A))
+    pa1 = report(car(VIN_A), number="PA1")
+    match_units(store, [pa1], today=TODAY, window_days=30)
+
+    def doc() -> str:
+        with store.engine.connect() as conn:
+            return conn.execute(select(match_reports.c.report)).scalar_one()
+
+    assert doc() == ""
+    load(store, HEADER + row("7ABC123", VIN_C, make="TOYT", year=2018), name="second.csv")
+    match_units(store, [pa1], today=TODAY + timedelta(days=1), window_days=30)
+    assert [(r["state"], r["plate"]) for r in results(store)] == [("pending", None)]
+    assert PolicyReport.model_validate_json(doc()) == pa1
+    load(store, HEADER + row("7ABC999", VIN_A), name="third.csv")
+    with store.engine.begin() as conn:
+        counts = retry_pending(conn, today=TODAY + timedelta(days=2), window_days=30)
+    assert counts.reports == 1
+    assert [(r["state"], r["plate"]) for r in results(store)] == [("matched", "7ABC999")]
+    with store.engine.connect() as conn:  # the window still counts from the first try
+        assert conn.execute(select(match_reports.c.first_tried)).scalars().all() == [TODAY]

@@ -27,7 +27,7 @@ from ..schemas.policy import (
 )
 from ..store import InsuredRow, PolicyReportRow, VehicleRow, match_results
 from ._sql_index import untune
-from ._stage import MatchCounts, _match_batch
+from ._stage import MatchCounts, _match_rows, _Raw
 
 _CHUNK = 900
 
@@ -100,6 +100,26 @@ def sync_vehicle_states(conn: Connection, report_keys: Collection[str]) -> int:
     return len(changes)
 
 
+def _sync_from_rows(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
+    """``sync_vehicle_states`` from the result rows just written (no read back): one
+    ``policy_reports`` lookup per chunk of keys and one driver ``executemany``."""
+    raw = _Raw(conn)
+    keys = list(dict.fromkeys(r["report_key"] for r in rows if r["vehicle_index"] is not None))
+    ids = dict(raw.rows_in(
+        "SELECT natural_key, id FROM policy_reports WHERE natural_key IN ({marks})", keys))
+    changes = [(r["state"], ids[r["report_key"]], r["vehicle_index"]) for r in rows
+               if r["vehicle_index"] is not None and r["report_key"] in ids]
+    if changes:
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.executemany(
+                f"UPDATE vehicles SET match_state = {raw.ph} "
+                f"WHERE policy_report_id = {raw.ph} AND ordinal = {raw.ph}", changes)
+        finally:
+            cursor.close()
+    return len(changes)
+
+
 def pipeline_match_hook(
     settings: Settings, clock: Callable[[], datetime], counts: MatchCounts | None = None
 ) -> Callable[[Session, Sequence[Any]], None]:
@@ -118,10 +138,13 @@ def pipeline_match_hook(
             return
         conn = session.connection()
         try:
-            done = _match_batch(conn, reports, today=clock().date(),
-                                window_days=settings.pending_window_days,
-                                near_vin_dir=settings.index_dir)
-            sync_vehicle_states(conn, [r.key.as_string() for r in reports])
+            done, written = _match_rows(conn, reports, today=clock().date(),
+                                        window_days=settings.pending_window_days,
+                                        near_vin_dir=settings.index_dir)
+            if done.rematched:  # other reports' results changed too: read what is stored
+                sync_vehicle_states(conn, [r.key.as_string() for r in reports])
+            else:
+                _sync_from_rows(conn, written)
         finally:
             untune(conn)  # the unit's connection goes back to the pool: memory stays flat
         if counts is not None:

@@ -108,6 +108,8 @@ class RegistrationIndex(Protocol):
 def within_distance(a: str, b: str, limit: int = MAX_VIN_DISTANCE) -> int | None:
     """Hamming distance of two VINs of equal length if at most ``limit``, else None.
     Only substitutions count: two adjacent characters swapped differ in 2 positions."""
+    if a == b:  # step 1's every match: compared in C without counting
+        return 0
     if len(a) != len(b):
         return None
     distance = sum(map(ne, a, b))  # counted in C: 3x a Python loop with early exit

@@ -149,18 +149,27 @@ def agreed_fields(
         agreed.append("make")
     if model_year is not None and model_year == reg.model_year:
         agreed.append("model_year")
-    if any(o.last and reg.owner_last
-           and last_name_agrees(o.last, o.first, reg.owner_last, reg.owner_first)
-           for o in owners):
-        agreed.append("last_name")
-    if any(_organisation_agrees(o, reg) for o in owners):
-        agreed.append("organisation")
-    if any(_licence_agrees(o, reg) for o in owners):
-        agreed.append("licence")
-    if any(_fein_agrees(o, reg) for o in owners):
-        agreed.append("fein")
-    if reg.owner_dob and any(o.date_of_birth == reg.owner_dob for o in owners):
-        agreed.append("date_of_birth")
+    # One pass over the owners, each test only when the registration has the field (this
+    # runs for every match: generator expressions per field were a tenth of the cascade).
+    last = org = licence = fein = dob = False
+    for o in owners:
+        if (not last and o.last and reg.owner_last
+                and last_name_agrees(o.last, o.first, reg.owner_last, reg.owner_first)):
+            last = True
+        if not org and o.org and reg.owner_org and _organisation_agrees(o, reg):
+            org = True
+        if not licence and o.licence and _licence_agrees(o, reg):
+            licence = True
+        if not fein and o.fein and _fein_agrees(o, reg):
+            fein = True
+        if not dob and reg.owner_dob and o.date_of_birth == reg.owner_dob:
+            dob = True
+    found: tuple[tuple[bool, AgreedField], ...] = (
+        (last, "last_name"), (org, "organisation"), (licence, "licence"), (fein, "fein"),
+        (dob, "date_of_birth"))
+    for flag, name in found:
+        if flag:
+            agreed.append(name)
     return tuple(agreed)
 
 

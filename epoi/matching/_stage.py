@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -94,12 +95,16 @@ class _Raw:
     """The driver's cursor on the stage's connection, for the bulk statements of every
     batch: SQLAlchemy's statement compilation and per-row parameter processing cost more
     than the statements themselves here (measured: half of the stage's time).  On SQLite
-    dates go in as ISO text, as SQLAlchemy's ``Date`` writes them there."""
+    dates go in as ISO text, as SQLAlchemy's ``Date`` writes them there (``day``)."""
 
     def __init__(self, conn: Connection) -> None:
         self.sqlite = conn.dialect.name == "sqlite"
         self.ph = "?" if self.sqlite else "%s"
         self._conn = conn
+
+    def day(self, value: date | None) -> date | str | None:
+        """A date as this database's driver takes it."""
+        return value.isoformat() if self.sqlite and value is not None else value
 
     def _cursor(self) -> Any:
         return self._conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
@@ -118,13 +123,20 @@ class _Raw:
             cursor.close()
         return out
 
-    def insert(self, table: Any, rows: list[dict[str, Any]]) -> None:
+    def insert(self, table: Any, rows: list[dict[str, Any]], *, dates_done: bool = False
+               ) -> None:
+        """``rows`` (dicts with the same keys) into ``table``; ``dates_done``: their dates
+        went through ``day`` already."""
         if not rows:
             return
         columns = [c.name for c in table.columns if c.name in rows[0]]
         sql = (f"INSERT INTO {table.name} ({', '.join(columns)}) "
                f"VALUES ({', '.join([self.ph] * len(columns))})")
-        if self.sqlite:
+        values: list[Any]
+        if dates_done or not self.sqlite:
+            values = list(map(itemgetter(*columns), rows)) if len(columns) > 1 else [
+                (r[columns[0]],) for r in rows]
+        else:
             dated = [i for i, c in enumerate(columns) if isinstance(table.c[c].type, Date)]
             values = []
             for r in rows:
@@ -133,13 +145,65 @@ class _Raw:
                     if row[i] is not None:
                         row[i] = row[i].isoformat()
                 values.append(row)
-        else:
-            values = [[r[c] for c in columns] for r in rows]
         cursor = self._cursor()
         try:
             cursor.executemany(sql, values)
         finally:
             cursor.close()
+
+
+# ``match_reports.report`` of a report that will not be matched again (see _keep_reports).
+NO_DOC = ""
+
+
+def _may_match_again(results: Sequence[MatchResult]) -> bool:
+    """Whether a report can be read back to be matched again: a pending result is re-tried
+    after a registration load (``retry_pending``), a step-3/4 match when its registration
+    gets claimed (``_rematch_claimed``); a report matched at steps 1/2 only never is."""
+    return any(r.state == "pending" or r.step in (3, 4) for r in results)
+
+
+def _keep_reports(raw: _Raw, keys: Sequence[str], reports: Sequence[PolicyReport],
+                  per_report: Mapping[str, list[MatchResult]], first: Mapping[str, date],
+                  without_doc: Collection[str], today: date) -> None:
+    """The ``match_reports`` rows of a batch: the day each was first tried (the pending
+    window counts from it, the reports read it) and, for a report that may be matched
+    again, the report itself as JSON.  The others' JSON is left out (``NO_DOC``): it was
+    most of what the stage wrote, for reports (matched by their VIN) never read back, and
+    the pipeline keeps every report in its record rows anyway.  A report stored without
+    it whose results now may be matched again gets it."""
+    new_reports, docs = [], []
+    for k, r in zip(keys, reports, strict=True):
+        again = _may_match_again(per_report.get(k, ()))
+        if k not in first:
+            new_reports.append({
+                "report_key": k, "carrier_naic": r.carrier_naic,
+                "policy_number": r.policy_number, "transaction_type": r.transaction_type,
+                "policy_type": r.policy_type, "first_tried": raw.day(today),
+                "report": r.model_dump_json() if again else NO_DOC})
+        elif again and k in without_doc:
+            docs.append((r.model_dump_json(), k))
+    raw.insert(match_reports, new_reports, dates_done=True)
+    if docs:
+        cursor = raw._cursor()
+        try:
+            cursor.executemany(f"UPDATE match_reports SET report = {raw.ph} "
+                               f"WHERE report_key = {raw.ph}", docs)
+        finally:
+            cursor.close()
+
+
+def _tried(conn: Connection, keys: Sequence[str]) -> tuple[dict[str, date], set[str]]:
+    """The day each of these reports was first tried, and those stored without JSON."""
+    found: dict[str, date] = {}
+    without_doc: set[str] = set()
+    for key, day, has_doc in _Raw(conn).rows_in(
+            "SELECT report_key, first_tried, report <> '' FROM match_reports "
+            "WHERE report_key IN ({marks})", keys):
+        found[key] = date.fromisoformat(day) if isinstance(day, str) else day
+        if not has_doc:
+            without_doc.add(key)
+    return found, without_doc
 
 
 def _first_tried(conn: Connection, keys: Sequence[str]) -> dict[str, date]:
@@ -151,8 +215,13 @@ def _first_tried(conn: Connection, keys: Sequence[str]) -> dict[str, date]:
     return found
 
 
-def _result_rows(report: PolicyReport, results: list[MatchResult], today: date
-                 ) -> list[dict[str, Any]]:
+def _result_rows(report: PolicyReport, results: list[MatchResult], tried_on: date | str | None,
+                 day: Callable[[date | None], date | str | None]) -> list[dict[str, Any]]:
+    """The ``match_results`` rows of one report, dates as ``day`` gives them (``_Raw``)."""
+    if not results:
+        return []
+    effective, expiration, cancellation = (
+        day(report.effective_date), day(report.expiration_date), day(report.cancellation_date))
     rows = []
     for position, r in enumerate(results):
         vehicle = report.vehicles[r.vehicle_index] if r.vehicle_index is not None else None
@@ -163,12 +232,12 @@ def _result_rows(report: PolicyReport, results: list[MatchResult], today: date
             "step": r.step, "plate": r.plate, "vin": r.vin, "agreed": ",".join(r.agreed),
             "vin_distance": r.vin_distance, "candidates": r.candidates,
             "transaction_type": report.transaction_type,
-            "effective_date": report.effective_date,
-            "expiration_date": report.expiration_date,
-            "cancellation_date": report.cancellation_date,
+            "effective_date": effective,
+            "expiration_date": expiration,
+            "cancellation_date": cancellation,
             "vehicle_transaction": vehicle.transaction if vehicle else None,
-            "vehicle_transaction_date": vehicle.transaction_date if vehicle else None,
-            "fleet": vehicle is None, "tried_on": today,
+            "vehicle_transaction_date": day(vehicle.transaction_date) if vehicle else None,
+            "fleet": vehicle is None, "tried_on": tried_on,
         })
     return rows
 
@@ -178,27 +247,33 @@ def _match_batch(
     only_pending: bool = False, near_vin_dir: Path | None = None,
 ) -> MatchCounts:
     """Match reports (production, accepted) and replace their stored results."""
+    return _match_rows(conn, reports, today=today, window_days=window_days,
+                       only_pending=only_pending, near_vin_dir=near_vin_dir)[0]
+
+
+def _match_rows(
+    conn: Connection, reports: Sequence[PolicyReport], *, today: date, window_days: int,
+    only_pending: bool = False, near_vin_dir: Path | None = None,
+) -> tuple[MatchCounts, list[dict[str, Any]]]:
+    """``_match_batch``, also returning the result rows it wrote (the hook copies their
+    states onto the pipeline's vehicles without reading them back)."""
     counts = MatchCounts()
     if not reports:
-        return counts
+        return counts, []
     keys = [r.key.as_string() for r in reports]
-    first = _first_tried(conn, keys)
-    new_reports = [{"report_key": k, "carrier_naic": r.carrier_naic,
-                    "policy_number": r.policy_number, "transaction_type": r.transaction_type,
-                    "policy_type": r.policy_type, "first_tried": today,
-                    "report": r.model_dump_json()}
-                   for k, r in zip(keys, reports, strict=True) if k not in first]
+    first, without_doc = _tried(conn, keys)
     raw = _Raw(conn)
-    raw.insert(match_reports, new_reports)
     index = SqlRegistrationIndex(conn, near_vin_dir)
     results = match_many(reports, index, claimed=_claim_lookup(conn))
     per_report: dict[str, list[MatchResult]] = {}
     for r in results:
         per_report.setdefault(r.report_key, []).append(
             settle_pending(r, first.get(r.report_key, today), today, window_days))
+    _keep_reports(raw, keys, reports, per_report, first, without_doc, today)
     rows: list[dict[str, Any]] = []
+    tried_on = raw.day(today)
     for key, report in zip(keys, reports, strict=True):
-        rows += _result_rows(report, per_report.get(key, []), today)
+        rows += _result_rows(report, per_report.get(key, []), tried_on, raw.day)
     t = match_results.c
     if only_pending:
         # A re-try settles only what was pending: a match already made stays as it was.
@@ -212,7 +287,7 @@ def _match_batch(
                     t.report_key == key, t.position == position))
     elif first:  # reports seen before: their old results go
         raw.rows_in("DELETE FROM match_results WHERE report_key IN ({marks})", list(first))
-    raw.insert(match_results, rows)
+    raw.insert(match_results, rows, dates_done=True)
     counts.reports = len(reports)
     counts.results = len(rows)
     counts.fleet = sum(1 for row in rows if row["fleet"])
@@ -222,7 +297,7 @@ def _match_batch(
             counts.steps[row["step"]] += 1
     counts.rematched = _rematch_claimed(conn, rows, index, today=today,
                                         window_days=window_days)
-    return counts
+    return counts, rows
 
 
 def _load_reports(conn: Connection, keys: Collection[str]) -> list[PolicyReport]:
@@ -266,11 +341,12 @@ def _rematch_claimed(conn: Connection, rows: list[dict[str, Any]],
         per_report.setdefault(result.report_key, []).append(
             settle_pending(result, first.get(result.report_key, today), today, window_days))
     new_rows: list[dict[str, Any]] = []
+    raw = _Raw(conn)
     for report in reports:
         key = report.key.as_string()
-        new_rows += _result_rows(report, per_report.get(key, []), today)
+        new_rows += _result_rows(report, per_report.get(key, []), raw.day(today), raw.day)
         conn.execute(delete(match_results).where(t.report_key == key))
-    _Raw(conn).insert(match_results, new_rows)
+    raw.insert(match_results, new_rows, dates_done=True)
     return len(stale)
 
 

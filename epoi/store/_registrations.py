@@ -14,9 +14,10 @@ the ORM's identity map would only add cost.
 - ``registration_loads``: one row per load, with a random ``token``: the near-VIN index
   files (``epoi.matching``) are built from one load and named by its token, so a reader
   knows whether the files still describe the table.
-- ``match_reports``: the policy reports matching has seen (the report itself as JSON, so that
-  pending vehicles can be matched again when registrations are loaded) with the day they
-  were first tried: the pending window counts from it.
+- ``match_reports``: the policy reports matching has seen, with the day they were first
+  tried (the pending window counts from it) and, for a report that may be matched again (a
+  pending vehicle after a registration load, a step-3/4 match whose registration gets
+  claimed), the report itself as JSON; "" for the others (``matching._stage``).
 - ``match_results``: one row per reported vehicle (a fleet policy: one per vehicle of its
   owner, or one pending row), with the coverage fields the timeline needs so that
   renewals, suspensions and verification read this table alone.
@@ -128,7 +129,7 @@ match_reports = Table(
     Column("transaction_type", String(3)),
     Column("policy_type", String(2)),
     Column("first_tried", Date, nullable=False),  # the pending window counts from here
-    Column("report", Text, nullable=False),  # PolicyReport JSON, to match again
+    Column("report", Text, nullable=False),  # PolicyReport JSON, to match again; or ""
 )
 
 match_results = Table(
