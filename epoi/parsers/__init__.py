@@ -23,13 +23,15 @@ from ..schemas.verdict import FileVerdict
 from ._acks import AckDocument, AckEnvelope, ack_file_name, write_997, write_acks, write_ta1
 from ._codes import AK3_TEXT, AK4_TEXT, TA1_TEXT
 from ._options import PolicyBlock, ValidationOptions
+from ._parallel import resolve_workers
 from ._policies import iter_policies
 from ._reader import read_segments
 from ._segment import Delimiters, Segment
 
 __all__ = [
     "AK3_TEXT", "AK4_TEXT", "TA1_TEXT", "Delimiters", "Engine", "PolicyBlock", "Segment",
-    "ValidationOptions", "iter_policies", "read_segments", "validate", "validate_parallel",
+    "ValidationOptions", "iter_policies", "read_segments", "resolve_workers", "validate",
+    "validate_parallel",
     "AckDocument", "AckEnvelope", "ack_file_name", "write_997", "write_acks", "write_ta1",
 ]
 
