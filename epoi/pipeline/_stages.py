@@ -76,6 +76,7 @@ from ..transforms import (
     NOTHING_KNOWN,
     EditContext,
     PriorInfo,
+    PriorLookup,
     ReturnEnvelope,
     ReturnSet,
     normalize,
@@ -316,7 +317,7 @@ class Pipeline:
                 own_order = (sub.id, ts.id, report.key.policy_position)
                 info = _prior_info(priors, own_key, own_order)
                 if info != NOTHING_KNOWN:
-                    ctx = dataclasses.replace(ctx, prior=lambda _n, _p, _i=info: _i)
+                    ctx = dataclasses.replace(ctx, prior=_answering(info))
                     rec = normalize(block, context=ctx)
             out.append(rec)
             # What later records of this chunk must know of this one.
@@ -351,7 +352,7 @@ class Pipeline:
         )  # fmt: skip
         icn = next_control_numbers(session, f"{ic.sender_id}:interchange")[0]
         gcn = next_control_numbers(session, f"{ic.sender_id}:group")[0]
-        element, component, segment = ts.delimiters
+        element, component, segment = tuple(ts.delimiters)
         text = write_error_return(
             [rset],
             envelope=ReturnEnvelope(
@@ -649,6 +650,15 @@ def _prior_info(
         if p.status in _ACCEPTED and p.transaction_type and p.effective_date
     )
     return PriorInfo(accepted=accepted, reported=True)
+
+
+def _answering(info: PriorInfo) -> PriorLookup:
+    """The prior lookup of one record: what its stored priors tell, whatever it is asked."""
+
+    def lookup(_naic: str, _policy_number: str) -> PriorInfo:
+        return info
+
+    return lookup
 
 
 def _has_units(session: Session, submission_id: int, kind: UnitKind) -> bool:
