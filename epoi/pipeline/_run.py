@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from .. import _logging
 from ..config import Settings
 from ..intake import DEFAULT_CHUNK_SIZE, SubmissionResult, submission_of_key
-from ..parsers._parallel import resolve_workers
+from ..parsers import resolve_workers
 from ..queues import Broker, Kind, QueueConfig, Worker, WorkerStats, stop_on_signals
 from ..store import (
     Ack,
