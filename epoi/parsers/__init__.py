@@ -7,7 +7,8 @@ Public API:
   file, given as bytes or a binary stream, in this process.
 - ``validate_parallel(path, name=..., options=..., workers=...) -> FileVerdict``: the fast
   engine on several processes, each reading its byte ranges of the file at ``path``.
-  Whether that pays is the caller's decision (``Settings.workers``), not this package's.
+  Whether that pays is the caller's decision (``Settings.workers``), not this package's;
+  ``resolve_workers(workers)`` reads that setting (0: one process per core).
 - ``iter_policies(stream, verdict, name=...)``: the policy blocks of the accepted sets.
 - ``write_ta1`` / ``write_997``: the acknowledgements for a verdict.
 - ``TA1_TEXT``, ``AK3_TEXT``, ``AK4_TEXT``: the X12 codes' texts, one table for both engines.
@@ -22,8 +23,7 @@ from typing import BinaryIO, Literal
 from ..schemas.verdict import FileVerdict
 from ._acks import AckDocument, AckEnvelope, ack_file_name, write_997, write_acks, write_ta1
 from ._codes import AK3_TEXT, AK4_TEXT, TA1_TEXT
-from ._options import PolicyBlock, ValidationOptions
-from ._parallel import resolve_workers
+from ._options import PolicyBlock, ValidationOptions, resolve_workers
 from ._policies import iter_policies
 from ._reader import read_segments
 from ._segment import Delimiters, Segment

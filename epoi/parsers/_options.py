@@ -1,6 +1,12 @@
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+
+
+def resolve_workers(workers: int) -> int:
+    """Settings.workers: 0 means one process per core."""
+    return workers if workers > 0 else (os.cpu_count() or 1)
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,7 +36,7 @@ from ..errors import InputError
 from ..schemas.verdict import FileError, FileVerdict, Issue
 from ._compiled import compiled_811_map
 from ._fast import _Engine
-from ._options import ValidationOptions
+from ._options import ValidationOptions, resolve_workers
 from ._reader import ISA_LENGTH, SegmentReader, parse_isa_delimiters
 from ._segment import Delimiters
 
@@ -44,11 +44,6 @@ __all__ = ["MIN_PARALLEL_BYTES", "resolve_workers", "validate_file"]
 
 MIN_PARALLEL_BYTES = 20 * 1024 * 1024
 _ENVELOPE_IDS = (b"ISA", b"IEA", b"GS", b"GE", b"ST", b"SE")
-
-
-def resolve_workers(workers: int) -> int:
-    """Settings.workers: 0 means one process per core."""
-    return workers if workers > 0 else (os.cpu_count() or 1)
 
 
 class _Ranges:

@@ -27,7 +27,7 @@ from ..store import (
     submission_by_id,
     units_left,
 )
-from ._run import RunSummary, run, summarize
+from ._run import RUN_IDLE_TIMEOUT, RunSummary, run, summarize
 from ._stages import (
     Clock,
     MatchHook,
@@ -86,9 +86,9 @@ def reprocess(
     verify_archive(path, sha256)
     with store.session() as session:
         requeue_submission(session, submission_id, parse_key(submission_id), now=clock())
-    extra = {} if idle_timeout is None else {"idle_timeout": idle_timeout}
+    timeout = RUN_IDLE_TIMEOUT if idle_timeout is None else idle_timeout
     drained = run([], store=store, settings=settings, clock=clock, match_hook=match_hook,
-                  chunk_size=chunk_size, **extra)  # fmt: skip
+                  chunk_size=chunk_size, idle_timeout=timeout)  # fmt: skip
     with store.session() as session:
         _settle(session, submission_id)
     summary = summarize(store, [submission_id])

@@ -67,7 +67,7 @@ class RunSummary:
                     or self.failed_units)  # fmt: skip
 
     def as_dict(self) -> dict[str, Any]:
-        doc = {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
+        doc = {name: getattr(self, name) for name in self.__slots__}
         doc["problems"] = [p.as_dict() for p in self.problems]
         return doc
 
@@ -139,7 +139,7 @@ def _drain(
 def _purge_stage_queues(broker: Broker) -> None:
     channel = broker.connection.default_channel
     for kind in ("parse", "normalize", "match"):
-        broker.topology.queue(kind).bind(channel).purge()  # type: ignore[arg-type]
+        broker.topology.queue(kind).bind(channel).purge()
 
 
 def summarize(store: Store, submission_ids: Sequence[int]) -> RunSummary:

@@ -13,14 +13,9 @@ and ``matching`` know neither.
 from __future__ import annotations
 
 import dataclasses
-import threading
-from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
-from datetime import date, datetime
-from multiprocessing import get_context
+from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -43,7 +38,6 @@ from ..parsers import Delimiters, PolicyBlock
 from ..queues import Envelope, Handler, Kind, error_code_and_message, is_permanent
 from ..schemas.policy import NormalizedRecord
 from ..store import (
-    Carrier,
     FunctionalGroup,
     Interchange,
     PriorReport,
@@ -74,13 +68,15 @@ from ..store import (
 )
 from ..transforms import (
     NOTHING_KNOWN,
-    EditContext,
     PriorInfo,
+    PriorLookup,
     ReturnEnvelope,
     ReturnSet,
     normalize,
     write_error_return,
 )
+from ._handoff import _Handoff
+from ._prefetch import _contexts, _expected_naic, _Prefetch
 
 __all__ = ["MatchHook", "Pipeline", "Progress", "no_matching"]
 
@@ -316,7 +312,7 @@ class Pipeline:
                 own_order = (sub.id, ts.id, report.key.policy_position)
                 info = _prior_info(priors, own_key, own_order)
                 if info != NOTHING_KNOWN:
-                    ctx = dataclasses.replace(ctx, prior=lambda _n, _p, _i=info: _i)
+                    ctx = dataclasses.replace(ctx, prior=_answering(info))
                     rec = normalize(block, context=ctx)
             out.append(rec)
             # What later records of this chunk must know of this one.
@@ -351,7 +347,7 @@ class Pipeline:
         )  # fmt: skip
         icn = next_control_numbers(session, f"{ic.sender_id}:interchange")[0]
         gcn = next_control_numbers(session, f"{ic.sender_id}:group")[0]
-        element, component, segment = ts.delimiters
+        element, component, segment = tuple(ts.delimiters)
         text = write_error_return(
             [rset],
             envelope=ReturnEnvelope(
@@ -417,220 +413,7 @@ class Pipeline:
         return []
 
 
-# -- worker processes ------------------------------------------------------------------------
-
-
-def _contexts(
-    settings: Settings, sub: Submission, today: date, naic_of: Callable[[str], str | None],
-    blocks: Sequence[PolicyBlock],
-) -> list[EditContext]:
-    base = EditContext.from_settings(settings, received_at=sub.received_at, today=today)
-    return [dataclasses.replace(base, expected_naic=naic_of(b.sender_id)) for b in blocks]
-
-
-_CHILD_STORE: dict[str, Store] = {}
-
-
-def _first_pass(
-    url: str, settings: Settings, unit_key: str, today: date
-) -> list[NormalizedRecord] | None:
-    """In a worker process: the unit's policies normalised knowing nothing of earlier
-    reports (pure; the store is only read).  None when the unit is done or gone."""
-    store = _CHILD_STORE.get(url)
-    if store is None:
-        store = _CHILD_STORE[url] = Store(url)
-    with store.session(readonly=True) as session:
-        unit = unit_by_key(session, unit_key)
-        if unit is None or unit.state is UnitState.DONE:
-            return None
-        sub = session.get_one(Submission, unit.submission_id)
-        blocks = decode_chunk(unit.payload or "")
-        naic_of = _expected_naic(session, sub)
-        contexts = _contexts(settings, sub, today, naic_of, blocks)
-    return [normalize(b, context=c) for b, c in zip(blocks, contexts, strict=True)]
-
-
-class _Prefetch:
-    """The first pass of normalize units, done ahead in worker processes (``spawn``: a
-    child shares no connection with this process) while this one writes and matches.  A
-    unit taken out of the planned order, or whose result does not fit its blocks, is
-    normalised here as before: the workers only save time, they decide nothing."""
-
-    AHEAD = 3  # units in flight per worker: bounded memory, whatever the file's size
-
-    def __init__(self, url: str, settings: Settings, clock: Clock, workers: int, *,
-                 min_policies: int) -> None:
-        self.url, self.settings, self.clock = url, settings, clock
-        self.workers, self.min_policies = workers, min_policies
-        self._pool: Any = None
-        self._planned: deque[str] = deque()
-        self._futures: OrderedDict[str, tuple[date, Future[Any]]] = OrderedDict()
-        self._lock = threading.Lock()
-        self.used = 0  # units whose first pass came from a worker
-
-    def plan(self, unit_keys: Sequence[str], policies: int) -> None:
-        if policies < self.min_policies:
-            return
-        with self._lock:
-            if self._pool is None:
-                self._pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"))
-            self._planned.extend(unit_keys)
-            self._top_up()
-
-    def _top_up(self) -> None:
-        today = self.clock().date()
-        while self._planned and len(self._futures) < self.AHEAD * self.workers:
-            key = self._planned.popleft()
-            future = self._pool.submit(_first_pass, self.url, self.settings, key, today)
-            self._futures[key] = (today, future)
-
-    def take(
-        self, unit_key: str, today: date, blocks: Sequence[PolicyBlock]
-    ) -> list[NormalizedRecord] | None:
-        with self._lock:
-            hit = self._futures.pop(unit_key, None)
-            if hit is None and unit_key in self._planned:
-                self._planned.remove(unit_key)  # taken early: done here
-            if self._pool is not None:
-                self._top_up()
-        if hit is None:
-            return None
-        day, future = hit
-        try:
-            records = future.result()
-        except Exception:  # noqa: BLE001 - a worker that failed: this process does the unit
-            _log.warning("prefetch_failed", unit=unit_key)
-            return None
-        if records is None or day != today or len(records) != len(blocks):
-            return None
-        for rec, block in zip(records, blocks, strict=True):
-            if rec.report.key.policy_position != block.policy[0].position - block.set_start + 1:
-                return None
-        self.used += 1
-        return records
-
-    def close(self) -> None:
-        with self._lock:
-            pool, self._pool = self._pool, None
-            self._futures.clear()
-            self._planned.clear()
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
-
-
-# -- hand-offs -------------------------------------------------------------------------------
-
-
-# A chunk's part of its set's error return: first position of each jurisdiction, and its
-# rejected and warned records.
-_SetPart = tuple[dict[str, int], list[NormalizedRecord]]
-
-
-class _Handoff:
-    """What a stage just committed, kept in memory for the next stage of the same process,
-    so that nothing is read back from the store to be passed on.
-
-    - match units: the records (with their report ids) a normalize unit stored, taken by the
-      match unit of the same chunk.  Bounded: the oldest entries go first, and a match unit
-      that finds nothing here reads its records from the store, as after a crash or on
-      another worker.
-    - error returns: per transaction set, each chunk's rejected and warned records and the
-      first position of each jurisdiction, for the set's error return when its last chunk is
-      done.  Used only when every chunk of the set was normalised here since the start.
-
-    Filled only after the unit's commit (``note_chunk`` returns the step to call then), so a
-    rolled-back attempt leaves nothing behind."""
-
-    MAX_UNITS = 256
-    MAX_SETS = 64
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._match: OrderedDict[str, list[tuple[int, NormalizedRecord]]] = OrderedDict()
-        self._sets: OrderedDict[int, dict[str, _SetPart]] = OrderedDict()
-
-    def put(self, match_unit: str, records: list[tuple[int, NormalizedRecord]]) -> None:
-        with self._lock:
-            self._match[match_unit] = records
-            while len(self._match) > self.MAX_UNITS:
-                self._match.popitem(last=False)
-
-    def take(self, match_unit: str) -> list[tuple[int, NormalizedRecord]] | None:
-        with self._lock:
-            return self._match.pop(match_unit, None)
-
-    def note_chunk(
-        self, set_id: int, unit_key: str, records: Sequence[NormalizedRecord]
-    ) -> _ChunkNote:
-        """What the set's error return needs of this chunk; kept by the note's ``commit``
-        (called after the unit's commit)."""
-        places: dict[str, int] = {}
-        returned: list[NormalizedRecord] = []
-        for r in records:
-            j, pos = r.report.jurisdiction, r.report.key.policy_position
-            if j and pos < places.get(j, pos + 1):
-                places[j] = pos
-            if r.status != "accepted":
-                # The error return echoes no insured's personal data: not kept.
-                report = r.report.model_copy(update={"insureds": ()})
-                returned.append(r.model_copy(update={"report": report}))
-        return _ChunkNote(self, set_id, unit_key, places, returned)
-
-    def _keep(self, note: _ChunkNote) -> None:
-        with self._lock:
-            self._sets.setdefault(note.set_id, {})[note.unit_key] = (note.places, note.returned)
-            while len(self._sets) > self.MAX_SETS:
-                self._sets.popitem(last=False)
-
-    def set_return(
-        self, note: _ChunkNote, chunks_total: int
-    ) -> tuple[list[str], list[NormalizedRecord]] | None:
-        """The set's jurisdictions (in order of appearance) and its rejected or warned
-        records in set order, when every chunk is in hand: this unit's (noted, not yet
-        committed) and the others'.  None otherwise.  The set's entry is dropped: the set's
-        return is written by this unit (or, after a rollback, read from the store)."""
-        note.done = True  # the set is finished: nothing to keep of this chunk
-        with self._lock:
-            chunks = dict(self._sets.pop(note.set_id, {}))
-        chunks[note.unit_key] = (note.places, note.returned)
-        if len(chunks) != chunks_total:
-            return None
-        first: dict[str, int] = {}
-        records: list[NormalizedRecord] = []
-        for p, r in chunks.values():
-            for j, pos in p.items():
-                if pos < first.get(j, pos + 1):
-                    first[j] = pos
-            records += r
-        records.sort(key=lambda r: r.report.key.policy_position)
-        return sorted(first, key=first.__getitem__), records
-
-
-@dataclasses.dataclass(slots=True)
-class _ChunkNote:
-    handoff: _Handoff
-    set_id: int
-    unit_key: str
-    places: dict[str, int]
-    returned: list[NormalizedRecord]
-    done: bool = False
-
-    def commit(self) -> None:
-        if not self.done:
-            self.handoff._keep(self)
-
-
 # -- helpers ---------------------------------------------------------------------------------
-
-
-def _expected_naic(session: Session, sub: Submission) -> Callable[[str], str | None]:
-    """The NAIC a block's insurer must report (E001): the named carrier's, else the
-    registered carrier's of the block's ISA06."""
-    if sub.carrier_id is not None:
-        naic = session.get_one(Carrier, sub.carrier_id).naic
-        return lambda _sender: naic
-    by_sender = {c.isa_id: c.naic for c in session.scalars(select(Carrier))}
-    return lambda sender: by_sender.get(sender.strip())
 
 
 def _prior_info(
@@ -649,6 +432,15 @@ def _prior_info(
         if p.status in _ACCEPTED and p.transaction_type and p.effective_date
     )
     return PriorInfo(accepted=accepted, reported=True)
+
+
+def _answering(info: PriorInfo) -> PriorLookup:
+    """The prior lookup of one record: what its stored priors tell, whatever it is asked."""
+
+    def lookup(_naic: str, _policy_number: str) -> PriorInfo:
+        return info
+
+    return lookup
 
 
 def _has_units(session: Session, submission_id: int, kind: UnitKind) -> bool:

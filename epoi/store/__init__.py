@@ -8,7 +8,8 @@ Public API:
   their enums; ``Base`` for the tables later stages add.
 - the pipeline's tables (``_records``): functional groups, transaction sets, units of work,
   policy reports, insureds, vehicles, business errors, error returns; their repository
-  functions (``_records_repo``).
+  functions: units of work (``_units_repo``), groups and sets (``_sets_repo``), record
+  writes and counts (``_records_repo``), reads and prior-report lookups (``_records_read``).
 - repository functions that run inside a caller's session (see ``_repo``).
 - who may see what (``_access``): ``CarrierScope`` (a carrier's rows, or the whole state's)
   applied in SQL, ``scoped_submission`` (``NotFoundError`` alike for another carrier's and a
@@ -58,37 +59,20 @@ from ._records import (
     VehicleRow,
     WorkUnit,
 )
-from ._records_repo import (
-    GroupRecord,
+from ._records_read import (
     PriorReport,
-    SetRecord,
-    UnitRecord,
+    error_returns_of,
+    load_records,
+    prior_reports,
+    records_for_return,
+    reports_of_unit,
+)
+from ._records_repo import (
     add_error_return,
     add_records,
-    add_units,
-    count_chunk_done,
-    error_returns_of,
-    finish_unit,
-    group_by_id,
-    load_records,
     mark_vehicles_pending,
-    note_unit_failure,
-    prior_reports,
-    queued_units,
     record_counts,
-    record_groups_and_sets,
-    records_for_return,
-    refresh_payloads,
-    reopen_units,
-    reports_of_unit,
-    requeue_submission,
-    set_by_id,
-    sets_of,
     store_records,
-    unit_by_key,
-    unit_counts,
-    units_left,
-    update_set,
 )
 from ._registrations import (  # the matching tables, migration 0003
     NAME_KEY_INDEXES,
@@ -119,6 +103,16 @@ from ._repo import (
     submission_by_id,
     update_submission,
 )
+from ._sets_repo import (
+    GroupRecord,
+    SetRecord,
+    count_chunk_done,
+    group_by_id,
+    record_groups_and_sets,
+    set_by_id,
+    sets_of,
+    update_set,
+)
 from ._store import Store
 from ._tokens import (
     ApiToken,
@@ -129,6 +123,19 @@ from ._tokens import (
     list_tokens,
     revoke_token,
     token_for_secret,
+)
+from ._units_repo import (
+    UnitRecord,
+    add_units,
+    finish_unit,
+    note_unit_failure,
+    queued_units,
+    refresh_payloads,
+    reopen_units,
+    requeue_submission,
+    unit_by_key,
+    unit_counts,
+    units_left,
 )
 
 __all__ = [

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import FromClause, Table, delete, func, select, update
+from sqlalchemy import CursorResult, FromClause, Result, Table, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -47,6 +47,19 @@ def _insert(session: Session, table: FromClause) -> Any:
     if dialect == "sqlite":
         return sqlite.insert(table)
     raise NotImplementedError(f"epoi store supports sqlite and postgresql, not {dialect}")
+
+
+def _pairs(result: Any) -> dict[Any, Any]:
+    # dict(result) would take a Result for a mapping (it has .keys()): iterate its rows.
+    return {k: v for k, v in result}
+
+
+def _rowcount(result: Result[Any]) -> int:
+    """The rows an UPDATE matched.  ``Session.execute`` is typed to answer any ``Result``;
+    an UPDATE's is a ``CursorResult``, the kind that counts them."""
+    if not isinstance(result, CursorResult):
+        raise TypeError(f"no row count in a {type(result).__name__}")
+    return result.rowcount or 0
 
 
 # -- carriers ----------------------------------------------------------------------------

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import date
+from typing import TypedDict
+
 from ..parsers import PolicyBlock, Segment
 from ..schemas.policy import Address, Insured, PolicyReport, RecordKey, Vehicle
 from . import _values as v
@@ -18,7 +21,9 @@ def set_position(segment: Segment | None, block: PolicyBlock) -> int | None:
 
 def _address(loop: Loop) -> Address | None:
     lines = tuple(
-        line for line in (v.text(loop.value("address_line_1")), v.text(loop.value("address_line_2"))) if line
+        line
+        for line in (v.text(loop.value("address_line_1")), v.text(loop.value("address_line_2")))
+        if line
     )
     city = v.text(loop.value("city"))
     state = v.text(loop.value("address_state"))
@@ -28,8 +33,17 @@ def _address(loop: Loop) -> Address | None:
     return Address(lines=lines, city=city, state=state, zip=zip_)
 
 
+class _InsuredCommon(TypedDict):
+    """The fields an individual and an organisation insured both carry."""
+
+    licence_number: str | None
+    licence_state: str | None
+    date_of_birth: date | None
+    address: Address | None
+
+
 def _insured(loop: Loop, profile: Profile) -> Insured:
-    common = {
+    common: _InsuredCommon = {
         "licence_number": v.text(loop.value("licence_number")),
         "licence_state": v.text(loop.value("licence_state")),
         "date_of_birth": v.parse_ccyymmdd(loop.value("date_of_birth")),
@@ -38,7 +52,9 @@ def _insured(loop: Loop, profile: Profile) -> Insured:
     if loop.value("entity_type") == profile.organisation_code:
         is_fein = loop.value("id_qualifier").upper() == profile.fein_qualifier
         fein = v.text(loop.value("id")) if is_fein else None
-        return Insured(kind="organisation", organisation_name=v.text(loop.value("name")), fein=fein, **common)
+        return Insured(
+            kind="organisation", organisation_name=v.text(loop.value("name")), fein=fein, **common
+        )
     return Insured(
         kind="individual",
         last_name=v.text(loop.value("name")),

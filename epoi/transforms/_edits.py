@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 from types import MappingProxyType
 
-from ..parsers import PolicyBlock, Segment
-from ..parsers import AK3_TEXT, AK4_TEXT
+from ..parsers import AK3_TEXT, AK4_TEXT, PolicyBlock, Segment
 from ..schemas import vin as vin_rules
 from ..schemas.policy import BusinessError, Level, PolicyReport, Severity
 from . import _values as v
@@ -41,10 +40,12 @@ def _catalogue(*rows: tuple[str, Severity, Level, str]) -> Mapping[str, EditRule
 
 CATALOGUE = _catalogue(
     ("E001", "error", "insurer", "NAIC code missing, not 5 digits, or not the carrier's own"),
-    ("E100", "error", "policy", "an element or segment error inside the policy's loops that no other code names"),
+    ("E100", "error", "policy",
+     "an element or segment error inside the policy's loops that no other code names"),
     ("E101", "error", "policy", "policy number missing"),
     ("E102", "error", "policy", "transaction type or policy type not in the code list"),
-    ("E103", "error", "policy", "a date the transaction type requires is missing or not a real date"),
+    ("E103", "error", "policy",
+     "a date the transaction type requires is missing or not a real date"),
     ("E104", "error", "policy", "expiration date not after effective date"),
     ("E105", "error", "policy", "cancellation date before effective date"),
     ("E106", "warning", "policy", "effective date too far in the future"),
@@ -126,10 +127,14 @@ def _policy(loops: PolicyLoops, report: PolicyReport, ctx: EditContext, out: _Fi
         out.add("E101", "policy number missing", _where(policy, "policy_number"))
     if ttype not in profile.transaction_types:
         out.add(
-            "E102", "transaction type missing or not in the code list", _where(policy, "transaction_type")
+            "E102",
+            "transaction type missing or not in the code list",
+            _where(policy, "transaction_type"),
         )
     if ptype not in profile.policy_types:
-        out.add("E102", "policy type missing or not in the code list", _where(policy, "policy_type"))
+        out.add(
+            "E102", "policy type missing or not in the code list", _where(policy, "policy_type")
+        )
 
     required = profile.required_dates.get(ttype or "", ("effective_date",))
     for name, label in _DATE_LABELS.items():
@@ -143,9 +148,17 @@ def _policy(loops: PolicyLoops, report: PolicyReport, ctx: EditContext, out: _Fi
 
     eff, exp, canc = report.effective_date, report.expiration_date, report.cancellation_date
     if eff and exp and exp <= eff:
-        out.add("E104", "expiration date is not after the effective date", _where(policy, "expiration_date"))
+        out.add(
+            "E104",
+            "expiration date is not after the effective date",
+            _where(policy, "expiration_date"),
+        )
     if eff and canc and canc < eff:
-        out.add("E105", "cancellation date is before the effective date", _where(policy, "cancellation_date"))
+        out.add(
+            "E105",
+            "cancellation date is before the effective date",
+            _where(policy, "cancellation_date"),
+        )
     if eff and (eff - ctx.today).days > ctx.future_effective_days:
         out.add(
             "E106",
@@ -165,11 +178,15 @@ def _policy(loops: PolicyLoops, report: PolicyReport, ctx: EditContext, out: _Fi
             )
         if ttype in profile.never_reported_types and not prior.reported:
             out.add(
-                "E111", f"{ttype} for a policy this carrier never reported", _where(policy, "transaction_type")
+                "E111",
+                f"{ttype} for a policy this carrier never reported",
+                _where(policy, "transaction_type"),
             )
 
     if ptype in profile.vehicle_specific_policy_types and not loops.vehicles:
-        out.add("E112", "vehicle-specific policy type with no vehicle", _where(policy, "policy_type"))
+        out.add(
+            "E112", "vehicle-specific policy type with no vehicle", _where(policy, "policy_type")
+        )
 
     _late(loops, report, ctx, out)
 
@@ -178,7 +195,8 @@ def _insureds(loops: PolicyLoops, report: PolicyReport, ctx: EditContext, out: _
     profile = ctx.profile
     if not loops.insureds:
         out.add("E107", "no insured name", (loops.policy.first, None))
-    for loop, insured in zip(loops.insureds, report.insureds):
+    # The report's insureds were built one per loop (``build_report``): the same length.
+    for loop, insured in zip(loops.insureds, report.insureds, strict=True):
         if not insured.name:
             out.add("E107", "insured name missing", _where(loop, "name"))
         if "date_of_birth" in loop.fields:
@@ -212,12 +230,15 @@ def _late(loops: PolicyLoops, report: PolicyReport, ctx: EditContext, out: _Find
         if (received - report.effective_date).days > ctx.late_new_days:
             out.add(
                 "E301",
-                f"new coverage reported more than {ctx.late_new_days} days after its effective date",
+                f"new coverage reported more than {ctx.late_new_days} days"
+                " after its effective date",
                 _where(loops.policy, "effective_date"),
             )
     elif ttype in profile.change_types:
         name = "cancellation_date" if ttype == profile.cancellation_type else "effective_date"
-        took_effect = report.cancellation_date if name == "cancellation_date" else report.effective_date
+        took_effect = (
+            report.cancellation_date if name == "cancellation_date" else report.effective_date
+        )
         if took_effect and (received - took_effect).days > ctx.late_change_days:
             out.add(
                 "E301",
@@ -229,7 +250,8 @@ def _late(loops: PolicyLoops, report: PolicyReport, ctx: EditContext, out: _Find
 def _vehicles(loops: PolicyLoops, report: PolicyReport, ctx: EditContext, out: _Findings) -> None:
     profile = ctx.profile
     newest = ctx.today.year + profile.model_year_ahead
-    for i, (loop, vehicle) in enumerate(zip(loops.vehicles, report.vehicles)):
+    # The report's vehicles were built one per loop (``build_report``): the same length.
+    for i, (loop, vehicle) in enumerate(zip(loops.vehicles, report.vehicles, strict=True)):
         vin, year = vehicle.vin, vehicle.model_year
         at_vin = _where(loop, "vin")
         if not vin:
@@ -241,7 +263,11 @@ def _vehicles(loops: PolicyLoops, report: PolicyReport, ctx: EditContext, out: _
                 out.add("E202", "VIN is not 17 characters", at_vin, i)
             if not _VIN_ALPHABET.fullmatch(vin):
                 out.add("E203", "VIN contains I, O, Q or a character outside A-Z, 0-9", at_vin, i)
-            elif standard and len(vin) == vin_rules.VIN_LENGTH and not vin_rules.check_digit_ok(vin):
+            elif (
+                standard
+                and len(vin) == vin_rules.VIN_LENGTH
+                and not vin_rules.check_digit_ok(vin)
+            ):
                 out.add("E204", "VIN check digit (position 9) is wrong", at_vin, i)
         if year is None or not profile.model_year_min <= year <= newest:
             out.add("E205", "model year missing or out of range", _where(loop, "model_year"), i)
@@ -279,7 +305,8 @@ def _syntax(block: PolicyBlock, out: _Findings) -> None:
     seen: set[tuple[int | None, str | None, str]] = set()
     for issue in block.syntax_errors:
         where = issue.element if issue.ack == "AK4" and issue.element else issue.segment_id
-        if (issue.segment_position, where) in named or (issue.segment_position, where, issue.code) in seen:
+        position = issue.segment_position
+        if (position, where) in named or (position, where, issue.code) in seen:
             continue
         seen.add((issue.segment_position, where, issue.code))
         segment_id = issue.segment_id if _SEGMENT_ID.fullmatch(issue.segment_id or "") else None

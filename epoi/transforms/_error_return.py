@@ -23,7 +23,13 @@ from datetime import date, datetime
 
 from ..errors import ConfigError
 from ..parsers import Delimiters
-from ..schemas.policy import POLICY_TYPES, TRANSACTION_TYPES, BusinessError, NormalizedRecord, PolicyReport
+from ..schemas.policy import (
+    POLICY_TYPES,
+    TRANSACTION_TYPES,
+    BusinessError,
+    NormalizedRecord,
+    PolicyReport,
+)
 
 __all__ = ["ReturnEnvelope", "ReturnSet", "write_error_return"]
 
@@ -34,14 +40,17 @@ _MAX_CONTROL_NUMBER = 999_999_999  # ISA13 and GS06: at most 9 digits
 
 def _fixed(value: str, width: int, name: str) -> str:
     if not value.strip() or len(value) > width:
-        raise ConfigError("RETURN-ENVELOPE", f"{name} of the error return must be 1 to {width} characters")
+        raise ConfigError(
+            "RETURN-ENVELOPE", f"{name} of the error return must be 1 to {width} characters"
+        )
     return value.ljust(width)
 
 
 def _control_number(n: int, name: str) -> int:
     if not 1 <= n <= _MAX_CONTROL_NUMBER:
         raise ConfigError(
-            "RETURN-CONTROL-NUMBER", f"{name} of the error return must be 1 to {_MAX_CONTROL_NUMBER}"
+            "RETURN-CONTROL-NUMBER",
+            f"{name} of the error return must be 1 to {_MAX_CONTROL_NUMBER}",
         )
     return n
 
@@ -88,7 +97,8 @@ class ReturnSet:
     ) -> ReturnSet:
         """Insurer and states default to those the records report."""
         reports = [r.report for r in records]
-        names = [j for j in dict.fromkeys([*jurisdictions, *(r.jurisdiction or "" for r in reports)]) if j]
+        named = dict.fromkeys([*jurisdictions, *(r.jurisdiction or "" for r in reports)])
+        names = [j for j in named if j]
         first: PolicyReport | None = reports[0] if reports else None
         return cls(
             transaction_set=transaction_set,
@@ -166,7 +176,14 @@ def _policy(w: _Writer, record: NormalizedRecord, hl: int, parent: int, lx: int)
         w.seg("LX", index + 1)
         if vehicle is not None:
             make = vehicle.make or ""
-            w.seg("VEH", index + 1, vehicle.vin or "", vehicle.model_year or "", "ZZ" if make else "", make)
+            w.seg(
+                "VEH",
+                index + 1,
+                vehicle.vin or "",
+                vehicle.model_year or "",
+                "ZZ" if make else "",
+                make,
+            )
         else:
             w.seg("VEH", index + 1)
         _findings(w, by_vehicle[index])

@@ -19,4 +19,5 @@ def normalize(block: PolicyBlock, *, context: EditContext) -> NormalizedRecord:
     loops = split(block, context.profile)
     report = build_report(block, loops, context.profile)
     errors = tuple(run_edits(block, loops, report, context))
-    return NormalizedRecord(report=report, errors=errors, status=NormalizedRecord.status_for(errors))
+    status = NormalizedRecord.status_for(errors)
+    return NormalizedRecord(report=report, errors=errors, status=status)

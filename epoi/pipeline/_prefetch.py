@@ -1,0 +1,137 @@
+"""The normalize units' first pass, done ahead in worker processes (``_Prefetch``) while
+the pipeline's own process parses, writes and matches; and what that pass needs of the
+store: each block's edit context and the NAIC its insurer must report.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections import OrderedDict, deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from datetime import date, datetime
+from multiprocessing import get_context
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .. import _logging
+from ..config import Settings
+from ..intake import decode_chunk
+from ..parsers import PolicyBlock
+from ..schemas.policy import NormalizedRecord
+from ..store import Carrier, Store, Submission, UnitState, unit_by_key
+from ..transforms import EditContext, normalize
+
+_log = _logging.get_logger("epoi.pipeline")
+
+
+def _expected_naic(session: Session, sub: Submission) -> Callable[[str], str | None]:
+    """The NAIC a block's insurer must report (E001): the named carrier's, else the
+    registered carrier's of the block's ISA06."""
+    if sub.carrier_id is not None:
+        naic = session.get_one(Carrier, sub.carrier_id).naic
+        return lambda _sender: naic
+    by_sender = {c.isa_id: c.naic for c in session.scalars(select(Carrier))}
+    return lambda sender: by_sender.get(sender.strip())
+
+
+def _contexts(
+    settings: Settings, sub: Submission, today: date, naic_of: Callable[[str], str | None],
+    blocks: Sequence[PolicyBlock],
+) -> list[EditContext]:
+    base = EditContext.from_settings(settings, received_at=sub.received_at, today=today)
+    return [dataclasses.replace(base, expected_naic=naic_of(b.sender_id)) for b in blocks]
+
+
+_CHILD_STORE: dict[str, Store] = {}
+
+
+def _first_pass(
+    url: str, settings: Settings, unit_key: str, today: date
+) -> list[NormalizedRecord] | None:
+    """In a worker process: the unit's policies normalised knowing nothing of earlier
+    reports (pure; the store is only read).  None when the unit is done or gone."""
+    store = _CHILD_STORE.get(url)
+    if store is None:
+        store = _CHILD_STORE[url] = Store(url)
+    with store.session(readonly=True) as session:
+        unit = unit_by_key(session, unit_key)
+        if unit is None or unit.state is UnitState.DONE:
+            return None
+        sub = session.get_one(Submission, unit.submission_id)
+        blocks = decode_chunk(unit.payload or "")
+        naic_of = _expected_naic(session, sub)
+        contexts = _contexts(settings, sub, today, naic_of, blocks)
+    return [normalize(b, context=c) for b, c in zip(blocks, contexts, strict=True)]
+
+
+class _Prefetch:
+    """The first pass of normalize units, done ahead in worker processes (``spawn``: a
+    child shares no connection with this process) while this one writes and matches.  A
+    unit taken out of the planned order, or whose result does not fit its blocks, is
+    normalised here as before: the workers only save time, they decide nothing."""
+
+    AHEAD = 3  # units in flight per worker: bounded memory, whatever the file's size
+
+    def __init__(self, url: str, settings: Settings, clock: Callable[[], datetime],
+                 workers: int, *,
+                 min_policies: int) -> None:
+        self.url, self.settings, self.clock = url, settings, clock
+        self.workers, self.min_policies = workers, min_policies
+        self._pool: Any = None
+        self._planned: deque[str] = deque()
+        self._futures: OrderedDict[str, tuple[date, Future[Any]]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.used = 0  # units whose first pass came from a worker
+
+    def plan(self, unit_keys: Sequence[str], policies: int) -> None:
+        if policies < self.min_policies:
+            return
+        with self._lock:
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"))
+            self._planned.extend(unit_keys)
+            self._top_up()
+
+    def _top_up(self) -> None:
+        today = self.clock().date()
+        while self._planned and len(self._futures) < self.AHEAD * self.workers:
+            key = self._planned.popleft()
+            future = self._pool.submit(_first_pass, self.url, self.settings, key, today)
+            self._futures[key] = (today, future)
+
+    def take(
+        self, unit_key: str, today: date, blocks: Sequence[PolicyBlock]
+    ) -> list[NormalizedRecord] | None:
+        with self._lock:
+            hit = self._futures.pop(unit_key, None)
+            if hit is None and unit_key in self._planned:
+                self._planned.remove(unit_key)  # taken early: done here
+            if self._pool is not None:
+                self._top_up()
+        if hit is None:
+            return None
+        day, future = hit
+        try:
+            records = future.result()
+        except Exception:  # noqa: BLE001 - a worker that failed: this process does the unit
+            _log.warning("prefetch_failed", unit=unit_key)
+            return None
+        if records is None or day != today or len(records) != len(blocks):
+            return None
+        for rec, block in zip(records, blocks, strict=True):
+            if rec.report.key.policy_position != block.policy[0].position - block.set_start + 1:
+                return None
+        self.used += 1
+        return records
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+            self._futures.clear()
+            self._planned.clear()
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,175 @@
+"""Repository functions that read the pipeline's records back, each inside a caller's
+session: what E110/E111 need of the reports stored earlier (``prior_reports``), the stored
+reports rebuilt as the transforms made them (``load_records``, ``records_for_return``), a
+unit's reports and a submission's error returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ..schemas.policy import (
+    Address,
+    BusinessError,
+    Insured,
+    NormalizedRecord,
+    PolicyReport,
+    RecordKey,
+    Vehicle,
+)
+from ._records import (
+    BusinessErrorRow,
+    ErrorReturn,
+    InsuredRow,
+    PolicyReportRow,
+    VehicleRow,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PriorReport:
+    """What E110/E111 need to know of a report stored earlier."""
+
+    natural_key: str
+    submission_id: int
+    set_id: int
+    policy_position: int
+    carrier_naic: str | None
+    policy_number: str | None
+    transaction_type: str | None
+    effective_date: date | None
+    status: str
+
+
+def prior_reports(
+    session: Session, policy_numbers: Iterable[str], *, test: bool
+) -> list[PriorReport]:
+    """Reports stored for any of these policy numbers, in one query.  Test data answers test
+    data only and production production only: a test interchange never changes what a
+    production record is told."""
+    numbers = sorted(set(policy_numbers))
+    if not numbers:
+        return []
+    t = PolicyReportRow.__table__
+    out: list[PriorReport] = []
+    for start in range(0, len(numbers), 900):  # well under SQLite's bound-parameter limit
+        stmt = select(
+            t.c.natural_key, t.c.submission_id, t.c.set_id, t.c.policy_position,
+            t.c.carrier_naic, t.c.policy_number, t.c.transaction_type,
+            t.c.effective_date, t.c.status,
+        ).where(t.c.policy_number.in_(numbers[start : start + 900]), t.c.test == test)
+        out.extend(PriorReport(*row) for row in session.execute(stmt))
+    return out
+
+
+def records_for_return(session: Session, set_id: int) -> tuple[list[str], list[NormalizedRecord]]:
+    """The set's jurisdictions (in order of appearance) and its rejected or warned records,
+    rebuilt with what the error return echoes (never the insureds' personal data)."""
+    t = PolicyReportRow
+    jurisdictions = [
+        j
+        for (j,) in session.execute(
+            select(t.jurisdiction).where(t.set_id == set_id).group_by(t.jurisdiction)
+            .order_by(func.min(t.policy_position))
+        )
+        if j
+    ]
+    rows = list(
+        session.scalars(
+            select(t).where(t.set_id == set_id, t.status != "accepted").order_by(t.policy_position)
+        )
+    )
+    return jurisdictions, load_records(session, rows, insureds=False)
+
+
+def _children(session: Session, model: Any, ids: Sequence[int]) -> dict[int, list[Any]]:
+    out: dict[int, list[Any]] = {}
+    for start in range(0, len(ids), 900):  # well under SQLite's bound-parameter limit
+        for row in session.scalars(
+            select(model).where(model.policy_report_id.in_(ids[start : start + 900]))
+            .order_by(model.policy_report_id, model.ordinal)
+        ):
+            out.setdefault(row.policy_report_id, []).append(row)
+    return out
+
+
+def load_records(
+    session: Session, rows: Sequence[PolicyReportRow], *, insureds: bool = True
+) -> list[NormalizedRecord]:
+    """The stored reports as the transforms made them: report (with its insureds when
+    ``insureds``, which matching needs and the error return must not echo), vehicles,
+    errors and status.  Three queries per 900 reports."""
+    ids = [r.id for r in rows]
+    if not ids:
+        return []
+    vehicles = _children(session, VehicleRow, ids)
+    errors = _children(session, BusinessErrorRow, ids)
+    people = _children(session, InsuredRow, ids) if insureds else {}
+    records = []
+    for r in rows:
+        key = RecordKey(
+            carrier_naic=r.carrier_naic, policy_number=r.policy_number,
+            transaction_type=r.transaction_type, effective_date=r.effective_date,
+            sender_id=r.sender_id, interchange=r.interchange, group=r.group_control_number,
+            transaction_set=r.transaction_set, policy_position=r.policy_position,
+        )  # fmt: skip
+        report = PolicyReport(
+            carrier_naic=r.carrier_naic, insurer_name=r.insurer_name,
+            jurisdiction=r.jurisdiction, policy_number=r.policy_number,
+            transaction_type=r.transaction_type, policy_type=r.policy_type,
+            effective_date=r.effective_date, expiration_date=r.expiration_date,
+            cancellation_date=r.cancellation_date,
+            insureds=tuple(_insured(i) for i in people.get(r.id, [])),
+            vehicles=tuple(
+                Vehicle(vin=v.vin, model_year=v.model_year, make=v.make,
+                        transaction=v.transaction, transaction_date=v.transaction_date)
+                for v in vehicles.get(r.id, [])
+            ),
+            file=r.file, sender_id=r.sender_id, interchange=r.interchange,
+            group=r.group_control_number, transaction_set=r.transaction_set,
+            submission_ref=r.submission_ref, report_date=r.report_date, test=r.test, key=key,
+        )  # fmt: skip
+        errs = tuple(
+            BusinessError(
+                code=e.code, severity=e.severity, level=e.level, message=e.message,
+                segment_position=e.segment_position, segment_id=e.segment_id,
+                element=e.element, vehicle_index=e.vehicle_index,
+            )  # fmt: skip
+            for e in errors.get(r.id, [])
+        )
+        records.append(NormalizedRecord(report=report, errors=errs, status=r.status))  # type: ignore[arg-type]
+    return records
+
+
+def _insured(i: InsuredRow) -> Insured:
+    has_address = i.address_lines or i.city or i.state or i.zip
+    return Insured(
+        kind=i.kind, last_name=i.last_name, first_name=i.first_name,  # type: ignore[arg-type]
+        middle_name=i.middle_name, organisation_name=i.organisation_name, fein=i.fein,
+        licence_number=i.licence_number, licence_state=i.licence_state,
+        date_of_birth=i.date_of_birth,
+        address=Address(
+            lines=tuple(i.address_lines.split("\n")) if i.address_lines else (),
+            city=i.city, state=i.state, zip=i.zip,
+        ) if has_address else None,
+    )  # fmt: skip
+
+
+def reports_of_unit(session: Session, unit_id: int) -> list[PolicyReportRow]:
+    stmt = select(PolicyReportRow).where(PolicyReportRow.unit_id == unit_id)
+    return list(session.scalars(stmt))
+
+
+def error_returns_of(session: Session, submission_id: int) -> list[ErrorReturn]:
+    stmt = (
+        select(ErrorReturn).where(ErrorReturn.submission_id == submission_id)
+        .order_by(ErrorReturn.id)
+    )
+    return list(session.scalars(stmt))
+
