@@ -20,11 +20,11 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Date, delete, select, text, update
+from sqlalchemy import Connection, delete, select, text, update
 
 from ..schemas.match import MatchResult, settle_pending
 from ..schemas.policy import NormalizedRecord, PolicyReport
-from ..store import Store, match_reports, match_results
+from ..store import Store, match_reports, match_results, sqlite_values
 from ._matcher import ClaimLookup, match_many
 from ._sql_index import SqlRegistrationIndex
 
@@ -137,14 +137,7 @@ class _Raw:
             values = list(map(itemgetter(*columns), rows)) if len(columns) > 1 else [
                 (r[columns[0]],) for r in rows]
         else:
-            dated = [i for i, c in enumerate(columns) if isinstance(table.c[c].type, Date)]
-            values = []
-            for r in rows:
-                row = [r[c] for c in columns]
-                for i in dated:
-                    if row[i] is not None:
-                        row[i] = row[i].isoformat()
-                values.append(row)
+            values = sqlite_values(table, columns, rows)
         cursor = self._cursor()
         try:
             cursor.executemany(sql, values)

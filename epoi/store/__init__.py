@@ -100,6 +100,7 @@ from ._repo import (
     next_control_numbers,
     record_interchanges,
     release_interchanges,
+    sqlite_values,
     submission_by_id,
     update_submission,
 )
@@ -139,6 +140,7 @@ from ._units_repo import (
 )
 
 __all__ = [
+    "sqlite_values",
     "ACCESS_LOG",
     "CarrierScope",
     "NotFoundError",

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Date, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from ..schemas.policy import NormalizedRecord
@@ -23,7 +23,7 @@ from ._records import (
     PolicyReportRow,
     VehicleRow,
 )
-from ._repo import _insert, _pairs, _rowcount
+from ._repo import _insert, _pairs, _rowcount, sqlite_values
 
 # -- policy reports --------------------------------------------------------------------------
 
@@ -144,14 +144,7 @@ def _bulk_insert(
         session.execute(stmt, rows)
         return
     columns = list(rows[0])
-    dated = [i for i, c in enumerate(columns) if isinstance(table.c[c].type, Date)]
-    values: list[list[Any]] = []
-    for r in rows:
-        row = [r[c] for c in columns]
-        for i in dated:
-            if row[i] is not None:
-                row[i] = row[i].isoformat()
-        values.append(row)
+    values = sqlite_values(table, columns, rows)
     names = ", ".join(f'"{c}"' for c in columns)  # quoted: "transaction" is a keyword
     sql = (f'INSERT INTO "{table.name}" ({names}) VALUES ({", ".join("?" * len(columns))}) '
            f"ON CONFLICT ({', '.join(conflict)}) DO NOTHING")
