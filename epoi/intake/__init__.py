@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from ._archive import CHUNK_SIZE, ArchivedFile, ArchiveWriter, archive
 from ._intake import DEFAULT_CHUNK_SIZE, acknowledge, receive, submit, submit_archived
-from ._outgoing import OutgoingFiles, relative_to_home
+from ._outgoing import OutgoingFiles, absolute_under_home, relative_to_home
 from ._results import InterchangeOutcome, SubmissionResult
 from ._screen import PROFILE_NOTES, ta1_reason
 from ._units import (
@@ -70,6 +70,7 @@ __all__ = [
     "match_key",
     "parse_key",
     "receive",
+    "absolute_under_home",
     "relative_to_home",
     "set_key",
     "source_of_match_key",

@@ -38,7 +38,7 @@ from ..store import (
     update_submission,
 )
 from ._archive import ArchivedFile, archive
-from ._outgoing import relative_to_home, write_ack_files
+from ._outgoing import absolute_under_home, relative_to_home, write_ack_files
 from ._plan import plan_units
 from ._results import InterchangeOutcome, SubmissionResult, counts, rejected_records
 from ._screen import Screen
@@ -141,10 +141,9 @@ def acknowledge(
         senders = carriers_by_sender(session)
         named = session.get(Carrier, sub.carrier_id) if sub.carrier_id else None
     intake = _Intake(store, settings, clock, senders, named)
-    path = Path(sub.archive_path)
     base = SubmissionResult(
         file=sub.file_name, submission_id=sub.id, sha256=sub.sha256, size=sub.size,
-        archive_path=path if path.is_absolute() else settings.home / path, state=sub.state,
+        archive_path=absolute_under_home(sub.archive_path, settings.home), state=sub.state,
     )  # fmt: skip
     return intake.acknowledge(base, chunk_size)
 
@@ -318,8 +317,7 @@ class _Intake:
         return verdict, outcomes, acks
 
     def _absolute(self, stored_path: str) -> Path:
-        path = Path(stored_path)
-        return path if path.is_absolute() else self.settings.home / path
+        return absolute_under_home(stored_path, self.settings.home)
 
     def _fail(self, submission_id: int, code: str, message: str) -> None:
         """A file that cannot be read at all: the submission fails and its parse unit is done

@@ -77,6 +77,12 @@ def relative_to_home(path: Path, home: Path) -> str:
         return str(path.resolve())
 
 
+def absolute_under_home(stored: str | Path, home: Path) -> Path:
+    """A path as the database holds it (``relative_to_home``) made absolute again."""
+    path = Path(stored)
+    return path if path.is_absolute() else home / path
+
+
 def write_ack_files(
     session: Session, settings: Settings, submission_id: int, verdict: FileVerdict,
     created: datetime,

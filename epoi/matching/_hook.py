@@ -22,10 +22,9 @@ from ..schemas.policy import (
     Insured,
     NormalizedRecord,
     PolicyReport,
-    RecordKey,
     Vehicle,
 )
-from ..store import InsuredRow, PolicyReportRow, VehicleRow, match_results
+from ..store import InsuredRow, PolicyReportRow, VehicleRow, match_results, record_key_of
 from ._sql_index import untune
 from ._stage import MatchCounts, _match_rows, _Raw
 
@@ -47,11 +46,7 @@ def reports_from_rows(session: Session, rows: Sequence[PolicyReportRow]) -> list
             vehicles.setdefault(v.policy_report_id, []).append(v)
     reports = []
     for r in rows:
-        key = RecordKey(
-            carrier_naic=r.carrier_naic, policy_number=r.policy_number,
-            transaction_type=r.transaction_type, effective_date=r.effective_date,
-            sender_id=r.sender_id, interchange=r.interchange, group=r.group_control_number,
-            transaction_set=r.transaction_set, policy_position=r.policy_position)
+        key = record_key_of(r)
         reports.append(PolicyReport(
             carrier_naic=r.carrier_naic, insurer_name=r.insurer_name,
             jurisdiction=r.jurisdiction, policy_number=r.policy_number,

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from ..config import Settings
 from ..errors import InputError, Location
-from ..intake import DEFAULT_CHUNK_SIZE, parse_key
+from ..intake import DEFAULT_CHUNK_SIZE, absolute_under_home, parse_key
 from ..store import (
     Store,
     SubmissionState,
@@ -80,8 +80,7 @@ def reprocess(
         sub = submission_by_id(session, submission_id)
         if sub is None:
             raise LookupError(f"no submission {submission_id}")
-        path = Path(sub.archive_path)
-        path = path if path.is_absolute() else settings.home / path
+        path = absolute_under_home(sub.archive_path, settings.home)
         sha256 = sub.sha256
     verify_archive(path, sha256)
     with store.session() as session:

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from ..intake import PROFILE_NOTES
+from ..intake import PROFILE_NOTES, absolute_under_home
 from ..store import (
     CarrierScope,
     Store,
@@ -136,9 +136,8 @@ def ack_files(store: Store, scope: CarrierScope, submission_id: int, *,
         scoped_submission(session, scope, submission_id)
         files = []
         for a in acks_of(session, submission_id):
-            path = Path(a.path)
-            files.append(AckFile(a.kind.value, a.control_number, path.name,
-                                 path=path if path.is_absolute() else home / path))
+            path = absolute_under_home(a.path, home)
+            files.append(AckFile(a.kind.value, a.control_number, path.name, path=path))
         for r in error_returns_of(session, submission_id):
             files.append(AckFile("811", r.control_number, Path(r.path).name, content=r.content))
     return files

@@ -64,6 +64,7 @@ from ._records_read import (
     error_returns_of,
     load_records,
     prior_reports,
+    record_key_of,
     records_for_return,
     reports_of_unit,
 )
@@ -140,6 +141,7 @@ from ._units_repo import (
 )
 
 __all__ = [
+    "record_key_of",
     "sqlite_values",
     "ACCESS_LOG",
     "CarrierScope",

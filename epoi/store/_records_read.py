@@ -47,6 +47,16 @@ class PriorReport:
     status: str
 
 
+def record_key_of(row: PolicyReportRow) -> RecordKey:
+    """A stored record's natural key, as the normalize stage built it."""
+    return RecordKey(
+        carrier_naic=row.carrier_naic, policy_number=row.policy_number,
+        transaction_type=row.transaction_type, effective_date=row.effective_date,
+        sender_id=row.sender_id, interchange=row.interchange, group=row.group_control_number,
+        transaction_set=row.transaction_set, policy_position=row.policy_position,
+    )  # fmt: skip
+
+
 def prior_reports(
     session: Session, policy_numbers: Iterable[str], *, test: bool
 ) -> list[PriorReport]:
@@ -113,12 +123,7 @@ def load_records(
     people = _children(session, InsuredRow, ids) if insureds else {}
     records = []
     for r in rows:
-        key = RecordKey(
-            carrier_naic=r.carrier_naic, policy_number=r.policy_number,
-            transaction_type=r.transaction_type, effective_date=r.effective_date,
-            sender_id=r.sender_id, interchange=r.interchange, group=r.group_control_number,
-            transaction_set=r.transaction_set, policy_position=r.policy_position,
-        )  # fmt: skip
+        key = record_key_of(r)
         report = PolicyReport(
             carrier_naic=r.carrier_naic, insurer_name=r.insurer_name,
             jurisdiction=r.jurisdiction, policy_number=r.policy_number,
