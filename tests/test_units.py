@@ -9,7 +9,7 @@ from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
-from epoi.intake import decode_chunk, encode_chunk
+from epoi.intake import Chunk, decode_chunk, encode_chunk
 from epoi.parsers import Segment, validate
 from epoi.parsers._policies import iter_policies
 from epoi.sample import FaultOptions, generate
@@ -40,6 +40,25 @@ def test_the_compact_payload_gives_back_the_blocks(tmp_path):
             assert decode_chunk(text) == part
 
 
+def test_a_chunk_decodes_only_the_blocks_asked_for(tmp_path):
+    """The pipeline's process takes the first pass from a worker and decodes only the
+    policies reported before: their number, positions and sender need no decoding."""
+    everything = _blocks(tmp_path)
+    first = everything[0]
+    blocks = [b for b in everything
+              if (b.interchange, b.transaction_set) == (first.interchange, first.transaction_set)]
+    blocks = blocks[:9]
+    chunk = Chunk(encode_chunk(blocks))
+    assert len(chunk) == len(blocks) == 9
+    assert chunk.sender_id == first.sender_id
+    assert [chunk.policy_position(n) for n in range(9)] == [
+        b.policy[0].position - b.set_start + 1 for b in blocks]
+    assert chunk._blocks.count(None) == 9  # nothing decoded yet
+    assert chunk[4] == blocks[4]
+    assert chunk._blocks.count(None) == 8
+    assert list(chunk) == blocks and chunk[2:5] == blocks[2:5]
+
+
 def test_data_that_holds_a_separator_falls_back_to_json(tmp_path):
     blocks = _blocks(tmp_path)[:3]
     odd = blocks[1].policy[2]
@@ -50,6 +69,8 @@ def test_data_that_holds_a_separator_falls_back_to_json(tmp_path):
     text = encode_chunk(chunk)
     assert json.loads(text)["version"] == 1
     assert decode_chunk(text) == chunk
+    assert [Chunk(text).policy_position(n) for n in range(3)] == [
+        b.policy[0].position - b.set_start + 1 for b in chunk]
     # Segments that do not follow each other in the file keep their positions too.
     gap = replace(blocks[0], policy=tuple(Segment(s.fields, s.position + 2 * n)
                                           for n, s in enumerate(blocks[0].policy)))

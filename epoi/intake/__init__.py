@@ -41,6 +41,7 @@ from ._outgoing import OutgoingFiles, absolute_under_home, relative_to_home
 from ._results import InterchangeOutcome, SubmissionResult
 from ._screen import PROFILE_NOTES, ta1_reason
 from ._units import (
+    Chunk,
     chunk_key,
     decode_chunk,
     encode_chunk,
@@ -64,6 +65,7 @@ __all__ = [
     "acknowledge",
     "archive",
     "chunk_key",
+    "Chunk",
     "decode_chunk",
     "encode_chunk",
     "group_key",

@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, overload
 
 from ..parsers import PolicyBlock, Segment
 from ..schemas.verdict import Issue
 
 __all__ = [
     "PAYLOAD_VERSION",
+    "Chunk",
     "chunk_key",
     "decode_chunk",
     "encode_chunk",
@@ -163,25 +164,70 @@ def encode_chunk(blocks: Sequence[PolicyBlock]) -> str:
     return json.dumps(doc, separators=(",", ":"))
 
 
-def decode_chunk(text: str) -> list[PolicyBlock]:
-    if not text.startswith("{"):
+class Chunk(Sequence[PolicyBlock]):
+    """A normalize unit's policies as a sequence whose blocks are decoded when first asked
+    for: the pipeline's own process needs only the few that were reported before (the
+    first pass comes from a worker), and their number and file positions, which the text
+    form gives without splitting a single segment."""
+
+    def __init__(self, text: str) -> None:
+        self._blocks: list[PolicyBlock | None]
+        if text.startswith("{"):
+            blocks = _decode_json(text)
+            self._items: list[str] = []
+            self._blocks = list(blocks)
+            self.sender_id = blocks[0].sender_id if blocks else ""
+            self.set_start = blocks[0].set_start if blocks else 0
+            self._starts = [b.policy[0].position if b.policy else 0 for b in blocks]
+            return
         version, head_text, body = (text.split("\n", 2) + ["", ""])[:3]
         if version != str(PAYLOAD_VERSION):
             raise ValueError(f"normalize payload version {version!r} is not {PAYLOAD_VERSION}")
         head = json.loads(head_text)
-        common = head["set"]
-        insurer = _unsegs(common.pop("insurer"))
-        states = [_unsegs(s) for s in head["states"]]
-        out = []
-        for item in body.split(_FS):
-            state_id, start, segs = item.split(_GS, 2)
-            first = int(start)
-            policy = tuple(
-                Segment(seg.split(_US), first + n) for n, seg in enumerate(segs.split(_RS))
-            )
-            out.append(PolicyBlock(insurer=insurer, state=states[int(state_id)], policy=policy,
-                                   **common))
-        return out
+        self._common = head["set"]
+        self._insurer = _unsegs(self._common.pop("insurer"))
+        self._states = [_unsegs(s) for s in head["states"]]
+        self._items = body.split(_FS) if body else []
+        self._blocks = [None] * len(self._items)
+        self._starts = [int(item.split(_GS, 2)[1]) for item in self._items]
+        self.sender_id = self._common["sender_id"]
+        self.set_start = self._common["set_start"]
+
+    def __len__(self) -> int:
+        return len(self._blocks)
+
+    @overload
+    def __getitem__(self, n: int) -> PolicyBlock: ...
+    @overload
+    def __getitem__(self, n: slice) -> Sequence[PolicyBlock]: ...
+    def __getitem__(self, n: int | slice) -> PolicyBlock | Sequence[PolicyBlock]:
+        if isinstance(n, slice):
+            return [self[i] for i in range(len(self))[n]]
+        block = self._blocks[n]
+        if block is None:
+            block = self._blocks[n] = self._decode(self._items[n])
+        return block
+
+    def policy_position(self, n: int) -> int:
+        """The position in its set of policy ``n``'s first segment (its HL), decoded or not."""
+        return self._starts[n] - self.set_start + 1
+
+    def _decode(self, item: str) -> PolicyBlock:
+        state_id, start, segs = item.split(_GS, 2)
+        first = int(start)
+        policy = tuple(
+            Segment(seg.split(_US), first + n) for n, seg in enumerate(segs.split(_RS))
+        )
+        return PolicyBlock(insurer=self._insurer, state=self._states[int(state_id)],
+                           policy=policy, **self._common)
+
+
+def decode_chunk(text: str) -> list[PolicyBlock]:
+    """Every block of a normalize payload (``Chunk`` decodes them one by one on demand)."""
+    return list(Chunk(text))
+
+
+def _decode_json(text: str) -> list[PolicyBlock]:
     doc = json.loads(text)
     if doc.get("version") != _JSON_VERSION:
         raise ValueError(f"normalize payload version {doc.get('version')!r} is not {_JSON_VERSION}")

@@ -19,8 +19,7 @@ from sqlalchemy.orm import Session
 
 from .. import _logging
 from ..config import Settings
-from ..intake import decode_chunk
-from ..parsers import PolicyBlock
+from ..intake import Chunk
 from ..schemas.policy import NormalizedRecord
 from ..store import Carrier, Store, Submission, UnitState, unit_by_key
 from ..transforms import EditContext, normalize
@@ -38,12 +37,13 @@ def _expected_naic(session: Session, sub: Submission) -> Callable[[str], str | N
     return lambda sender: by_sender.get(sender.strip())
 
 
-def _contexts(
+def _context(
     settings: Settings, sub: Submission, today: date, naic_of: Callable[[str], str | None],
-    blocks: Sequence[PolicyBlock],
-) -> list[EditContext]:
+    chunk: Chunk,
+) -> EditContext:
+    """The edit context of a chunk's blocks: a chunk is one set, of one sender."""
     base = EditContext.from_settings(settings, received_at=sub.received_at, today=today)
-    return [dataclasses.replace(base, expected_naic=naic_of(b.sender_id)) for b in blocks]
+    return dataclasses.replace(base, expected_naic=naic_of(chunk.sender_id))
 
 
 _CHILD_STORE: dict[str, Store] = {}
@@ -62,10 +62,9 @@ def _first_pass(
         if unit is None or unit.state is UnitState.DONE:
             return None
         sub = session.get_one(Submission, unit.submission_id)
-        blocks = decode_chunk(unit.payload or "")
-        naic_of = _expected_naic(session, sub)
-        contexts = _contexts(settings, sub, today, naic_of, blocks)
-    return [normalize(b, context=c) for b, c in zip(blocks, contexts, strict=True)]
+        chunk = Chunk(unit.payload or "")
+        context = _context(settings, sub, today, _expected_naic(session, sub), chunk)
+    return [normalize(b, context=context) for b in chunk]
 
 
 class _Prefetch:
@@ -104,7 +103,7 @@ class _Prefetch:
             self._futures[key] = (today, future)
 
     def take(
-        self, unit_key: str, today: date, blocks: Sequence[PolicyBlock]
+        self, unit_key: str, today: date, chunk: Chunk
     ) -> list[NormalizedRecord] | None:
         with self._lock:
             hit = self._futures.pop(unit_key, None)
@@ -120,10 +119,10 @@ class _Prefetch:
         except Exception:  # noqa: BLE001 - a worker that failed: this process does the unit
             _log.warning("prefetch_failed", unit=unit_key)
             return None
-        if records is None or day != today or len(records) != len(blocks):
+        if records is None or day != today or len(records) != len(chunk):
             return None
-        for rec, block in zip(records, blocks, strict=True):
-            if rec.report.key.policy_position != block.policy[0].position - block.set_start + 1:
+        for n, rec in enumerate(records):
+            if rec.report.key.policy_position != chunk.policy_position(n):
                 return None
         self.used += 1
         return records

@@ -24,17 +24,17 @@ from .. import _logging
 from ..config import Settings
 from ..intake import (
     DEFAULT_CHUNK_SIZE,
+    Chunk,
     OutgoingFiles,
     SubmissionResult,
     acknowledge,
-    decode_chunk,
     match_key,
     parse_key,
     receive,
     source_of_match_key,
     submission_of_key,
 )
-from ..parsers import Delimiters, PolicyBlock
+from ..parsers import Delimiters
 from ..queues import Envelope, Handler, Kind, error_code_and_message, is_permanent
 from ..schemas.policy import NormalizedRecord
 from ..store import (
@@ -76,7 +76,7 @@ from ..transforms import (
     write_error_return,
 )
 from ._handoff import _Handoff
-from ._prefetch import _contexts, _expected_naic, _Prefetch
+from ._prefetch import _context, _expected_naic, _Prefetch
 
 __all__ = ["MatchHook", "Pipeline", "Progress", "no_matching"]
 
@@ -226,11 +226,11 @@ class Pipeline:
                 return []
             ts = session.get_one(TransactionSet, unit.set_id)
             sub = session.get_one(Submission, unit.submission_id)
-            blocks = decode_chunk(unit.payload or "")
+            chunk = Chunk(unit.payload or "")
             naic_of = _expected_naic(session, sub)
             today = self.clock().date()
-            first = self._prefetch.take(envelope.unit_id, today, blocks) if self._prefetch else None
-            records = self._normalize_chunk(session, blocks, sub, ts, naic_of, first=first)
+            first = self._prefetch.take(envelope.unit_id, today, chunk) if self._prefetch else None
+            records = self._normalize_chunk(session, chunk, sub, ts, naic_of, first=first)
 
         now = self.clock()
         follow_ups: list[Envelope] = []
@@ -278,7 +278,7 @@ class Pipeline:
     def _normalize_chunk(
         self,
         session: Session,
-        blocks: Sequence[PolicyBlock],
+        chunk: Chunk,
         sub: Submission,
         ts: TransactionSet,
         naic_of: Callable[[str], str | None],
@@ -294,16 +294,16 @@ class Pipeline:
         redelivered or re-ordered unit finds the same answers.
 
         ``first``: the first pass, done already by a worker process (``_Prefetch``)."""
-        contexts = _contexts(self.settings, sub, self.clock().date(), naic_of, blocks)
+        context = _context(self.settings, sub, self.clock().date(), naic_of, chunk)
         if first is None:
-            first = [normalize(b, context=c) for b, c in zip(blocks, contexts, strict=True)]
+            first = [normalize(b, context=context) for b in chunk]
         numbers = [r.report.policy_number for r in first if r.report.policy_number]
         stored = prior_reports(session, numbers, test=ts.test)
         by_policy: dict[tuple[str | None, str | None], list[PriorReport]] = {}
         for p in stored:
             by_policy.setdefault((p.carrier_naic, p.policy_number), []).append(p)
         out: list[NormalizedRecord] = []
-        for block, ctx, rec in zip(blocks, contexts, first, strict=True):
+        for n, rec in enumerate(first):
             report = rec.report
             policy = (report.carrier_naic, report.policy_number)
             priors = by_policy.get(policy)
@@ -312,8 +312,8 @@ class Pipeline:
                 own_order = (sub.id, ts.id, report.key.policy_position)
                 info = _prior_info(priors, own_key, own_order)
                 if info != NOTHING_KNOWN:
-                    ctx = dataclasses.replace(ctx, prior=_answering(info))
-                    rec = normalize(block, context=ctx)
+                    ctx = dataclasses.replace(context, prior=_answering(info))
+                    rec = normalize(chunk[n], context=ctx)
             out.append(rec)
             # What later records of this chunk must know of this one.
             by_policy.setdefault(policy, []).append(
