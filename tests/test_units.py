@@ -92,3 +92,35 @@ def test_a_policy_rejected_for_its_syntax_goes_as_json_with_its_issues(tmp_path)
     text = encode_chunk([blocks[0], bad, blocks[2]])
     assert json.loads(text)["version"] == 1
     assert decode_chunk(text) == [blocks[0], bad, blocks[2]]
+
+
+def test_the_plan_encodes_from_the_file_texts_the_payload_the_blocks_give(tmp_path):
+    """``encode_policies`` (the plan's, from segment texts) writes exactly the payload
+    ``encode_chunk`` writes for the same policies split into blocks: on generated sets, on
+    the scope fixtures (policies rejected for their syntax go as JSON) and on a file whose
+    terminator is a newline."""
+    from epoi.intake import encode_policies
+    from epoi.parsers import iter_raw_policies
+
+    fixtures = Path(__file__).parent / "fixtures"
+    summary = generate(120, tmp_path, today=date(2026, 11, 27), seed=4, carriers=2,
+                       policies_per_set=25, faults=FaultOptions(vin_typos=0.1, missing_dates=0.1))
+    paths = [Path(p) for p in summary.files] + sorted((fixtures / "scope").glob("*.x12")) + [
+        fixtures / "fast" / "newline_terminators.x12"]
+    forms = set()
+    for path in paths:
+        data = path.read_bytes()
+        verdict = validate(io.BytesIO(data), name=str(path), engine="fast")
+        raws = list(iter_raw_policies(io.BytesIO(data), verdict, name=str(path)))
+        assert [r.block() for r in raws] == list(iter_policies(io.BytesIO(data), verdict,
+                                                               name=str(path)))
+        by_set: dict[tuple[str, str, str], list] = {}
+        for r in raws:
+            h = r.heading
+            by_set.setdefault((h.interchange, h.group, h.transaction_set), []).append(r)
+        for chunk in by_set.values():
+            for part in (chunk[:1], chunk[:7], chunk):
+                text = encode_policies(part)
+                assert text == encode_chunk([r.block() for r in part]), path
+                forms.add(text[0])
+    assert forms == {"2", "{"}  # both payload forms were made

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from ..parsers import PolicyBlock, iter_policies
+from ..parsers import RawPolicy, iter_raw_policies
 from ..schemas.verdict import FileVerdict
 from ..store import (
     GroupRecord,
@@ -27,7 +27,7 @@ from ..store import (
     update_set,
 )
 from ._screen import sender_of
-from ._units import chunk_key, encode_chunk, group_key, set_key
+from ._units import chunk_key, encode_policies, group_key, set_key
 
 __all__ = ["plan_units"]
 
@@ -58,8 +58,9 @@ def plan_units(
         return 0
     units = _UnitQueue(session, submission_id, set_ids, now, refresh=refresh)
     with archived.open("rb") as stream:
-        blocks = iter_policies(stream, verdict, name=name, max_segment_length=max_segment_length)
-        seen = _chunk_policies(blocks, layout, chunk_size, units)
+        policies = iter_raw_policies(stream, verdict, name=name,
+                                     max_segment_length=max_segment_length)
+        seen = _chunk_policies(policies, layout, chunk_size, units)
     # An accepted set with no policy still gets one (empty) unit: its error return is
     # written when that unit is done, like every other set's.
     for skey in layout.accepted:
@@ -71,7 +72,7 @@ def plan_units(
         update_set(
             session, set_ids[skey], policies=seen.policies.get(skey, 0),
             chunks_total=units.per_set[skey],
-            submission_ref=(first.submission_ref if first else "")[:30],
+            submission_ref=(first.heading.submission_ref if first else "")[:30],
             **_insurer_of(first),
         )  # fmt: skip
     return units.planned
@@ -152,13 +153,13 @@ class _UnitQueue:
         self.planned = 0
         self._pending: list[UnitRecord] = []
 
-    def emit(self, skey: str, blocks: list[PolicyBlock]) -> None:
+    def emit(self, skey: str, policies: list[RawPolicy]) -> None:
         chunk = self.per_set.get(skey, 0)
         self.per_set[skey] = chunk + 1
         self._pending.append(UnitRecord(
             key=chunk_key(skey, chunk), kind=UnitKind.NORMALIZE,
-            submission_id=self.submission_id, set_id=self.set_ids[skey], policies=len(blocks),
-            payload=encode_chunk(blocks),
+            submission_id=self.submission_id, set_id=self.set_ids[skey], policies=len(policies),
+            payload=encode_policies(policies),
         ))  # fmt: skip
         self.planned += 1
         self.flush()
@@ -175,28 +176,29 @@ class _UnitQueue:
 class _Seen:
     """Per accepted set: its first policy (for the set's heading) and how many it has."""
 
-    first: dict[str, PolicyBlock] = field(default_factory=dict)
+    first: dict[str, RawPolicy] = field(default_factory=dict)
     policies: dict[str, int] = field(default_factory=dict)
 
 
 def _chunk_policies(
-    blocks: Iterable[PolicyBlock], layout: _Layout, chunk_size: int, units: _UnitQueue
+    policies: Iterable[RawPolicy], layout: _Layout, chunk_size: int, units: _UnitQueue
 ) -> _Seen:
     """Policies by set, in file order (a set is one contiguous run of blocks), cut into
     units of ``chunk_size``."""
     seen = _Seen()
     current: str | None = None
-    buffer: list[PolicyBlock] = []
-    for block in blocks:
-        skey = layout.set_keys.get((block.interchange, block.group, block.transaction_set))
+    buffer: list[RawPolicy] = []
+    for policy in policies:
+        h = policy.heading
+        skey = layout.set_keys.get((h.interchange, h.group, h.transaction_set))
         if skey is None or skey not in layout.accepted:
             continue
         if skey != current:
             if current is not None and buffer:
                 units.emit(current, buffer)
             current, buffer = skey, []
-            seen.first.setdefault(skey, block)
-        buffer.append(block)
+            seen.first.setdefault(skey, policy)
+        buffer.append(policy)
         seen.policies[skey] = seen.policies.get(skey, 0) + 1
         if len(buffer) >= chunk_size:
             units.emit(skey, buffer)
@@ -206,9 +208,9 @@ def _chunk_policies(
     return seen
 
 
-def _insurer_of(block: PolicyBlock | None) -> dict[str, str]:
+def _insurer_of(policy: RawPolicy | None) -> dict[str, str]:
     """The insurer's name and NAIC as sent (NM1*IN), for the error return's heading."""
-    for seg in block.insurer if block else ():
+    for seg in policy.insurer if policy else ():
         if seg.get(0) == "NM1" and seg.get(1) == "IN":
             return {"insurer_name": seg.get(3).strip()[:120],
                     "carrier_naic": seg.get(9).strip()[:9]}

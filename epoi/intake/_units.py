@@ -23,7 +23,7 @@ import json
 from collections.abc import Sequence
 from typing import Any, overload
 
-from ..parsers import PolicyBlock, Segment
+from ..parsers import PolicyBlock, RawPolicy, Segment, SetHeading
 from ..schemas.verdict import Issue
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "chunk_key",
     "decode_chunk",
     "encode_chunk",
+    "encode_policies",
     "group_key",
     "match_key",
     "parse_key",
@@ -87,7 +88,7 @@ def _unsegs(items: list[Any]) -> tuple[Segment, ...]:
     return tuple(Segment(fields, position) for position, fields in items)
 
 
-def _context(first: PolicyBlock) -> dict[str, Any]:
+def _context(first: PolicyBlock | SetHeading, insurer: Sequence[Segment]) -> dict[str, Any]:
     return {
         "file": first.file,
         "interchange": first.interchange,
@@ -98,21 +99,21 @@ def _context(first: PolicyBlock) -> dict[str, Any]:
         "set_start": first.set_start,
         "report_date": first.report_date,
         "submission_ref": first.submission_ref,
-        "insurer": _segs(first.insurer),
+        "insurer": _segs(insurer),
     }
 
 
-def _state_ids(blocks: Sequence[PolicyBlock]) -> tuple[list[int], list[Any]]:
+def _state_ids(states: Sequence[Sequence[Segment]]) -> tuple[list[int], list[Any]]:
     # The state loop (HL 2) is shared by many policies: written once, referred to by index.
-    states: dict[tuple[int, ...], int] = {}
+    seen: dict[tuple[int, ...], int] = {}
     state_loops: list[Any] = []
     ids = []
-    for b in blocks:
-        positions = tuple(s.position for s in b.state)
-        state_id = states.get(positions)
+    for state in states:
+        positions = tuple(s.position for s in state)
+        state_id = seen.get(positions)
         if state_id is None:
-            state_id = states[positions] = len(state_loops)
-            state_loops.append(_segs(b.state))
+            state_id = seen[positions] = len(state_loops)
+            state_loops.append(_segs(state))
         ids.append(state_id)
     return ids, state_loops
 
@@ -136,6 +137,16 @@ def _compact(block: PolicyBlock) -> str | None:
     return f"{start}{_GS}{text}"
 
 
+def _compact_raw(policy: RawPolicy) -> str | None:
+    """``_compact`` of the policy's block, from the file's texts: no segment is split."""
+    if policy.syntax_errors is not None or policy.positions is not None:
+        return None
+    text = _RS.join(policy.texts)
+    if _US in text or _GS in text or _FS in text or text.count(_RS) != len(policy.texts) - 1:
+        return None
+    return f"{policy.start}{_GS}{text.replace(policy.separator, _US)}"
+
+
 def _json_block(state_id: int, b: PolicyBlock) -> dict[str, Any]:
     out: dict[str, Any] = {"state": state_id, "policy": _segs(b.policy)}
     if b.syntax_rejected:
@@ -144,24 +155,43 @@ def _json_block(state_id: int, b: PolicyBlock) -> dict[str, Any]:
     return out
 
 
+def _text_form(head: dict[str, Any], ids: list[int], bodies: list[str | None]) -> str | None:
+    head_text = json.dumps(head, separators=(",", ":"))
+    if any(b is None for b in bodies) or any(c in head_text for c in _SEPARATORS) or (
+        "\n" in head_text
+    ):
+        return None
+    body = _FS.join(f"{i}{_GS}{b}" for i, b in zip(ids, bodies, strict=True))
+    return f"{PAYLOAD_VERSION}\n{head_text}\n{body}"
+
+
 def encode_chunk(blocks: Sequence[PolicyBlock]) -> str:
     """The payload of a normalize unit: blocks of one transaction set."""
     if not blocks:
         return json.dumps({"version": _JSON_VERSION, "set": None, "states": [], "blocks": []})
-    ids, state_loops = _state_ids(blocks)
-    bodies = [_compact(b) for b in blocks]
-    head = {"set": _context(blocks[0]), "states": state_loops}
-    if all(b is not None for b in bodies):
-        head_text = json.dumps(head, separators=(",", ":"))
-        if not any(c in head_text for c in _SEPARATORS) and "\n" not in head_text:
-            body = _FS.join(f"{i}{_GS}{b}" for i, b in zip(ids, bodies, strict=True))
-            return f"{PAYLOAD_VERSION}\n{head_text}\n{body}"
+    ids, state_loops = _state_ids([b.state for b in blocks])
+    head = {"set": _context(blocks[0], blocks[0].insurer), "states": state_loops}
+    text = _text_form(head, ids, [_compact(b) for b in blocks])
+    if text is not None:
+        return text
     doc = {
         "version": _JSON_VERSION,
         **head,
         "blocks": [_json_block(i, b) for i, b in zip(ids, blocks, strict=True)],
     }
     return json.dumps(doc, separators=(",", ":"))
+
+
+def encode_policies(policies: Sequence[RawPolicy]) -> str:
+    """``encode_chunk`` of the policies' blocks, made from the file's texts (the plan of a
+    submission reads policies this way): the same payload, without splitting a segment
+    unless the chunk must go as JSON."""
+    if not policies:
+        return encode_chunk([])
+    ids, state_loops = _state_ids([p.state for p in policies])
+    head = {"set": _context(policies[0].heading, policies[0].insurer), "states": state_loops}
+    text = _text_form(head, ids, [_compact_raw(p) for p in policies])
+    return text if text is not None else encode_chunk([p.block() for p in policies])
 
 
 class Chunk(Sequence[PolicyBlock]):

@@ -9,7 +9,8 @@ Public API:
   engine on several processes, each reading its byte ranges of the file at ``path``.
   Whether that pays is the caller's decision (``Settings.workers``), not this package's;
   ``resolve_workers(workers)`` reads that setting (0: one process per core).
-- ``iter_policies(stream, verdict, name=...)``: the policy blocks of the accepted sets.
+- ``iter_policies(stream, verdict, name=...)``: the policy blocks of the accepted sets;
+  ``iter_raw_policies``: the same policies as the file's segment texts, not split.
 - ``write_ta1`` / ``write_997``: the acknowledgements for a verdict.
 - ``TA1_TEXT``, ``AK3_TEXT``, ``AK4_TEXT``: the X12 codes' texts, one table for both engines.
 """
@@ -24,14 +25,14 @@ from ..schemas.verdict import FileVerdict
 from ._acks import AckDocument, AckEnvelope, ack_file_name, write_997, write_acks, write_ta1
 from ._codes import AK3_TEXT, AK4_TEXT, TA1_TEXT
 from ._options import PolicyBlock, ValidationOptions, resolve_workers
-from ._policies import iter_policies
+from ._policies import RawPolicy, SetHeading, iter_policies, iter_raw_policies
 from ._reader import read_segments
 from ._segment import Delimiters, Segment
 
 __all__ = [
     "AK3_TEXT", "AK4_TEXT", "TA1_TEXT", "Delimiters", "Engine", "PolicyBlock", "Segment",
-    "ValidationOptions", "iter_policies", "read_segments", "resolve_workers", "validate",
-    "validate_parallel",
+    "RawPolicy", "SetHeading", "ValidationOptions", "iter_policies", "iter_raw_policies",
+    "read_segments", "resolve_workers", "validate", "validate_parallel",
     "AckDocument", "AckEnvelope", "ack_file_name", "write_997", "write_acks", "write_ta1",
 ]
 

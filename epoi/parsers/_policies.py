@@ -1,8 +1,14 @@
-"""The second pass: the policies of the accepted transaction sets, one ``PolicyBlock`` at a time.
+"""The second pass: the policies of the accepted transaction sets, one at a time.
 
 A set is read when its verdict says AK5 ``A`` or ``E``, its group is not rejected (AK9 not
 ``R``) and its interchange is not rejected (TA1 not ``R``).  Interchanges, groups and sets are
 matched to the verdict by their order in the file, which is how both engines list them.
+
+``iter_raw_policies`` yields each policy as the file has it (``RawPolicy``: its segments'
+texts, not split into elements), which is all the plan of a submission needs to hand the
+policy on; ``iter_policies`` yields ``PolicyBlock``s, split.  Both walk the file once, a
+batch of segment texts at a time (``SegmentReader.batches``), and look only at the segment
+ids of a policy's own segments.
 
 Memory is flat: only the insurer (HL level 1) and state (HL level 2) loops of the current set
 and the current policy (HL level 4 with its level 5 loops) are held.
@@ -26,43 +32,129 @@ from ._options import PolicyBlock
 from ._reader import SegmentReader
 from ._segment import Segment
 
-__all__ = ["iter_policies"]
+__all__ = ["RawPolicy", "SetHeading", "iter_policies", "iter_raw_policies"]
+
+# Inside a set, these end it: a set cut short is never accepted, what was gathered is dropped.
+_ENVELOPE = frozenset(("ST", "GE", "IEA", "GS", "ISA"))
+
+
+@dataclass(frozen=True, slots=True)
+class SetHeading:
+    """What the policies of one accepted set share, up to its first HL."""
+
+    file: str
+    interchange: str  # ISA13
+    sender_id: str  # ISA06
+    test: bool  # ISA15 == "T"
+    group: str  # GS06
+    transaction_set: str  # ST02
+    set_start: int  # file position of the ST segment
+    report_date: str  # BIG01 as sent
+    submission_ref: str  # BIG02
+
+
+@dataclass(frozen=True, slots=True)
+class RawPolicy:
+    """One policy of an accepted set as the file has it: the texts of its segments (HL
+    level 4, its own segments, its level 5 loops), which follow each other in the file from
+    position ``start`` unless ``positions`` says otherwise."""
+
+    heading: SetHeading
+    insurer: tuple[Segment, ...]  # the HL level 1 loop, shared by the policies under it
+    state: tuple[Segment, ...]  # the enclosing HL level 2 loop, shared likewise
+    start: int
+    texts: tuple[str, ...]
+    separator: str  # the element separator of the texts
+    positions: tuple[int, ...] | None = None  # when segments between them were dropped
+    syntax_errors: tuple[Issue, ...] | None = None  # rejected for a syntax error inside it
+
+    def block(self) -> PolicyBlock:
+        """The policy split into segments."""
+        sep = self.separator
+        positions = self.positions or range(self.start, self.start + len(self.texts))
+        h = self.heading
+        return PolicyBlock(
+            file=h.file, interchange=h.interchange, sender_id=h.sender_id, test=h.test,
+            group=h.group, transaction_set=h.transaction_set, set_start=h.set_start,
+            report_date=h.report_date, submission_ref=h.submission_ref,
+            insurer=self.insurer, state=self.state,
+            policy=tuple(Segment(t.split(sep), p) for t, p in zip(self.texts, positions,
+                                                                  strict=True)),
+            syntax_rejected=self.syntax_errors is not None,
+            syntax_errors=self.syntax_errors or (),
+        )  # fmt: skip
+
+
+def iter_policies(
+    stream: BinaryIO, verdict: FileVerdict, *, name: str, max_segment_length: int = 4096
+) -> Iterator[PolicyBlock]:
+    """Yield one ``PolicyBlock`` per policy (HL level 4) of every accepted set, in file order."""
+    for raw in iter_raw_policies(stream, verdict, name=name,
+                                 max_segment_length=max_segment_length):  # fmt: skip
+        yield raw.block()
 
 
 @dataclass(slots=True)
-class _SetContext:
-    """What the policy blocks of one accepted set share."""
+class _Set:
+    """The accepted set being read."""
 
-    interchange: str
-    sender_id: str
-    test: bool
-    group: str
-    transaction_set: str
-    set_start: int
+    heading: SetHeading
+    separator: str
+    # the policies the verdict rejects alone, by the position of their HL in the set, with
+    # their issues (AK5 E sets only)
+    rejected: dict[int, list[Issue]]
     report_date: str = ""
     submission_ref: str = ""
     insurer: list[Segment] = field(default_factory=list)
     state: list[Segment] = field(default_factory=list)
-    policy: list[Segment] | None = None
+    # the loops as the policies hold them, made once per loop (a new HL 1 or 2 starts a new
+    # list: the list itself says whether its tuple is the one made)
+    insurer_loop: tuple[Segment, ...] = ()
+    state_loop: tuple[Segment, ...] = ()
+    loops_of: tuple[object, object] = (None, None)
     level: str = ""  # HL03 of the HL loop being read
-    # the policies the verdict rejects alone, by the position of their HL in the set, with
-    # their issues (AK5 E sets only)
-    rejected: dict[int, list[Issue]] = field(default_factory=dict)
+    start: int = 0  # position of the current policy's HL; 0: no policy open
+    texts: list[str] = field(default_factory=list)
+    positions: list[int] | None = None  # set when a segment inside the policy was dropped
+    headed: bool = False
 
-    def block(self, name: str) -> PolicyBlock | None:
-        if self.policy is None:
+    def open_policy(self, text: str, n: int) -> None:
+        if not self.headed:
+            # BIG comes before the first HL: the heading is complete now.
+            h = self.heading
+            self.heading = SetHeading(
+                file=h.file, interchange=h.interchange, sender_id=h.sender_id, test=h.test,
+                group=h.group, transaction_set=h.transaction_set, set_start=h.set_start,
+                report_date=self.report_date, submission_ref=self.submission_ref,
+            )  # fmt: skip
+            self.headed = True
+        if self.loops_of[0] is not self.insurer:
+            self.insurer_loop = tuple(self.insurer)
+        if self.loops_of[1] is not self.state:
+            self.state_loop = tuple(self.state)
+        self.loops_of = (self.insurer, self.state)
+        self.start, self.texts, self.positions = n, [text], None
+
+    def take(self) -> RawPolicy | None:
+        """The policy being read, closed; None when none is open."""
+        if not self.start:
             return None
-        hl = self.policy[0].position - self.set_start + 1 if self.policy else 0
+        hl = self.start - self.heading.set_start + 1
         errors = self.rejected.get(hl)
-        out = PolicyBlock(
-            file=name, interchange=self.interchange, sender_id=self.sender_id, test=self.test,
-            group=self.group, transaction_set=self.transaction_set, set_start=self.set_start,
-            report_date=self.report_date, submission_ref=self.submission_ref,
-            insurer=tuple(self.insurer), state=tuple(self.state), policy=tuple(self.policy),
-            syntax_rejected=errors is not None, syntax_errors=tuple(errors or ()),
-        )
-        self.policy = None
+        out = RawPolicy(
+            heading=self.heading, insurer=self.insurer_loop, state=self.state_loop,
+            start=self.start, texts=tuple(self.texts), separator=self.separator,
+            positions=tuple(self.positions) if self.positions is not None else None,
+            syntax_errors=tuple(errors) if errors is not None else None,
+        )  # fmt: skip
+        self.start, self.texts = 0, []
         return out
+
+    def skip(self) -> None:
+        """A segment of no loop that is read: the open policy's segments no longer follow
+        each other."""
+        if self.start and self.positions is None:
+            self.positions = list(range(self.start, self.start + len(self.texts)))
 
 
 def _rejected(ts: TransactionSetVerdict) -> dict[int, list[Issue]]:
@@ -80,87 +172,107 @@ def _nth(items: Sequence[_T], n: int) -> _T | None:
     return items[n] if 0 <= n < len(items) else None
 
 
-def iter_policies(
+def iter_raw_policies(
     stream: BinaryIO, verdict: FileVerdict, *, name: str, max_segment_length: int = 4096
-) -> Iterator[PolicyBlock]:
-    """Yield one ``PolicyBlock`` per policy (HL level 4) of every accepted set, in file order."""
+) -> Iterator[RawPolicy]:
+    """Yield one ``RawPolicy`` per policy (HL level 4) of every accepted set, in file order."""
     reader = SegmentReader(stream, max_segment_length=max_segment_length)
     ix_n = -1
     ix: InterchangeVerdict | None = None
     group_n = -1
     group: GroupVerdict | None = None
     set_n = -1
-    ctx: _SetContext | None = None
+    ctx: _Set | None = None
     isa: list[str] = []
+    n = 0  # the position of the segment in hand
     try:
-        for seg in reader:
-            f = seg.fields
-            sid = f[0]
-            if ctx is not None:
-                if sid == "SE":
-                    block = ctx.block(name)
-                    if block is not None:
-                        yield block
-                    ctx = None
-                    continue
-                if sid in ("ST", "GE", "IEA", "GS", "ISA"):
-                    # a set cut short is never accepted; drop what was gathered
-                    ctx = None
-                else:
+        for batch in reader.batches():
+            sep = reader.delimiters.element
+            for text in batch:
+                n += 1
+                sid = text.partition(sep)[0]
+                if ctx is not None:
                     if sid == "HL":
+                        f = text.split(sep, 4)
                         level = f[3] if len(f) > 3 else ""
                         if level in ("1", "2", "4"):
-                            block = ctx.block(name)
-                            if block is not None:
-                                yield block
+                            raw = ctx.take()
+                            if raw is not None:
+                                yield raw
                         ctx.level = level
                         if level == "1":
-                            ctx.insurer = []
+                            ctx.insurer = [Segment(text.split(sep), n)]
                             ctx.state = []
                         elif level == "2":
-                            ctx.state = []
+                            ctx.state = [Segment(text.split(sep), n)]
                         elif level == "4":
-                            ctx.policy = []
-                    elif sid == "BIG" and not ctx.level:
-                        ctx.report_date = f[1] if len(f) > 1 else ""
-                        ctx.submission_ref = f[2] if len(f) > 2 else ""
-                    level = ctx.level
-                    if level == "1":
-                        ctx.insurer.append(seg)
-                    elif level == "2":
-                        ctx.state.append(seg)
-                    elif level in ("4", "5") and ctx.policy is not None:
-                        ctx.policy.append(seg)
-                    continue
-            if sid == "ISA":
-                ix_n += 1
-                ix = _nth(verdict.interchanges, ix_n)
-                isa = f
-                group_n = -1
-                group = None
-            elif sid == "GS":
-                group_n += 1
-                group = _nth(ix.groups, group_n) if ix is not None else None
-                set_n = -1
-            elif sid == "ST":
-                set_n += 1
-                ts: TransactionSetVerdict | None = (
-                    _nth(group.transaction_sets, set_n) if group is not None else None
-                )
-                control = f[2] if len(f) > 2 else ""
-                if (
-                    ix is not None and ix.ta1.ack_code != "R"
-                    and group is not None and group.ack_code != "R"
-                    and ts is not None and ts.ack_code in ("A", "E")
-                    and ts.control_number == control
-                ):
-                    ctx = _SetContext(
-                        interchange=ix.control_number,
-                        sender_id=(isa[6] if len(isa) > 6 else "").strip(),
-                        test=(isa[15] if len(isa) > 15 else "") == "T",
-                        group=group.control_number, transaction_set=control,
-                        set_start=seg.position, rejected=_rejected(ts),
+                            ctx.open_policy(text, n)
+                        elif level == "5" and ctx.start:
+                            _append(ctx, text, n)
+                        else:
+                            ctx.skip()
+                        continue
+                    if sid == "SE":
+                        raw = ctx.take()
+                        if raw is not None:
+                            yield raw
+                        ctx = None
+                        continue
+                    if sid not in _ENVELOPE:
+                        level = ctx.level
+                        if level in ("4", "5") and ctx.start:
+                            _append(ctx, text, n)
+                        elif level == "1":
+                            ctx.insurer.append(Segment(text.split(sep), n))
+                        elif level == "2":
+                            ctx.state.append(Segment(text.split(sep), n))
+                        elif not level and sid == "BIG":
+                            f = text.split(sep)
+                            ctx.report_date = f[1] if len(f) > 1 else ""
+                            ctx.submission_ref = f[2] if len(f) > 2 else ""
+                        else:
+                            ctx.skip()
+                        continue
+                    ctx = None  # a set cut short is never accepted: drop what was gathered
+                if sid == "ISA":
+                    ix_n += 1
+                    ix = _nth(verdict.interchanges, ix_n)
+                    isa = text.split(sep)
+                    group_n = -1
+                    group = None
+                elif sid == "GS":
+                    group_n += 1
+                    group = _nth(ix.groups, group_n) if ix is not None else None
+                    set_n = -1
+                elif sid == "ST":
+                    set_n += 1
+                    ts: TransactionSetVerdict | None = (
+                        _nth(group.transaction_sets, set_n) if group is not None else None
                     )
+                    f = text.split(sep)
+                    control = f[2] if len(f) > 2 else ""
+                    if (
+                        ix is not None and ix.ta1.ack_code != "R"
+                        and group is not None and group.ack_code != "R"
+                        and ts is not None and ts.ack_code in ("A", "E")
+                        and ts.control_number == control
+                    ):
+                        ctx = _Set(
+                            heading=SetHeading(
+                                file=name, interchange=ix.control_number,
+                                sender_id=(isa[6] if len(isa) > 6 else "").strip(),
+                                test=(isa[15] if len(isa) > 15 else "") == "T",
+                                group=group.control_number, transaction_set=control,
+                                set_start=n, report_date="", submission_ref="",
+                            ),
+                            separator=sep, rejected=_rejected(ts),
+                        )  # fmt: skip
     except InputError:
         # The verdict already carries the file error; accepted sets ended before it.
         return
+
+
+def _append(ctx: _Set, text: str, n: int) -> None:
+    ctx.texts.append(text)
+    if ctx.positions is not None:
+        ctx.positions.append(n)
