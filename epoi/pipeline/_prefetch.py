@@ -21,8 +21,17 @@ from .. import _logging
 from ..config import Settings
 from ..intake import Chunk
 from ..schemas.policy import NormalizedRecord
-from ..store import Carrier, Store, Submission, UnitState, unit_by_key
-from ..transforms import EditContext, normalize
+from ..store import (
+    Carrier,
+    Store,
+    Submission,
+    TransactionSet,
+    UnitState,
+    prior_reports,
+    unit_by_key,
+)
+from ..transforms import EditContext, PriorInfo, normalize
+from ._priors import answer_priors
 
 _log = _logging.get_logger("epoi.pipeline")
 
@@ -46,25 +55,37 @@ def _context(
     return dataclasses.replace(base, expected_naic=naic_of(chunk.sender_id))
 
 
+# A worker's pass over a unit: its records, and what each record's E110/E111 were answered
+# with (``_priors.answer_priors``).
+FirstPass = tuple[list[NormalizedRecord], list[PriorInfo]]
+
 _CHILD_STORE: dict[str, Store] = {}
 
 
-def _first_pass(
-    url: str, settings: Settings, unit_key: str, today: date
-) -> list[NormalizedRecord] | None:
-    """In a worker process: the unit's policies normalised knowing nothing of earlier
-    reports (pure; the store is only read).  None when the unit is done or gone."""
+def _first_pass(url: str, settings: Settings, unit_key: str, today: date) -> FirstPass | None:
+    """In a worker process: the unit's policies normalised, E110/E111 answered from the
+    store as it is now (it is only read).  None when the unit is done or gone."""
     store = _CHILD_STORE.get(url)
     if store is None:
         store = _CHILD_STORE[url] = Store(url)
     with store.session(readonly=True) as session:
         unit = unit_by_key(session, unit_key)
-        if unit is None or unit.state is UnitState.DONE:
+        if unit is None or unit.state is UnitState.DONE or unit.set_id is None:
             return None
         sub = session.get_one(Submission, unit.submission_id)
+        test = session.get_one(TransactionSet, unit.set_id).test
         chunk = Chunk(unit.payload or "")
         context = _context(settings, sub, today, _expected_naic(session, sub), chunk)
-    return [normalize(b, context=context) for b in chunk]
+        set_id = unit.set_id
+    records = [normalize(b, context=context) for b in chunk]
+    numbers = [r.report.policy_number for r in records if r.report.policy_number]
+    with store.session(readonly=True) as session:
+        stored = prior_reports(session, numbers, test=test)
+    return answer_priors(chunk, records, context, stored, submission_id=sub.id, set_id=set_id)
+
+
+def _ready() -> None:
+    """A worker's first task: importing this module imported what a first pass needs."""
 
 
 class _Prefetch:
@@ -86,14 +107,25 @@ class _Prefetch:
         self._lock = threading.Lock()
         self.used = 0  # units whose first pass came from a worker
 
+    def warm(self) -> None:
+        """Start the workers now (a worker spends a second importing epoi): a run calls
+        this before it parses a large file, so that they are ready when its units are."""
+        with self._lock:
+            self._start()
+
     def plan(self, unit_keys: Sequence[str], policies: int) -> None:
         if policies < self.min_policies:
             return
         with self._lock:
-            if self._pool is None:
-                self._pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"))
+            self._start()
             self._planned.extend(unit_keys)
             self._top_up()
+
+    def _start(self) -> None:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"))
+            for _ in range(self.workers):
+                self._pool.submit(_ready)
 
     def _top_up(self) -> None:
         today = self.clock().date()
@@ -104,7 +136,7 @@ class _Prefetch:
 
     def take(
         self, unit_key: str, today: date, chunk: Chunk
-    ) -> list[NormalizedRecord] | None:
+    ) -> FirstPass | None:
         with self._lock:
             hit = self._futures.pop(unit_key, None)
             if hit is None and unit_key in self._planned:
@@ -115,17 +147,18 @@ class _Prefetch:
             return None
         day, future = hit
         try:
-            records = future.result()
+            done = future.result()
         except Exception:  # noqa: BLE001 - a worker that failed: this process does the unit
             _log.warning("prefetch_failed", unit=unit_key)
             return None
-        if records is None or day != today or len(records) != len(chunk):
+        if done is None or day != today or len(done[0]) != len(chunk):
             return None
+        records = done[0]
         for n, rec in enumerate(records):
             if rec.report.key.policy_position != chunk.policy_position(n):
                 return None
         self.used += 1
-        return records
+        return done
 
     def close(self) -> None:
         with self._lock:

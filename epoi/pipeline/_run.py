@@ -93,6 +93,7 @@ def run(
     # Both cores: the normalize units' first pass runs ahead in worker processes while
     # this one parses, writes and matches.
     pipeline.use_processes(resolve_workers(settings.workers) - 1)
+    pipeline.expect(paths)
     settings.home.mkdir(parents=True, exist_ok=True)  # the embedded queue lives there
     config = QueueConfig.from_settings(settings, idle_timeout=idle_timeout)
     try:

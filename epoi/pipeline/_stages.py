@@ -12,7 +12,6 @@ and ``matching`` know neither.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -40,7 +39,6 @@ from ..schemas.policy import NormalizedRecord
 from ..store import (
     FunctionalGroup,
     Interchange,
-    PriorReport,
     Store,
     Submission,
     SubmissionState,
@@ -67,16 +65,14 @@ from ..store import (
     update_submission,
 )
 from ..transforms import (
-    NOTHING_KNOWN,
-    PriorInfo,
-    PriorLookup,
     ReturnEnvelope,
     ReturnSet,
     normalize,
     write_error_return,
 )
 from ._handoff import _Handoff
-from ._prefetch import _context, _expected_naic, _Prefetch
+from ._prefetch import FirstPass, _context, _expected_naic, _Prefetch
+from ._priors import answer_priors
 
 __all__ = ["MatchHook", "Pipeline", "Progress", "no_matching"]
 
@@ -132,6 +128,14 @@ class Pipeline:
         if workers > 0:
             self._prefetch = _Prefetch(self.store.url, self.settings, self.clock, workers,
                                        min_policies=min_policies)
+
+    def expect(self, paths: Iterable[str | Path]) -> None:
+        """Start the worker processes before parsing when ``paths`` are large enough to
+        use them (about ``min_policies`` policies: 300 bytes a policy)."""
+        if self._prefetch is not None and sum(
+            Path(p).stat().st_size for p in paths if Path(p).is_file()
+        ) >= 300 * self._prefetch.min_policies:
+            self._prefetch.warm()
 
     def close(self) -> None:
         if self._prefetch is not None:
@@ -283,48 +287,20 @@ class Pipeline:
         ts: TransactionSet,
         naic_of: Callable[[str], str | None],
         *,
-        first: list[NormalizedRecord] | None = None,
+        first: FirstPass | None = None,
     ) -> list[NormalizedRecord]:
-        """Normalise a chunk with E110/E111 answered from the store in one query.
-
-        First every block is normalised knowing nothing; the policies that were reported
-        before (in the store, or earlier in this chunk) are normalised again knowing what was.
-        A prior report counts only if it comes before this one in the order the work was
-        received (submission, set, position), and never the record itself, so that a
-        redelivered or re-ordered unit finds the same answers.
-
-        ``first``: the first pass, done already by a worker process (``_Prefetch``)."""
+        """Normalise a chunk with E110/E111 answered from the store in one query
+        (``_priors``).  ``first``: the pass done already by a worker process (``_Prefetch``),
+        with what it answered each record with."""
         context = _context(self.settings, sub, self.clock().date(), naic_of, chunk)
         if first is None:
-            first = [normalize(b, context=context) for b in chunk]
-        numbers = [r.report.policy_number for r in first if r.report.policy_number]
+            records, answered = [normalize(b, context=context) for b in chunk], None
+        else:
+            records, answered = first
+        numbers = [r.report.policy_number for r in records if r.report.policy_number]
         stored = prior_reports(session, numbers, test=ts.test)
-        by_policy: dict[tuple[str | None, str | None], list[PriorReport]] = {}
-        for p in stored:
-            by_policy.setdefault((p.carrier_naic, p.policy_number), []).append(p)
-        out: list[NormalizedRecord] = []
-        for n, rec in enumerate(first):
-            report = rec.report
-            policy = (report.carrier_naic, report.policy_number)
-            priors = by_policy.get(policy)
-            if priors:
-                own_key = report.key.as_string()
-                own_order = (sub.id, ts.id, report.key.policy_position)
-                info = _prior_info(priors, own_key, own_order)
-                if info != NOTHING_KNOWN:
-                    ctx = dataclasses.replace(context, prior=_answering(info))
-                    rec = normalize(chunk[n], context=ctx)
-            out.append(rec)
-            # What later records of this chunk must know of this one.
-            by_policy.setdefault(policy, []).append(
-                PriorReport(
-                    natural_key=rec.report.key.as_string(), submission_id=sub.id,
-                    set_id=ts.id, policy_position=rec.report.key.policy_position,
-                    carrier_naic=report.carrier_naic, policy_number=report.policy_number,
-                    transaction_type=rec.report.transaction_type,
-                    effective_date=rec.report.effective_date, status=rec.status,
-                )  # fmt: skip
-            )
+        out, _infos = answer_priors(chunk, records, context, stored, submission_id=sub.id,
+                                    set_id=ts.id, answered=answered)  # fmt: skip
         return out
 
     def _write_error_return(
@@ -414,33 +390,6 @@ class Pipeline:
 
 
 # -- helpers ---------------------------------------------------------------------------------
-
-
-def _prior_info(
-    priors: Sequence[PriorReport], own_key: str, own_order: tuple[int, int, int]
-) -> PriorInfo:
-    earlier = [
-        p
-        for p in priors
-        if p.natural_key != own_key and (p.submission_id, p.set_id, p.policy_position) < own_order
-    ]
-    if not earlier:
-        return NOTHING_KNOWN
-    accepted = frozenset(
-        (p.transaction_type, p.effective_date)
-        for p in earlier
-        if p.status in _ACCEPTED and p.transaction_type and p.effective_date
-    )
-    return PriorInfo(accepted=accepted, reported=True)
-
-
-def _answering(info: PriorInfo) -> PriorLookup:
-    """The prior lookup of one record: what its stored priors tell, whatever it is asked."""
-
-    def lookup(_naic: str, _policy_number: str) -> PriorInfo:
-        return info
-
-    return lookup
 
 
 def _has_units(session: Session, submission_id: int, kind: UnitKind) -> bool:
