@@ -37,6 +37,9 @@ _log = _logging.get_logger("epoi.pipeline")
 
 # A run stops this long after its queues went empty (the embedded transport polls its tables).
 RUN_IDLE_TIMEOUT = 0.5
+# On the server-less queue, which this process alone drains: every handler publishes its
+# follow-ups before it acknowledges, so empty queues mean nothing is in flight.
+SERVER_LESS_IDLE_TIMEOUT = 0.1
 
 
 @dataclass(slots=True)
@@ -95,6 +98,8 @@ def run(
     pipeline.use_processes(resolve_workers(settings.workers) - 1)
     pipeline.expect(paths)
     settings.home.mkdir(parents=True, exist_ok=True)  # the embedded queue lives there
+    if settings.broker_url is None:
+        idle_timeout = min(idle_timeout, SERVER_LESS_IDLE_TIMEOUT)
     config = QueueConfig.from_settings(settings, idle_timeout=idle_timeout)
     try:
         summary = _drain(pipeline, paths, config, carrier, on_submitted)
