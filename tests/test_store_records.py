@@ -148,11 +148,15 @@ def test_prior_reports_keep_test_and_production_apart(store: Store, unit) -> Non
     with store.session() as s:
         add_records(s, [_record(10), _record(20, test=True, policy="PA2")],
                     submission_id=unit["submission"], set_id=unit["set"], unit_id=unit["unit"])
-        prod = prior_reports(s, ["PA1", "PA2", "NOPE"], test=False)
-        test = prior_reports(s, ["PA1", "PA2"], test=True)
+        prod = prior_reports(s, [("12345", "PA1"), ("12345", "PA2"), ("12345", "NOPE")],
+                             test=False)
+        test = prior_reports(s, [("12345", "PA1"), ("12345", "PA2")], test=True)
+        # The same policy number under another carrier, or with no NAIC, is another policy.
+        other = prior_reports(s, [("99999", "PA1"), (None, "PA1")], test=False)
     assert [p.policy_number for p in prod] == ["PA1"]
     assert prod[0].status == "accepted" and prod[0].transaction_type == "NBS"
     assert [p.policy_number for p in test] == ["PA2"]
+    assert other == []
 
 
 def test_the_chunk_counter_tells_exactly_one_unit_it_is_the_last(store: Store, unit) -> None:

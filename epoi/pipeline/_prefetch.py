@@ -78,9 +78,10 @@ def _first_pass(url: str, settings: Settings, unit_key: str, today: date) -> Fir
         context = _context(settings, sub, today, _expected_naic(session, sub), chunk)
         set_id = unit.set_id
     records = [normalize(b, context=context) for b in chunk]
-    numbers = [r.report.policy_number for r in records if r.report.policy_number]
+    policies = [(r.report.carrier_naic, r.report.policy_number) for r in records
+                if r.report.policy_number]
     with store.session(readonly=True) as session:
-        stored = prior_reports(session, numbers, test=test)
+        stored = prior_reports(session, policies, test=test)
     return answer_priors(chunk, records, context, stored, submission_id=sub.id, set_id=set_id)
 
 

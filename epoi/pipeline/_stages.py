@@ -297,8 +297,9 @@ class Pipeline:
             records, answered = [normalize(b, context=context) for b in chunk], None
         else:
             records, answered = first
-        numbers = [r.report.policy_number for r in records if r.report.policy_number]
-        stored = prior_reports(session, numbers, test=ts.test)
+        policies = [(r.report.carrier_naic, r.report.policy_number) for r in records
+                if r.report.policy_number]
+        stored = prior_reports(session, policies, test=ts.test)
         out, _infos = answer_priors(chunk, records, context, stored, submission_id=sub.id,
                                     set_id=ts.id, answered=answered)  # fmt: skip
         return out

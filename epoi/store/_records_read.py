@@ -58,23 +58,30 @@ def record_key_of(row: PolicyReportRow) -> RecordKey:
 
 
 def prior_reports(
-    session: Session, policy_numbers: Iterable[str], *, test: bool
+    session: Session, policies: Iterable[tuple[str | None, str]], *, test: bool
 ) -> list[PriorReport]:
-    """Reports stored for any of these policy numbers, in one query.  Test data answers test
-    data only and production production only: a test interchange never changes what a
-    production record is told."""
-    numbers = sorted(set(policy_numbers))
-    if not numbers:
-        return []
+    """Reports stored for any of these (carrier NAIC, policy number) pairs, in one query per
+    NAIC.  Test data answers test data only and production production only: a test
+    interchange never changes what a production record is told.
+
+    The query names the NAIC (or NULL) so that it reads the (carrier_naic, policy_number)
+    index: by policy number alone it was a scan of every stored report, for every unit."""
+    by_naic: dict[str | None, set[str]] = {}
+    for naic, number in policies:
+        by_naic.setdefault(naic, set()).add(number)
     t = PolicyReportRow.__table__
     out: list[PriorReport] = []
-    for start in range(0, len(numbers), 900):  # well under SQLite's bound-parameter limit
-        stmt = select(
-            t.c.natural_key, t.c.submission_id, t.c.set_id, t.c.policy_position,
-            t.c.carrier_naic, t.c.policy_number, t.c.transaction_type,
-            t.c.effective_date, t.c.status,
-        ).where(t.c.policy_number.in_(numbers[start : start + 900]), t.c.test == test)
-        out.extend(PriorReport(*row) for row in session.execute(stmt))
+    for naic, wanted in sorted(by_naic.items(), key=lambda kv: kv[0] or ""):
+        numbers = sorted(wanted)
+        same_naic = t.c.carrier_naic.is_(None) if naic is None else t.c.carrier_naic == naic
+        for start in range(0, len(numbers), 900):  # well under SQLite's bound-parameter limit
+            stmt = select(
+                t.c.natural_key, t.c.submission_id, t.c.set_id, t.c.policy_position,
+                t.c.carrier_naic, t.c.policy_number, t.c.transaction_type,
+                t.c.effective_date, t.c.status,
+            ).where(same_naic, t.c.policy_number.in_(numbers[start : start + 900]),
+                    t.c.test == test)  # fmt: skip
+            out.extend(PriorReport(*row) for row in session.execute(stmt))
     return out
 
 
