@@ -114,12 +114,15 @@ class _Writer:
     def __init__(self, d: Delimiters, line_break: str) -> None:
         self._d = d
         self._end = d.segment + line_break
-        self._unsafe = {c for c in (d.element, d.component, d.segment, d.repetition) if c}
+        # A delimiter inside a value becomes a blank (one ``str.translate``, in C).
+        unsafe = {c for c in (d.element, d.component, d.segment, d.repetition) if c}
+        self._blank = str.maketrans(dict.fromkeys(unsafe, " "))
         self.segments: list[str] = []
 
     def clean(self, value: object) -> str:
-        text = "" if value is None else str(value)
-        return "".join(" " if c in self._unsafe else c for c in text).strip()
+        if value is None:
+            return ""
+        return (value if isinstance(value, str) else str(value)).translate(self._blank).strip()
 
     def seg(self, *elements: object) -> None:
         values = [self.clean(e) for e in elements]
