@@ -4,6 +4,7 @@ model-year code (position 10).  Pure functions; used by the business edits and b
 
 from __future__ import annotations
 
+import operator
 import re
 
 VIN_LENGTH = 17
@@ -18,6 +19,7 @@ _TRANSLIT = {
     **dict(zip("STUVWXYZ", range(2, 10), strict=True)),
 }
 _WEIGHTS = (8, 7, 6, 5, 4, 3, 2, 10, 0, 9, 8, 7, 6, 5, 4, 3, 2)
+_ZEROS = (0,) * VIN_LENGTH  # the default of a character without a value
 # Position 10 cycles every 30 years; 1980 and 2010 share "A".
 _YEAR_CODES = "ABCDEFGHJKLMNPRSTVWXY123456789"
 
@@ -50,7 +52,8 @@ def lookup_problem(vin: str) -> str | None:
 
 def check_digit(vin: str) -> str:
     """The check digit a 17-character VIN should carry at position 9 ("X" for 10)."""
-    total = sum(_TRANSLIT.get(c, 0) * w for c, w in zip(vin, _WEIGHTS, strict=False))
+    # map over C builtins, not a generator: the business edits check every VIN (E204)
+    total = sum(map(operator.mul, map(_TRANSLIT.get, vin, _ZEROS), _WEIGHTS))
     rem = total % 11
     return "X" if rem == 10 else str(rem)
 

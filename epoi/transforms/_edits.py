@@ -102,8 +102,7 @@ class _Findings:
 
 
 def _where(loop: Loop, name: str) -> tuple[Segment | None, str | None]:
-    found = loop.fields.get(name)
-    return (found.segment, found.element) if found else (loop.first, None)
+    return loop.where(name)
 
 
 def _age(born: date, today: date) -> int:
@@ -111,13 +110,17 @@ def _age(born: date, today: date) -> int:
 
 
 def _insurer(loops: PolicyLoops, report: PolicyReport, ctx: EditContext, out: _Findings) -> None:
-    naic, where = report.carrier_naic, _where(loops.insurer, "carrier_naic")
+    naic, insurer = report.carrier_naic, loops.insurer
     if not naic:
-        out.add("E001", "NAIC company code missing", where)
+        out.add("E001", "NAIC company code missing", _where(insurer, "carrier_naic"))
     elif not (len(naic) == 5 and naic.isdigit() and naic.isascii()):
-        out.add("E001", "NAIC company code is not 5 digits", where)
+        out.add("E001", "NAIC company code is not 5 digits", _where(insurer, "carrier_naic"))
     elif ctx.expected_naic is not None and naic != ctx.expected_naic.strip():
-        out.add("E001", "NAIC company code is not the sending carrier's", where)
+        out.add(
+            "E001",
+            "NAIC company code is not the sending carrier's",
+            _where(insurer, "carrier_naic"),
+        )
 
 
 def _policy(loops: PolicyLoops, report: PolicyReport, ctx: EditContext, out: _Findings) -> None:
@@ -199,7 +202,7 @@ def _insureds(loops: PolicyLoops, report: PolicyReport, ctx: EditContext, out: _
     for loop, insured in zip(loops.insureds, report.insureds, strict=True):
         if not insured.name:
             out.add("E107", "insured name missing", _where(loop, "name"))
-        if "date_of_birth" in loop.fields:
+        if loop.has("date_of_birth"):
             born = insured.date_of_birth
             if born is None:
                 out.add("E108", "date of birth is not a real date", _where(loop, "date_of_birth"))
@@ -253,22 +256,26 @@ def _vehicles(loops: PolicyLoops, report: PolicyReport, ctx: EditContext, out: _
     # The report's vehicles were built one per loop (``build_report``): the same length.
     for i, (loop, vehicle) in enumerate(zip(loops.vehicles, report.vehicles, strict=True)):
         vin, year = vehicle.vin, vehicle.model_year
-        at_vin = _where(loop, "vin")
         if not vin:
-            out.add("E201", "VIN missing", at_vin, i)
+            out.add("E201", "VIN missing", _where(loop, "vin"), i)
         else:
             # Without a usable model year the VIN is held to the 17-character standard.
             standard = year is None or year >= profile.vin_standard_from
             if standard and len(vin) != vin_rules.VIN_LENGTH:
-                out.add("E202", "VIN is not 17 characters", at_vin, i)
+                out.add("E202", "VIN is not 17 characters", _where(loop, "vin"), i)
             if not _VIN_ALPHABET.fullmatch(vin):
-                out.add("E203", "VIN contains I, O, Q or a character outside A-Z, 0-9", at_vin, i)
+                out.add(
+                    "E203",
+                    "VIN contains I, O, Q or a character outside A-Z, 0-9",
+                    _where(loop, "vin"),
+                    i,
+                )
             elif (
                 standard
                 and len(vin) == vin_rules.VIN_LENGTH
                 and not vin_rules.check_digit_ok(vin)
             ):
-                out.add("E204", "VIN check digit (position 9) is wrong", at_vin, i)
+                out.add("E204", "VIN check digit (position 9) is wrong", _where(loop, "vin"), i)
         if year is None or not profile.model_year_min <= year <= newest:
             out.add("E205", "model year missing or out of range", _where(loop, "model_year"), i)
         elif (
