@@ -5,6 +5,7 @@ business edit can say where the fault is."""
 from __future__ import annotations
 
 import operator
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -53,10 +54,11 @@ class Loop:
         """Field name -> the element as sent (not stripped), its segment and element name."""
         if self._fields is None:
             # in rule order: when two rules fill a field, the later one that matched wins
+            hits = self._hits
             self._fields = {
                 name: Found(seg.fields[element] if element < len(seg.fields) else "", seg, el)
-                for (element, name, el), seg in zip(self._rules, self._hits, strict=True)
-                if seg is not None
+                for element, name, el, g in self._rules
+                if (seg := hits[g]) is not None
             }
         return self._fields
 
@@ -78,9 +80,8 @@ class Loop:
         if self._fields is not None:
             found = self._fields.get(name)
             return (found.segment, found.element) if found else (self.first, None)
-        for (_, field, element_name), seg in zip(
-            reversed(self._rules), reversed(self._hits), strict=True
-        ):
+        for _, field, element_name, g in reversed(self._rules):
+            seg = self._hits[g]
             if seg is not None and field == name:  # the later rule wins, as in ``fields``
                 return seg, element_name
         return self.first, None
@@ -105,12 +106,25 @@ class PolicyLoops:
     vehicles: tuple[Loop, ...]
 
 
-# A loop's rules compiled (``_compiled``): by segment id, (the rule's index in the loop's
-# rules, qualifier element, qualifier code or None); and by index, what each rule reads:
-# (element, field, element name).
-_Match = tuple[int, int, "str | None"]
-_Read = tuple[int, str, str]
-_Table = tuple[dict[str, tuple[_Match, ...]], tuple[_Read, ...]]
+# A loop's rules compiled (``_compiled``).  Rules of one segment id with one qualifier form a
+# group: they match the same segments, so the first of those fills all of them at once (one
+# qualifier test for the six NM1*IL rules, not six).  By segment id, its groups:
+# (group, qualifier element, qualifier code or None, (element, field) of each rule whose
+# field no other rule fills).  By rule, in the profile's order: (element, field, element
+# name, group).  The rules of a field that several rules fill, in order: read after the
+# pass, so that the later rule that matched wins whatever the segments' order.
+_Group = tuple[int, int, "str | None", tuple[tuple[int, str], ...]]
+_Read = tuple[int, str, str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class _Table:
+    by_id: dict[str, tuple[_Group, ...]]
+    rules: tuple[_Read, ...]
+    shared_fields: tuple[_Read, ...]
+    groups: int
+
+
 # (id(profile), kind) -> (profile, table): a Profile holds mappings, so it is not hashable;
 # the profile is kept with its table so that its id cannot be reused while cached.
 _TABLES: dict[tuple[int, str], tuple[Profile, _Table]] = {}
@@ -123,13 +137,22 @@ def _compiled(profile: Profile, kind: LoopKind) -> _Table:
     if hit is not None and hit[0] is profile:
         return hit[1]
     rules = profile.rules_for(kind)
-    by_id: dict[str, list[_Match]] = {}
-    for n, r in enumerate(rules):
+    fills = Counter(r.field for r in rules)
+    group_of: dict[tuple[str, int, str | None], int] = {}
+    reads: list[_Read] = []
+    for r in rules:
         q_el, q_code = r.qualifier if r.qualifier is not None else (0, None)
-        by_id.setdefault(r.segment, []).append((n, q_el, q_code))
-    table = (
-        {k: tuple(v) for k, v in by_id.items()},
-        tuple((r.element, r.field, r.element_name) for r in rules),
+        g = group_of.setdefault((r.segment, q_el, q_code), len(group_of))
+        reads.append((r.element, r.field, r.element_name, g))
+    by_id: dict[str, list[_Group]] = {}
+    for (seg_id, q_el, q_code), g in group_of.items():
+        own = tuple((e, f) for e, f, _, rg in reads if rg == g and fills[f] == 1)
+        by_id.setdefault(seg_id, []).append((g, q_el, q_code, own))
+    table = _Table(
+        by_id={k: tuple(v) for k, v in by_id.items()},
+        rules=tuple(reads),
+        shared_fields=tuple(r for r in reads if fills[r[1]] > 1),
+        groups=len(group_of),
     )
     if len(_TABLES) > 64:
         _TABLES.clear()
@@ -137,29 +160,35 @@ def _compiled(profile: Profile, kind: LoopKind) -> _Table:
     return table
 
 
+def _read(segments: tuple[Segment, ...], table: _Table) -> Loop:
+    hits: list[Segment | None] = [None] * table.groups
+    values: dict[str, str] = {}
+    by_id = table.by_id
+    for segment in segments:
+        f = segment.fields
+        groups = by_id.get(f[0])
+        if groups is None:
+            continue
+        n_f = len(f)
+        for g, q_el, q_code, own in groups:
+            if hits[g] is None and (
+                q_code is None or (f[q_el].strip() if q_el < n_f else "") == q_code
+            ):
+                hits[g] = segment
+                for element, name in own:
+                    values[name] = f[element].strip() if element < n_f else ""
+    for element, name, _, g in table.shared_fields:
+        seg = hits[g]
+        if seg is not None:
+            values[name] = seg.fields[element].strip() if element < len(seg.fields) else ""
+    return Loop._read(segments, table.rules, hits, values)
+
+
 def extract(segments: Sequence[Segment], kind: LoopKind, profile: Profile) -> Loop:
     """Each rule takes the first segment it matches, even when its element is empty there
     (the location of "missing" is then that segment); when two rules fill the same field,
     the later rule that matched anything wins."""
-    table, rules = _compiled(profile, kind)
-    hits: list[Segment | None] = [None] * len(rules)
-    for segment in segments:
-        f = segment.fields
-        matches = table.get(f[0])
-        if matches is None:
-            continue
-        n_f = len(f)
-        for n, q_el, q_code in matches:
-            if hits[n] is None and (
-                q_code is None or (f[q_el].strip() if q_el < n_f else "") == q_code
-            ):
-                hits[n] = segment
-    values: dict[str, str] = {}
-    for (element, name, _), seg in zip(rules, hits, strict=True):
-        if seg is not None:
-            f = seg.fields
-            values[name] = f[element].strip() if element < len(f) else ""
-    return Loop._read(tuple(segments), rules, hits, values)
+    return _read(tuple(segments), _compiled(profile, kind))
 
 
 # (id(profile), kind) -> (profile, segments, loop): the last insurer and state loop read.
@@ -178,7 +207,7 @@ def _shared(segments: tuple[Segment, ...], kind: LoopKind, profile: Profile) -> 
             len(seen) == len(segments) and all(map(operator.is_, seen, segments))
         ):
             return hit[2]
-    loop = extract(segments, kind, profile)
+    loop = _read(segments, _compiled(profile, kind))
     if len(_SHARED) > 64:
         _SHARED.clear()
     _SHARED[key] = (profile, loop.segments, loop)
@@ -194,6 +223,7 @@ def split(block: PolicyBlock, profile: Profile) -> PolicyLoops:
     vehicle_level = profile.vehicle_level
     insured_id = profile.insured_segment
     q_el, q_code = profile.insured_qualifier
+    insured, vehicle = _compiled(profile, "insured"), _compiled(profile, "vehicle")
     for segment in block.policy:
         f = segment.fields
         seg_id = f[0]
@@ -210,7 +240,7 @@ def split(block: PolicyBlock, profile: Profile) -> PolicyLoops:
     return PolicyLoops(
         insurer=_shared(tuple(block.insurer), "insurer", profile),
         state=_shared(tuple(block.state), "state", profile),
-        policy=extract(own, "policy", profile),
-        insureds=tuple(extract(s, "insured", profile) for s in insureds),
-        vehicles=tuple(extract(s, "vehicle", profile) for s in vehicles),
+        policy=_read(tuple(own), _compiled(profile, "policy")),
+        insureds=tuple([_read(tuple(s), insured) for s in insureds]) if insureds else (),
+        vehicles=tuple([_read(tuple(s), vehicle) for s in vehicles]) if vehicles else (),
     )

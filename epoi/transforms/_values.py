@@ -21,9 +21,28 @@ def text(value: str | None) -> str | None:
     return cleaned or None
 
 
+# CCYYMMDD as sent -> its date: a file repeats a few hundred dates (effective and report
+# dates, transaction dates) across thousands of policies.  A memo of a pure function (a
+# ``date`` is immutable), bounded; cleared when full.
+_DATES: dict[str, date | None] = {}
+_DATES_MAX = 4096
+
+
 def parse_ccyymmdd(value: str | None) -> date | None:
     """A CCYYMMDD date, or None when absent or not a real calendar date."""
     value = (value or "").strip()
+    try:
+        return _DATES[value]
+    except KeyError:
+        pass
+    parsed = _parse_ccyymmdd(value)
+    if len(_DATES) >= _DATES_MAX:
+        _DATES.clear()
+    _DATES[value] = parsed
+    return parsed
+
+
+def _parse_ccyymmdd(value: str) -> date | None:
     if not _CCYYMMDD.fullmatch(value):
         return None
     try:
