@@ -18,7 +18,6 @@ from types import MappingProxyType
 from ..parsers import AK3_TEXT, AK4_TEXT, PolicyBlock, Segment
 from ..schemas import vin as vin_rules
 from ..schemas.policy import BusinessError, Level, PolicyReport, Severity
-from . import _values as v
 from ._build import set_position
 from ._context import EditContext, PriorInfo
 from ._loops import Loop, PolicyLoops
@@ -105,6 +104,20 @@ def _where(loop: Loop, name: str) -> tuple[Segment | None, str | None]:
     return loop.where(name)
 
 
+# A profile's licence formats compiled once: ``re.fullmatch(pattern, ...)`` looks the
+# pattern up in re's own cache on every call.
+_PATTERNS: dict[str, re.Pattern[str]] = {}
+
+
+def _full_match(pattern: str, value: str) -> bool:
+    compiled = _PATTERNS.get(pattern)
+    if compiled is None:
+        if len(_PATTERNS) > 256:
+            _PATTERNS.clear()
+        compiled = _PATTERNS[pattern] = re.compile(pattern)
+    return compiled.fullmatch(value) is not None
+
+
 def _age(born: date, today: date) -> int:
     return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
 
@@ -139,17 +152,19 @@ def _policy(loops: PolicyLoops, report: PolicyReport, ctx: EditContext, out: _Fi
             "E102", "policy type missing or not in the code list", _where(policy, "policy_type")
         )
 
+    eff, exp, canc = report.effective_date, report.expiration_date, report.cancellation_date
     required = profile.required_dates.get(ttype or "", ("effective_date",))
-    for name, label in _DATE_LABELS.items():
-        raw = policy.value(name)
+    values = policy.values
+    # the report holds each date as ``build_report`` parsed it from the same value
+    for (name, label), parsed in zip(_DATE_LABELS.items(), (eff, exp, canc), strict=True):
+        raw = values.get(name, "")
         if not raw and name in required:
             out.add("E103", f"{label} missing", _where(policy, name))
-        elif raw and v.parse_ccyymmdd(raw) is None:
+        elif raw and parsed is None:
             # An optional date that is present but not a date is flagged too: dropping it
             # silently would change what the carrier reported.
             out.add("E103", f"{label} is not a real date", _where(policy, name))
 
-    eff, exp, canc = report.effective_date, report.expiration_date, report.cancellation_date
     if eff and exp and exp <= eff:
         out.add(
             "E104",
@@ -218,7 +233,7 @@ def _insureds(loops: PolicyLoops, report: PolicyReport, ctx: EditContext, out: _
             # The issuing state is REF03; without it, the policy's jurisdiction.
             state = insured.licence_state or report.jurisdiction or ""
             pattern = profile.licence_formats.get(state, profile.default_licence_format)
-            if not re.fullmatch(pattern, insured.licence_number):
+            if not _full_match(pattern, insured.licence_number):
                 out.add(
                     "E109",
                     "driver licence number does not fit the issuing state's format",
@@ -348,4 +363,6 @@ def run_edits(
     if block.syntax_rejected:
         _syntax(block, out)
     # File order, as ``epoi validate --json`` lists findings.
+    if len(out.items) < 2:
+        return out.items
     return sorted(out.items, key=lambda e: e.segment_position or 0)

@@ -9,44 +9,26 @@ from ..schemas import vin as vin_rules
 
 __all__ = ["parse_ccyymmdd", "text", "vin", "year", "zip_code"]
 
-_CCYYMMDD = re.compile(r"[0-9]{8}")
 _YEAR = re.compile(r"[0-9]{4}")
 
 
 def text(value: str | None) -> str | None:
     """Upper case, trimmed, inner runs of blanks collapsed; None when nothing is left."""
-    if value is None:
+    if not value:
         return None
     cleaned = " ".join(value.split()).upper()
     return cleaned or None
 
 
-# CCYYMMDD as sent -> its date: a file repeats a few hundred dates (effective and report
-# dates, transaction dates) across thousands of policies.  A memo of a pure function (a
-# ``date`` is immutable), bounded; cleared when full.
-_DATES: dict[str, date | None] = {}
-_DATES_MAX = 4096
-
-
 def parse_ccyymmdd(value: str | None) -> date | None:
     """A CCYYMMDD date, or None when absent or not a real calendar date."""
     value = (value or "").strip()
-    try:
-        return _DATES[value]
-    except KeyError:
-        pass
-    parsed = _parse_ccyymmdd(value)
-    if len(_DATES) >= _DATES_MAX:
-        _DATES.clear()
-    _DATES[value] = parsed
-    return parsed
-
-
-def _parse_ccyymmdd(value: str) -> date | None:
-    if not _CCYYMMDD.fullmatch(value):
+    # eight ASCII digits, as the pattern [0-9]{8}; ISO 8601's basic form is then CCYYMMDD,
+    # parsed in C (the business edits and the report read several dates per policy)
+    if len(value) != 8 or not (value.isascii() and value.isdigit()):
         return None
     try:
-        return date(int(value[:4]), int(value[4:6]), int(value[6:]))
+        return date.fromisoformat(value)
     except ValueError:
         return None
 
