@@ -8,6 +8,7 @@ import operator
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..parsers import PolicyBlock, Segment
 from ._profile import LoopKind, Profile
@@ -97,8 +98,9 @@ class Loop:
         return f"Loop(segments={self.segments!r}, fields={self.fields!r})"
 
 
-@dataclass(frozen=True, slots=True)
-class PolicyLoops:
+class PolicyLoops(NamedTuple):
+    """A policy block cut into the profile's loops (a tuple: made once per policy)."""
+
     insurer: Loop
     state: Loop
     policy: Loop  # the policy level's own segments (HL, LX, REF, SI, DTM ...)
@@ -177,11 +179,7 @@ def _read(segments: tuple[Segment, ...], table: _Table) -> Loop:
                 hits[g] = segment
                 for element, name in own:
                     values[name] = f[element].strip() if element < n_f else ""
-    for element, name, _, g in table.shared_fields:
-        seg = hits[g]
-        if seg is not None:
-            values[name] = seg.fields[element].strip() if element < len(seg.fields) else ""
-    return Loop._read(segments, table.rules, hits, values)
+    return _close(segments, table, hits, values)
 
 
 def extract(segments: Sequence[Segment], kind: LoopKind, profile: Profile) -> Loop:
@@ -191,56 +189,124 @@ def extract(segments: Sequence[Segment], kind: LoopKind, profile: Profile) -> Lo
     return _read(tuple(segments), _compiled(profile, kind))
 
 
-# (id(profile), kind) -> (profile, segments, loop): the last insurer and state loop read.
-# Every policy of a set carries the same insurer and state segments (the very objects, and
-# often the same tuple), so each is read once per set, not once per policy.  A memo: the
-# loop is what ``extract`` gives for those segments, whichever block asks.
-_SHARED: dict[tuple[int, str], tuple[Profile, tuple[Segment, ...], Loop]] = {}
+def _close(
+    segments: Sequence[Segment], table: _Table, hits: list[Segment | None], values: dict[str, str]
+) -> Loop:
+    """The loop read: the fields several rules fill, from the later rule that matched."""
+    for element, name, _, g in table.shared_fields:
+        seg = hits[g]
+        if seg is not None:
+            values[name] = seg.fields[element].strip() if element < len(seg.fields) else ""
+    return Loop._read(tuple(segments), table.rules, hits, values)
 
 
-def _shared(segments: tuple[Segment, ...], kind: LoopKind, profile: Profile) -> Loop:
-    key = (id(profile), kind)
-    hit = _SHARED.get(key)
-    if hit is not None and hit[0] is profile:
-        seen = hit[1]
-        if seen is segments or (
-            len(seen) == len(segments) and all(map(operator.is_, seen, segments))
-        ):
-            return hit[2]
-    loop = _read(segments, _compiled(profile, kind))
-    if len(_SHARED) > 64:
-        _SHARED.clear()
-    _SHARED[key] = (profile, loop.segments, loop)
-    return loop
+def _same(loop: Loop, segments: tuple[Segment, ...]) -> bool:
+    seen = loop.segments
+    return seen is segments or (
+        len(seen) == len(segments) and all(map(operator.is_, seen, segments))
+    )
+
+
+@dataclass(slots=True, eq=False)
+class _Splitter:
+    """A profile's tables and level codes, compiled once; and the insurer and state loops
+    last read.  Every policy of a set carries the same insurer and state segments (the very
+    objects, often the same tuple), so those loops are read once per set, not once per
+    policy: a memo, the loop being what ``extract`` gives for those segments."""
+
+    profile: Profile
+    insurer: _Table
+    state: _Table
+    policy: _Table
+    insured: _Table
+    vehicle: _Table
+    last_insurer: Loop | None = None
+    last_state: Loop | None = None
+
+
+# id(profile) -> its splitter (which keeps the profile, so that the id is not reused)
+_SPLITTERS: dict[int, _Splitter] = {}
+
+
+def _splitter(profile: Profile) -> _Splitter:
+    sp = _SPLITTERS.get(id(profile))
+    if sp is None or sp.profile is not profile:
+        if len(_SPLITTERS) > 16:
+            _SPLITTERS.clear()
+        sp = _SPLITTERS[id(profile)] = _Splitter(
+            profile,
+            insurer=_compiled(profile, "insurer"),
+            state=_compiled(profile, "state"),
+            policy=_compiled(profile, "policy"),
+            insured=_compiled(profile, "insured"),
+            vehicle=_compiled(profile, "vehicle"),
+        )
+    return sp
 
 
 def split(block: PolicyBlock, profile: Profile) -> PolicyLoops:
     """The policy loop's segments come as: HL (policy), its own segments, its insured
-    loops (each opened by NM1*IL), then vehicle HL loops, each to the next vehicle HL."""
-    own: list[Segment] = []
-    insureds: list[list[Segment]] = []
-    vehicles: list[list[Segment]] = []
-    vehicle_level = profile.vehicle_level
-    insured_id = profile.insured_segment
+    loops (each opened by NM1*IL), then vehicle HL loops, each to the next vehicle HL.
+    One pass: each segment goes to its loop and is matched against that loop's rules (the
+    same matching as ``extract``, inlined)."""
+    sp = _splitter(profile)
+    insurer_segments, state_segments = tuple(block.insurer), tuple(block.state)
+    insurer = sp.last_insurer
+    if insurer is None or not _same(insurer, insurer_segments):
+        insurer = sp.last_insurer = _read(insurer_segments, sp.insurer)
+    state = sp.last_state
+    if state is None or not _same(state, state_segments):
+        state = sp.last_state = _read(state_segments, sp.state)
+
+    vehicle_level, insured_id = profile.vehicle_level, profile.insured_segment
     q_el, q_code = profile.insured_qualifier
-    insured, vehicle = _compiled(profile, "insured"), _compiled(profile, "vehicle")
+    policy: Loop | None = None
+    insureds: list[Loop] = []
+    vehicles: list[Loop] = []
+    # the loop being read: its kind (policy, insured, vehicle), table and findings so far
+    kind, table = 0, sp.policy
+    by_id = table.by_id
+    segments: list[Segment] = []
+    hits: list[Segment | None] = [None] * table.groups
+    values: dict[str, str] = {}
     for segment in block.policy:
         f = segment.fields
         seg_id = f[0]
-        if seg_id == "HL" and (f[3].strip() if len(f) > 3 else "") == vehicle_level:
-            vehicles.append([segment])
-        elif vehicles:
-            vehicles[-1].append(segment)
-        elif seg_id == insured_id and (f[q_el].strip() if q_el < len(f) else "") == q_code:
-            insureds.append([segment])
-        elif insureds:
-            insureds[-1].append(segment)
+        n_f = len(f)
+        if seg_id == "HL" and (f[3].strip() if n_f > 3 else "") == vehicle_level:
+            opens = 2
+        elif (
+            seg_id == insured_id
+            and kind != 2  # inside the vehicle loops, every segment is a vehicle's
+            and (f[q_el].strip() if q_el < n_f else "") == q_code
+        ):
+            opens = 1
         else:
-            own.append(segment)
-    return PolicyLoops(
-        insurer=_shared(tuple(block.insurer), "insurer", profile),
-        state=_shared(tuple(block.state), "state", profile),
-        policy=_read(tuple(own), _compiled(profile, "policy")),
-        insureds=tuple([_read(tuple(s), insured) for s in insureds]) if insureds else (),
-        vehicles=tuple([_read(tuple(s), vehicle) for s in vehicles]) if vehicles else (),
-    )
+            opens = 0
+        if opens:
+            loop = _close(segments, table, hits, values)
+            if kind == 0:
+                policy = loop
+            else:
+                (insureds if kind == 1 else vehicles).append(loop)
+            kind, table = opens, sp.insured if opens == 1 else sp.vehicle
+            by_id = table.by_id
+            segments, hits, values = [], [None] * table.groups, {}
+        segments.append(segment)
+        groups = by_id.get(seg_id)
+        if groups is None:
+            continue
+        for g, g_el, g_code, own in groups:
+            if hits[g] is None and (
+                g_code is None or (f[g_el].strip() if g_el < n_f else "") == g_code
+            ):
+                hits[g] = segment
+                for element, name in own:
+                    values[name] = f[element].strip() if element < n_f else ""
+    loop = _close(segments, table, hits, values)
+    if kind == 0:
+        policy = loop
+    else:
+        (insureds if kind == 1 else vehicles).append(loop)
+    assert policy is not None  # the first loop read is the policy's own
+    return PolicyLoops(insurer, state, policy, tuple(insureds), tuple(vehicles))
