@@ -4,13 +4,16 @@ every policy of one file, the blocks read beforehand as ``epoi validate`` reads 
     python benchmarks/normalize.py bench-out/p20000/cascademut_20261206_001.x12
     python benchmarks/normalize.py FILE --against /work/wt/base    # before/after, interleaved
 
-It prints the median of ``--repeat`` timings (``--inner`` runs per child) in µs per policy and a digest of the records'
+It prints the median of ``--repeat`` timings in µs per policy and a digest of the records'
 JSON (the same digest in two trees: the same records, the same business edits).  With
-``--against TREE`` it runs itself in child processes, alternately on TREE's ``epoi`` and on
-this tree's, so that both see the same machine load, and prints the ratio.  The context is
-fixed (received/today below, the sender's NAIC when ``--naic`` is given) so runs compare.
-Timings are CPU time of the process (``time.process_time``): on a machine shared with other
-work, wall time measures the neighbours as much as the code.
+``--against TREE`` it runs itself in ``--repeat`` pairs of child processes (``--inner`` timed
+runs each), alternately on TREE's ``epoi`` and on this tree's, so that both see the same
+machine load, and prints the medians, the best runs and their ratios.  The context is fixed
+(received/today below, the sender's NAIC when ``--naic`` is given) so runs compare.  Times
+are CPU time of the process (``time.process_time``): on a machine shared with other work,
+wall time measures the neighbours as much as the code.  The blocks are read once, before
+timing, and frozen out of the collector's sight; the records are dropped as they are made,
+as ``epoi validate`` streams them.
 """
 
 from __future__ import annotations
@@ -40,8 +43,6 @@ def _measure(path: str, repeat: int, naic: str | None) -> dict[str, object]:
     blocks = list(iter_policies(io.BytesIO(data), verdict, name=path))
     context = EditContext(received_at=datetime(2026, 12, 6, 9, 0, tzinfo=UTC),
                           today=date(2026, 12, 6), expected_naic=naic)
-    # The blocks are held here, not in ``epoi validate`` (it streams them): out of the
-    # collector's sight, and the records dropped as made, or the timing is mostly gc.
     gc.collect()
     gc.freeze()
     times = []

@@ -72,18 +72,43 @@ def _vehicle(loop: Loop) -> dict[str, object]:
     }
 
 
+# The insurer's and the state's fields normalised, for the last (insurer, state) loops: a
+# set's policies share those loops (``split`` reads them once per set), so these too are
+# worked out once per set.  Holding the loops keeps their ids from being reused.
+_Head = tuple[Loop, Loop, "str | None", "str | None", "str | None"]
+_LAST_HEAD: list[_Head] = []
+
+
+def _head(loops: PolicyLoops) -> _Head:
+    """(insurer, state, NAIC, insurer name, jurisdiction)."""
+    if _LAST_HEAD:
+        head = _LAST_HEAD[0]
+        if head[0] is loops.insurer and head[1] is loops.state:
+            return head
+    insurer, state = loops.insurer, loops.state
+    head = (
+        insurer,
+        state,
+        v.text(insurer.value("carrier_naic")),
+        v.text(insurer.value("insurer_name")),
+        v.text(state.value("jurisdiction")),
+    )
+    _LAST_HEAD[:] = [head]
+    return head
+
+
 def build_report(block: PolicyBlock, loops: PolicyLoops, profile: Profile) -> PolicyReport:
     policy = loops.policy
     get, text, ccyymmdd = policy.values.get, v.text, v.parse_ccyymmdd
-    naic = text(loops.insurer.value("carrier_naic"))
+    _, _, naic, insurer_name, jurisdiction = _head(loops)
     number = text(get("policy_number", ""))
     ttype = text(get("transaction_type", ""))
     effective = ccyymmdd(get("effective_date", ""))
     sender_id = block.sender_id.strip()
     report: PolicyReport = _VALIDATE({
         "carrier_naic": naic,
-        "insurer_name": text(loops.insurer.value("insurer_name")),
-        "jurisdiction": text(loops.state.value("jurisdiction")),
+        "insurer_name": insurer_name,
+        "jurisdiction": jurisdiction,
         "policy_number": number,
         "transaction_type": ttype,
         "policy_type": text(get("policy_type", "")),

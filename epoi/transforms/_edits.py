@@ -271,6 +271,8 @@ def _vehicles(loops: PolicyLoops, report: PolicyReport, ctx: EditContext, out: _
     # The report's vehicles were built one per loop (``build_report``): the same length.
     for i, (loop, vehicle) in enumerate(zip(loops.vehicles, report.vehicles, strict=True)):
         vin, year = vehicle.vin, vehicle.model_year
+        # A–Z and 0–9 without I, O, Q (E203); with 17 of them, the VIN's year code is read
+        alphabet = _VIN_ALPHABET.fullmatch(vin) is not None if vin else False
         if not vin:
             out.add("E201", "VIN missing", _where(loop, "vin"), i)
         else:
@@ -278,7 +280,7 @@ def _vehicles(loops: PolicyLoops, report: PolicyReport, ctx: EditContext, out: _
             standard = year is None or year >= profile.vin_standard_from
             if standard and len(vin) != vin_rules.VIN_LENGTH:
                 out.add("E202", "VIN is not 17 characters", _where(loop, "vin"), i)
-            if not _VIN_ALPHABET.fullmatch(vin):
+            if not alphabet:
                 out.add(
                     "E203",
                     "VIN contains I, O, Q or a character outside A-Z, 0-9",
@@ -296,7 +298,8 @@ def _vehicles(loops: PolicyLoops, report: PolicyReport, ctx: EditContext, out: _
         elif (
             vin
             and year >= profile.vin_standard_from
-            and vin_rules.has_valid_characters(vin)
+            and alphabet
+            and len(vin) == vin_rules.VIN_LENGTH  # vin_rules.has_valid_characters
             and not vin_rules.year_code_matches(vin, year)
         ):
             out.add(
