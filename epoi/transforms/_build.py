@@ -24,11 +24,8 @@ _VALIDATE = PolicyReport.__pydantic_validator__.validate_python
 
 def _address(values: dict[str, str]) -> dict[str, object] | None:
     get, text = values.get, v.text
-    lines = tuple(
-        line
-        for line in (text(get("address_line_1", "")), text(get("address_line_2", "")))
-        if line
-    )
+    line_1, line_2 = text(get("address_line_1", "")), text(get("address_line_2", ""))
+    lines = tuple(filter(None, (line_1, line_2)))
     city = text(get("city", ""))
     state = text(get("address_state", ""))
     zip_ = v.zip_code(get("zip", ""))
@@ -40,25 +37,31 @@ def _address(values: dict[str, str]) -> dict[str, object] | None:
 def _insured(loop: Loop, profile: Profile) -> dict[str, object]:
     values = loop.values
     get, text = values.get, v.text
+    licence_number = text(get("licence_number", ""))
+    licence_state = text(get("licence_state", ""))
+    born = v.parse_ccyymmdd(get("date_of_birth", ""))
+    address = _address(values)
     if get("entity_type", "") == profile.organisation_code:
         is_fein = get("id_qualifier", "").upper() == profile.fein_qualifier
-        head: dict[str, object] = {
+        return {
             "kind": "organisation",
             "organisation_name": text(get("name", "")),
             "fein": text(get("id", "")) if is_fein else None,
+            "licence_number": licence_number,
+            "licence_state": licence_state,
+            "date_of_birth": born,
+            "address": address,
         }
-    else:
-        head = {
-            "kind": "individual",
-            "last_name": text(get("name", "")),
-            "first_name": text(get("first_name", "")),
-            "middle_name": text(get("middle_name", "")),
-        }
-    head["licence_number"] = text(get("licence_number", ""))
-    head["licence_state"] = text(get("licence_state", ""))
-    head["date_of_birth"] = v.parse_ccyymmdd(get("date_of_birth", ""))
-    head["address"] = _address(values)
-    return head
+    return {
+        "kind": "individual",
+        "last_name": text(get("name", "")),
+        "first_name": text(get("first_name", "")),
+        "middle_name": text(get("middle_name", "")),
+        "licence_number": licence_number,
+        "licence_state": licence_state,
+        "date_of_birth": born,
+        "address": address,
+    }
 
 
 def _vehicle(loop: Loop) -> dict[str, object]:
