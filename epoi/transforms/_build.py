@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import repeat
+
 from ..parsers import PolicyBlock, Segment
 from ..schemas.policy import PolicyReport
 from . import _values as v
@@ -118,8 +120,8 @@ def build_report(block: PolicyBlock, loops: PolicyLoops, profile: Profile) -> Po
         "effective_date": effective,
         "expiration_date": ccyymmdd(get("expiration_date", "")),
         "cancellation_date": ccyymmdd(get("cancellation_date", "")),
-        "insureds": tuple([_insured(loop, profile) for loop in loops.insureds]),
-        "vehicles": tuple([_vehicle(loop) for loop in loops.vehicles]),
+        "insureds": tuple(map(_insured, loops.insureds, repeat(profile))),
+        "vehicles": tuple(map(_vehicle, loops.vehicles)),
         "file": block.file,
         "sender_id": sender_id,
         "interchange": block.interchange,
