@@ -42,12 +42,19 @@ class Loop:
 
     @classmethod
     def _read(
-        cls, segments: tuple[Segment, ...], rules: tuple[_Read, ...],
-        hits: list[Segment | None], values: dict[str, str],
+        cls, segments: tuple[Segment, ...], table: _Table, hits: list[Segment | None],
+        values: dict[str, str],
     ) -> Loop:
+        """The loop once its segments were matched (``hits``: the segment of each group of
+        rules, ``values`` of the fields one rule fills); the fields several rules fill are
+        read now, from the later rule that matched."""
+        for element, name, _, g in table.shared_fields:
+            seg = hits[g]
+            if seg is not None:
+                values[name] = seg.fields[element].strip() if element < len(seg.fields) else ""
         loop = cls.__new__(cls)
         loop.segments, loop.values, loop._fields = segments, values, None
-        loop._hits, loop._rules = hits, rules
+        loop._hits, loop._rules = hits, table.rules
         return loop
 
     @property
@@ -179,7 +186,7 @@ def _read(segments: tuple[Segment, ...], table: _Table) -> Loop:
                 hits[g] = segment
                 for element, name in own:
                     values[name] = f[element].strip() if element < n_f else ""
-    return _close(segments, table, hits, values)
+    return Loop._read(segments, table, hits, values)
 
 
 def extract(segments: Sequence[Segment], kind: LoopKind, profile: Profile) -> Loop:
@@ -187,17 +194,6 @@ def extract(segments: Sequence[Segment], kind: LoopKind, profile: Profile) -> Lo
     (the location of "missing" is then that segment); when two rules fill the same field,
     the later rule that matched anything wins."""
     return _read(tuple(segments), _compiled(profile, kind))
-
-
-def _close(
-    segments: Sequence[Segment], table: _Table, hits: list[Segment | None], values: dict[str, str]
-) -> Loop:
-    """The loop read: the fields several rules fill, from the later rule that matched."""
-    for element, name, _, g in table.shared_fields:
-        seg = hits[g]
-        if seg is not None:
-            values[name] = seg.fields[element].strip() if element < len(seg.fields) else ""
-    return Loop._read(tuple(segments), table.rules, hits, values)
 
 
 def _same(loop: Loop, segments: tuple[Segment, ...]) -> bool:
@@ -266,10 +262,11 @@ def split(block: PolicyBlock, profile: Profile) -> PolicyLoops:
     # the loop being read: its kind (policy, insured, vehicle), table and findings so far
     kind, table = 0, sp.policy
     by_id = table.by_id
-    segments: list[Segment] = []
     hits: list[Segment | None] = [None] * table.groups
     values: dict[str, str] = {}
-    for segment in block.policy:
+    segments = tuple(block.policy)
+    start = 0  # the loop's first segment (a loop is a slice of the policy's segments)
+    for i, segment in enumerate(segments):
         f = segment.fields
         seg_id = f[0]
         n_f = len(f)
@@ -284,15 +281,14 @@ def split(block: PolicyBlock, profile: Profile) -> PolicyLoops:
         else:
             opens = 0
         if opens:
-            loop = _close(segments, table, hits, values)
+            loop = Loop._read(segments[start:i], table, hits, values)
             if kind == 0:
                 policy = loop
             else:
                 (insureds if kind == 1 else vehicles).append(loop)
             kind, table = opens, sp.insured if opens == 1 else sp.vehicle
             by_id = table.by_id
-            segments, hits, values = [], [None] * table.groups, {}
-        segments.append(segment)
+            hits, values, start = [None] * table.groups, {}, i
         groups = by_id.get(seg_id)
         if groups is None:
             continue
@@ -303,7 +299,7 @@ def split(block: PolicyBlock, profile: Profile) -> PolicyLoops:
                 hits[g] = segment
                 for element, name in own:
                     values[name] = f[element].strip() if element < n_f else ""
-    loop = _close(segments, table, hits, values)
+    loop = Loop._read(segments[start:], table, hits, values)
     if kind == 0:
         policy = loop
     else:
