@@ -14,10 +14,6 @@ def text(value: str | None) -> str | None:
     """Upper case, trimmed, inner runs of blanks collapsed; None when nothing is left."""
     if not value:
         return None
-    if value.isprintable() and "  " not in value and value[0] != " " != value[-1]:
-        # Already trimmed and collapsed: the only printable blank is " " (every other
-        # character str.split() splits on is unprintable), so split/join would give it back.
-        return value.upper()
     cleaned = " ".join(value.split()).upper()
     return cleaned or None
 
