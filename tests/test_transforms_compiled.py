@@ -21,7 +21,7 @@ from _transforms_edi import policy_blocks
 from epoi.parsers import PolicyBlock, Segment, validate
 from epoi.parsers._policies import iter_policies
 from epoi.sample import FaultOptions, generate
-from epoi.schemas.policy import NormalizedRecord
+from epoi.schemas.policy import Address, NormalizedRecord, PolicyReport, RecordKey, Vehicle
 from epoi.transforms import REFERENCE_PROFILE, EditContext, FieldRule, Profile, normalize
 from epoi.transforms._loops import Found, Loop, split
 
@@ -128,3 +128,69 @@ def test_records_are_what_pydantic_validation_of_their_values_gives(corpus):
             assert again.model_dump_json() == record.model_dump_json(), name
             seen.add(record.status)
     assert seen == {"accepted", "warned", "rejected"}
+
+
+def test_loop_values_and_locations_agree_with_the_fields_read_rule_by_rule(corpus):
+    # ``split`` keeps each field's stripped value and finds its location on demand; the
+    # reference loop derives both from its ``fields``.
+    names = {r.field for r in REFERENCE_PROFILE.rules} | {"no_such_field"}
+    for name, blocks in corpus:
+        for block in blocks:
+            for loop, ref in zip(_compiled_split(block, REFERENCE_PROFILE),
+                                 _reference_split(block, REFERENCE_PROFILE), strict=True):
+                assert loop.values == {k: f.value.strip() for k, f in ref.fields.items()}, name
+                for field in names:
+                    assert loop.where(field) == ref.where(field), (name, field)
+                    assert loop.value(field) == ref.value(field), (name, field)
+                    assert loop.has(field) == (field in ref.fields), (name, field)
+
+
+def _other_insurer(block: PolicyBlock, naic: str) -> PolicyBlock:
+    """The same policy from another carrier: new insurer segments, as long as the old."""
+    insurer = tuple(
+        Segment([*s.fields[:9], naic, *s.fields[10:]] if s.id == "NM1" else list(s.fields),
+                s.position)
+        for s in block.insurer
+    )
+    return replace(block, insurer=insurer)
+
+
+def test_insurer_and_state_loops_are_read_again_for_other_segments(corpus):
+    # They are remembered from the previous policy by the identity of their segments.
+    block = next(b for _, blocks in corpus for b in blocks if len(b.insurer) > 1)
+    first = split(block, REFERENCE_PROFILE)
+    same_segments = replace(block, insurer=tuple(list(block.insurer)))
+    assert split(same_segments, REFERENCE_PROFILE).insurer is first.insurer
+    other = _other_insurer(block, "99999")
+    loops = split(other, REFERENCE_PROFILE)
+    assert loops.insurer.value("carrier_naic") == "99999"
+    assert loops.insurer == reference_extract(other.insurer, "insurer", REFERENCE_PROFILE)
+    assert normalize(other, context=CONTEXT).report.carrier_naic == "99999"
+    assert normalize(block, context=CONTEXT).report.carrier_naic == first.insurer.value(
+        "carrier_naic")
+    # another profile object gets its own tables and memo
+    twin = replace(REFERENCE_PROFILE, name="twin")
+    assert split(block, twin) == split(block, REFERENCE_PROFILE)
+
+
+def test_records_set_the_fields_each_model_was_built_with(corpus):
+    # The report is validated as one nested mapping; its models say which fields were
+    # given (``model_fields_set``) as when each was built on its own: all but defaults
+    # left out (the schema version; the other kind's names of an insured).
+    report_fields = set(PolicyReport.model_fields) - {"schema_version"}
+    common = {"kind", "licence_number", "licence_state", "date_of_birth", "address"}
+    kinds = {"individual": common | {"last_name", "first_name", "middle_name"},
+             "organisation": common | {"organisation_name", "fein"}}
+    for name, blocks in corpus:
+        for block in blocks:
+            record = normalize(block, context=CONTEXT)
+            assert record.model_fields_set == {"report", "errors", "status"}, name
+            report = record.report
+            assert report.model_fields_set == report_fields, name
+            assert report.key.model_fields_set == set(RecordKey.model_fields), name
+            for insured in report.insureds:
+                assert insured.model_fields_set == kinds[insured.kind], name
+                if insured.address is not None:
+                    assert insured.address.model_fields_set == set(Address.model_fields)
+            for vehicle in report.vehicles:
+                assert vehicle.model_fields_set == set(Vehicle.model_fields), name

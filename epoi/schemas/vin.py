@@ -4,7 +4,9 @@ model-year code (position 10).  Pure functions; used by the business edits and b
 
 from __future__ import annotations
 
+import operator
 import re
+from collections.abc import Iterable
 
 VIN_LENGTH = 17
 _CHARACTER = re.compile(r"[A-HJ-NPR-Z0-9]")  # A-Z and 0-9 without I, O and Q
@@ -18,6 +20,9 @@ _TRANSLIT = {
     **dict(zip("STUVWXYZ", range(2, 10), strict=True)),
 }
 _WEIGHTS = (8, 7, 6, 5, 4, 3, 2, 10, 0, 9, 8, 7, 6, 5, 4, 3, 2)
+_ZEROS = (0,) * VIN_LENGTH  # the default of a character without a value
+# byte -> its value (0 for a character without one), for ``bytes.translate``
+_TRANSLIT_ASCII = bytes(_TRANSLIT.get(chr(b), 0) for b in range(256))
 # Position 10 cycles every 30 years; 1980 and 2010 share "A".
 _YEAR_CODES = "ABCDEFGHJKLMNPRSTVWXY123456789"
 
@@ -50,7 +55,12 @@ def lookup_problem(vin: str) -> str | None:
 
 def check_digit(vin: str) -> str:
     """The check digit a 17-character VIN should carry at position 9 ("X" for 10)."""
-    total = sum(_TRANSLIT.get(c, 0) * w for c, w in zip(vin, _WEIGHTS, strict=False))
+    # over C builtins, not a generator: the business edits check every VIN (E204)
+    if vin.isascii():
+        values: Iterable[int] = vin.encode("ascii").translate(_TRANSLIT_ASCII)
+    else:
+        values = map(_TRANSLIT.get, vin, _ZEROS)
+    total = sum(map(operator.mul, values, _WEIGHTS))
     rem = total % 11
     return "X" if rem == 10 else str(rem)
 

@@ -18,7 +18,6 @@ from types import MappingProxyType
 from ..parsers import AK3_TEXT, AK4_TEXT, PolicyBlock, Segment
 from ..schemas import vin as vin_rules
 from ..schemas.policy import BusinessError, Level, PolicyReport, Severity
-from . import _values as v
 from ._build import set_position
 from ._context import EditContext, PriorInfo
 from ._loops import Loop, PolicyLoops
@@ -102,8 +101,21 @@ class _Findings:
 
 
 def _where(loop: Loop, name: str) -> tuple[Segment | None, str | None]:
-    found = loop.fields.get(name)
-    return (found.segment, found.element) if found else (loop.first, None)
+    return loop.where(name)
+
+
+# A profile's licence formats compiled once: ``re.fullmatch(pattern, ...)`` looks the
+# pattern up in re's own cache on every call.
+_PATTERNS: dict[str, re.Pattern[str]] = {}
+
+
+def _full_match(pattern: str, value: str) -> bool:
+    compiled = _PATTERNS.get(pattern)
+    if compiled is None:
+        if len(_PATTERNS) > 256:
+            _PATTERNS.clear()
+        compiled = _PATTERNS[pattern] = re.compile(pattern)
+    return compiled.fullmatch(value) is not None
 
 
 def _age(born: date, today: date) -> int:
@@ -111,13 +123,17 @@ def _age(born: date, today: date) -> int:
 
 
 def _insurer(loops: PolicyLoops, report: PolicyReport, ctx: EditContext, out: _Findings) -> None:
-    naic, where = report.carrier_naic, _where(loops.insurer, "carrier_naic")
+    naic, insurer = report.carrier_naic, loops.insurer
     if not naic:
-        out.add("E001", "NAIC company code missing", where)
+        out.add("E001", "NAIC company code missing", _where(insurer, "carrier_naic"))
     elif not (len(naic) == 5 and naic.isdigit() and naic.isascii()):
-        out.add("E001", "NAIC company code is not 5 digits", where)
+        out.add("E001", "NAIC company code is not 5 digits", _where(insurer, "carrier_naic"))
     elif ctx.expected_naic is not None and naic != ctx.expected_naic.strip():
-        out.add("E001", "NAIC company code is not the sending carrier's", where)
+        out.add(
+            "E001",
+            "NAIC company code is not the sending carrier's",
+            _where(insurer, "carrier_naic"),
+        )
 
 
 def _policy(loops: PolicyLoops, report: PolicyReport, ctx: EditContext, out: _Findings) -> None:
@@ -136,17 +152,19 @@ def _policy(loops: PolicyLoops, report: PolicyReport, ctx: EditContext, out: _Fi
             "E102", "policy type missing or not in the code list", _where(policy, "policy_type")
         )
 
+    eff, exp, canc = report.effective_date, report.expiration_date, report.cancellation_date
     required = profile.required_dates.get(ttype or "", ("effective_date",))
-    for name, label in _DATE_LABELS.items():
-        raw = policy.value(name)
+    values = policy.values
+    # the report holds each date as ``build_report`` parsed it from the same value
+    for (name, label), parsed in zip(_DATE_LABELS.items(), (eff, exp, canc), strict=True):
+        raw = values.get(name, "")
         if not raw and name in required:
             out.add("E103", f"{label} missing", _where(policy, name))
-        elif raw and v.parse_ccyymmdd(raw) is None:
+        elif raw and parsed is None:
             # An optional date that is present but not a date is flagged too: dropping it
             # silently would change what the carrier reported.
             out.add("E103", f"{label} is not a real date", _where(policy, name))
 
-    eff, exp, canc = report.effective_date, report.expiration_date, report.cancellation_date
     if eff and exp and exp <= eff:
         out.add(
             "E104",
@@ -199,7 +217,7 @@ def _insureds(loops: PolicyLoops, report: PolicyReport, ctx: EditContext, out: _
     for loop, insured in zip(loops.insureds, report.insureds, strict=True):
         if not insured.name:
             out.add("E107", "insured name missing", _where(loop, "name"))
-        if "date_of_birth" in loop.fields:
+        if loop.has("date_of_birth"):
             born = insured.date_of_birth
             if born is None:
                 out.add("E108", "date of birth is not a real date", _where(loop, "date_of_birth"))
@@ -215,7 +233,7 @@ def _insureds(loops: PolicyLoops, report: PolicyReport, ctx: EditContext, out: _
             # The issuing state is REF03; without it, the policy's jurisdiction.
             state = insured.licence_state or report.jurisdiction or ""
             pattern = profile.licence_formats.get(state, profile.default_licence_format)
-            if not re.fullmatch(pattern, insured.licence_number):
+            if not _full_match(pattern, insured.licence_number):
                 out.add(
                     "E109",
                     "driver licence number does not fit the issuing state's format",
@@ -253,28 +271,35 @@ def _vehicles(loops: PolicyLoops, report: PolicyReport, ctx: EditContext, out: _
     # The report's vehicles were built one per loop (``build_report``): the same length.
     for i, (loop, vehicle) in enumerate(zip(loops.vehicles, report.vehicles, strict=True)):
         vin, year = vehicle.vin, vehicle.model_year
-        at_vin = _where(loop, "vin")
+        # A–Z and 0–9 without I, O, Q (E203); with 17 of them, the VIN's year code is read
+        alphabet = _VIN_ALPHABET.fullmatch(vin) is not None if vin else False
         if not vin:
-            out.add("E201", "VIN missing", at_vin, i)
+            out.add("E201", "VIN missing", _where(loop, "vin"), i)
         else:
             # Without a usable model year the VIN is held to the 17-character standard.
             standard = year is None or year >= profile.vin_standard_from
             if standard and len(vin) != vin_rules.VIN_LENGTH:
-                out.add("E202", "VIN is not 17 characters", at_vin, i)
-            if not _VIN_ALPHABET.fullmatch(vin):
-                out.add("E203", "VIN contains I, O, Q or a character outside A-Z, 0-9", at_vin, i)
+                out.add("E202", "VIN is not 17 characters", _where(loop, "vin"), i)
+            if not alphabet:
+                out.add(
+                    "E203",
+                    "VIN contains I, O, Q or a character outside A-Z, 0-9",
+                    _where(loop, "vin"),
+                    i,
+                )
             elif (
                 standard
                 and len(vin) == vin_rules.VIN_LENGTH
                 and not vin_rules.check_digit_ok(vin)
             ):
-                out.add("E204", "VIN check digit (position 9) is wrong", at_vin, i)
+                out.add("E204", "VIN check digit (position 9) is wrong", _where(loop, "vin"), i)
         if year is None or not profile.model_year_min <= year <= newest:
             out.add("E205", "model year missing or out of range", _where(loop, "model_year"), i)
         elif (
             vin
             and year >= profile.vin_standard_from
-            and vin_rules.has_valid_characters(vin)
+            and alphabet
+            and len(vin) == vin_rules.VIN_LENGTH  # vin_rules.has_valid_characters
             and not vin_rules.year_code_matches(vin, year)
         ):
             out.add(
@@ -341,4 +366,6 @@ def run_edits(
     if block.syntax_rejected:
         _syntax(block, out)
     # File order, as ``epoi validate --json`` lists findings.
+    if len(out.items) < 2:
+        return out.items
     return sorted(out.items, key=lambda e: e.segment_position or 0)

@@ -11,6 +11,9 @@ from ._loops import split
 
 __all__ = ["normalize"]
 
+# the validated construction, without ``BaseModel.__init__``'s frame in between
+_VALIDATE = NormalizedRecord.__pydantic_validator__.validate_python
+
 
 def normalize(block: PolicyBlock, *, context: EditContext) -> NormalizedRecord:
     """Map the block to the state schema (``context.profile`` says how) and run the business
@@ -19,5 +22,6 @@ def normalize(block: PolicyBlock, *, context: EditContext) -> NormalizedRecord:
     loops = split(block, context.profile)
     report = build_report(block, loops, context.profile)
     errors = tuple(run_edits(block, loops, report, context))
-    status = NormalizedRecord.status_for(errors)
-    return NormalizedRecord(report=report, errors=errors, status=status)
+    status = NormalizedRecord.status_for(errors) if errors else "accepted"
+    record: NormalizedRecord = _VALIDATE({"report": report, "errors": errors, "status": status})
+    return record

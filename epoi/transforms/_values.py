@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import re
 from datetime import date
 
 from ..schemas import vin as vin_rules
 
 __all__ = ["parse_ccyymmdd", "text", "vin", "year", "zip_code"]
 
-_CCYYMMDD = re.compile(r"[0-9]{8}")
-_YEAR = re.compile(r"[0-9]{4}")
 
 
 def text(value: str | None) -> str | None:
     """Upper case, trimmed, inner runs of blanks collapsed; None when nothing is left."""
-    if value is None:
+    if not value:
         return None
     cleaned = " ".join(value.split()).upper()
     return cleaned or None
@@ -24,10 +21,12 @@ def text(value: str | None) -> str | None:
 def parse_ccyymmdd(value: str | None) -> date | None:
     """A CCYYMMDD date, or None when absent or not a real calendar date."""
     value = (value or "").strip()
-    if not _CCYYMMDD.fullmatch(value):
+    # eight ASCII digits, as the pattern [0-9]{8}; ISO 8601's basic form is then CCYYMMDD,
+    # parsed in C (the business edits and the report read several dates per policy)
+    if len(value) != 8 or not (value.isascii() and value.isdigit()):
         return None
     try:
-        return date(int(value[:4]), int(value[4:6]), int(value[6:]))
+        return date.fromisoformat(value)
     except ValueError:
         return None
 
@@ -52,4 +51,5 @@ def vin(value: str | None) -> str | None:
 
 def year(value: str | None) -> int | None:
     value = (value or "").strip()
-    return int(value) if _YEAR.fullmatch(value) else None
+    # four ASCII digits, as the pattern [0-9]{4}, without the regular expression
+    return int(value) if len(value) == 4 and value.isascii() and value.isdigit() else None
