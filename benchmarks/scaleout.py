@@ -112,7 +112,9 @@ def drain(n: int, args: argparse.Namespace, summary: dict[str, Any], out: Path) 
 
         t0 = time.perf_counter()
         workers = [
-            subprocess.Popen([PY, "-m", "epoi", "worker", "--stage", "all"], env=env,
+            subprocess.Popen([PY, "-m", "epoi", "worker", "--stage", "all",
+                              *(["--concurrency", str(args.concurrency)]
+                                if args.concurrency else [])], env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             for _ in range(n)
         ]  # fmt: skip
@@ -168,6 +170,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--policies", type=int, default=200_000)
     parser.add_argument("--workers", default="1,2", help="worker counts, comma-separated")
+    parser.add_argument("--concurrency", type=int, default=0,
+                        help="each worker's --concurrency (default: the worker's own)")
     parser.add_argument("--out", type=Path, default=Path("bench-scaleout"))
     parser.add_argument("--database-url",
                         default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
