@@ -18,8 +18,8 @@ Exit codes (cli.md): 0 success; 1 input processed but something was rejected or 
 match; 2 usage or configuration error; 3 internal failure (logged, no traceback).
 """
 
-# Imported for their side effect: each command module registers its commands on ``main``.
-from . import _intake, _matching, _report, _run, _sample, _serve, _status, _validate  # noqa: F401
+# The command modules register their commands on ``main`` when ``main`` first needs them
+# (``_lazy``): a command imports only what it uses.
 from ._app import EXIT_INTERNAL, EXIT_OK, EXIT_REJECTED, EXIT_USAGE, echo_json, guarded, main
 
 __all__ = ["EXIT_INTERNAL", "EXIT_OK", "EXIT_REJECTED", "EXIT_USAGE", "echo_json", "guarded",
