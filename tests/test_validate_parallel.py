@@ -1,0 +1,96 @@
+"""``epoi validate`` on two processes prints byte for byte what one process prints
+(epoi/cli/_second_pass.py, epoi/parsers/_batches.py): the second pass cut into batches of
+whole sets, normalized by spawned workers, merged back in file order."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from _fast_gen import make_811
+from epoi.cli import _second_pass, main
+from epoi.cli._second_pass import PassOptions, SecondPass
+from epoi.config import Settings
+from epoi.parsers import plan_set_batches, validate
+from epoi.sample import FaultOptions, generate
+
+FIXTURES = Path(__file__).parent / "fixtures"
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Batches of one set and no size floor, so that small files go through the workers."""
+    monkeypatch.setattr(_second_pass, "MIN_POOL_BYTES", 0)
+    monkeypatch.setattr(_second_pass, "_MIN_BATCH_BYTES", 1)
+
+
+def _faulty_sample(tmp_path: Path) -> Path:
+    generate(600, tmp_path / "s", today=date(2026, 11, 27), seed=11, carriers=1,
+             policies_per_set=40,
+             faults=FaultOptions(vin_typos=0.05, bad_check_digits=0.05, missing_dates=0.05,
+                                 wrong_counts=0.2))
+    (path,) = sorted((tmp_path / "s").glob("*.x12"))
+    return path
+
+
+def _several_envelopes(tmp_path: Path) -> Path:
+    """Two interchanges of two groups each, a set that fails X12 validation among them."""
+    a = make_811(5, vehicles_per_policy=2, sets=3, isa13="000000101", gs06="101")
+    b = make_811(4, sets=2, isa13="000000102", gs06="201")
+    broken = make_811(3, sets=2, isa13="000000103", gs06="301").replace("SE*", "SE*9", 1)
+    path = tmp_path / "several.x12"
+    path.write_text(a + "\n" + b + broken, encoding="latin-1")
+    return path
+
+
+def _invoke(path: Path, tmp_path: Path, workers: str, *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(
+        main, ["validate", *args, str(path)],
+        env={"EPOI_HOME": str(tmp_path / "home"), "EPOI_WORKERS": workers})
+    return result.exit_code, result.output
+
+
+@pytest.mark.parametrize("fmt", [("--json",), ()], ids=["json", "text"])
+def test_two_processes_print_what_one_prints(tmp_path: Path, small_batches: None,
+                                             fmt: tuple[str, ...]) -> None:
+    path = _faulty_sample(tmp_path)
+    verdict = validate(path.read_bytes(), name=str(path))
+    batches = plan_set_batches(str(path), verdict, target_bytes=1, max_segment_length=4096)
+    assert batches is not None and len(batches) > 10  # the workers do take part
+    one = _invoke(path, tmp_path, "1", *fmt)
+    two = _invoke(path, tmp_path, "2", *fmt)
+    assert one[0] == 1  # records rejected: the exit code comes back from the workers too
+    assert two == one
+
+
+def test_every_fixture_and_envelope_shape_renders_the_same(tmp_path: Path,
+                                                           small_batches: None) -> None:
+    files = [*sorted(FIXTURES.rglob("*.x12")), _several_envelopes(tmp_path),
+             _faulty_sample(tmp_path)]
+    for as_json in (True, False):
+        opts = PassOptions(settings=Settings(), received_at=NOW, as_json=as_json)
+        with SecondPass(1, opts) as one, SecondPass(2, opts) as two:
+            for f in files:
+                verdict = validate(f.read_bytes(), name=str(f))
+                assert list(two.sets(str(f), verdict, name=str(f))) == \
+                    list(one.sets(str(f), verdict, name=str(f))), f  # fmt: skip
+            assert two._pool is not None  # some files did go to the workers
+
+
+def test_a_file_whose_envelopes_do_not_match_the_verdict_gets_no_plan(tmp_path: Path) -> None:
+    path = _several_envelopes(tmp_path)
+    verdict = validate(path.read_bytes(), name=str(path))
+    assert plan_set_batches(str(path), verdict, target_bytes=1, max_segment_length=4096)
+    # a verdict of another file, a file error, a segment limit iter_policies does not share
+    other = validate(make_811(3).encode(), name="other")
+    assert plan_set_batches(str(path), other, target_bytes=1, max_segment_length=4096) is None
+    assert plan_set_batches(str(path), verdict, target_bytes=1, max_segment_length=9999) is None
+    truncated = tmp_path / "truncated.x12"
+    truncated.write_bytes(path.read_bytes()[:-40])
+    cut = validate(truncated.read_bytes(), name=str(truncated))
+    assert cut.error is not None
+    assert plan_set_batches(str(truncated), cut, target_bytes=1, max_segment_length=4096) is None
