@@ -7,8 +7,7 @@ the parent only writes the rendered sets, in file order.  The output is byte for
 process's: the same sets, merged from the same records, rendered by the same functions.  At
 most two batches per worker are in flight, so memory stays flat however large the file.
 
-Workers are spawned, not forked: nothing of the parent (open files, threads, click's state)
-leaks into them, and they import only this module's dependencies (``_lazy``)."""
+Workers are forked, one pool per file (see ``second_pass``)."""
 
 from __future__ import annotations
 
@@ -19,7 +18,6 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Self
 
 from ..config import Settings
 from ..parsers import (
@@ -33,11 +31,11 @@ from ..parsers import (
 from ..schemas.verdict import FileVerdict, TransactionSetVerdict
 from ..transforms import EditContext, merged_sets, normalize
 
-__all__ = ["MIN_POOL_BYTES", "PassOptions", "Rendered", "SecondPass", "set_json", "set_text"]
+__all__ = ["MIN_POOL_BYTES", "PassOptions", "Rendered", "plan", "second_pass", "set_json",
+           "set_text"]
 
-# Below this a file is normalized in the parent: starting the workers (~0.3 s of imports
-# each) would cost more than half the pass saves.
-MIN_POOL_BYTES = 4 * 1024 * 1024
+# Below this a file is normalized in the parent: the pass takes well under a second there.
+MIN_POOL_BYTES = 2 * 1024 * 1024
 # Batches per worker over the file (load balance), within these sizes.
 _BATCHES_PER_WORKER = 8
 _MIN_BATCH_BYTES = 256 * 1024
@@ -96,57 +94,47 @@ def render_batch(path: str, batch: SetBatch, name: str, opts: PassOptions) -> li
     return list(_rendered(batch.verdict, iter_batch_policies(path, batch, name=name), opts))
 
 
-class SecondPass:
-    """The second pass of each file of one command; the worker pool is started at the first
-    file large enough and shut down when the ``with`` block ends."""
-
-    def __init__(self, workers: int, opts: PassOptions) -> None:
-        self.workers = resolve_workers(workers)
-        self.opts = opts
-        self._pool: ProcessPoolExecutor | None = None
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-
-    def sets(self, path: str, verdict: FileVerdict, *, name: str) -> Iterator[Rendered]:
-        """Every set of ``verdict`` in file order, rendered, with its rejected flag."""
-        batches = self._plan(path, verdict)
-        if batches is None:
-            with open(path, "rb") as stream:
-                yield from _rendered(verdict, iter_policies(stream, verdict, name=name), self.opts)
-            return
-        pool = self._executor()
-        in_flight: deque[Future[list[Rendered]]] = deque()
-        todo = iter(batches)
-        try:
-            for batch in todo:
-                in_flight.append(pool.submit(render_batch, path, batch, name, self.opts))
-                if len(in_flight) >= self.workers * _IN_FLIGHT_PER_WORKER:
-                    yield from in_flight.popleft().result()
-            while in_flight:
+def second_pass(path: str, verdict: FileVerdict, *, name: str, opts: PassOptions,
+                workers: int) -> Iterator[Rendered]:
+    """Every set of ``verdict`` in file order, rendered, with its rejected flag: on up to
+    ``workers`` processes (0: one per core) when ``plan`` cuts the file, else in this one."""
+    batches = plan(path, verdict, opts=opts, workers=workers)
+    if batches is None:
+        with open(path, "rb") as stream:
+            yield from _rendered(verdict, iter_policies(stream, verdict, name=name), opts)
+        return
+    processes = resolve_workers(workers)
+    # Forked, one pool per file: a worker starts in milliseconds with the transforms already
+    # imported (spawned ones took ~1 s each: a new interpreter importing pydantic, click and
+    # the transforms), and the parent has no other thread when it forks (the pool forks all
+    # its processes at the first submit, before it starts its own threads; validate_parallel's
+    # pool is shut down by then, and this one before the next file's).
+    fork = multiprocessing.get_context("fork")
+    pool = ProcessPoolExecutor(max_workers=processes, mp_context=fork)
+    in_flight: deque[Future[list[Rendered]]] = deque()
+    try:
+        for batch in batches:
+            in_flight.append(pool.submit(render_batch, path, batch, name, opts))
+            if len(in_flight) >= processes * _IN_FLIGHT_PER_WORKER:
                 yield from in_flight.popleft().result()
-        finally:
-            for f in in_flight:
-                f.cancel()
+        while in_flight:
+            yield from in_flight.popleft().result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
-    def _plan(self, path: str, verdict: FileVerdict) -> list[SetBatch] | None:
-        if self.workers < 2:
-            return None
-        size = os.path.getsize(path)
-        if size < MIN_POOL_BYTES:
-            return None
-        target = size // (self.workers * _BATCHES_PER_WORKER)
-        batches = plan_set_batches(
-            path, verdict, target_bytes=min(max(target, _MIN_BATCH_BYTES), _MAX_BATCH_BYTES),
-            max_segment_length=self.opts.settings.max_segment_length)
-        return batches if batches is not None and len(batches) > 1 else None
 
-    def _executor(self) -> ProcessPoolExecutor:
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(
-                max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"))
-        return self._pool
+def plan(path: str, verdict: FileVerdict, *, opts: PassOptions,
+         workers: int) -> list[SetBatch] | None:
+    """The batches for the workers, or None: one worker, a small file, a single set, or a
+    file ``parsers.plan_set_batches`` cannot cut."""
+    processes = resolve_workers(workers)
+    if processes < 2:
+        return None
+    size = os.path.getsize(path)
+    if size < MIN_POOL_BYTES:
+        return None
+    target = min(max(size // (processes * _BATCHES_PER_WORKER), _MIN_BATCH_BYTES),
+                 _MAX_BATCH_BYTES)
+    batches = plan_set_batches(path, verdict, target_bytes=target,
+                               max_segment_length=opts.settings.max_segment_length)
+    return batches if batches is not None and len(batches) > 1 else None

@@ -88,7 +88,7 @@ def validate(files: tuple[str, ...], as_json: bool, engine: Engine) -> None:
     """
     from ..parsers import validate as run_validation
     from ..parsers import validate_parallel
-    from ._second_pass import PassOptions, Rendered, SecondPass
+    from ._second_pass import PassOptions, Rendered, second_pass
 
     settings = current_settings()
     options = _options()
@@ -107,21 +107,21 @@ def validate(files: tuple[str, ...], as_json: bool, engine: Engine) -> None:
     if as_json:
         out.write('{"files": [\n')
     # settings.workers: 0 = one process per core; a small file stays in this one
-    with SecondPass(settings.workers if engine == "fast" else 1, opts) as second_pass:
-        for n, f in enumerate(files):
-            if engine == "fast" and settings.workers != 1:
-                verdict = validate_parallel(f, name=f, options=options, workers=settings.workers)
-            else:
-                with open(f, "rb") as stream:
-                    verdict = run_validation(stream, name=f, options=options, engine=engine)
-            rejected |= not verdict.accepted
-            # the second pass: the accepted sets' policies, streamed set by set
-            sets = texts(second_pass.sets(f, verdict, name=f))
-            if as_json:
-                out.write(",\n" if n else "")
-                _write_json(out, verdict, sets)
-            else:
-                _write_text(out, verdict, sets)
+    workers = settings.workers if engine == "fast" else 1
+    for n, f in enumerate(files):
+        if engine == "fast" and settings.workers != 1:
+            verdict = validate_parallel(f, name=f, options=options, workers=settings.workers)
+        else:
+            with open(f, "rb") as stream:
+                verdict = run_validation(stream, name=f, options=options, engine=engine)
+        rejected |= not verdict.accepted
+        # the second pass: the accepted sets' policies, streamed set by set
+        sets = texts(second_pass(f, verdict, name=f, opts=opts, workers=workers))
+        if as_json:
+            out.write(",\n" if n else "")
+            _write_json(out, verdict, sets)
+        else:
+            _write_text(out, verdict, sets)
     if as_json:
         out.write("\n]}\n")
     out.flush()
