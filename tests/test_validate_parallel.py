@@ -14,7 +14,13 @@ from _fast_gen import make_811
 from epoi.cli import _second_pass, main
 from epoi.cli._second_pass import PassOptions, plan, second_pass
 from epoi.config import Settings
-from epoi.parsers import plan_set_batches, validate
+from epoi.parsers import (
+    PolicyBlock,
+    iter_batch_policies,
+    iter_policies,
+    plan_set_batches,
+    validate,
+)
 from epoi.sample import FaultOptions, generate
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -95,3 +101,27 @@ def test_a_file_whose_envelopes_do_not_match_the_verdict_gets_no_plan(tmp_path: 
     cut = validate(truncated.read_bytes(), name=str(truncated))
     assert cut.error is not None
     assert plan_set_batches(str(truncated), cut, target_bytes=1, max_segment_length=4096) is None
+
+
+def _relative(block: PolicyBlock) -> tuple[object, ...]:
+    """A policy block with its segment positions counted from its set's ST."""
+    def segs(segments: tuple) -> list[tuple[list[str], int]]:
+        return [(s.fields, s.position - block.set_start) for s in segments]
+    return (block.file, block.interchange, block.sender_id, block.test, block.group,
+            block.transaction_set, block.report_date, block.submission_ref, segs(block.insurer),
+            segs(block.state), segs(block.policy), block.syntax_rejected, block.syntax_errors)
+
+
+def test_the_batches_yield_the_blocks_of_the_one_pass(tmp_path: Path) -> None:
+    for path in (_several_envelopes(tmp_path), _faulty_sample(tmp_path)):
+        verdict = validate(path.read_bytes(), name="f")
+        batches = plan_set_batches(str(path), verdict, target_bytes=1, max_segment_length=4096)
+        assert batches is not None
+        assert sum(b.sets for b in batches) == sum(
+            len(g.transaction_sets) for ic in verdict.interchanges for g in ic.groups)
+        with path.open("rb") as fh:
+            one = [_relative(b) for b in iter_policies(fh, verdict, name="f")]
+        cut = [_relative(b) for batch in batches for b in iter_batch_policies(str(path), batch,
+                                                                              name="f")]
+        assert len(one) > 10
+        assert cut == one

@@ -37,7 +37,7 @@ __all__ = ["MIN_POOL_BYTES", "PassOptions", "Rendered", "plan", "second_pass", "
 # Below this a file is normalized in the parent: the pass takes well under a second there.
 MIN_POOL_BYTES = 2 * 1024 * 1024
 # Batches per worker over the file (load balance), within these sizes.
-_BATCHES_PER_WORKER = 8
+_BATCHES_PER_WORKER = 16
 _MIN_BATCH_BYTES = 256 * 1024
 _MAX_BATCH_BYTES = 8 * 1024 * 1024
 _IN_FLIGHT_PER_WORKER = 2

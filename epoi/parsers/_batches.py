@@ -71,10 +71,11 @@ class _HeadThenRange:
         if self._head:
             out, self._head = self._head, b""
             return out
-        want = n if self._left is None else max(min(n, self._left), 0)
-        data = self._fh.read(want) if want else b""
-        if self._left is not None:
-            self._left -= len(data)
+        if self._left is None:
+            return self._fh.read(n)
+        want = self._left if n < 0 else min(n, self._left)
+        data = self._fh.read(want) if want > 0 else b""
+        self._left -= len(data)
         return data
 
     def close(self) -> None:
