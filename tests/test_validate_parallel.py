@@ -4,6 +4,7 @@ whole sets, normalized by spawned workers, merged back in file order."""
 
 from __future__ import annotations
 
+import multiprocessing
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from _fast_gen import make_811
+from epoi import parsers
 from epoi.cli import _second_pass, main
 from epoi.cli._second_pass import PassOptions, plan, second_pass
 from epoi.config import Settings
@@ -20,6 +22,7 @@ from epoi.parsers import (
     iter_policies,
     plan_set_batches,
     validate,
+    validate_parallel,
 )
 from epoi.sample import FaultOptions, generate
 
@@ -53,22 +56,31 @@ def _several_envelopes(tmp_path: Path) -> Path:
     return path
 
 
-def _invoke(path: Path, tmp_path: Path, workers: str, *args: str) -> tuple[int, str]:
+def _invoke(paths: list[Path], tmp_path: Path, workers: str, *args: str) -> tuple[int, str]:
     result = CliRunner().invoke(
-        main, ["validate", *args, str(path)],
+        main, ["validate", *args, *map(str, paths)],
         env={"EPOI_HOME": str(tmp_path / "home"), "EPOI_WORKERS": workers})
     return result.exit_code, result.output
 
 
 @pytest.mark.parametrize("fmt", [("--json",), ()], ids=["json", "text"])
 def test_two_processes_print_what_one_prints(tmp_path: Path, small_batches: None,
+                                             monkeypatch: pytest.MonkeyPatch,
                                              fmt: tuple[str, ...]) -> None:
     path = _faulty_sample(tmp_path)
     verdict = validate(path.read_bytes(), name=str(path))
     batches = plan_set_batches(str(path), verdict, target_bytes=1, max_segment_length=4096)
     assert batches is not None and len(batches) > 10  # the workers do take part
-    one = _invoke(path, tmp_path, "1", *fmt)
-    two = _invoke(path, tmp_path, "2", *fmt)
+
+    def validate_alone(*args: object, **kw: object) -> object:
+        # the previous file's workers are gone before this file's validation forks its own
+        assert multiprocessing.active_children() == []
+        return validate_parallel(*args, **kw)
+
+    monkeypatch.setattr(parsers, "validate_parallel", validate_alone)
+    files = [path, _several_envelopes(tmp_path), path]
+    one = _invoke(files, tmp_path, "1", *fmt)
+    two = _invoke(files, tmp_path, "2", *fmt)
     assert one[0] == 1  # records rejected: the exit code comes back from the workers too
     assert two == one
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -95,7 +95,7 @@ def render_batch(path: str, batch: SetBatch, name: str, opts: PassOptions) -> li
 
 
 def second_pass(path: str, verdict: FileVerdict, *, name: str, opts: PassOptions,
-                workers: int) -> Iterator[Rendered]:
+                workers: int) -> Generator[Rendered, None, None]:
     """Every set of ``verdict`` in file order, rendered, with its rejected flag: on up to
     ``workers`` processes (0: one per core) when ``plan`` cuts the file, else in this one."""
     batches = plan(path, verdict, opts=opts, workers=workers)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator
+from contextlib import closing
 from typing import TextIO, get_args
 
 import click
@@ -115,13 +116,15 @@ def validate(files: tuple[str, ...], as_json: bool, engine: Engine) -> None:
             with open(f, "rb") as stream:
                 verdict = run_validation(stream, name=f, options=options, engine=engine)
         rejected |= not verdict.accepted
-        # the second pass: the accepted sets' policies, streamed set by set
-        sets = texts(second_pass(f, verdict, name=f, opts=opts, workers=workers))
-        if as_json:
-            out.write(",\n" if n else "")
-            _write_json(out, verdict, sets)
-        else:
-            _write_text(out, verdict, sets)
+        # the second pass: the accepted sets' policies, streamed set by set; closed here, so
+        # that its worker pool is gone before the next file's validation forks its own
+        with closing(second_pass(f, verdict, name=f, opts=opts, workers=workers)) as rendered:
+            sets = texts(rendered)
+            if as_json:
+                out.write(",\n" if n else "")
+                _write_json(out, verdict, sets)
+            else:
+                _write_text(out, verdict, sets)
     if as_json:
         out.write("\n]}\n")
     out.flush()
