@@ -160,7 +160,7 @@ def test_the_graph_sees_the_imports_it_should() -> None:
     assert "epoi.cli._app" in GRAPH["epoi.cli._run"]
     assert "epoi.pipeline" in GRAPH["epoi.cli._run"]
     assert "epoi.store._repo" in GRAPH["epoi.store"]
-    assert "epoi.cli._intake" in GRAPH["epoi.cli"]
+    assert "epoi.cli._app" in GRAPH["epoi.cli"]
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 

@@ -2,14 +2,16 @@
 
 ``main`` is the ``epoi`` click group (the console script ``epoi = epoi.cli:main`` and
 ``python -m epoi``).  Each command group lives in a module of its own that registers on
-``main`` (``_app``) when imported; none of them imports this package, so there is no import
-circle, and none runs SQL: the queries are the library's (``epoi.pipeline``,
+``main`` (``_app``) when imported, which ``main`` does the first time one of its commands
+is needed (``_lazy``: ``epoi validate`` loads no store); none of them imports this package,
+so there is no import circle, and none runs SQL: the queries are the library's (``epoi.pipeline``,
 ``epoi.matching``, ``epoi.reports``).
 
 - ``_intake``: ``submit``, ``carriers add|list|show|import|certify``, ``db upgrade``
 - ``_run``: ``run``, ``reprocess``, ``worker``
 - ``_status``: ``status``, ``acks``, ``dead list|replay``
-- ``_validate``: ``validate``; ``_sample``: ``sample``; ``_report``: ``report ...``
+- ``_validate``: ``validate`` (its second pass on worker processes: ``_second_pass``);
+  ``_sample``: ``sample``; ``_report``: ``report ...``
 - ``_matching``: ``registrations load``, ``renewals clear``, ``suspensions``, ``verify``,
   ``matches``
 - ``_serve``: ``serve``, ``tokens issue|list|revoke``
@@ -18,8 +20,8 @@ Exit codes (cli.md): 0 success; 1 input processed but something was rejected or 
 match; 2 usage or configuration error; 3 internal failure (logged, no traceback).
 """
 
-# Imported for their side effect: each command module registers its commands on ``main``.
-from . import _intake, _matching, _report, _run, _sample, _serve, _status, _validate  # noqa: F401
+# The command modules register their commands on ``main`` when ``main`` first needs them
+# (``_lazy``): a command imports only what it uses.
 from ._app import EXIT_INTERNAL, EXIT_OK, EXIT_REJECTED, EXIT_USAGE, echo_json, guarded, main
 
 __all__ = ["EXIT_INTERNAL", "EXIT_OK", "EXIT_REJECTED", "EXIT_USAGE", "echo_json", "guarded",

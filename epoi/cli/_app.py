@@ -13,7 +13,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import click
 from pydantic import ValidationError
@@ -21,9 +21,11 @@ from pydantic import ValidationError
 from .. import _logging
 from ..config import Settings
 from ..errors import ConfigError, EpoiError
-from ..pipeline import open_broker, open_store
-from ..queues import Broker
-from ..store import Store
+from ._lazy import LazyGroup
+
+if TYPE_CHECKING:  # imported where used: `epoi validate` needs no store (_lazy)
+    from ..queues import Broker
+    from ..store import Store
 
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -37,6 +39,8 @@ def current_settings() -> Settings:
 @contextmanager
 def command_store() -> Iterator[Store]:
     """The store of this command (``epoi.pipeline.open_store``), disposed of at the end."""
+    from ..pipeline import open_store
+
     store = open_store(current_settings())
     try:
         yield store
@@ -46,6 +50,8 @@ def command_store() -> Iterator[Store]:
 
 def command_broker() -> Broker:
     """The broker of this command (a context manager: closed at the end)."""
+    from ..pipeline import open_broker
+
     return open_broker(current_settings())
 
 
@@ -118,7 +124,7 @@ class StderrProgress:
             self.progress.stop()
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--log-level", default="WARNING", show_default=True, help="log level on stderr")
 @click.version_option(package_name="epoi")
 @click.pass_context

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
+from contextlib import closing
 from typing import TextIO, get_args
 
 import click
@@ -15,7 +16,7 @@ from pydantic import BaseModel
 
 from .._clock import utc_now
 from ..parsers import Engine, ValidationOptions
-from ..schemas.verdict import FileVerdict, TransactionSetVerdict
+from ..schemas.verdict import FileVerdict
 from ._app import EXIT_OK, EXIT_REJECTED, current_settings, guarded, main
 
 
@@ -35,20 +36,20 @@ def _open(model: BaseModel, children: str) -> str:
     return f'{head[:-1]}, "{children}": ['
 
 
-def _write_json(out: TextIO, v: FileVerdict, sets: Iterator[TransactionSetVerdict]) -> None:
+def _write_json(out: TextIO, v: FileVerdict, sets: Iterator[str]) -> None:
     out.write(_open(v, "interchanges"))
     for i, ic in enumerate(v.interchanges):
         out.write(("," if i else "") + "\n  " + _open(ic, "groups"))
         for j, g in enumerate(ic.groups):
             out.write(("," if j else "") + "\n    " + _open(g, "transaction_sets"))
             for k, _ in enumerate(g.transaction_sets):
-                out.write(("," if k else "") + "\n      " + next(sets).model_dump_json())
+                out.write(("," if k else "") + "\n      " + next(sets))
             out.write("]}")
         out.write("]}")
     out.write("]}")
 
 
-def _write_text(out: TextIO, v: FileVerdict, sets: Iterator[TransactionSetVerdict]) -> None:
+def _write_text(out: TextIO, v: FileVerdict, sets: Iterator[str]) -> None:
     def line(text: str) -> None:
         out.write(text + "\n")
 
@@ -63,17 +64,7 @@ def _write_text(out: TextIO, v: FileVerdict, sets: Iterator[TransactionSetVerdic
             codes = ",".join(g.error_codes)
             line(f"    group {g.control_number}: AK9 {g.ack_code} {codes}".rstrip())
             for _ in g.transaction_sets:
-                ts = next(sets)
-                line(f"      set {ts.control_number}: AK5 {ts.ack_code} {','.join(ts.error_codes)} "
-                     f"policies={ts.policies} vehicles={ts.vehicles} "
-                     f"rejected={ts.rejected} warnings={ts.warnings}")
-                for e in ts.errors:
-                    where = f"segment {e.segment_position} {e.segment_id or ''}"
-                    where += f" {e.element}" if e.element else ""
-                    pol = f" policy {e.policy_number}" if e.policy_number else ""
-                    line(f"        {e.severity} {e.code} at {where}{pol}: {e.message}")
-                if ts.errors_truncated:
-                    line(f"        ... and {ts.errors_truncated} more")
+                out.write(next(sets))
 
 
 @main.command()
@@ -96,47 +87,44 @@ def validate(files: tuple[str, ...], as_json: bool, engine: Engine) -> None:
     Example:
       epoi validate sample_edi/*.x12 --json
     """
-    from ..parsers import iter_policies, validate_parallel
     from ..parsers import validate as run_validation
-    from ..transforms import EditContext, merged_sets, normalize
+    from ..parsers import validate_parallel
+    from ._second_pass import PassOptions, Rendered, second_pass
 
     settings = current_settings()
     options = _options()
-    now = utc_now()
-    context = EditContext.from_settings(settings, received_at=now, today=now.date())
     # sys.stdout itself (swapped by click's test runner too), not click.get_text_stream: no
     # second text wrapper over the same buffer, and no API Click may deprecate.
     out = sys.stdout
     rejected = False
+    opts = PassOptions(settings=settings, received_at=utc_now(), as_json=as_json)
+
+    def texts(rendered: Iterator[Rendered]) -> Iterator[str]:
+        nonlocal rejected
+        for text, rejected_records in rendered:
+            rejected |= rejected_records
+            yield text
+
     if as_json:
         out.write('{"files": [\n')
+    # settings.workers: 0 = one process per core; a small file stays in this one
+    workers = settings.workers if engine == "fast" else 1
     for n, f in enumerate(files):
         if engine == "fast" and settings.workers != 1:
-            # settings.workers: 0 = one process per core; a small file stays in this one
             verdict = validate_parallel(f, name=f, options=options, workers=settings.workers)
         else:
             with open(f, "rb") as stream:
                 verdict = run_validation(stream, name=f, options=options, engine=engine)
         rejected |= not verdict.accepted
-        with open(f, "rb") as stream:  # second streaming pass: the accepted sets' policies
-            records = (
-                normalize(b, context=context) for b in iter_policies(stream, verdict, name=f)
-            )
-            merged = merged_sets(verdict, records, max_errors_per_set=settings.max_errors_per_set)
-
-            def sets(
-                merged: Iterable[tuple[object, object, TransactionSetVerdict]],
-            ) -> Iterator[TransactionSetVerdict]:
-                nonlocal rejected
-                for _, _, ts in merged:
-                    rejected |= ts.rejected > 0
-                    yield ts
-
+        # the second pass: the accepted sets' policies, streamed set by set; closed here, so
+        # that its worker pool is gone before the next file's validation forks its own
+        with closing(second_pass(f, verdict, name=f, opts=opts, workers=workers)) as rendered:
+            sets = texts(rendered)
             if as_json:
                 out.write(",\n" if n else "")
-                _write_json(out, verdict, sets(merged))
+                _write_json(out, verdict, sets)
             else:
-                _write_text(out, verdict, sets(merged))
+                _write_text(out, verdict, sets)
     if as_json:
         out.write("\n]}\n")
     out.flush()

@@ -11,6 +11,8 @@ Public API:
   ``resolve_workers(workers)`` reads that setting (0: one process per core).
 - ``iter_policies(stream, verdict, name=...)``: the policy blocks of the accepted sets;
   ``iter_raw_policies``: the same policies as the file's segment texts, not split.
+- ``plan_set_batches(path, verdict, ...)`` / ``iter_batch_policies(path, batch, name=...)``:
+  the same blocks, cut into batches of whole sets that separate processes read on their own.
 - ``write_ta1`` / ``write_997``: the acknowledgements for a verdict.
 - ``TA1_TEXT``, ``AK3_TEXT``, ``AK4_TEXT``: the X12 codes' texts, one table for both engines.
 """
@@ -23,6 +25,7 @@ from typing import BinaryIO, Literal
 
 from ..schemas.verdict import FileVerdict
 from ._acks import AckDocument, AckEnvelope, ack_file_name, write_997, write_acks, write_ta1
+from ._batches import SetBatch, iter_batch_policies, plan_set_batches
 from ._codes import AK3_TEXT, AK4_TEXT, TA1_TEXT
 from ._options import PolicyBlock, ValidationOptions, resolve_workers
 from ._policies import RawPolicy, SetHeading, iter_policies, iter_raw_policies
@@ -31,8 +34,9 @@ from ._segment import Delimiters, Segment
 
 __all__ = [
     "AK3_TEXT", "AK4_TEXT", "TA1_TEXT", "Delimiters", "Engine", "PolicyBlock", "Segment",
-    "RawPolicy", "SetHeading", "ValidationOptions", "iter_policies", "iter_raw_policies",
-    "read_segments", "resolve_workers", "validate", "validate_parallel",
+    "RawPolicy", "SetBatch", "SetHeading", "ValidationOptions", "iter_batch_policies",
+    "iter_policies", "iter_raw_policies", "plan_set_batches", "read_segments",
+    "resolve_workers", "validate", "validate_parallel",
     "AckDocument", "AckEnvelope", "ack_file_name", "write_997", "write_acks", "write_ta1",
 ]
 
