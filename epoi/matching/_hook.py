@@ -115,15 +115,20 @@ def _sync_from_rows(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
     return len(changes)
 
 
-def pipeline_match_hook(
-    settings: Settings, clock: Callable[[], datetime], counts: MatchCounts | None = None
-) -> Callable[[Session, Sequence[Any]], None]:
-    """The hook to give ``Pipeline``/``run``/``serve`` as ``match_hook``.  ``counts``, when
-    given, accumulates what every call matched (for a run's summary).  It takes the unit's
-    records as ``NormalizedRecord``s (rebuilt by the pipeline) or as ``PolicyReportRow``s
-    (rebuilt here)."""
+class _PipelineHook:
+    """``pipeline_match_hook``'s hook.  ``sets_vehicle_states``: it writes the match state
+    of every vehicle of the records it is handed (each gets a result, pending at least), so
+    the pipeline need not mark them ``pending`` first."""
 
-    def hook(session: Session, records: Sequence[Any]) -> None:
+    sets_vehicle_states = True
+
+    def __init__(self, settings: Settings, clock: Callable[[], datetime],
+                 counts: MatchCounts | None) -> None:
+        self._settings = settings
+        self._clock = clock
+        self._counts = counts
+
+    def __call__(self, session: Session, records: Sequence[Any]) -> None:
         rows = [r for r in records if isinstance(r, PolicyReportRow)]
         reports = [r.report if isinstance(r, NormalizedRecord) else r
                    for r in records if not isinstance(r, PolicyReportRow)]
@@ -133,19 +138,27 @@ def pipeline_match_hook(
             return
         conn = session.connection()
         try:
-            done, written = _match_rows(conn, reports, today=clock().date(),
-                                        window_days=settings.pending_window_days,
-                                        near_vin_dir=settings.index_dir)
+            done, written = _match_rows(conn, reports, today=self._clock().date(),
+                                        window_days=self._settings.pending_window_days,
+                                        near_vin_dir=self._settings.index_dir)
             if done.rematched:  # other reports' results changed too: read what is stored
                 sync_vehicle_states(conn, [r.key.as_string() for r in reports])
             else:
                 _sync_from_rows(conn, written)
         finally:
             untune(conn)  # the unit's connection goes back to the pool: memory stays flat
-        if counts is not None:
-            counts.add(done)
+        if self._counts is not None:
+            self._counts.add(done)
 
-    return hook
+
+def pipeline_match_hook(
+    settings: Settings, clock: Callable[[], datetime], counts: MatchCounts | None = None
+) -> Callable[[Session, Sequence[Any]], None]:
+    """The hook to give ``Pipeline``/``run``/``serve`` as ``match_hook``.  ``counts``, when
+    given, accumulates what every call matched (for a run's summary).  It takes the unit's
+    records as ``NormalizedRecord``s (rebuilt by the pipeline) or as ``PolicyReportRow``s
+    (rebuilt here), and writes every one of their vehicles' ``match_state``."""
+    return _PipelineHook(settings, clock, counts)
 
 
 __all__ = ["pipeline_match_hook", "reports_from_rows", "sync_vehicle_states"]
