@@ -257,7 +257,7 @@ def _match_rows(
     first, without_doc = _tried(conn, keys)
     raw = _Raw(conn)
     index = SqlRegistrationIndex(conn, near_vin_dir)
-    results = match_many(reports, index, claimed=_claim_lookup(conn))
+    results = match_many(reports, index, claimed=_claim_lookup(conn), keys=keys)
     per_report: dict[str, list[MatchResult]] = {}
     for r in results:
         per_report.setdefault(r.report_key, []).append(
