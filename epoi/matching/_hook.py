@@ -26,7 +26,7 @@ from ..schemas.policy import (
 )
 from ..store import InsuredRow, PolicyReportRow, VehicleRow, match_results, record_key_of
 from ._sql_index import untune
-from ._stage import MatchCounts, _match_rows, _Raw
+from ._stage import MatchCounts, _match_rows, _Raw, _ResultRow
 
 _CHUNK = 900
 
@@ -95,15 +95,15 @@ def sync_vehicle_states(conn: Connection, report_keys: Collection[str]) -> int:
     return len(changes)
 
 
-def _sync_from_rows(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
+def _sync_from_rows(conn: Connection, rows: Sequence[_ResultRow]) -> int:
     """``sync_vehicle_states`` from the result rows just written (no read back): one
     ``policy_reports`` lookup per chunk of keys and one driver ``executemany``."""
     raw = _Raw(conn)
-    keys = list(dict.fromkeys(r["report_key"] for r in rows if r["vehicle_index"] is not None))
+    keys = list(dict.fromkeys(r.report_key for r in rows if r.vehicle_index is not None))
     ids = dict(raw.rows_in(
         "SELECT natural_key, id FROM policy_reports WHERE natural_key IN ({marks})", keys))
-    changes = [(r["state"], ids[r["report_key"]], r["vehicle_index"]) for r in rows
-               if r["vehicle_index"] is not None and r["report_key"] in ids]
+    changes = [(r.state, ids[r.report_key], r.vehicle_index) for r in rows
+               if r.vehicle_index is not None and r.report_key in ids]
     if changes:
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
