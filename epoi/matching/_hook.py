@@ -1,10 +1,12 @@
 """The pipeline's match hook (``epoi.pipeline.MatchHook``): the cascade inside the match
 unit's transaction, on the reports the normalize stage stored.
 
-The pipeline hands over the unit's accepted production ``PolicyReportRow``s (rejected and
-test records never get here) with their vehicles marked ``pending``; the hook rebuilds the
-``PolicyReport``s (insureds and vehicles from their rows), matches them against the store's
-registrations (``_stage``) and writes each vehicle's state back on ``vehicles.match_state``.
+The pipeline hands over the unit's accepted production records (rejected and test records
+never get here): the ``NormalizedRecord``s it has in hand, or the ``PolicyReportRow``s read
+back, which the hook rebuilds as ``PolicyReport``s (insureds and vehicles from their rows).
+It matches them against the store's registrations (``_stage``) and writes every vehicle's
+state on ``vehicles.match_state`` (``sets_vehicle_states``: the pipeline does not mark them
+``pending`` first when the records are in hand).
 """
 
 from __future__ import annotations
