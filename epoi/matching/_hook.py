@@ -1,10 +1,12 @@
 """The pipeline's match hook (``epoi.pipeline.MatchHook``): the cascade inside the match
 unit's transaction, on the reports the normalize stage stored.
 
-The pipeline hands over the unit's accepted production ``PolicyReportRow``s (rejected and
-test records never get here) with their vehicles marked ``pending``; the hook rebuilds the
-``PolicyReport``s (insureds and vehicles from their rows), matches them against the store's
-registrations (``_stage``) and writes each vehicle's state back on ``vehicles.match_state``.
+The pipeline hands over the unit's accepted production records (rejected and test records
+never get here): the ``NormalizedRecord``s it has in hand, or the ``PolicyReportRow``s read
+back, which the hook rebuilds as ``PolicyReport``s (insureds and vehicles from their rows).
+It matches them against the store's registrations (``_stage``) and writes every vehicle's
+state on ``vehicles.match_state`` (``sets_vehicle_states``: the pipeline does not mark them
+``pending`` first when the records are in hand).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from ..schemas.policy import (
 )
 from ..store import InsuredRow, PolicyReportRow, VehicleRow, match_results, record_key_of
 from ._sql_index import untune
-from ._stage import MatchCounts, _match_rows, _Raw
+from ._stage import MatchCounts, _match_rows, _Raw, _ResultRow
 
 _CHUNK = 900
 
@@ -95,15 +97,15 @@ def sync_vehicle_states(conn: Connection, report_keys: Collection[str]) -> int:
     return len(changes)
 
 
-def _sync_from_rows(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
+def _sync_from_rows(conn: Connection, rows: Sequence[_ResultRow]) -> int:
     """``sync_vehicle_states`` from the result rows just written (no read back): one
     ``policy_reports`` lookup per chunk of keys and one driver ``executemany``."""
     raw = _Raw(conn)
-    keys = list(dict.fromkeys(r["report_key"] for r in rows if r["vehicle_index"] is not None))
+    keys = list(dict.fromkeys(r.report_key for r in rows if r.vehicle_index is not None))
     ids = dict(raw.rows_in(
         "SELECT natural_key, id FROM policy_reports WHERE natural_key IN ({marks})", keys))
-    changes = [(r["state"], ids[r["report_key"]], r["vehicle_index"]) for r in rows
-               if r["vehicle_index"] is not None and r["report_key"] in ids]
+    changes = [(r.state, ids[r.report_key], r.vehicle_index) for r in rows
+               if r.vehicle_index is not None and r.report_key in ids]
     if changes:
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
@@ -115,15 +117,20 @@ def _sync_from_rows(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
     return len(changes)
 
 
-def pipeline_match_hook(
-    settings: Settings, clock: Callable[[], datetime], counts: MatchCounts | None = None
-) -> Callable[[Session, Sequence[Any]], None]:
-    """The hook to give ``Pipeline``/``run``/``serve`` as ``match_hook``.  ``counts``, when
-    given, accumulates what every call matched (for a run's summary).  It takes the unit's
-    records as ``NormalizedRecord``s (rebuilt by the pipeline) or as ``PolicyReportRow``s
-    (rebuilt here)."""
+class _PipelineHook:
+    """``pipeline_match_hook``'s hook.  ``sets_vehicle_states``: it writes the match state
+    of every vehicle of the records it is handed (each gets a result, pending at least), so
+    the pipeline need not mark them ``pending`` first."""
 
-    def hook(session: Session, records: Sequence[Any]) -> None:
+    sets_vehicle_states = True
+
+    def __init__(self, settings: Settings, clock: Callable[[], datetime],
+                 counts: MatchCounts | None) -> None:
+        self._settings = settings
+        self._clock = clock
+        self._counts = counts
+
+    def __call__(self, session: Session, records: Sequence[Any]) -> None:
         rows = [r for r in records if isinstance(r, PolicyReportRow)]
         reports = [r.report if isinstance(r, NormalizedRecord) else r
                    for r in records if not isinstance(r, PolicyReportRow)]
@@ -133,19 +140,27 @@ def pipeline_match_hook(
             return
         conn = session.connection()
         try:
-            done, written = _match_rows(conn, reports, today=clock().date(),
-                                        window_days=settings.pending_window_days,
-                                        near_vin_dir=settings.index_dir)
+            done, written = _match_rows(conn, reports, today=self._clock().date(),
+                                        window_days=self._settings.pending_window_days,
+                                        near_vin_dir=self._settings.index_dir)
             if done.rematched:  # other reports' results changed too: read what is stored
                 sync_vehicle_states(conn, [r.key.as_string() for r in reports])
             else:
                 _sync_from_rows(conn, written)
         finally:
             untune(conn)  # the unit's connection goes back to the pool: memory stays flat
-        if counts is not None:
-            counts.add(done)
+        if self._counts is not None:
+            self._counts.add(done)
 
-    return hook
+
+def pipeline_match_hook(
+    settings: Settings, clock: Callable[[], datetime], counts: MatchCounts | None = None
+) -> Callable[[Session, Sequence[Any]], None]:
+    """The hook to give ``Pipeline``/``run``/``serve`` as ``match_hook``.  ``counts``, when
+    given, accumulates what every call matched (for a run's summary).  It takes the unit's
+    records as ``NormalizedRecord``s (rebuilt by the pipeline) or as ``PolicyReportRow``s
+    (rebuilt here), and writes every one of their vehicles' ``match_state``."""
+    return _PipelineHook(settings, clock, counts)
 
 
 __all__ = ["pipeline_match_hook", "reports_from_rows", "sync_vehicle_states"]

@@ -48,7 +48,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import NamedTuple, TypedDict
+from typing import NamedTuple
 
 from ..schemas.match import AgreedField, MatchResult, MatchStep
 from ..schemas.policy import PolicyReport
@@ -85,18 +85,13 @@ def _compact(value: str | None) -> str | None:
 
 
 def owners_of(report: PolicyReport) -> tuple[Owner, ...]:
-    return tuple(
-        Owner(
-            last=ins.last_name or None,
-            first=ins.first_name or None,
-            org=ins.organisation_name or None,
-            licence=_compact(ins.licence_number),
-            licence_state=ins.licence_state or None,
-            date_of_birth=ins.date_of_birth,
-            fein=_compact(ins.fein),
-        )
+    # Positional, in Owner's field order: keywords cost a third of this per insured.
+    return tuple([
+        Owner(ins.last_name or None, ins.first_name or None, ins.organisation_name or None,
+              _compact(ins.licence_number), ins.licence_state or None, ins.date_of_birth,
+              _compact(ins.fein) if ins.fein else None)
         for ins in report.insureds
-    )
+    ])
 
 
 # -- what agrees ---------------------------------------------------------------------
@@ -138,9 +133,21 @@ def agreed_fields(
     model_year: int | None,
 ) -> tuple[AgreedField, ...]:
     """Every field that agrees between the report and the registration (schema order)."""
+    return _agreed(owners, reg, vin, make, model_year,
+                   within_distance(vin, reg.vin) if vin else None)
+
+
+def _agreed(
+    owners: Sequence[Owner],
+    reg: RegisteredVehicle,
+    vin: str | None,
+    make: str | None,
+    model_year: int | None,
+    distance: int | None,
+) -> tuple[AgreedField, ...]:
+    """``agreed_fields`` with the VIN distance known (``_settle`` needs it too)."""
     agreed: list[AgreedField] = []
     if vin:
-        distance = within_distance(vin, reg.vin)
         if distance == 0:
             agreed.append("vin")
         elif distance is not None:
@@ -191,34 +198,23 @@ def _unique(regs: Iterable[RegisteredVehicle]) -> list[RegisteredVehicle]:
     return list({(r.plate, r.vin): r for r in regs}.values())
 
 
-class _Decided(TypedDict):
-    """The fields an ambiguous and a matched result share."""
-
-    report_key: str
-    vehicle_index: int
-    reported_vin: str | None
-    step: MatchStep
-    candidates: int
-
-
 def _settle(item: _Item, step: MatchStep, candidates: list[RegisteredVehicle]) -> None:
     """Decide an item at ``step`` if the step found anything."""
     if not candidates:
         return
-    base = _Decided(report_key=item.report_key, vehicle_index=item.vehicle_index,
-                    reported_vin=item.vin, step=step, candidates=len(candidates))
     if len(candidates) > 1:
-        item.result = MatchResult(state="ambiguous", **base)
+        item.result = MatchResult(
+            report_key=item.report_key, vehicle_index=item.vehicle_index,
+            reported_vin=item.vin, state="ambiguous", step=step, candidates=len(candidates))
         return
     reg = candidates[0]
+    # Step 1's every match has the VIN itself: distance 0, compared once.
+    distance = within_distance(item.vin, reg.vin) if item.vin else None
     item.result = MatchResult(
-        state="matched",
-        plate=reg.plate,
-        vin=reg.vin,
-        agreed=agreed_fields(item.owners, reg, vin=item.vin, make=item.make,
-                             model_year=item.model_year),
-        vin_distance=within_distance(item.vin, reg.vin) if item.vin else None,
-        **base,
+        report_key=item.report_key, vehicle_index=item.vehicle_index, reported_vin=item.vin,
+        state="matched", step=step, plate=reg.plate, vin=reg.vin,
+        agreed=_agreed(item.owners, reg, item.vin, item.make, item.model_year, distance),
+        vin_distance=distance, candidates=1,
     )
 
 
@@ -237,8 +233,9 @@ def _probe_keys(owners: Sequence[Owner]) -> tuple[str, ...]:
 def _step1(items: list[_Item], index: RegistrationIndex) -> None:
     found = index.by_vin({it.vin for it in items if it.vin})
     for it in items:
-        if it.vin:
-            _settle(it, 1, _unique(found.get(it.vin, ())))
+        if it.vin and (regs := found.get(it.vin)):
+            # One registration per VIN is the rule (the column is unique in the store).
+            _settle(it, 1, [regs[0]] if len(regs) == 1 else _unique(regs))
 
 
 def _step2(items: list[_Item], index: RegistrationIndex) -> None:
@@ -383,13 +380,13 @@ def _is_fleet(report: PolicyReport) -> bool:
 
 
 def _match_fleets(
-    reports: Sequence[PolicyReport], index: RegistrationIndex
+    reports: Sequence[PolicyReport], keys: Sequence[str], index: RegistrationIndex
 ) -> dict[int, list[MatchResult]]:
     owners = {n: owners_of(r) for n, r in enumerate(reports) if _is_fleet(r)}
     registrations_of = _by_owner_ids(owners.values(), index)
     results: dict[int, list[MatchResult]] = {}
     for n, report_owners in owners.items():
-        key = reports[n].key.as_string()
+        key = keys[n]
         regs = _unique(reg for o in report_owners for reg in registrations_of(o))
         results[n] = [
             MatchResult(
@@ -407,6 +404,7 @@ def match_many(
     index: RegistrationIndex,
     *,
     claimed: ClaimLookup | None = None,
+    keys: Sequence[str] | None = None,
 ) -> list[MatchResult]:
     """Match a batch of policy reports.  ``claimed`` answers, for registered VINs, which
     (report key, vehicle index) pairs outside the batch matched them at step 1 or 2 (the
@@ -415,11 +413,13 @@ def match_many(
     vehicle registered to its owner (or one pending result).  Unmatched records come back
     ``pending``; turning them ``unmatched`` after the window is
     :func:`epoi.schemas.match.settle_pending`'s job.
-    A vehicle-specific report without vehicles (rejected, E112) gives no result."""
+    A vehicle-specific report without vehicles (rejected, E112) gives no result.
+    ``keys``: the reports' ``key.as_string()``, when the caller has them already."""
+    if keys is None:
+        keys = [r.key.as_string() for r in reports]
     items: list[_Item] = []
-    for report in reports:
+    for report, key in zip(reports, keys, strict=True):
         owners = owners_of(report)
-        key = report.key.as_string()
         for i, v in enumerate(report.vehicles):
             items.append(_Item(key, i, normalize_vin(v.vin) if v.vin else None,
                                (v.make or "").strip().upper() or None, v.model_year, owners))
@@ -430,7 +430,7 @@ def match_many(
     for owner_step in (_step3, _step4):
         if any(it.result is None for it in items):
             owner_step(items, index, claims)
-    fleets = _match_fleets(reports, index)
+    fleets = _match_fleets(reports, keys, index)
 
     results: list[MatchResult] = []
     items_iter = iter(items)

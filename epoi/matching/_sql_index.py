@@ -159,8 +159,16 @@ class SqlRegistrationIndex:
 
     def _exact(self, column: str, values: Collection[str]) -> dict[str, list[RegisteredVehicle]]:
         found: dict[str, list[RegisteredVehicle]] = {}
+        # Step 1 reads a row per reported vehicle: the tuple is built here, not per call.
+        new, make, from_iso = tuple.__new__, RegisteredVehicle, date.fromisoformat
         for row in self._where_in(column, {v for v in values if v}):
-            found.setdefault(row[-1], []).append(self._vehicle(row))
+            dob = row[9]
+            vehicle = new(make, (*row[:9], from_iso(dob) if isinstance(dob, str) else dob,
+                                 row[10]))
+            if (same := found.get(row[11])) is None:
+                found[row[11]] = [vehicle]
+            else:
+                same.append(vehicle)
         return found
 
     def by_ids(self, ids: Iterable[int]) -> dict[int, RegisteredVehicle]:

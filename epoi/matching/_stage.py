@@ -16,15 +16,14 @@ from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, delete, select, text, update
 
 from ..schemas.match import MatchResult, settle_pending
 from ..schemas.policy import NormalizedRecord, PolicyReport
-from ..store import Store, match_reports, match_results, sqlite_values
+from ..store import Store, match_reports, match_results
 from ._matcher import ClaimLookup, match_many
 from ._sql_index import SqlRegistrationIndex
 
@@ -123,26 +122,58 @@ class _Raw:
             cursor.close()
         return out
 
-    def insert(self, table: Any, rows: list[dict[str, Any]], *, dates_done: bool = False
-               ) -> None:
-        """``rows`` (dicts with the same keys) into ``table``; ``dates_done``: their dates
-        went through ``day`` already."""
+    def insert(self, table: Any, rows: Sequence[tuple[Any, ...]]) -> None:
+        """``rows`` (``_ResultRow``s or ``_ReportRow``s: named tuples whose fields are the
+        table's columns, dates through ``day`` already) into ``table``."""
         if not rows:
             return
-        columns = [c.name for c in table.columns if c.name in rows[0]]
+        columns = type(rows[0])._fields  # type: ignore[attr-defined]
         sql = (f"INSERT INTO {table.name} ({', '.join(columns)}) "
                f"VALUES ({', '.join([self.ph] * len(columns))})")
-        values: list[Any]
-        if dates_done or not self.sqlite:
-            values = list(map(itemgetter(*columns), rows)) if len(columns) > 1 else [
-                (r[columns[0]],) for r in rows]
-        else:
-            values = sqlite_values(table, columns, rows)
         cursor = self._cursor()
         try:
-            cursor.executemany(sql, values)
+            cursor.executemany(sql, rows)
         finally:
             cursor.close()
+
+
+class _ReportRow(NamedTuple):
+    """A ``match_reports`` row (the fields are the columns)."""
+
+    report_key: str
+    carrier_naic: str | None
+    policy_number: str | None
+    transaction_type: str | None
+    policy_type: str | None
+    first_tried: date | str | None
+    report: str
+
+
+class _ResultRow(NamedTuple):
+    """A ``match_results`` row (the fields are the columns, ``id`` aside): a tuple, not a
+    dict, for the ~2 per report the stage writes and the hook copies onto the vehicles."""
+
+    report_key: str
+    position: int
+    vehicle_index: int | None
+    carrier_naic: str | None
+    policy_number: str | None
+    reported_vin: str | None
+    state: str
+    step: int | None
+    plate: str | None
+    vin: str | None
+    agreed: str
+    vin_distance: int | None
+    candidates: int
+    transaction_type: str | None
+    effective_date: date | str | None
+    expiration_date: date | str | None
+    cancellation_date: date | str | None
+    vehicle_transaction: str | None
+    vehicle_transaction_date: date | str | None
+    fleet: bool
+    tried_on: date | str | None
 
 
 # ``match_reports.report`` of a report that will not be matched again (see _keep_reports).
@@ -165,18 +196,18 @@ def _keep_reports(raw: _Raw, keys: Sequence[str], reports: Sequence[PolicyReport
     most of what the stage wrote, for reports (matched by their VIN) never read back, and
     the pipeline keeps every report in its record rows anyway.  A report stored without
     it whose results now may be matched again gets it."""
-    new_reports, docs = [], []
+    new_reports: list[_ReportRow] = []
+    docs: list[tuple[str, str]] = []
+    tried = raw.day(today)
     for k, r in zip(keys, reports, strict=True):
         again = _may_match_again(per_report.get(k, ()))
         if k not in first:
-            new_reports.append({
-                "report_key": k, "carrier_naic": r.carrier_naic,
-                "policy_number": r.policy_number, "transaction_type": r.transaction_type,
-                "policy_type": r.policy_type, "first_tried": raw.day(today),
-                "report": r.model_dump_json() if again else NO_DOC})
+            new_reports.append(_ReportRow(
+                k, r.carrier_naic, r.policy_number, r.transaction_type, r.policy_type, tried,
+                r.model_dump_json() if again else NO_DOC))
         elif again and k in without_doc:
             docs.append((r.model_dump_json(), k))
-    raw.insert(match_reports, new_reports, dates_done=True)
+    raw.insert(match_reports, new_reports)
     if docs:
         cursor = raw._cursor()
         try:
@@ -209,29 +240,25 @@ def _first_tried(conn: Connection, keys: Sequence[str]) -> dict[str, date]:
 
 
 def _result_rows(report: PolicyReport, results: list[MatchResult], tried_on: date | str | None,
-                 day: Callable[[date | None], date | str | None]) -> list[dict[str, Any]]:
+                 day: Callable[[date | None], date | str | None]) -> list[_ResultRow]:
     """The ``match_results`` rows of one report, dates as ``day`` gives them (``_Raw``)."""
     if not results:
         return []
+    naic, number, ttype = report.carrier_naic, report.policy_number, report.transaction_type
     effective, expiration, cancellation = (
         day(report.effective_date), day(report.expiration_date), day(report.cancellation_date))
+    vehicles = report.vehicles
     rows = []
     for position, r in enumerate(results):
-        vehicle = report.vehicles[r.vehicle_index] if r.vehicle_index is not None else None
-        rows.append({
-            "report_key": r.report_key, "position": position, "vehicle_index": r.vehicle_index,
-            "carrier_naic": report.carrier_naic, "policy_number": report.policy_number,
-            "reported_vin": (r.reported_vin or "")[:32] or None, "state": r.state,
-            "step": r.step, "plate": r.plate, "vin": r.vin, "agreed": ",".join(r.agreed),
-            "vin_distance": r.vin_distance, "candidates": r.candidates,
-            "transaction_type": report.transaction_type,
-            "effective_date": effective,
-            "expiration_date": expiration,
-            "cancellation_date": cancellation,
-            "vehicle_transaction": vehicle.transaction if vehicle else None,
-            "vehicle_transaction_date": day(vehicle.transaction_date) if vehicle else None,
-            "fleet": vehicle is None, "tried_on": tried_on,
-        })
+        vehicle = vehicles[r.vehicle_index] if r.vehicle_index is not None else None
+        rows.append(_ResultRow(
+            r.report_key, position, r.vehicle_index, naic, number,
+            (r.reported_vin or "")[:32] or None, r.state, r.step, r.plate, r.vin,
+            ",".join(r.agreed), r.vin_distance, r.candidates, ttype,
+            effective, expiration, cancellation,
+            vehicle.transaction if vehicle else None,
+            day(vehicle.transaction_date) if vehicle else None,
+            vehicle is None, tried_on))  # fmt: skip
     return rows
 
 
@@ -247,7 +274,7 @@ def _match_batch(
 def _match_rows(
     conn: Connection, reports: Sequence[PolicyReport], *, today: date, window_days: int,
     only_pending: bool = False, near_vin_dir: Path | None = None,
-) -> tuple[MatchCounts, list[dict[str, Any]]]:
+) -> tuple[MatchCounts, list[_ResultRow]]:
     """``_match_batch``, also returning the result rows it wrote (the hook copies their
     states onto the pipeline's vehicles without reading them back)."""
     counts = MatchCounts()
@@ -257,13 +284,13 @@ def _match_rows(
     first, without_doc = _tried(conn, keys)
     raw = _Raw(conn)
     index = SqlRegistrationIndex(conn, near_vin_dir)
-    results = match_many(reports, index, claimed=_claim_lookup(conn))
+    results = match_many(reports, index, claimed=_claim_lookup(conn), keys=keys)
     per_report: dict[str, list[MatchResult]] = {}
     for r in results:
         per_report.setdefault(r.report_key, []).append(
             settle_pending(r, first.get(r.report_key, today), today, window_days))
     _keep_reports(raw, keys, reports, per_report, first, without_doc, today)
-    rows: list[dict[str, Any]] = []
+    rows: list[_ResultRow] = []
     tried_on = raw.day(today)
     for key, report in zip(keys, reports, strict=True):
         rows += _result_rows(report, per_report.get(key, []), tried_on, raw.day)
@@ -273,21 +300,21 @@ def _match_rows(
         stored = {(k, p): s for k, p, s in conn.execute(
             select(t.report_key, t.position, t.state).where(t.report_key.in_(keys)))}
         rows = [row for row in rows
-                if stored.get((row["report_key"], row["position"])) in (None, "pending")]
-        for part in _chunks([(r["report_key"], r["position"]) for r in rows], _KEY_CHUNK):
+                if stored.get((row.report_key, row.position)) in (None, "pending")]
+        for part in _chunks([(r.report_key, r.position) for r in rows], _KEY_CHUNK):
             for key, position in part:
                 conn.execute(delete(match_results).where(
                     t.report_key == key, t.position == position))
     elif first:  # reports seen before: their old results go
         raw.rows_in("DELETE FROM match_results WHERE report_key IN ({marks})", list(first))
-    raw.insert(match_results, rows, dates_done=True)
+    raw.insert(match_results, rows)
     counts.reports = len(reports)
     counts.results = len(rows)
-    counts.fleet = sum(1 for row in rows if row["fleet"])
+    counts.fleet = sum(1 for row in rows if row.fleet)
     for row in rows:
-        counts.states[row["state"]] += 1
-        if row["state"] == "matched":
-            counts.steps[row["step"]] += 1
+        counts.states[row.state] += 1
+        if row.state == "matched" and row.step is not None:
+            counts.steps[row.step] += 1
     counts.rematched = _rematch_claimed(conn, rows, index, today=today,
                                         window_days=window_days)
     return counts, rows
@@ -302,12 +329,12 @@ def _load_reports(conn: Connection, keys: Collection[str]) -> list[PolicyReport]
     return out
 
 
-def _rematch_claimed(conn: Connection, rows: list[dict[str, Any]],
+def _rematch_claimed(conn: Connection, rows: list[_ResultRow],
                      index: SqlRegistrationIndex, *, today: date, window_days: int) -> int:
     """Stored step-3/4 matches of registrations these rows just claimed (step 1/2) were
     made before the claim was known: match their reports again, so that the result does
     not depend on the order the reports arrived in."""
-    claimed = [r["vin"] for r in rows if r["state"] == "matched" and r["step"] in (1, 2)]
+    claimed = [r.vin for r in rows if r.state == "matched" and r.step in (1, 2)]
     if not claimed:
         return 0
     owner_step = _Raw(conn).rows_in(
@@ -318,8 +345,8 @@ def _rematch_claimed(conn: Connection, rows: list[dict[str, Any]],
         return 0
     claimers: dict[str, set[tuple[str, int | None]]] = {}
     for r in rows:
-        if r["state"] == "matched" and r["step"] in (1, 2):
-            claimers.setdefault(r["vin"], set()).add((r["report_key"], r["vehicle_index"]))
+        if r.state == "matched" and r.step in (1, 2) and r.vin is not None:
+            claimers.setdefault(r.vin, set()).add((r.report_key, r.vehicle_index))
     stale = {key for key, vehicle_index, vin in owner_step
              if (key, vehicle_index) not in claimers[vin]}
     if not stale:
@@ -333,13 +360,13 @@ def _rematch_claimed(conn: Connection, rows: list[dict[str, Any]],
     for result in again:
         per_report.setdefault(result.report_key, []).append(
             settle_pending(result, first.get(result.report_key, today), today, window_days))
-    new_rows: list[dict[str, Any]] = []
+    new_rows: list[_ResultRow] = []
     raw = _Raw(conn)
     for report in reports:
         key = report.key.as_string()
         new_rows += _result_rows(report, per_report.get(key, []), raw.day(today), raw.day)
         conn.execute(delete(match_results).where(t.report_key == key))
-    raw.insert(match_results, new_rows, dates_done=True)
+    raw.insert(match_results, new_rows)
     return len(stale)
 
 

@@ -62,6 +62,7 @@ from ..store import (
     store_records,
     unit_by_key,
     units_left,
+    units_left_by_kind,
     update_submission,
 )
 from ..transforms import (
@@ -366,7 +367,10 @@ class Pipeline:
             in_hand = self._handoff.take(envelope.unit_id)
             if in_hand is not None:
                 # Normalised and committed by this process: the records are those stored.
-                mark_vehicles_pending(session, [rid for rid, _r in in_hand])
+                # A hook that writes every vehicle's state makes ``pending`` first a second
+                # write of each vehicle row, overwritten in the same transaction.
+                if not _sets_vehicle_states(self.match_hook):
+                    mark_vehicles_pending(session, [rid for rid, _r in in_hand])
                 if self.match_hook is not no_matching:
                     self.match_hook(session, [r for _rid, r in in_hand])
             else:
@@ -381,16 +385,22 @@ class Pipeline:
                     self.match_hook(session, load_records(session, reports))
             finish_unit(session, unit.id, now=now)
             _lock_submission(session, unit.submission_id)
-            if (
-                units_left(session, unit.submission_id, UnitKind.NORMALIZE) == 0
-                and units_left(session, unit.submission_id, UnitKind.MATCH) == 0
-            ):
+            left = units_left_by_kind(session, unit.submission_id)
+            if not left.get(UnitKind.NORMALIZE) and not left.get(UnitKind.MATCH):
                 _advance(session, unit.submission_id, SubmissionState.NORMALISED,
                          SubmissionState.MATCHED)  # fmt: skip
         return []
 
 
 # -- helpers ---------------------------------------------------------------------------------
+
+
+def _sets_vehicle_states(hook: MatchHook) -> bool:
+    """Whether the hook writes the match state of every vehicle of the records it is
+    handed (``sets_vehicle_states``, as ``epoi.matching.pipeline_match_hook`` does): then
+    marking them ``pending`` first is a write nobody reads.  Any other hook gets them
+    ``pending``, as the ``MatchHook`` contract says."""
+    return getattr(hook, "sets_vehicle_states", False) is True
 
 
 def _has_units(session: Session, submission_id: int, kind: UnitKind) -> bool:

@@ -127,6 +127,7 @@ from ._tokens import (
     token_for_secret,
 )
 from ._units_repo import (
+    Unit,
     UnitRecord,
     add_units,
     finish_unit,
@@ -138,6 +139,7 @@ from ._units_repo import (
     unit_by_key,
     unit_counts,
     units_left,
+    units_left_by_kind,
 )
 
 __all__ = [
@@ -181,6 +183,7 @@ __all__ = [
     "GroupRecord",
     "PriorReport",
     "SetRecord",
+    "Unit",
     "UnitRecord",
     "add_error_return",
     "add_records",
@@ -207,6 +210,7 @@ __all__ = [
     "unit_by_key",
     "unit_counts",
     "units_left",
+    "units_left_by_kind",
     "update_set",
     "Ack",
     "AckKind",

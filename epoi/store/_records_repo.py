@@ -9,7 +9,8 @@ and keyed on natural keys, so a unit of work written twice changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import date
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -23,7 +24,7 @@ from ._records import (
     PolicyReportRow,
     VehicleRow,
 )
-from ._repo import _insert, _pairs, _rowcount, sqlite_values
+from ._repo import _insert, _rowcount
 
 # -- policy reports --------------------------------------------------------------------------
 
@@ -57,134 +58,127 @@ def store_records(
     by_key = {r.report.key.as_string(): r for r in records}
     if len(by_key) != len(records):
         raise ValueError("add_records: the same natural key twice in one batch")
+    # Rows as value tuples in the columns' order, dates as this database's driver takes
+    # them: the dicts and the second pass that turned them into tuples cost as much as
+    # the inserts (the bulk paths below).
+    day = _iso_day if session.get_bind().dialect.name == "sqlite" else _same_day
     table = PolicyReportRow.__table__
-    _bulk_insert(session, table, ["natural_key"],
-                 [_report_row(k, r, submission_id, set_id, unit_id) for k, r in by_key.items()])
+    _bulk_insert(session, table, _REPORT_COLUMNS, ["natural_key"],
+                 [_report_values(k, r, submission_id, set_id, unit_id, day)
+                  for k, r in by_key.items()])
     # The ids of the rows this unit owns: new ones, or ones a crashed attempt of the same unit
-    # cannot have left (the unit's writes commit together), so unit_id identifies them.
-    ids = _pairs(
-        session.execute(
-            select(table.c.natural_key, table.c.id).where(
-                table.c.unit_id == unit_id, table.c.natural_key.in_(list(by_key))
-            )
+    # cannot have left (the unit's writes commit together), so unit_id identifies them.  By
+    # unit alone (indexed), not with the keys as an IN list of the whole chunk: the same rows.
+    ids = {
+        key: report_id
+        for key, report_id in session.execute(
+            select(table.c.natural_key, table.c.id).where(table.c.unit_id == unit_id)
         )
-    )
-    insureds: list[dict[str, Any]] = []
-    vehicles: list[dict[str, Any]] = []
-    errors: list[dict[str, Any]] = []
+        if key in by_key
+    }
+    insureds: list[tuple[Any, ...]] = []
+    vehicles: list[tuple[Any, ...]] = []
+    errors: list[tuple[Any, ...]] = []
     for key, report_id in ids.items():
         rec = by_key[key]
-        for n, ins in enumerate(rec.report.insureds):
+        report = rec.report
+        for n, ins in enumerate(report.insureds):
             addr = ins.address
-            insureds.append(
-                {
-                    "policy_report_id": report_id,
-                    "ordinal": n,
-                    "kind": ins.kind,
-                    "last_name": ins.last_name,
-                    "first_name": ins.first_name,
-                    "middle_name": ins.middle_name,
-                    "organisation_name": ins.organisation_name,
-                    "fein": ins.fein,
-                    "licence_number": ins.licence_number,
-                    "licence_state": ins.licence_state,
-                    "date_of_birth": ins.date_of_birth,
-                    "address_lines": "\n".join(addr.lines) if addr and addr.lines else None,
-                    "city": addr.city if addr else None,
-                    "state": addr.state if addr else None,
-                    "zip": addr.zip if addr else None,
-                }
-            )
-        for n, v in enumerate(rec.report.vehicles):
-            vehicles.append(
-                {
-                    "policy_report_id": report_id,
-                    "ordinal": n,
-                    "vin": v.vin,
-                    "model_year": v.model_year,
-                    "make": v.make,
-                    "transaction": v.transaction,
-                    "transaction_date": v.transaction_date,
-                    "match_state": None,
-                }
-            )
+            insureds.append((
+                report_id, n, ins.kind, ins.last_name, ins.first_name, ins.middle_name,
+                ins.organisation_name, ins.fein, ins.licence_number, ins.licence_state,
+                day(ins.date_of_birth),
+                "\n".join(addr.lines) if addr and addr.lines else None,
+                addr.city if addr else None, addr.state if addr else None,
+                addr.zip if addr else None,
+            ))  # fmt: skip
+        for n, v in enumerate(report.vehicles):
+            vehicles.append((report_id, n, v.vin, v.model_year, v.make, v.transaction,
+                             day(v.transaction_date), None))  # fmt: skip
         for n, e in enumerate(rec.errors):
-            errors.append(
-                {
-                    "policy_report_id": report_id,
-                    "ordinal": n,
-                    "code": e.code,
-                    "severity": e.severity,
-                    "level": e.level,
-                    "message": e.message,
-                    "segment_position": e.segment_position,
-                    "segment_id": e.segment_id,
-                    "element": e.element,
-                    "vehicle_index": e.vehicle_index,
-                }
-            )
-    for model, rows in ((InsuredRow, insureds), (VehicleRow, vehicles), (BusinessErrorRow, errors)):
-        _bulk_insert(session, model.__table__, ["policy_report_id", "ordinal"], rows)
+            errors.append((report_id, n, e.code, e.severity, e.level, e.message,
+                           e.segment_position, e.segment_id, e.element, e.vehicle_index))
+    child_key = ["policy_report_id", "ordinal"]
+    _bulk_insert(session, InsuredRow.__table__, _INSURED_COLUMNS, child_key, insureds)
+    _bulk_insert(session, VehicleRow.__table__, _VEHICLE_COLUMNS, child_key, vehicles)
+    _bulk_insert(session, BusinessErrorRow.__table__, _ERROR_COLUMNS, child_key, errors)
     return ids
 
 
+_REPORT_COLUMNS = (
+    "natural_key", "submission_id", "set_id", "unit_id", "test", "status", "carrier_naic",
+    "insurer_name", "jurisdiction", "policy_number", "transaction_type", "policy_type",
+    "effective_date", "expiration_date", "cancellation_date", "file", "sender_id",
+    "interchange", "group_control_number", "transaction_set", "policy_position",
+    "submission_ref", "report_date", "schema_version",
+)
+_INSURED_COLUMNS = (
+    "policy_report_id", "ordinal", "kind", "last_name", "first_name", "middle_name",
+    "organisation_name", "fein", "licence_number", "licence_state", "date_of_birth",
+    "address_lines", "city", "state", "zip",
+)
+_VEHICLE_COLUMNS = (
+    "policy_report_id", "ordinal", "vin", "model_year", "make", "transaction",
+    "transaction_date", "match_state",
+)
+_ERROR_COLUMNS = (
+    "policy_report_id", "ordinal", "code", "severity", "level", "message",
+    "segment_position", "segment_id", "element", "vehicle_index",
+)
+
+
+def _iso_day(value: date | None) -> str | None:
+    """A date as SQLAlchemy's ``Date`` writes it on SQLite (ISO text)."""
+    return None if value is None else value.isoformat()
+
+
+def _same_day(value: date | None) -> date | None:
+    return value
+
+
 def _bulk_insert(
-    session: Session, table: Any, conflict: list[str], rows: list[dict[str, Any]]
+    session: Session,
+    table: Any,
+    columns: Sequence[str],
+    conflict: list[str],
+    rows: list[tuple[Any, ...]],
 ) -> None:
-    """INSERT .. ON CONFLICT DO NOTHING of many rows (all with the same keys).
+    """INSERT .. ON CONFLICT DO NOTHING of many rows (value tuples in ``columns``' order,
+    dates already as the driver takes them: ``_iso_day`` on SQLite).
 
     On SQLite through the driver's ``executemany``: SQLAlchemy's per-row parameter
     processing cost more than the statement itself (the match stage's ``_Raw`` found the
-    same); dates go in as ISO text, as SQLAlchemy's ``Date`` writes them there.  On
-    PostgreSQL through Core, whose "insertmanyvalues" batches the rows into few statements."""
+    same).  On PostgreSQL through Core, whose "insertmanyvalues" batches the rows into few
+    statements."""
     if not rows:
         return
     if session.get_bind().dialect.name != "sqlite":
         stmt = _insert(session, table).on_conflict_do_nothing(index_elements=conflict)
-        session.execute(stmt, rows)
+        session.execute(stmt, [dict(zip(columns, row, strict=True)) for row in rows])
         return
-    columns = list(rows[0])
-    values = sqlite_values(table, columns, rows)
     names = ", ".join(f'"{c}"' for c in columns)  # quoted: "transaction" is a keyword
     sql = (f'INSERT INTO "{table.name}" ({names}) VALUES ({", ".join("?" * len(columns))}) '
            f"ON CONFLICT ({', '.join(conflict)}) DO NOTHING")
     cursor = session.connection().connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.executemany(sql, values)
+        cursor.executemany(sql, rows)
     finally:
         cursor.close()
 
 
-def _report_row(
-    key: str, rec: NormalizedRecord, submission_id: int, set_id: int, unit_id: int
-) -> dict[str, Any]:
+def _report_values(
+    key: str, rec: NormalizedRecord, submission_id: int, set_id: int, unit_id: int,
+    day: Callable[[date | None], Any],
+) -> tuple[Any, ...]:
+    """A ``policy_reports`` row in ``_REPORT_COLUMNS``' order."""
     r = rec.report
-    return {
-        "natural_key": key,
-        "submission_id": submission_id,
-        "set_id": set_id,
-        "unit_id": unit_id,
-        "test": r.test,
-        "status": rec.status,
-        "carrier_naic": r.carrier_naic,
-        "insurer_name": r.insurer_name,
-        "jurisdiction": r.jurisdiction,
-        "policy_number": r.policy_number,
-        "transaction_type": r.transaction_type,
-        "policy_type": r.policy_type,
-        "effective_date": r.effective_date,
-        "expiration_date": r.expiration_date,
-        "cancellation_date": r.cancellation_date,
-        "file": r.file,
-        "sender_id": r.sender_id,
-        "interchange": r.interchange,
-        "group_control_number": r.group,
-        "transaction_set": r.transaction_set,
-        "policy_position": r.key.policy_position,
-        "submission_ref": r.submission_ref,
-        "report_date": r.report_date,
-        "schema_version": r.schema_version,
-    }
+    return (
+        key, submission_id, set_id, unit_id, r.test, rec.status, r.carrier_naic,
+        r.insurer_name, r.jurisdiction, r.policy_number, r.transaction_type, r.policy_type,
+        day(r.effective_date), day(r.expiration_date), day(r.cancellation_date), r.file,
+        r.sender_id, r.interchange, r.group, r.transaction_set, r.key.policy_position,
+        r.submission_ref, day(r.report_date), r.schema_version,
+    )  # fmt: skip
 
 
 def mark_vehicles_pending(session: Session, report_ids: Sequence[int]) -> int:

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.orm import Session
 
 from ._records import UnitKind, UnitState, WorkUnit
@@ -52,20 +52,47 @@ def add_units(session: Session, units: Sequence[UnitRecord], *, now: datetime) -
         )
 
 
-def unit_by_key(session: Session, key: str, *, lock: bool = False) -> WorkUnit | None:
+# A declarative class's __table__ is its Table; the stubs only promise a FromClause.
+_UNITS = cast(Table, WorkUnit.__table__)
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """A unit as the stages read it: a plain row, not an ORM object (every stage reads its
+    unit once or twice per message; the ORM's identity map and change tracking cost more
+    than the query)."""
+
+    id: int
+    key: str
+    kind: UnitKind
+    submission_id: int
+    set_id: int | None
+    state: UnitState
+    attempts: int
+    error_code: str | None
+    policies: int
+    payload: str | None
+
+
+_UNIT_COLUMNS = tuple(_UNITS.c[name] for name in Unit.__slots__)
+
+
+def unit_by_key(session: Session, key: str, *, lock: bool = False) -> Unit | None:
     """The unit; ``lock`` takes its row lock (PostgreSQL) so that two workers handed the same
     unit do it one after the other, the second finding it done."""
-    stmt = select(WorkUnit).where(WorkUnit.key == key)
+    stmt = select(*_UNIT_COLUMNS).where(_UNITS.c.key == key)
     if lock:
         stmt = stmt.with_for_update()
-    return session.scalars(stmt).one_or_none()
+    row = session.execute(stmt).one_or_none()
+    return None if row is None else Unit(*row)
 
 
 def finish_unit(session: Session, unit_id: int, *, now: datetime) -> None:
-    """Mark a unit done and drop its payload (the archive keeps the bytes)."""
+    """Mark a unit done and drop its payload (the archive keeps the bytes).  On the table,
+    not the ORM class: no unit is held as an ORM object to keep in step (``Unit``)."""
     session.execute(
-        update(WorkUnit)
-        .where(WorkUnit.id == unit_id)
+        update(_UNITS)
+        .where(_UNITS.c.id == unit_id)
         .values(state=UnitState.DONE, payload=None, error_code=None, updated_at=now)
     )
 
@@ -139,12 +166,23 @@ def queued_units(session: Session) -> list[tuple[str, UnitKind]]:
 
 
 def units_left(session: Session, submission_id: int, kind: UnitKind) -> int:
-    stmt = select(func.count()).select_from(WorkUnit).where(
-        WorkUnit.submission_id == submission_id,
-        WorkUnit.kind == kind,
-        WorkUnit.state != UnitState.DONE,
+    stmt = select(func.count()).select_from(_UNITS).where(
+        _UNITS.c.submission_id == submission_id,
+        _UNITS.c.kind == kind,
+        _UNITS.c.state != UnitState.DONE,
     )
     return session.scalar(stmt) or 0
+
+
+def units_left_by_kind(session: Session, submission_id: int) -> dict[UnitKind, int]:
+    """Units of the submission not done yet, per kind (a kind with none left is absent):
+    ``units_left`` of every kind in one query."""
+    stmt = (
+        select(_UNITS.c.kind, func.count())
+        .where(_UNITS.c.submission_id == submission_id, _UNITS.c.state != UnitState.DONE)
+        .group_by(_UNITS.c.kind)
+    )
+    return {kind: n for kind, n in session.execute(stmt)}
 
 
 def unit_counts(session: Session, submission_id: int | None = None) -> dict[str, dict[str, int]]:
