@@ -377,12 +377,19 @@ def _outputs(store: Store, home: Path) -> tuple[dict[str, str], list[tuple]]:
 def test_records_in_hand_and_records_read_back_give_the_same_results(world, tmp_path, clock):
     """A match unit and an error return go on from the records the normalize unit has in
     hand; a unit redone after a crash (or on another worker) reads them from the store.
-    Both ways, and with the first pass of normalize done ahead in a worker process, give the
-    same error returns, byte for byte, and the same vehicle states."""
-    from epoi.matching import load_registrations, pipeline_match_hook, read_registrations
+    Both ways, with the first pass of normalize (and the match cascade) done ahead in a
+    worker process, and with that worker killed half-way, give the same error returns, byte
+    for byte, and the same vehicle states."""
+    from epoi.matching import (
+        MatchCounts,
+        load_registrations,
+        pipeline_match_hook,
+        read_registrations,
+    )
 
     outputs = []
-    ways = (("in-hand", True, 0), ("read-back", False, 0), ("workers", True, 1))
+    ways = (("in-hand", True, 0), ("read-back", False, 0), ("workers", True, 1),
+            ("workers-killed", True, 1))
     for name, keep, workers in ways:
         home = tmp_path / name
         st = Store(f"sqlite:///{tmp_path / (name + '.db')}")
@@ -399,28 +406,40 @@ def test_records_in_hand_and_records_read_back_give_the_same_results(world, tmp_
         with st.engine.begin() as conn, same.registrations_file.open(newline="") as fh:
             assert not load_registrations(conn, read_registrations(fh, name="r.csv")).errors
         cfg = Settings(home=home, database_url=st.url)
+        counts = MatchCounts()
         pipeline = Pipeline(st, cfg, clock, chunk_size=4,
-                            match_hook=pipeline_match_hook(cfg, clock))
+                            match_hook=pipeline_match_hook(cfg, clock, counts))
         if not keep:
             pipeline._handoff.MAX_UNITS = pipeline._handoff.MAX_SETS = 0  # keeps nothing
         # The first pass of normalize in a worker process, planned by the parse.
         pipeline.use_processes(workers, min_policies=0)
         _results, parse_units = pipeline.submit(world)
-        taken = 0
+        taken, killed = 0, False
         try:
             for env in parse_units:
-                for n_env in pipeline.parse(env):
+                for n, n_env in enumerate(pipeline.parse(env)):
+                    if name == "workers-killed" and n == 3 and not killed:
+                        assert pipeline._prefetch is not None
+                        for process in pipeline._prefetch._pool._processes.values():
+                            process.kill()
+                        killed = True
                     for m_env in pipeline.normalize(n_env):
                         taken += m_env.unit_id in pipeline._handoff._match
                         pipeline.match(m_env)
             assert (taken > 0) is keep
-            if workers:
+            if name == "workers":
+                # every unit's first pass, and its cascade, came from the worker
                 assert pipeline._prefetch is not None and pipeline._prefetch.used >= 6
+                assert counts.prepared == counts.reports > 0
+            if name == "workers-killed":
+                assert pipeline._prefetch is not None and pipeline._prefetch._broken
+                assert 0 < counts.prepared < counts.reports
         finally:
             pipeline.close()
         outputs.append(_outputs(st, home))
         st.dispose()
-    (files_a, states_a), (files_b, states_b), (files_c, states_c) = outputs
-    assert files_a == files_b == files_c and len([f for f in files_a if ".811." in f]) >= 3
-    assert states_c == states_a
+    (files_a, states_a), (files_b, states_b), (files_c, states_c), (files_d, states_d) = outputs
+    assert files_a == files_b == files_c == files_d
+    assert len([f for f in files_a if ".811." in f]) >= 3
+    assert states_c == states_d == states_a
     assert states_a == states_b and {s for *_k, s in states_a} >= {"matched", None}

@@ -11,8 +11,10 @@ state on ``vehicles.match_state`` (``sets_vehicle_states``: the pipeline does no
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Collection, Sequence
-from datetime import datetime
+from datetime import date, datetime
+from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import Connection, Table, bindparam, select, update
@@ -28,7 +30,7 @@ from ..schemas.policy import (
 )
 from ..store import InsuredRow, PolicyReportRow, VehicleRow, match_results, record_key_of
 from ._sql_index import untune
-from ._stage import MatchCounts, _match_rows, _Raw, _ResultRow
+from ._stage import MatchCounts, PreparedMatch, _match_rows, _Raw, _ResultRow, prepare_match
 
 _CHUNK = 900
 
@@ -130,7 +132,14 @@ class _PipelineHook:
         self._clock = clock
         self._counts = counts
 
-    def __call__(self, session: Session, records: Sequence[Any]) -> None:
+    @property
+    def preparer(self) -> Callable[[Connection, Sequence[PolicyReport], date], PreparedMatch]:
+        """What works a unit's cascade out ahead, in another process (picklable): the
+        pipeline hands its result back to this hook with the unit's records."""
+        return functools.partial(_prepare, near_vin_dir=self._settings.index_dir)
+
+    def __call__(self, session: Session, records: Sequence[Any],
+                 prepared: PreparedMatch | None = None) -> None:
         rows = [r for r in records if isinstance(r, PolicyReportRow)]
         reports = [r.report if isinstance(r, NormalizedRecord) else r
                    for r in records if not isinstance(r, PolicyReportRow)]
@@ -142,7 +151,8 @@ class _PipelineHook:
         try:
             done, written = _match_rows(conn, reports, today=self._clock().date(),
                                         window_days=self._settings.pending_window_days,
-                                        near_vin_dir=self._settings.index_dir)
+                                        near_vin_dir=self._settings.index_dir,
+                                        prepared=prepared)
             if done.rematched:  # other reports' results changed too: read what is stored
                 sync_vehicle_states(conn, [r.key.as_string() for r in reports])
             else:
@@ -151,6 +161,12 @@ class _PipelineHook:
             untune(conn)  # the unit's connection goes back to the pool: memory stays flat
         if self._counts is not None:
             self._counts.add(done)
+
+
+def _prepare(conn: Connection, reports: Sequence[PolicyReport], today: date, *,
+             near_vin_dir: Path | None) -> PreparedMatch:
+    return prepare_match(conn, [r for r in reports if not r.test], today=today,
+                         near_vin_dir=near_vin_dir)
 
 
 def pipeline_match_hook(

@@ -25,7 +25,7 @@ from ..schemas.match import MatchResult, settle_pending
 from ..schemas.policy import NormalizedRecord, PolicyReport
 from ..store import Store, match_reports, match_results
 from ._matcher import ClaimLookup, match_many
-from ._sql_index import SqlRegistrationIndex
+from ._sql_index import SqlRegistrationIndex, untune
 
 # Reports per cascade run: every step is one batched query per lookup kind, so a few
 # thousand reports amortise the round trips (the library's author measured >= 1 000).
@@ -45,6 +45,7 @@ class MatchCounts:
     states: Counter[str] = field(default_factory=Counter)
     steps: Counter[int] = field(default_factory=Counter)  # matched results per step
     rematched: int = 0  # stored step-3/4 results re-tried because their registration got claimed
+    prepared: int = 0  # reports whose cascade was worked out ahead (``PreparedMatch``)
 
     def add(self, other: MatchCounts) -> None:
         self.reports += other.reports
@@ -55,6 +56,7 @@ class MatchCounts:
         self.states.update(other.states)
         self.steps.update(other.steps)
         self.rematched += other.rematched
+        self.prepared += other.prepared
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -271,12 +273,70 @@ def _match_batch(
                        only_pending=only_pending, near_vin_dir=near_vin_dir)[0]
 
 
+@dataclass(frozen=True, slots=True)
+class PreparedMatch:
+    """A batch's cascade worked out ahead of its write (``prepare_match``, in another
+    process), with what it read of the store that earlier writes can change: each report's
+    first try, and who claimed each registration it asked about.  The write uses the
+    results only if all of that still reads the same (``_still_holds``); registrations do
+    not change during a run, and nothing else the cascade reads is written by others."""
+
+    today: date
+    keys: tuple[str, ...]
+    first: dict[str, date]
+    without_doc: frozenset[str]
+    results: list[MatchResult]
+    claims: dict[str, frozenset[tuple[str, int | None]]]
+
+
+def prepare_match(
+    conn: Connection, reports: Sequence[PolicyReport], *, today: date,
+    near_vin_dir: Path | None = None,
+) -> PreparedMatch:
+    """The cascade of ``reports`` against the store as ``conn`` reads it, nothing written."""
+    keys = [r.key.as_string() for r in reports]
+    first, without_doc = _tried(conn, keys)
+    lookup = _claim_lookup(conn)
+    asked: dict[str, frozenset[tuple[str, int | None]]] = {}
+
+    def recording(vins: Collection[str]) -> Mapping[str, Collection[tuple[str, int | None]]]:
+        vins = list(vins)
+        found = lookup(vins)
+        for vin in vins:
+            asked[vin] = frozenset(found.get(vin, ()))
+        return found
+
+    try:
+        results = match_many(reports, SqlRegistrationIndex(conn, near_vin_dir),
+                             claimed=recording, keys=keys)  # fmt: skip
+    finally:
+        untune(conn)
+    return PreparedMatch(today=today, keys=tuple(keys), first=first,
+                         without_doc=frozenset(without_doc), results=results, claims=asked)
+
+
+def _still_holds(conn: Connection, prepared: PreparedMatch, keys: Sequence[str],
+                 first: Mapping[str, date], without_doc: Collection[str], today: date) -> bool:
+    """Whether ``prepared`` is what matching ``keys`` now would give: same day, same
+    reports, same first tries, and every registration it asked about claimed as then."""
+    if (prepared.today != today or prepared.keys != tuple(keys) or prepared.first != first
+            or prepared.without_doc != frozenset(without_doc)):  # fmt: skip
+        return False
+    if not prepared.claims:
+        return True
+    now = _claim_lookup(conn)(list(prepared.claims))
+    return all(frozenset(now.get(vin, ())) == claimers
+               for vin, claimers in prepared.claims.items())
+
+
 def _match_rows(
     conn: Connection, reports: Sequence[PolicyReport], *, today: date, window_days: int,
     only_pending: bool = False, near_vin_dir: Path | None = None,
+    prepared: PreparedMatch | None = None,
 ) -> tuple[MatchCounts, list[_ResultRow]]:
     """``_match_batch``, also returning the result rows it wrote (the hook copies their
-    states onto the pipeline's vehicles without reading them back)."""
+    states onto the pipeline's vehicles without reading them back).  ``prepared``: the
+    cascade worked out ahead, used when it still holds."""
     counts = MatchCounts()
     if not reports:
         return counts, []
@@ -284,7 +344,11 @@ def _match_rows(
     first, without_doc = _tried(conn, keys)
     raw = _Raw(conn)
     index = SqlRegistrationIndex(conn, near_vin_dir)
-    results = match_many(reports, index, claimed=_claim_lookup(conn), keys=keys)
+    if prepared is not None and _still_holds(conn, prepared, keys, first, without_doc, today):
+        results = prepared.results
+        counts.prepared = len(reports)
+    else:
+        results = match_many(reports, index, claimed=_claim_lookup(conn), keys=keys)
     per_report: dict[str, list[MatchResult]] = {}
     for r in results:
         per_report.setdefault(r.report_key, []).append(

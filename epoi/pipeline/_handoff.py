@@ -9,6 +9,7 @@ import dataclasses
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from typing import Any
 
 from ..schemas.policy import NormalizedRecord
 
@@ -37,18 +38,22 @@ class _Handoff:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._match: OrderedDict[str, list[tuple[int, NormalizedRecord]]] = OrderedDict()
+        self._match: OrderedDict[str, tuple[list[tuple[int, NormalizedRecord]], Any]] = (
+            OrderedDict())
         self._sets: OrderedDict[int, dict[str, _SetPart]] = OrderedDict()
 
-    def put(self, match_unit: str, records: list[tuple[int, NormalizedRecord]]) -> None:
+    def put(self, match_unit: str, records: list[tuple[int, NormalizedRecord]],
+            prepared: Any = None) -> None:
+        """``prepared``: the match hook's cascade of these records, worked out ahead."""
         with self._lock:
-            self._match[match_unit] = records
+            self._match[match_unit] = (records, prepared)
             while len(self._match) > self.MAX_UNITS:
                 self._match.popitem(last=False)
 
-    def take(self, match_unit: str) -> list[tuple[int, NormalizedRecord]] | None:
+    def take(self, match_unit: str) -> tuple[list[tuple[int, NormalizedRecord]] | None, Any]:
+        """The records (None: not in hand) and what was prepared for them."""
         with self._lock:
-            return self._match.pop(match_unit, None)
+            return self._match.pop(match_unit, (None, None))
 
     def note_chunk(
         self, set_id: int, unit_key: str, records: Sequence[NormalizedRecord]

@@ -10,17 +10,18 @@ import threading
 from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from datetime import date, datetime
 from multiprocessing import get_context
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from .. import _logging
 from ..config import Settings
 from ..intake import Chunk
-from ..schemas.policy import NormalizedRecord
+from ..schemas.policy import NormalizedRecord, PolicyReport
 from ..store import (
     Carrier,
     Store,
@@ -57,14 +58,22 @@ def _context(
 
 # A worker's pass over a unit: its records, and what each record's E110/E111 were answered
 # with (``_priors.answer_priors``).
-FirstPass = tuple[list[NormalizedRecord], list[PriorInfo]]
+# A worker's pass over a unit: its records, what each record's E110/E111 were answered
+# with (``_priors.answer_priors``), and the match hook's cascade of its accepted production
+# records worked out ahead (``MatchPreparer``; None without one).
+FirstPass = tuple[list[NormalizedRecord], list[PriorInfo], Any]
+# The match hook's ``preparer``: (connection, reports, today) -> what the hook takes back.
+MatchPreparer = Callable[[Connection, Sequence[PolicyReport], date], Any]
 
+_ACCEPTED = ("accepted", "warned")
 _CHILD_STORE: dict[str, Store] = {}
 
 
-def _first_pass(url: str, settings: Settings, unit_key: str, today: date) -> FirstPass | None:
-    """In a worker process: the unit's policies normalised, E110/E111 answered from the
-    store as it is now (it is only read).  None when the unit is done or gone."""
+def _first_pass(url: str, settings: Settings, unit_key: str, today: date,
+                preparer: MatchPreparer | None = None) -> FirstPass | None:
+    """In a worker process: the unit's policies normalised, E110/E111 answered and the
+    match cascade worked out from the store as it is now (it is only read).  None when the
+    unit is done or gone."""
     store = _CHILD_STORE.get(url)
     if store is None:
         store = _CHILD_STORE[url] = Store(url)
@@ -82,7 +91,14 @@ def _first_pass(url: str, settings: Settings, unit_key: str, today: date) -> Fir
                 if r.report.policy_number]
     with store.session(readonly=True) as session:
         stored = prior_reports(session, policies, test=test)
-    return answer_priors(chunk, records, context, stored, submission_id=sub.id, set_id=set_id)
+    records, infos = answer_priors(chunk, records, context, stored, submission_id=sub.id,
+                                   set_id=set_id)  # fmt: skip
+    prepared = None
+    if preparer is not None and not test:
+        reports = [r.report for r in records if r.status in _ACCEPTED and not r.report.test]
+        with store.session(readonly=True) as session:
+            prepared = preparer(session.connection(), reports, today)
+    return records, infos, prepared
 
 
 def _ready() -> None:
@@ -99,13 +115,15 @@ class _Prefetch:
 
     def __init__(self, url: str, settings: Settings, clock: Callable[[], datetime],
                  workers: int, *,
-                 min_policies: int) -> None:
+                 min_policies: int, preparer: MatchPreparer | None = None) -> None:
         self.url, self.settings, self.clock = url, settings, clock
+        self.preparer = preparer
         self.workers, self.min_policies = workers, min_policies
         self._pool: Any = None
         self._planned: deque[str] = deque()
         self._futures: OrderedDict[str, tuple[date, Future[Any]]] = OrderedDict()
         self._lock = threading.Lock()
+        self._broken = False
         self.used = 0  # units whose first pass came from a worker
 
     def warm(self) -> None:
@@ -122,18 +140,35 @@ class _Prefetch:
             self._planned.extend(unit_keys)
             self._top_up()
 
+
     def _start(self) -> None:
-        if self._pool is None:
+        if self._pool is None and not self._broken:
             self._pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"))
-            for _ in range(self.workers):
-                self._pool.submit(_ready)
+            try:
+                for _ in range(self.workers):
+                    self._pool.submit(_ready)
+            except (BrokenProcessPool, RuntimeError):
+                self._stop()
 
     def _top_up(self) -> None:
+        if self._pool is None:
+            return
         today = self.clock().date()
-        while self._planned and len(self._futures) < self.AHEAD * self.workers:
-            key = self._planned.popleft()
-            future = self._pool.submit(_first_pass, self.url, self.settings, key, today)
-            self._futures[key] = (today, future)
+        try:
+            while self._planned and len(self._futures) < self.AHEAD * self.workers:
+                key = self._planned.popleft()
+                future = self._pool.submit(_first_pass, self.url, self.settings, key, today,
+                                           self.preparer)
+                self._futures[key] = (today, future)
+        except (BrokenProcessPool, RuntimeError):
+            self._stop()
+
+    def _stop(self) -> None:
+        """The workers died (killed, out of memory): this process does every unit from now
+        on.  A unit never fails for the workers' sake."""
+        _log.warning("prefetch_stopped", planned=len(self._planned))
+        self._planned.clear()
+        self._pool, self._broken = None, True
 
     def take(
         self, unit_key: str, today: date, chunk: Chunk

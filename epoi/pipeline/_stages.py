@@ -127,8 +127,11 @@ class Pipeline:
         submission plans ``min_policies`` or more.  Writes and everything that reads what
         was written stay in this process.  ``close()`` stops them."""
         if workers > 0:
+            # A hook that can work a unit's cascade out ahead (``preparer``, as
+            # ``epoi.matching.pipeline_match_hook``'s can) has it done there too.
             self._prefetch = _Prefetch(self.store.url, self.settings, self.clock, workers,
-                                       min_policies=min_policies)
+                                       min_policies=min_policies,
+                                       preparer=getattr(self.match_hook, "preparer", None))
 
     def expect(self, paths: Iterable[str | Path]) -> None:
         """Start the worker processes before parsing when ``paths`` are large enough to
@@ -236,6 +239,11 @@ class Pipeline:
             today = self.clock().date()
             first = self._prefetch.take(envelope.unit_id, today, chunk) if self._prefetch else None
             records = self._normalize_chunk(session, chunk, sub, ts, naic_of, first=first)
+            # The cascade worked out ahead for the worker's records holds for these: a record
+            # normalised again here differs in its E110/E111 findings only, never in the
+            # report the cascade reads; one whose status changed changes the list of reports,
+            # which the hook checks, with what the cascade read of the store.
+            prepared = first[2] if first is not None else None
 
         now = self.clock()
         follow_ups: list[Envelope] = []
@@ -275,7 +283,7 @@ class Pipeline:
         # Committed: the records go on in hand (a unit redone after a crash, or taken by
         # another worker, reads them from the store instead).
         if follow_ups:
-            self._handoff.put(follow_ups[0].unit_id, to_match)
+            self._handoff.put(follow_ups[0].unit_id, to_match, prepared)
         note.commit()
         self.progress("normalised", len(records))
         return follow_ups
@@ -297,7 +305,7 @@ class Pipeline:
         if first is None:
             records, answered = [normalize(b, context=context) for b in chunk], None
         else:
-            records, answered = first
+            records, answered, _prepared = first
         policies = [(r.report.carrier_naic, r.report.policy_number) for r in records
                 if r.report.policy_number]
         stored = prior_reports(session, policies, test=ts.test)
@@ -364,14 +372,17 @@ class Pipeline:
                 raise LookupError(f"no unit {envelope.unit_id} in the store")
             if unit.state is UnitState.DONE:
                 return []
-            in_hand = self._handoff.take(envelope.unit_id)
+            in_hand, prepared = self._handoff.take(envelope.unit_id)
             if in_hand is not None:
                 # Normalised and committed by this process: the records are those stored.
                 # A hook that writes every vehicle's state makes ``pending`` first a second
                 # write of each vehicle row, overwritten in the same transaction.
                 if not _sets_vehicle_states(self.match_hook):
                     mark_vehicles_pending(session, [rid for rid, _r in in_hand])
-                if self.match_hook is not no_matching:
+                if prepared is not None:
+                    self.match_hook(session, [r for _rid, r in in_hand],
+                                    prepared=prepared)  # type: ignore[call-arg]
+                elif self.match_hook is not no_matching:
                     self.match_hook(session, [r for _rid, r in in_hand])
             else:
                 source = unit_by_key(session, source_of_match_key(envelope.unit_id))
