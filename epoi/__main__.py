@@ -1,3 +1,3 @@
-from epoi.cli import main
+from epoi.cli import entry
 
-main(prog_name="epoi")
+entry()

@@ -35,7 +35,8 @@ LAYERS = (
     {"epoi.intake", "epoi.parsers", "epoi.transforms", "epoi.matching", "epoi.queues",
      "epoi.sample"},
     {"epoi.store"},
-    {"epoi.schemas", "epoi.config", "epoi.errors", "epoi._logging", "epoi._clock", "epoi"},
+    {"epoi.schemas", "epoi.config", "epoi.errors", "epoi._logging", "epoi._clock", "epoi._gc",
+     "epoi"},
 )
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from .. import _logging
+from .._gc import tune_for_batch
 from ..config import Settings
 from ..intake import Chunk
 from ..schemas.policy import NormalizedRecord, PolicyReport
@@ -102,7 +103,9 @@ def _first_pass(url: str, settings: Settings, unit_key: str, today: date,
 
 
 def _ready() -> None:
-    """A worker's first task: importing this module imported what a first pass needs."""
+    """A worker's first task: importing this module imported what a first pass needs; the
+    collector is set for batch work (``epoi._gc``)."""
+    tune_for_batch()
 
 
 class _Prefetch:
