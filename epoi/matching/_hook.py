@@ -29,8 +29,9 @@ from ..schemas.policy import (
     Vehicle,
 )
 from ..store import InsuredRow, PolicyReportRow, VehicleRow, match_results, record_key_of
+from ._rows import _Raw, _ResultRow
 from ._sql_index import untune
-from ._stage import MatchCounts, PreparedMatch, _match_rows, _Raw, _ResultRow, prepare_match
+from ._stage import MatchCounts, PreparedMatch, _match_rows, prepare_match
 
 _CHUNK = 900
 

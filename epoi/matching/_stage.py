@@ -17,20 +17,29 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from sqlalchemy import Connection, delete, select, text, update
 
 from ..schemas.match import MatchResult, settle_pending
 from ..schemas.policy import NormalizedRecord, PolicyReport
 from ..store import Store, match_reports, match_results
-from ._matcher import ClaimLookup, match_many
+from ._matcher import match_many
+from ._rows import (
+    _KEY_CHUNK,
+    _chunks,
+    _claim_lookup,
+    _first_tried,
+    _Raw,
+    _ReportRow,
+    _ResultRow,
+    _tried,
+)
 from ._sql_index import SqlRegistrationIndex, untune
 
 # Reports per cascade run: every step is one batched query per lookup kind, so a few
 # thousand reports amortise the round trips (the library's author measured >= 1 000).
 MATCH_BATCH = 2_000
-_KEY_CHUNK = 900
 # Literally the predicate of the partial index ix_match_results_pending (see _queries).
 _PENDING = text("match_results.state = 'pending'")
 
@@ -68,114 +77,6 @@ class MatchCounts:
             "steps": {str(k): self.steps.get(k, 0) for k in (1, 2, 3, 4)},
             "rematched": self.rematched,
         }
-
-
-def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
-
-
-def _claim_lookup(conn: Connection) -> ClaimLookup:
-    """The stored step-1/2 matches of registered VINs: who claims each registration."""
-
-    def lookup(vins: Collection[str]) -> Mapping[str, set[tuple[str, int | None]]]:
-        claims: dict[str, set[tuple[str, int | None]]] = {}
-        wanted = list(vins)
-        t = match_results.c
-        for part in _chunks(wanted, _KEY_CHUNK):
-            rows = conn.execute(select(t.vin, t.report_key, t.vehicle_index).where(
-                t.vin.in_(part), t.state == "matched", t.step.in_((1, 2))))
-            for vin, key, vehicle_index in rows:
-                claims.setdefault(vin, set()).add((key, vehicle_index))
-        return claims
-
-    return lookup
-
-
-class _Raw:
-    """The driver's cursor on the stage's connection, for the bulk statements of every
-    batch: SQLAlchemy's statement compilation and per-row parameter processing cost more
-    than the statements themselves here (measured: half of the stage's time).  On SQLite
-    dates go in as ISO text, as SQLAlchemy's ``Date`` writes them there (``day``)."""
-
-    def __init__(self, conn: Connection) -> None:
-        self.sqlite = conn.dialect.name == "sqlite"
-        self.ph = "?" if self.sqlite else "%s"
-        self._conn = conn
-
-    def day(self, value: date | None) -> date | str | None:
-        """A date as this database's driver takes it."""
-        return value.isoformat() if self.sqlite and value is not None else value
-
-    def _cursor(self) -> Any:
-        return self._conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-
-    def rows_in(self, sql: str, values: Sequence[Any], chunk: int = _KEY_CHUNK
-                ) -> list[tuple[Any, ...]]:
-        """``sql`` with ``{marks}`` where the ``IN`` list goes, over chunks of ``values``."""
-        out: list[tuple[Any, ...]] = []
-        cursor = self._cursor()
-        try:
-            for part in _chunks(list(values), chunk):
-                cursor.execute(sql.format(marks=",".join([self.ph] * len(part))), tuple(part))
-                if cursor.description is not None:  # a DELETE returns no rows
-                    out += cursor.fetchall()
-        finally:
-            cursor.close()
-        return out
-
-    def insert(self, table: Any, rows: Sequence[tuple[Any, ...]]) -> None:
-        """``rows`` (``_ResultRow``s or ``_ReportRow``s: named tuples whose fields are the
-        table's columns, dates through ``day`` already) into ``table``."""
-        if not rows:
-            return
-        columns = type(rows[0])._fields  # type: ignore[attr-defined]
-        sql = (f"INSERT INTO {table.name} ({', '.join(columns)}) "
-               f"VALUES ({', '.join([self.ph] * len(columns))})")
-        cursor = self._cursor()
-        try:
-            cursor.executemany(sql, rows)
-        finally:
-            cursor.close()
-
-
-class _ReportRow(NamedTuple):
-    """A ``match_reports`` row (the fields are the columns)."""
-
-    report_key: str
-    carrier_naic: str | None
-    policy_number: str | None
-    transaction_type: str | None
-    policy_type: str | None
-    first_tried: date | str | None
-    report: str
-
-
-class _ResultRow(NamedTuple):
-    """A ``match_results`` row (the fields are the columns, ``id`` aside): a tuple, not a
-    dict, for the ~2 per report the stage writes and the hook copies onto the vehicles."""
-
-    report_key: str
-    position: int
-    vehicle_index: int | None
-    carrier_naic: str | None
-    policy_number: str | None
-    reported_vin: str | None
-    state: str
-    step: int | None
-    plate: str | None
-    vin: str | None
-    agreed: str
-    vin_distance: int | None
-    candidates: int
-    transaction_type: str | None
-    effective_date: date | str | None
-    expiration_date: date | str | None
-    cancellation_date: date | str | None
-    vehicle_transaction: str | None
-    vehicle_transaction_date: date | str | None
-    fleet: bool
-    tried_on: date | str | None
 
 
 # ``match_reports.report`` of a report that will not be matched again (see _keep_reports).
@@ -217,28 +118,6 @@ def _keep_reports(raw: _Raw, keys: Sequence[str], reports: Sequence[PolicyReport
                                f"WHERE report_key = {raw.ph}", docs)
         finally:
             cursor.close()
-
-
-def _tried(conn: Connection, keys: Sequence[str]) -> tuple[dict[str, date], set[str]]:
-    """The day each of these reports was first tried, and those stored without JSON."""
-    found: dict[str, date] = {}
-    without_doc: set[str] = set()
-    for key, day, has_doc in _Raw(conn).rows_in(
-            "SELECT report_key, first_tried, report <> '' FROM match_reports "
-            "WHERE report_key IN ({marks})", keys):
-        found[key] = date.fromisoformat(day) if isinstance(day, str) else day
-        if not has_doc:
-            without_doc.add(key)
-    return found, without_doc
-
-
-def _first_tried(conn: Connection, keys: Sequence[str]) -> dict[str, date]:
-    found: dict[str, date] = {}
-    for key, day in _Raw(conn).rows_in(
-            "SELECT report_key, first_tried FROM match_reports WHERE report_key IN ({marks})",
-            keys):
-        found[key] = date.fromisoformat(day) if isinstance(day, str) else day
-    return found
 
 
 def _result_rows(report: PolicyReport, results: list[MatchResult], tried_on: date | str | None,
