@@ -245,9 +245,10 @@ class Chunk(Sequence[PolicyBlock]):
     def _decode(self, item: str) -> PolicyBlock:
         state_id, start, segs = item.split(_GS, 2)
         first = int(start)
-        policy = tuple(
-            Segment(seg.split(_US), first + n) for n, seg in enumerate(segs.split(_RS))
-        )
+        # Segment(f, n) without the named tuple's Python-level __new__ (the reader's way).
+        new = tuple.__new__
+        policy = tuple([new(Segment, (seg.split(_US), n))
+                        for n, seg in enumerate(segs.split(_RS), first)])
         return PolicyBlock(insurer=self._insurer, state=self._states[int(state_id)],
                            policy=policy, **self._common)
 

@@ -34,6 +34,7 @@ from ._segment import Segment
 
 __all__ = ["RawPolicy", "SetHeading", "iter_policies", "iter_raw_policies"]
 
+_new = tuple.__new__  # Segment(f, n) without the named tuple's Python-level __new__
 # Inside a set, these end it: a set cut short is never accepted, what was gathered is dropped.
 _ENVELOPE = frozenset(("ST", "GE", "IEA", "GS", "ISA"))
 
@@ -78,8 +79,8 @@ class RawPolicy:
             group=h.group, transaction_set=h.transaction_set, set_start=h.set_start,
             report_date=h.report_date, submission_ref=h.submission_ref,
             insurer=self.insurer, state=self.state,
-            policy=tuple(Segment(t.split(sep), p) for t, p in zip(self.texts, positions,
-                                                                  strict=True)),
+            policy=tuple([_new(Segment, (t.split(sep), p))
+                          for t, p in zip(self.texts, positions, strict=True)]),
             syntax_rejected=self.syntax_errors is not None,
             syntax_errors=self.syntax_errors or (),
         )  # fmt: skip

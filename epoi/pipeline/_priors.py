@@ -13,6 +13,7 @@ finds is kept; only the others are normalised again.
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from collections.abc import Sequence
 
 from ..intake import Chunk
@@ -42,6 +43,8 @@ def answer_priors(
     by_policy: dict[tuple[str | None, str | None], list[PriorReport]] = {}
     for p in stored:
         by_policy.setdefault((p.carrier_naic, p.policy_number), []).append(p)
+    # Only a policy reported twice in the chunk has an earlier record here to know of.
+    seen = Counter((r.report.carrier_naic, r.report.policy_number) for r in first)
     out: list[NormalizedRecord] = []
     infos: list[PriorInfo] = []
     for n, rec in enumerate(first):
@@ -57,6 +60,8 @@ def answer_priors(
             rec = normalize(chunk[n], context=dataclasses.replace(context, prior=prior))
         out.append(rec)
         infos.append(info)
+        if seen[policy] < 2:
+            continue
         # What later records of this chunk must know of this one.
         by_policy.setdefault(policy, []).append(
             PriorReport(
