@@ -13,8 +13,9 @@ import argparse
 import pstats
 
 # Frames that only pass the call on: not where time goes.
-WRAPPERS = ("click/", "kombu/", "runpy", "epoi/__main__", "epoi/cli.py", "epoi/_cli_run.py",
-            "queues/_worker.py", "pipeline/_run.py", "builtins.exec", "sqlalchemy generated")
+WRAPPERS = ("click/", "kombu/", "runpy", "epoi/__main__", "epoi/cli/", "queues/_worker.py",
+            "pipeline/_run.py", "builtins.exec", "sqlalchemy generated", "<string>",
+            "cProfile", "importlib", "builtins.__import__")
 
 
 def main() -> None:
