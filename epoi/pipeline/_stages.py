@@ -80,12 +80,14 @@ __all__ = ["MatchHook", "Pipeline", "Progress", "no_matching"]
 _log = _logging.get_logger("epoi.pipeline")
 
 Clock = Callable[[], datetime]
-# Issue 5 fills this in with the cascade of ``epoi.matching``: called with the unit's
-# accepted (and warned) production records, rebuilt from the store with their insureds, whose
-# vehicles are ``pending``.  It runs inside the match unit's transaction: do the work on
-# ``session`` (or ``session.connection()``); on SQLite a second transaction would wait for
-# this one's write lock.  It must be idempotent per record (a unit may be redone after a
-# crash before its commit; then nothing of the first attempt was kept).
+# Issue 5 fills this in with the cascade of ``epoi.matching``: called with the unit's accepted
+# (and warned) production records, with their insureds, whose vehicles are ``pending`` (or not
+# yet set, for a hook whose ``sets_vehicle_states`` says it sets every one; a hook with a
+# ``preparer`` also gets ``prepared=``, what that worked out ahead). It runs inside the match
+# unit's transaction: do the work on ``session`` (or ``session.connection()``); on SQLite a
+# second transaction would wait for this one's write lock. It must be idempotent per record (a
+# unit may be redone after a crash before its commit; then nothing of the first attempt was
+# kept).
 MatchHook = Callable[[Session, Sequence[NormalizedRecord]], None]
 # Told how many policies were planned (parse) and then normalised (normalize).
 Progress = Callable[[str, int], None]
@@ -248,7 +250,7 @@ class Pipeline:
         now = self.clock()
         follow_ups: list[Envelope] = []
         with self.store.session() as session:
-            unit = unit_by_key(session, envelope.unit_id, lock=True)
+            unit = unit_by_key(session, envelope.unit_id, lock=True, payload=False)
             if unit is None or unit.state is UnitState.DONE:
                 return []  # another delivery of the unit committed first
             ids = store_records(

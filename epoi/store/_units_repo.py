@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, func, select, update
+from sqlalchemy import Table, func, null, select, update
 from sqlalchemy.orm import Session
 
 from ._records import UnitKind, UnitState, WorkUnit
@@ -77,10 +77,15 @@ class Unit:
 _UNIT_COLUMNS = tuple(_UNITS.c[name] for name in Unit.__slots__)
 
 
-def unit_by_key(session: Session, key: str, *, lock: bool = False) -> Unit | None:
+def unit_by_key(
+    session: Session, key: str, *, lock: bool = False, payload: bool = True
+) -> Unit | None:
     """The unit; ``lock`` takes its row lock (PostgreSQL) so that two workers handed the same
-    unit do it one after the other, the second finding it done."""
-    stmt = select(*_UNIT_COLUMNS).where(_UNITS.c.key == key)
+    unit do it one after the other, the second finding it done.  ``payload=False``: without
+    its payload (None), for a stage that has read it already."""
+    columns = _UNIT_COLUMNS if payload else tuple(
+        null() if c.name == "payload" else c for c in _UNIT_COLUMNS)
+    stmt = select(*columns).where(_UNITS.c.key == key)
     if lock:
         stmt = stmt.with_for_update()
     row = session.execute(stmt).one_or_none()
