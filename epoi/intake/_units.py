@@ -88,7 +88,7 @@ def _unsegs(items: list[Any]) -> tuple[Segment, ...]:
     return tuple(Segment(fields, position) for position, fields in items)
 
 
-def _context(first: PolicyBlock | SetHeading, insurer: Sequence[Segment]) -> dict[str, Any]:
+def _context(first: SetHeading, insurer: Sequence[Segment]) -> dict[str, Any]:
     return {
         "file": first.file,
         "interchange": first.interchange,

@@ -27,8 +27,8 @@ from ..schemas.verdict import FileVerdict
 from ._acks import AckDocument, AckEnvelope, ack_file_name, write_997, write_acks, write_ta1
 from ._batches import SetBatch, iter_batch_policies, plan_set_batches
 from ._codes import AK3_TEXT, AK4_TEXT, TA1_TEXT
-from ._options import PolicyBlock, ValidationOptions, resolve_workers
-from ._policies import RawPolicy, SetHeading, iter_policies, iter_raw_policies
+from ._options import PolicyBlock, SetHeading, ValidationOptions, resolve_workers
+from ._policies import RawPolicy, iter_policies, iter_raw_policies
 from ._reader import read_segments
 from ._segment import Delimiters, Segment
 

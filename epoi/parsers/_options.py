@@ -22,10 +22,8 @@ class ValidationOptions:
 
 
 @dataclass(frozen=True, slots=True)
-class PolicyBlock:
-    """One policy (HL level 4 loop with its vehicle HL loops) of an accepted transaction set,
-    with the context the transforms need.  Segments keep their file positions; subtract
-    ``set_start`` - 1 for the position within the transaction set (ST = 1)."""
+class SetHeading:
+    """What the policies of one accepted set share, up to its first HL."""
 
     file: str
     interchange: str  # ISA13
@@ -36,6 +34,15 @@ class PolicyBlock:
     set_start: int  # file position of the ST segment
     report_date: str  # BIG01 as sent
     submission_ref: str  # BIG02
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyBlock(SetHeading):
+    """One policy (HL level 4 loop with its vehicle HL loops) of an accepted transaction set,
+    with its set's heading and the loops the transforms need.  Segments keep their file
+    positions; subtract ``set_start`` - 1 for the position within the transaction set
+    (ST = 1)."""
+
     insurer: tuple = field(default=())  # segments of the HL level 1 loop
     state: tuple = field(default=())  # segments of the enclosing HL level 2 loop
     policy: tuple = field(default=())  # HL level 4 loop segments, then its level 5 loops in order

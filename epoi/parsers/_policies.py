@@ -28,7 +28,7 @@ from ..schemas.verdict import (
     Issue,
     TransactionSetVerdict,
 )
-from ._options import PolicyBlock
+from ._options import PolicyBlock, SetHeading
 from ._reader import SegmentReader
 from ._segment import Segment
 
@@ -37,21 +37,6 @@ __all__ = ["RawPolicy", "SetHeading", "iter_policies", "iter_raw_policies"]
 _new = tuple.__new__  # Segment(f, n) without the named tuple's Python-level __new__
 # Inside a set, these end it: a set cut short is never accepted, what was gathered is dropped.
 _ENVELOPE = frozenset(("ST", "GE", "IEA", "GS", "ISA"))
-
-
-@dataclass(frozen=True, slots=True)
-class SetHeading:
-    """What the policies of one accepted set share, up to its first HL."""
-
-    file: str
-    interchange: str  # ISA13
-    sender_id: str  # ISA06
-    test: bool  # ISA15 == "T"
-    group: str  # GS06
-    transaction_set: str  # ST02
-    set_start: int  # file position of the ST segment
-    report_date: str  # BIG01 as sent
-    submission_ref: str  # BIG02
 
 
 @dataclass(frozen=True, slots=True)

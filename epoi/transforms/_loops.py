@@ -289,6 +289,7 @@ def split(block: PolicyBlock, profile: Profile) -> PolicyLoops:
             kind, table = opens, sp.insured if opens == 1 else sp.vehicle
             by_id = table.by_id
             hits, values, start = [None] * table.groups, {}, i
+        # ``_read``'s matching, inlined: this loop runs for every segment of every policy.
         groups = by_id.get(seg_id)
         if groups is None:
             continue
