@@ -33,7 +33,7 @@ from ..store import (
     unit_by_key,
 )
 from ..transforms import EditContext, PriorInfo, normalize
-from ._priors import answer_priors
+from ._priors import ACCEPTED, answer_priors
 
 _log = _logging.get_logger("epoi.pipeline")
 
@@ -66,7 +66,6 @@ FirstPass = tuple[list[NormalizedRecord], list[PriorInfo], Any]
 # The match hook's ``preparer``: (connection, reports, today) -> what the hook takes back.
 MatchPreparer = Callable[[Connection, Sequence[PolicyReport], date], Any]
 
-_ACCEPTED = ("accepted", "warned")
 _CHILD_STORE: dict[str, Store] = {}
 
 
@@ -96,7 +95,7 @@ def _first_pass(url: str, settings: Settings, unit_key: str, today: date,
                                    set_id=set_id)  # fmt: skip
     prepared = None
     if preparer is not None and not test:
-        reports = [r.report for r in records if r.status in _ACCEPTED and not r.report.test]
+        reports = [r.report for r in records if r.status in ACCEPTED and not r.report.test]
         with store.session(readonly=True) as session:
             prepared = preparer(session.connection(), reports, today)
     return records, infos, prepared

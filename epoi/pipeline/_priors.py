@@ -21,9 +21,10 @@ from ..schemas.policy import NormalizedRecord
 from ..store import PriorReport
 from ..transforms import NOTHING_KNOWN, EditContext, PriorInfo, PriorLookup, normalize
 
-__all__ = ["answer_priors"]
+__all__ = ["ACCEPTED", "answer_priors"]
 
-_ACCEPTED = ("accepted", "warned")
+# The statuses of a record that counts as reported and goes on to be matched.
+ACCEPTED = ("accepted", "warned")
 
 
 def answer_priors(
@@ -88,7 +89,7 @@ def _prior_info(
     accepted = frozenset(
         (p.transaction_type, p.effective_date)
         for p in earlier
-        if p.status in _ACCEPTED and p.transaction_type and p.effective_date
+        if p.status in ACCEPTED and p.transaction_type and p.effective_date
     )
     return PriorInfo(accepted=accepted, reported=True)
 

@@ -73,7 +73,7 @@ from ..transforms import (
 )
 from ._handoff import _Handoff
 from ._prefetch import FirstPass, _context, _expected_naic, _Prefetch
-from ._priors import answer_priors
+from ._priors import ACCEPTED, answer_priors
 
 __all__ = ["MatchHook", "Pipeline", "Progress", "no_matching"]
 
@@ -92,7 +92,6 @@ MatchHook = Callable[[Session, Sequence[NormalizedRecord]], None]
 # Told how many policies were planned (parse) and then normalised (normalize).
 Progress = Callable[[str, int], None]
 
-_ACCEPTED = ("accepted", "warned")
 
 
 def no_matching(session: Session, records: Sequence[NormalizedRecord]) -> None:
@@ -258,7 +257,7 @@ class Pipeline:
             )
             finish_unit(session, unit.id, now=now)
             to_match: list[tuple[int, NormalizedRecord]] = []
-            if not ts.test and any(r.status in _ACCEPTED for r in records):
+            if not ts.test and any(r.status in ACCEPTED for r in records):
                 key = match_key(unit.key)
                 add_units(session, [UnitRecord(key, UnitKind.MATCH, unit.submission_id,
                                                set_id=ts.id)], now=now)  # fmt: skip
@@ -267,7 +266,7 @@ class Pipeline:
                 # ``reports_of_unit`` would find them, in the order they were inserted.
                 for r in records:
                     rid = ids.get(r.report.key.as_string())
-                    if rid is not None and r.status in _ACCEPTED and not r.report.test:
+                    if rid is not None and r.status in ACCEPTED and not r.report.test:
                         to_match.append((rid, r))
             note = self._handoff.note_chunk(ts.id, unit.key, records)
             done, total = count_chunk_done(session, ts.id)
@@ -391,7 +390,7 @@ class Pipeline:
                 reports = [
                     r
                     for r in (reports_of_unit(session, source.id) if source else [])
-                    if r.status in _ACCEPTED and not r.test
+                    if r.status in ACCEPTED and not r.test
                 ]
                 mark_vehicles_pending(session, [r.id for r in reports])
                 if self.match_hook is not no_matching:
