@@ -35,6 +35,9 @@ from ._segment import Segment
 __all__ = ["RawPolicy", "SetHeading", "iter_policies", "iter_raw_policies"]
 
 _new = tuple.__new__  # Segment(f, n) without the named tuple's Python-level __new__
+# The first two characters of every segment id the walk must look at inside a policy: HL,
+# SE and the envelope's (ST, GE, IEA, GS, ISA).
+_MARKS = frozenset(("HL", "SE", "ST", "GE", "IE", "GS", "IS"))
 # Inside a set, these end it: a set cut short is never accepted, what was gathered is dropped.
 _ENVELOPE = frozenset(("ST", "GE", "IEA", "GS", "ISA"))
 
@@ -171,11 +174,21 @@ def iter_raw_policies(
     ctx: _Set | None = None
     isa: list[str] = []
     n = 0  # the position of the segment in hand
+    # the open policy's texts while its segments follow each other at level 4 or 5: the
+    # fast path below appends to it
+    collecting: list[str] | None = None
     try:
         for batch in reader.batches():
             sep = reader.delimiters.element
             for text in batch:
                 n += 1
+                if collecting is not None:
+                    # Inside a policy's loops most segments are just its own: kept as they
+                    # are, unless their id may be one that ends or opens a loop or a set.
+                    if text[:2] not in _MARKS:
+                        collecting.append(text)
+                        continue
+                    collecting = None
                 sid = text.partition(sep)[0]
                 if ctx is not None:
                     if sid == "HL":
@@ -193,8 +206,10 @@ def iter_raw_policies(
                             ctx.state = [Segment(text.split(sep), n)]
                         elif level == "4":
                             ctx.open_policy(text, n)
+                            collecting = ctx.texts
                         elif level == "5" and ctx.start:
                             _append(ctx, text, n)
+                            collecting = ctx.texts if ctx.positions is None else None
                         else:
                             ctx.skip()
                         continue
@@ -208,6 +223,7 @@ def iter_raw_policies(
                         level = ctx.level
                         if level in ("4", "5") and ctx.start:
                             _append(ctx, text, n)
+                            collecting = ctx.texts if ctx.positions is None else None
                         elif level == "1":
                             ctx.insurer.append(Segment(text.split(sep), n))
                         elif level == "2":
