@@ -36,8 +36,11 @@ __all__ = ["MIN_POOL_BYTES", "PassOptions", "Rendered", "plan", "second_pass", "
 
 # Below this a file is normalized in the parent: the pass takes well under a second there.
 MIN_POOL_BYTES = 2 * 1024 * 1024
-# Batches per worker over the file (load balance), within these sizes.
-_BATCHES_PER_WORKER = 16
+# Batches per worker over the file (load balance), within these sizes.  Smaller batches
+# shorten the tail where one worker waits for the other, and the wait for the first: on
+# 200 k policies (100 sets) 16 a worker gave 25 batches and a 7.6 s pass, 64 gives 100 and
+# 7.1-7.2 s.
+_BATCHES_PER_WORKER = 64
 _MIN_BATCH_BYTES = 256 * 1024
 _MAX_BATCH_BYTES = 8 * 1024 * 1024
 _IN_FLIGHT_PER_WORKER = 2
