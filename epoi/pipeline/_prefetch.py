@@ -89,22 +89,20 @@ def _first_pass(url: str, settings: Settings, unit_key: str, today: date,
     records = [normalize(b, context=context) for b in chunk]
     policies = [(r.report.carrier_naic, r.report.policy_number) for r in records
                 if r.report.policy_number]
+    # One read of the store for both: the priors and the cascade see the same snapshot.
+    prepared = None
     with store.session(readonly=True) as session:
         stored = prior_reports(session, policies, test=test)
-    records, infos = answer_priors(chunk, records, context, stored, submission_id=sub.id,
-                                   set_id=set_id)  # fmt: skip
-    prepared = None
-    if preparer is not None and not test:
-        reports = [r.report for r in records if r.status in ACCEPTED and not r.report.test]
-        with store.session(readonly=True) as session:
+        records, infos = answer_priors(chunk, records, context, stored, submission_id=sub.id,
+                                       set_id=set_id)  # fmt: skip
+        if preparer is not None and not test:
+            reports = [r.report for r in records if r.status in ACCEPTED and not r.report.test]
             prepared = preparer(session.connection(), reports, today)
     return records, infos, prepared
 
 
 def _ready() -> None:
-    """A worker's first task: importing this module imported what a first pass needs; the
-    collector is set for batch work (``epoi._gc``)."""
-    tune_for_batch()
+    """A worker's first task: importing this module imported what a first pass needs."""
 
 
 class _Prefetch:
@@ -145,7 +143,9 @@ class _Prefetch:
 
     def _start(self) -> None:
         if self._pool is None and not self._broken:
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"))
+            # Every worker's collector is set for batch work (``epoi._gc``) as it starts.
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"),
+                                             initializer=tune_for_batch)
             try:
                 for _ in range(self.workers):
                     self._pool.submit(_ready)
