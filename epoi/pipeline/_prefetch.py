@@ -15,6 +15,7 @@ from datetime import date, datetime
 from multiprocessing import get_context
 from typing import Any
 
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
@@ -57,12 +58,15 @@ def _context(
     return dataclasses.replace(base, expected_naic=naic_of(chunk.sender_id))
 
 
-# A worker's pass over a unit: its records, and what each record's E110/E111 were answered
-# with (``_priors.answer_priors``).
 # A worker's pass over a unit: its records, what each record's E110/E111 were answered
 # with (``_priors.answer_priors``), and the match hook's cascade of its accepted production
 # records worked out ahead (``MatchPreparer``; None without one).
 FirstPass = tuple[list[NormalizedRecord], list[PriorInfo], Any]
+# How a worker's records cross to the pipeline's process: one JSON document written and read
+# by pydantic-core (about half the cost of pickling the models on the worker's side, less on
+# this side too; pickle walks every model's state dict in Python).  Read back, each record is
+# validated again: equal to the worker's, field by field.
+_RECORDS = TypeAdapter(list[NormalizedRecord])
 # The match hook's ``preparer``: (connection, reports, today) -> what the hook takes back.
 MatchPreparer = Callable[[Connection, Sequence[PolicyReport], date], Any]
 
@@ -70,7 +74,7 @@ _CHILD_STORE: dict[str, Store] = {}
 
 
 def _first_pass(url: str, settings: Settings, unit_key: str, today: date,
-                preparer: MatchPreparer | None = None) -> FirstPass | None:
+                preparer: MatchPreparer | None = None) -> tuple[bytes, list[PriorInfo], Any] | None:
     """In a worker process: the unit's policies normalised, E110/E111 answered and the
     match cascade worked out from the store as it is now (it is only read).  None when the
     unit is done or gone."""
@@ -98,7 +102,7 @@ def _first_pass(url: str, settings: Settings, unit_key: str, today: date,
         if preparer is not None and not test:
             reports = [r.report for r in records if r.status in ACCEPTED and not r.report.test]
             prepared = preparer(session.connection(), reports, today)
-    return records, infos, prepared
+    return _RECORDS.dump_json(records), infos, prepared
 
 
 def _ready() -> None:
@@ -189,14 +193,20 @@ class _Prefetch:
         except Exception:  # noqa: BLE001 - a worker that failed: this process does the unit
             _log.warning("prefetch_failed", unit=unit_key)
             return None
-        if done is None or day != today or len(done[0]) != len(chunk):
+        if done is None or day != today:
             return None
-        records = done[0]
+        try:
+            records = _RECORDS.validate_json(done[0])
+        except ValidationError:  # never seen: a record the schema would not take back
+            _log.warning("prefetch_unreadable", unit=unit_key)
+            return None
+        if len(records) != len(chunk):
+            return None
         for n, rec in enumerate(records):
             if rec.report.key.policy_position != chunk.policy_position(n):
                 return None
         self.used += 1
-        return done
+        return records, done[1], done[2]
 
     def close(self) -> None:
         with self._lock:
