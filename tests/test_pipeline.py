@@ -379,7 +379,8 @@ def test_records_in_hand_and_records_read_back_give_the_same_results(world, tmp_
     hand; a unit redone after a crash (or on another worker) reads them from the store.
     Both ways, with the first pass of normalize (and the match cascade) done ahead in a
     worker process, and with that worker killed half-way, give the same error returns, byte
-    for byte, and the same vehicle states."""
+    for byte, and the same vehicle states; and so does matching in the normalize unit's own
+    transaction (a worker that does both stages), which publishes no match unit."""
     from epoi.matching import (
         MatchCounts,
         load_registrations,
@@ -389,7 +390,7 @@ def test_records_in_hand_and_records_read_back_give_the_same_results(world, tmp_
 
     outputs = []
     ways = (("in-hand", True, 0), ("read-back", False, 0), ("workers", True, 1),
-            ("workers-killed", True, 1))
+            ("workers-killed", True, 1), ("inline", True, 1))
     for name, keep, workers in ways:
         home = tmp_path / name
         st = Store(f"sqlite:///{tmp_path / (name + '.db')}")
@@ -423,10 +424,22 @@ def test_records_in_hand_and_records_read_back_give_the_same_results(world, tmp_
                         for process in pipeline._prefetch._pool._processes.values():
                             process.kill()
                         killed = True
+                    if name == "inline":
+                        assert pipeline.normalize(n_env, match_inline=True) == []
+                        continue
                     for m_env in pipeline.normalize(n_env):
                         taken += m_env.unit_id in pipeline._handoff._match
                         pipeline.match(m_env)
-            assert (taken > 0) is keep
+            if name == "inline":
+                assert counts.prepared == counts.reports > 0
+                with st.session(readonly=True) as s:
+                    match_units = s.execute(sa.select(WorkUnit.state)
+                                            .where(WorkUnit.kind == "match")).scalars().all()
+                    lineage = {str(x) for x in s.scalars(sa.select(Submission.state))}
+                assert match_units and set(match_units) == {UnitState.DONE}
+                assert lineage == {"matched"}
+            else:
+                assert (taken > 0) is keep
             if name == "workers":
                 # every unit's first pass, and its cascade, came from the worker
                 assert pipeline._prefetch is not None and pipeline._prefetch.used >= 6
@@ -438,8 +451,9 @@ def test_records_in_hand_and_records_read_back_give_the_same_results(world, tmp_
             pipeline.close()
         outputs.append(_outputs(st, home))
         st.dispose()
-    (files_a, states_a), (files_b, states_b), (files_c, states_c), (files_d, states_d) = outputs
-    assert files_a == files_b == files_c == files_d
+    ((files_a, states_a), (files_b, states_b), (files_c, states_c), (files_d, states_d),
+     (files_e, states_e)) = outputs
+    assert files_a == files_b == files_c == files_d == files_e
     assert len([f for f in files_a if ".811." in f]) >= 3
-    assert states_c == states_d == states_a
+    assert states_c == states_d == states_e == states_a
     assert states_a == states_b and {s for *_k, s in states_a} >= {"matched", None}

@@ -152,9 +152,17 @@ class Pipeline:
     def handlers(
         self, stages: Iterable[Kind] = ("parse", "normalize", "match")
     ) -> dict[Kind, Handler]:
+        stages = list(stages)
+        # A worker that does both stages matches a unit's records in the normalize unit's
+        # own transaction: no match message, no second commit (``normalize``).
+        inline = "match" in stages
+
+        def normalize(envelope: Envelope) -> list[Envelope]:
+            return self.normalize(envelope, match_inline=inline)
+
         table: Mapping[Kind, Callable[[Envelope], list[Envelope]]] = {
             "parse": self.parse,
-            "normalize": self.normalize,
+            "normalize": normalize,
             "match": self.match,
         }
         return {kind: self._recording(table[kind]) for kind in stages}
@@ -226,7 +234,11 @@ class Pipeline:
 
     # -- normalize ------------------------------------------------------------------------
 
-    def normalize(self, envelope: Envelope) -> list[Envelope]:
+    def normalize(self, envelope: Envelope, *, match_inline: bool = False) -> list[Envelope]:
+        """A normalize unit: its records normalised, stored and acknowledged in the set's
+        error return; their match follows in a match unit, or, ``match_inline``, in this
+        unit's transaction (its match unit is then stored done): the same work and the same
+        writes, in one commit and without a message."""
         with self.store.session(readonly=True) as session:
             unit = unit_by_key(session, envelope.unit_id)
             if unit is None:
@@ -260,14 +272,18 @@ class Pipeline:
             if not ts.test and any(r.status in ACCEPTED for r in records):
                 key = match_key(unit.key)
                 add_units(session, [UnitRecord(key, UnitKind.MATCH, unit.submission_id,
-                                               set_id=ts.id)], now=now)  # fmt: skip
-                follow_ups.append(Envelope.of("match", key))
+                                               set_id=ts.id)], now=now,
+                          state=UnitState.DONE if match_inline else UnitState.QUEUED)
                 # What the match unit takes: this unit's own accepted production rows, as
                 # ``reports_of_unit`` would find them, in the order they were inserted.
                 for r in records:
                     rid = ids.get(r.report.key.as_string())
                     if rid is not None and r.status in ACCEPTED and not r.report.test:
                         to_match.append((rid, r))
+                if match_inline:
+                    self._match_in_hand(session, to_match, prepared)
+                else:
+                    follow_ups.append(Envelope.of("match", key))
             note = self._handoff.note_chunk(ts.id, unit.key, records)
             done, total = count_chunk_done(session, ts.id)
             if done == total:
@@ -376,15 +392,7 @@ class Pipeline:
             in_hand, prepared = self._handoff.take(envelope.unit_id)
             if in_hand is not None:
                 # Normalised and committed by this process: the records are those stored.
-                # A hook that writes every vehicle's state makes ``pending`` first a second
-                # write of each vehicle row, overwritten in the same transaction.
-                if not _sets_vehicle_states(self.match_hook):
-                    mark_vehicles_pending(session, [rid for rid, _r in in_hand])
-                if prepared is not None:
-                    self.match_hook(session, [r for _rid, r in in_hand],
-                                    prepared=prepared)  # type: ignore[call-arg]
-                elif self.match_hook is not no_matching:
-                    self.match_hook(session, [r for _rid, r in in_hand])
+                self._match_in_hand(session, in_hand, prepared)
             else:
                 source = unit_by_key(session, source_of_match_key(envelope.unit_id))
                 reports = [
@@ -402,6 +410,22 @@ class Pipeline:
                 _advance(session, unit.submission_id, SubmissionState.NORMALISED,
                          SubmissionState.MATCHED)  # fmt: skip
         return []
+
+
+    def _match_in_hand(
+        self, session: Session, in_hand: Sequence[tuple[int, NormalizedRecord]], prepared: object
+    ) -> None:
+        """Match the records this process stored (row id, record) in ``session``'s
+        transaction, with the cascade worked out ahead when there is one."""
+        # A hook that writes every vehicle's state makes ``pending`` first a second write of
+        # each vehicle row, overwritten in the same transaction.
+        if not _sets_vehicle_states(self.match_hook):
+            mark_vehicles_pending(session, [rid for rid, _r in in_hand])
+        if prepared is not None:
+            self.match_hook(session, [r for _rid, r in in_hand],
+                            prepared=prepared)  # type: ignore[call-arg]
+        elif self.match_hook is not no_matching:
+            self.match_hook(session, [r for _rid, r in in_hand])
 
 
 # -- helpers ---------------------------------------------------------------------------------

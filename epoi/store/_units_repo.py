@@ -28,15 +28,17 @@ class UnitRecord:
     payload: str | None = None
 
 
-def add_units(session: Session, units: Sequence[UnitRecord], *, now: datetime) -> None:
-    """Record units as queued; a unit whose key exists already is left as it is."""
+def add_units(session: Session, units: Sequence[UnitRecord], *, now: datetime,
+              state: UnitState = UnitState.QUEUED) -> None:
+    """Record units as queued (or ``state``: a unit done in the transaction that records it);
+    a unit whose key exists already is left as it is."""
     rows = [
         {
             "key": u.key,
             "kind": u.kind,
             "submission_id": u.submission_id,
             "set_id": u.set_id,
-            "state": UnitState.QUEUED,
+            "state": state,
             "attempts": 0,
             "policies": u.policies,
             "payload": u.payload,
