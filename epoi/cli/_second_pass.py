@@ -29,7 +29,7 @@ from ..parsers import (
     resolve_workers,
 )
 from ..schemas.verdict import FileVerdict, TransactionSetVerdict
-from ..transforms import EditContext, merged_sets, normalize
+from ..transforms import EditContext, check, merged_sets
 
 __all__ = ["MIN_POOL_BYTES", "PassOptions", "Rendered", "plan", "second_pass", "set_json",
            "set_text"]
@@ -85,7 +85,7 @@ def set_text(ts: TransactionSetVerdict) -> str:
 def _rendered(verdict: FileVerdict, blocks: Iterable[PolicyBlock],
               opts: PassOptions) -> Iterator[Rendered]:
     context = opts.context()
-    records = (normalize(b, context=context) for b in blocks)
+    records = (check(b, context=context) for b in blocks)
     render = set_json if opts.as_json else set_text
     cap = opts.settings.max_errors_per_set
     for _, _, ts in merged_sets(verdict, records, max_errors_per_set=cap):
