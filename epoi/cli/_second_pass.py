@@ -1,5 +1,6 @@
-"""``epoi validate``'s second pass: every accepted policy normalized and its business edits
-merged into its set (``transforms.merged_sets``), each set rendered as the command prints it.
+"""``epoi validate``'s second pass: every accepted policy's business edits (``transforms.check``:
+``normalize``'s findings, without building the report the command never prints) merged into
+its set (``transforms.merged_sets``), each set rendered as the command prints it.
 
 This is most of the command's time, so a large file is cut into batches of whole sets
 (``parsers.plan_set_batches``) that worker processes read, normalize and render on their own;
