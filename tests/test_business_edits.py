@@ -11,7 +11,7 @@ import pytest
 
 from _transforms_edi import fixture, policy_blocks
 from epoi.config import Settings
-from epoi.transforms import CATALOGUE, EditContext, PriorInfo, normalize
+from epoi.transforms import CATALOGUE, EditContext, PriorInfo, check, normalize
 
 CLEAN = fixture("clean_policy.x12")
 CONTEXT = EditContext(
@@ -236,3 +236,48 @@ def test_as_issue_carries_code_and_location():
     assert (issue.code, issue.policy_number, issue.segment_position, issue.element) == (
         "E204", "PA1234567", 20, "VEH02"
     )
+
+
+def _same_findings(block, context: EditContext) -> None:
+    """``check`` (``epoi validate``) finds what ``normalize`` finds, for the same block."""
+    record, checked = normalize(block, context=context), check(block, context=context)
+    assert checked.errors == record.errors
+    assert checked.status == record.status
+    assert checked.report.policy_number == record.report.policy_number
+    key = checked.report.key
+    assert (key.interchange, key.group, key.transaction_set) == (
+        record.report.key.interchange, record.report.key.group, record.report.key.transaction_set)
+
+
+@pytest.mark.parametrize(("code", "faults", "changes", "where"), CASES)
+def test_check_finds_what_normalize_finds(code, faults, changes, where):
+    (block,) = policy_blocks(_plant(*faults))
+    _same_findings(block, replace(CONTEXT, **changes))
+
+
+@pytest.mark.parametrize("name", ["messy_policies.x12", "mixed_set.x12", "clean_policy.x12"])
+def test_check_finds_what_normalize_finds_on_the_fixtures(name):
+    for block in policy_blocks(fixture(name)):
+        _same_findings(block, CONTEXT)
+
+
+def test_check_finds_what_normalize_finds_on_the_samples():
+    """Every policy of the samples and of the test fixtures as ``epoi validate`` reads them
+    (accepted sets, syntax-rejected policies among them: E100)."""
+    from pathlib import Path
+
+    from epoi.parsers import iter_policies, validate
+
+    root = Path(__file__).parent
+    files = [*sorted((root.parent / "sample_edi").glob("*.x12")),
+             *sorted((root / "fixtures").glob("*/*.x12"))]
+    context = replace(CONTEXT, expected_naic=None)
+    seen = 0
+    for path in files:
+        with path.open("rb") as stream:
+            verdict = validate(stream, name=path.name)
+        with path.open("rb") as stream:
+            for block in iter_policies(stream, verdict, name=path.name):
+                _same_findings(block, context)
+                seen += 1
+    assert seen > 100

@@ -124,3 +124,30 @@ def test_the_plan_encodes_from_the_file_texts_the_payload_the_blocks_give(tmp_pa
                 assert text == encode_chunk([r.block() for r in part]), path
                 forms.add(text[0])
     assert forms == {"2", "{"}  # both payload forms were made
+
+
+def test_a_block_made_straight_from_the_walk_is_the_raw_policys_block():
+    """``iter_policies`` makes each block without a ``RawPolicy`` in between: the same block,
+    also for a policy whose segments do not follow each other (``positions``) and for one
+    rejected for its syntax with or without the detail."""
+    from epoi.parsers._options import SetHeading
+    from epoi.parsers._policies import _Set
+
+    heading = SetHeading(file="f.x12", interchange="1", sender_id="S", test=False, group="2",
+                         transaction_set="0001", set_start=3, report_date="", submission_ref="")
+    for rejected in ({}, {7: []}, {7: ["an issue"]}):
+        for gap in (False, True):
+            blocks = []
+            for take in (_Set.take, _Set.take_block):
+                ctx = _Set(heading=heading, separator="*", rejected=dict(rejected))  # type: ignore[arg-type]
+                ctx.open_policy("HL*3*2*4*1", 9)
+                ctx.texts.append("REF*IG*P1")
+                if gap:
+                    ctx.skip()
+                    ctx.positions.append(12)  # type: ignore[union-attr]
+                    ctx.texts.append("HL*4*3*5*0")
+                out = take(ctx)
+                blocks.append(out.block() if take is _Set.take else out)  # type: ignore[union-attr]
+            assert blocks[0] == blocks[1]
+            assert blocks[1].syntax_rejected == bool(rejected)
+            assert [s.position for s in blocks[1].policy] == ([9, 10, 12] if gap else [9, 10])

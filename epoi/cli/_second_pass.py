@@ -1,5 +1,6 @@
-"""``epoi validate``'s second pass: every accepted policy normalized and its business edits
-merged into its set (``transforms.merged_sets``), each set rendered as the command prints it.
+"""``epoi validate``'s second pass: every accepted policy's business edits (``transforms.check``:
+``normalize``'s findings, without building the report the command never prints) merged into
+its set (``transforms.merged_sets``), each set rendered as the command prints it.
 
 This is most of the command's time, so a large file is cut into batches of whole sets
 (``parsers.plan_set_batches``) that worker processes read, normalize and render on their own;
@@ -29,7 +30,7 @@ from ..parsers import (
     resolve_workers,
 )
 from ..schemas.verdict import FileVerdict, TransactionSetVerdict
-from ..transforms import EditContext, merged_sets, normalize
+from ..transforms import EditContext, check, merged_sets
 
 __all__ = ["MIN_POOL_BYTES", "PassOptions", "Rendered", "plan", "second_pass", "set_json",
            "set_text"]
@@ -85,7 +86,7 @@ def set_text(ts: TransactionSetVerdict) -> str:
 def _rendered(verdict: FileVerdict, blocks: Iterable[PolicyBlock],
               opts: PassOptions) -> Iterator[Rendered]:
     context = opts.context()
-    records = (normalize(b, context=context) for b in blocks)
+    records = (check(b, context=context) for b in blocks)
     render = set_json if opts.as_json else set_text
     cap = opts.settings.max_errors_per_set
     for _, _, ts in merged_sets(verdict, records, max_errors_per_set=cap):

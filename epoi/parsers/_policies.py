@@ -16,8 +16,9 @@ and the current policy (HL level 4 with its level 5 loops) are held.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import count, repeat
 from typing import BinaryIO, TypeVar
 
 from ..errors import InputError
@@ -59,16 +60,18 @@ class RawPolicy:
 
     def block(self) -> PolicyBlock:
         """The policy split into segments."""
-        sep = self.separator
-        positions = self.positions or range(self.start, self.start + len(self.texts))
+        # Segment((text.split(sep), position)) for each text, iterated in C (map, zip):
+        # this runs for every segment of every policy ``epoi validate`` reads again
+        fields = map(str.split, self.texts, repeat(self.separator))
+        pairs = (zip(fields, count(self.start)) if self.positions is None
+                 else zip(fields, self.positions, strict=True))
         h = self.heading
         return PolicyBlock(
             file=h.file, interchange=h.interchange, sender_id=h.sender_id, test=h.test,
             group=h.group, transaction_set=h.transaction_set, set_start=h.set_start,
             report_date=h.report_date, submission_ref=h.submission_ref,
             insurer=self.insurer, state=self.state,
-            policy=tuple([_new(Segment, (t.split(sep), p))
-                          for t, p in zip(self.texts, positions, strict=True)]),
+            policy=tuple(map(_new, repeat(Segment), pairs)),
             syntax_rejected=self.syntax_errors is not None,
             syntax_errors=self.syntax_errors or (),
         )  # fmt: skip
@@ -77,10 +80,10 @@ class RawPolicy:
 def iter_policies(
     stream: BinaryIO, verdict: FileVerdict, *, name: str, max_segment_length: int = 4096
 ) -> Iterator[PolicyBlock]:
-    """Yield one ``PolicyBlock`` per policy (HL level 4) of every accepted set, in file order."""
-    for raw in iter_raw_policies(stream, verdict, name=name,
-                                 max_segment_length=max_segment_length):  # fmt: skip
-        yield raw.block()
+    """Yield one ``PolicyBlock`` per policy (HL level 4) of every accepted set, in file order
+    (``iter_raw_policies``' policies, split: each block is ``RawPolicy.block``'s, made
+    without the ``RawPolicy`` in between)."""
+    return _walk(stream, verdict, name, max_segment_length, _Set.take_block)
 
 
 @dataclass(slots=True)
@@ -139,6 +142,28 @@ class _Set:
         self.start, self.texts = 0, []
         return out
 
+    def take_block(self) -> PolicyBlock | None:
+        """The policy being read, closed and split (``take().block()``); None when none is
+        open."""
+        if not self.start:
+            return None
+        h = self.heading
+        errors = self.rejected.get(self.start - h.set_start + 1)
+        fields = map(str.split, self.texts, repeat(self.separator))
+        pairs = (zip(fields, count(self.start)) if self.positions is None
+                 else zip(fields, self.positions, strict=True))
+        out = PolicyBlock(
+            file=h.file, interchange=h.interchange, sender_id=h.sender_id, test=h.test,
+            group=h.group, transaction_set=h.transaction_set, set_start=h.set_start,
+            report_date=h.report_date, submission_ref=h.submission_ref,
+            insurer=self.insurer_loop, state=self.state_loop,
+            policy=tuple(map(_new, repeat(Segment), pairs)),
+            syntax_rejected=errors is not None,
+            syntax_errors=tuple(errors) if errors else (),
+        )  # fmt: skip
+        self.start, self.texts = 0, []
+        return out
+
     def skip(self) -> None:
         """A segment of no loop that is read: the open policy's segments no longer follow
         each other."""
@@ -155,6 +180,7 @@ def _rejected(ts: TransactionSetVerdict) -> dict[int, list[Issue]]:
 
 
 _T = TypeVar("_T")
+_P = TypeVar("_P", RawPolicy, PolicyBlock)
 
 
 def _nth(items: Sequence[_T], n: int) -> _T | None:
@@ -165,6 +191,15 @@ def iter_raw_policies(
     stream: BinaryIO, verdict: FileVerdict, *, name: str, max_segment_length: int = 4096
 ) -> Iterator[RawPolicy]:
     """Yield one ``RawPolicy`` per policy (HL level 4) of every accepted set, in file order."""
+    return _walk(stream, verdict, name, max_segment_length, _Set.take)
+
+
+def _walk(
+    stream: BinaryIO, verdict: FileVerdict, name: str, max_segment_length: int,
+    take: Callable[[_Set], _P | None],
+) -> Iterator[_P]:
+    """The file's accepted policies, each as ``take`` closes it (a ``RawPolicy`` or a
+    ``PolicyBlock``)."""
     reader = SegmentReader(stream, max_segment_length=max_segment_length)
     ix_n = -1
     ix: InterchangeVerdict | None = None
@@ -195,7 +230,7 @@ def iter_raw_policies(
                         f = text.split(sep, 4)
                         level = f[3] if len(f) > 3 else ""
                         if level in ("1", "2", "4"):
-                            raw = ctx.take()
+                            raw = take(ctx)
                             if raw is not None:
                                 yield raw
                         ctx.level = level
@@ -214,7 +249,7 @@ def iter_raw_policies(
                             ctx.skip()
                         continue
                     if sid == "SE":
-                        raw = ctx.take()
+                        raw = take(ctx)
                         if raw is not None:
                             yield raw
                         ctx = None

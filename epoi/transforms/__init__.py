@@ -4,7 +4,8 @@ comes in through ``EditContext.prior``.
 
 Public API:
 
-- ``normalize(block, *, context) -> NormalizedRecord``
+- ``normalize(block, *, context) -> NormalizedRecord``; ``check(block, *, context) -> Checked``:
+  the same errors and status without the report (``epoi validate``)
 - ``EditContext`` (``EditContext.from_settings(...)``), ``PriorInfo``, ``nothing_known``
 - ``write_error_return(sets, *, envelope) -> str`` with ``ReturnSet``, ``ReturnEnvelope``
 - ``Profile``, ``FieldRule``, ``REFERENCE_PROFILE``: the field mapping as data
@@ -18,12 +19,13 @@ from __future__ import annotations
 from ._context import NOTHING_KNOWN, EditContext, PriorInfo, PriorLookup, nothing_known
 from ._edits import CATALOGUE, EditRule
 from ._error_return import ReturnEnvelope, ReturnSet, write_error_return
-from ._normalize import normalize
+from ._normalize import Checked, check, normalize
 from ._profile import REFERENCE_PROFILE, FieldRule, Profile
 from ._verdict import merge_business_edits, merged_sets
 
 __all__ = [
     "CATALOGUE",
+    "Checked",
     "NOTHING_KNOWN",
     "REFERENCE_PROFILE",
     "EditContext",
@@ -34,6 +36,7 @@ __all__ = [
     "Profile",
     "ReturnEnvelope",
     "ReturnSet",
+    "check",
     "merge_business_edits",
     "merged_sets",
     "normalize",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from itertools import repeat
 
 from ..parsers import PolicyBlock, Segment
@@ -10,7 +11,8 @@ from . import _values as v
 from ._loops import Loop, PolicyLoops
 from ._profile import Profile
 
-__all__ = ["build_report", "set_position"]
+__all__ = ["InsuredFacts", "ReportFacts", "VehicleFacts", "build_report", "report_facts",
+           "set_position"]
 
 
 def set_position(segment: Segment | None, block: PolicyBlock) -> int | None:
@@ -144,3 +146,82 @@ def build_report(block: PolicyBlock, loops: PolicyLoops, profile: Profile) -> Po
         },
     })
     return report
+
+
+# What the business edits read of a report, without the report (``epoi validate`` prints the
+# findings, never the report: validating the nested mapping into models was a sixth of its
+# second pass).  Each value is the very expression ``build_report`` puts in its mapping, which
+# pydantic keeps as given (the right types, no coercion), so the edits see the same values.
+
+
+class InsuredFacts:
+    __slots__ = ("date_of_birth", "licence_number", "licence_state", "name")
+    name: str | None
+    licence_number: str | None
+    licence_state: str | None
+    date_of_birth: date | None
+
+    def __init__(self, loop: Loop) -> None:
+        get, text = loop.values.get, v.text
+        # ``Insured.name``: the organisation's name or the last name, both from "name"
+        self.name = text(get("name", ""))
+        self.licence_number = text(get("licence_number", ""))
+        self.licence_state = text(get("licence_state", ""))
+        self.date_of_birth = v.parse_ccyymmdd(get("date_of_birth", ""))
+
+
+class VehicleFacts:
+    __slots__ = ("make", "model_year", "vin")
+    vin: str | None
+    model_year: int | None
+    make: str | None
+
+    def __init__(self, loop: Loop) -> None:
+        get = loop.values.get
+        self.vin = v.vin(get("vin", ""))
+        self.model_year = v.year(get("model_year", ""))
+        self.make = v.text(get("make", ""))
+
+
+class ReportFacts:
+    """A report's fields the business edits read, and its set's identity (``interchange``,
+    ``group``, ``transaction_set``; ``key`` is the object itself) for ``merged_sets``."""
+
+    __slots__ = ("cancellation_date", "carrier_naic", "effective_date", "expiration_date",
+                 "group", "insureds", "interchange", "jurisdiction", "policy_number",
+                 "policy_type", "transaction_set", "transaction_type", "vehicles")
+    carrier_naic: str | None
+    jurisdiction: str | None
+    policy_number: str | None
+    transaction_type: str | None
+    policy_type: str | None
+    effective_date: date | None
+    expiration_date: date | None
+    cancellation_date: date | None
+    insureds: tuple[InsuredFacts, ...]
+    vehicles: tuple[VehicleFacts, ...]
+    interchange: str
+    group: str
+    transaction_set: str
+
+    @property
+    def key(self) -> ReportFacts:
+        return self
+
+
+def report_facts(block: PolicyBlock, loops: PolicyLoops, profile: Profile) -> ReportFacts:
+    """``build_report``'s values that the business edits read, unvalidated."""
+    get, text, ccyymmdd = loops.policy.values.get, v.text, v.parse_ccyymmdd
+    f = ReportFacts()
+    _, _, f.carrier_naic, _, f.jurisdiction = _head(loops)
+    f.policy_number = text(get("policy_number", ""))
+    f.transaction_type = text(get("transaction_type", ""))
+    f.policy_type = text(get("policy_type", ""))
+    f.effective_date = ccyymmdd(get("effective_date", ""))
+    f.expiration_date = ccyymmdd(get("expiration_date", ""))
+    f.cancellation_date = ccyymmdd(get("cancellation_date", ""))
+    f.insureds = tuple(map(InsuredFacts, loops.insureds))
+    f.vehicles = tuple(map(VehicleFacts, loops.vehicles))
+    f.interchange, f.group, f.transaction_set = (
+        block.interchange, block.group, block.transaction_set)
+    return f

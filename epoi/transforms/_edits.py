@@ -17,12 +17,15 @@ from types import MappingProxyType
 
 from ..parsers import AK3_TEXT, AK4_TEXT, PolicyBlock, Segment
 from ..schemas import vin as vin_rules
-from ..schemas.policy import BusinessError, Level, PolicyReport, Severity
-from ._build import set_position
+from ..schemas.policy import BusinessError, Insured, Level, PolicyReport, Severity, Vehicle
+from ._build import InsuredFacts, ReportFacts, VehicleFacts, set_position
 from ._context import EditContext, PriorInfo
 from ._loops import Loop, PolicyLoops
 
-__all__ = ["CATALOGUE", "EditRule", "run_edits"]
+__all__ = ["CATALOGUE", "EditRule", "Report", "run_edits"]
+
+# the report, or only what the edits read of it (``epoi validate``)
+Report = PolicyReport | ReportFacts
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +125,7 @@ def _age(born: date, today: date) -> int:
     return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
 
 
-def _insurer(loops: PolicyLoops, report: PolicyReport, ctx: EditContext, out: _Findings) -> None:
+def _insurer(loops: PolicyLoops, report: Report, ctx: EditContext, out: _Findings) -> None:
     naic, insurer = report.carrier_naic, loops.insurer
     if not naic:
         out.add("E001", "NAIC company code missing", _where(insurer, "carrier_naic"))
@@ -136,7 +139,7 @@ def _insurer(loops: PolicyLoops, report: PolicyReport, ctx: EditContext, out: _F
         )
 
 
-def _policy(loops: PolicyLoops, report: PolicyReport, ctx: EditContext, out: _Findings) -> None:
+def _policy(loops: PolicyLoops, report: Report, ctx: EditContext, out: _Findings) -> None:
     profile, policy = ctx.profile, loops.policy
     ttype, ptype = report.transaction_type, report.policy_type
     if not report.policy_number:
@@ -209,12 +212,13 @@ def _policy(loops: PolicyLoops, report: PolicyReport, ctx: EditContext, out: _Fi
     _late(loops, report, ctx, out)
 
 
-def _insureds(loops: PolicyLoops, report: PolicyReport, ctx: EditContext, out: _Findings) -> None:
+def _insureds(loops: PolicyLoops, report: Report, ctx: EditContext, out: _Findings) -> None:
     profile = ctx.profile
     if not loops.insureds:
         out.add("E107", "no insured name", (loops.policy.first, None))
     # The report's insureds were built one per loop (``build_report``): the same length.
-    for loop, insured in zip(loops.insureds, report.insureds, strict=True):
+    insureds: tuple[Insured | InsuredFacts, ...] = report.insureds
+    for loop, insured in zip(loops.insureds, insureds, strict=True):
         if not insured.name:
             out.add("E107", "insured name missing", _where(loop, "name"))
         if loop.has("date_of_birth"):
@@ -241,7 +245,7 @@ def _insureds(loops: PolicyLoops, report: PolicyReport, ctx: EditContext, out: _
                 )
 
 
-def _late(loops: PolicyLoops, report: PolicyReport, ctx: EditContext, out: _Findings) -> None:
+def _late(loops: PolicyLoops, report: Report, ctx: EditContext, out: _Findings) -> None:
     profile, ttype = ctx.profile, report.transaction_type
     received = ctx.received_at.date()
     if ttype in profile.new_coverage_types and report.effective_date:
@@ -265,11 +269,12 @@ def _late(loops: PolicyLoops, report: PolicyReport, ctx: EditContext, out: _Find
             )
 
 
-def _vehicles(loops: PolicyLoops, report: PolicyReport, ctx: EditContext, out: _Findings) -> None:
+def _vehicles(loops: PolicyLoops, report: Report, ctx: EditContext, out: _Findings) -> None:
     profile = ctx.profile
     newest = ctx.today.year + profile.model_year_ahead
     # The report's vehicles were built one per loop (``build_report``): the same length.
-    for i, (loop, vehicle) in enumerate(zip(loops.vehicles, report.vehicles, strict=True)):
+    vehicles: tuple[Vehicle | VehicleFacts, ...] = report.vehicles
+    for i, (loop, vehicle) in enumerate(zip(loops.vehicles, vehicles, strict=True)):
         vin, year = vehicle.vin, vehicle.model_year
         # A–Z and 0–9 without I, O, Q (E203); with 17 of them, the VIN's year code is read
         alphabet = _VIN_ALPHABET.fullmatch(vin) is not None if vin else False
@@ -357,7 +362,7 @@ def _syntax(block: PolicyBlock, out: _Findings) -> None:
 
 
 def run_edits(
-    block: PolicyBlock, loops: PolicyLoops, report: PolicyReport, ctx: EditContext
+    block: PolicyBlock, loops: PolicyLoops, report: Report, ctx: EditContext
 ) -> list[BusinessError]:
     out = _Findings(block)
     _insurer(loops, report, ctx, out)

@@ -1,15 +1,18 @@
-"""``normalize``: one policy block in, one normalised record with its business edits out."""
+"""``normalize``: one policy block in, one normalised record with its business edits out.
+``check``: the same business edits, for ``epoi validate``, without the report."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..parsers import PolicyBlock
-from ..schemas.policy import NormalizedRecord
-from ._build import build_report
+from ..schemas.policy import BusinessError, NormalizedRecord, Status
+from ._build import ReportFacts, build_report, report_facts
 from ._context import EditContext
 from ._edits import run_edits
 from ._loops import split
 
-__all__ = ["normalize"]
+__all__ = ["Checked", "check", "normalize"]
 
 # the validated construction, without ``BaseModel.__init__``'s frame in between
 _VALIDATE = NormalizedRecord.__pydantic_validator__.validate_python
@@ -25,3 +28,22 @@ def normalize(block: PolicyBlock, *, context: EditContext) -> NormalizedRecord:
     status = NormalizedRecord.status_for(errors) if errors else "accepted"
     record: NormalizedRecord = _VALIDATE({"report": report, "errors": errors, "status": status})
     return record
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """What ``normalize``'s record says of a policy, less the report: its business errors,
+    its status and, in ``report``, its policy number and set (what ``merged_sets`` reads)."""
+
+    report: ReportFacts
+    errors: tuple[BusinessError, ...]
+    status: Status
+
+
+def check(block: PolicyBlock, *, context: EditContext) -> Checked:
+    """``normalize``'s errors and status for the block, the same, without building and
+    validating the report (``epoi validate`` prints findings, not reports)."""
+    loops = split(block, context.profile)
+    facts = report_facts(block, loops, context.profile)
+    errors = tuple(run_edits(block, loops, facts, context))
+    return Checked(facts, errors, NormalizedRecord.status_for(errors) if errors else "accepted")

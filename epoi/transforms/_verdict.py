@@ -8,8 +8,9 @@ one set's issues (capped) are held, however large the file."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from typing import Protocol
 
-from ..schemas.policy import NormalizedRecord
+from ..schemas.policy import BusinessError
 from ..schemas.verdict import FileVerdict, GroupVerdict, InterchangeVerdict, TransactionSetVerdict
 
 __all__ = ["merge_business_edits", "merged_sets"]
@@ -17,8 +18,35 @@ __all__ = ["merge_business_edits", "merged_sets"]
 SetInFile = tuple[InterchangeVerdict, GroupVerdict, TransactionSetVerdict]
 
 
+class _Key(Protocol):
+    @property
+    def interchange(self) -> str: ...
+    @property
+    def group(self) -> str: ...
+    @property
+    def transaction_set(self) -> str: ...
+
+
+class _Report(Protocol):
+    @property
+    def policy_number(self) -> str | None: ...
+    @property
+    def key(self) -> _Key: ...
+
+
+class Record(Protocol):
+    """What the merge reads of a record: a ``NormalizedRecord``, or ``transforms.Checked``."""
+
+    @property
+    def report(self) -> _Report: ...
+    @property
+    def errors(self) -> tuple[BusinessError, ...]: ...
+    @property
+    def status(self) -> str: ...
+
+
 def merged_sets(
-    verdict: FileVerdict, records: Iterable[NormalizedRecord], *, max_errors_per_set: int
+    verdict: FileVerdict, records: Iterable[Record], *, max_errors_per_set: int
 ) -> Iterator[SetInFile]:
     """Every transaction set of the verdict, in file order, with its records' business
     errors merged in (at most ``max_errors_per_set`` issues kept per set, the rest counted).
@@ -51,13 +79,13 @@ def merged_sets(
                 yield ic, g, ts
 
 
-def _key(record: NormalizedRecord) -> tuple[str, str, str]:
+def _key(record: Record) -> tuple[str, str, str]:
     k = record.report.key
     return k.interchange, k.group, k.transaction_set
 
 
 def merge_business_edits(
-    verdict: FileVerdict, records: Iterable[NormalizedRecord], *, max_errors_per_set: int
+    verdict: FileVerdict, records: Iterable[Record], *, max_errors_per_set: int
 ) -> FileVerdict:
     """The whole verdict with the business edits merged, as one object (``epoi validate``
     streams ``merged_sets`` instead, to keep memory flat)."""
