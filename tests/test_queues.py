@@ -440,9 +440,10 @@ def test_a_follow_up_the_broker_refuses_leaves_the_incoming_unit_unacked(
     broker = rabbitmq_broker
     # A second queue on the follow-ups' route that takes nothing: the broker answers their
     # publish with a nack (reject-publish), as it does for a queue over its length limit.
+    refuse = {"x-max-length": 0, "x-overflow": "reject-publish"}
     full = kombu.Queue(f"{broker.config.namespace}.full", broker.topology.exchange,
                        routing_key="normalize", durable=False, auto_delete=True,
-                       queue_arguments={"x-max-length": 0, "x-overflow": "reject-publish"})  # fmt: skip
+                       queue_arguments=refuse)  # fmt: skip
     full.bind(broker.connection.default_channel).declare()
     broker.publish(Envelope.of("parse", _unit(1)))
 
