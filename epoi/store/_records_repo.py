@@ -24,7 +24,7 @@ from ._records import (
     PolicyReportRow,
     VehicleRow,
 )
-from ._repo import _insert, _rowcount
+from ._repo import _insert, _rowcount, copy_insert
 
 # -- policy reports --------------------------------------------------------------------------
 
@@ -148,13 +148,11 @@ def _bulk_insert(
 
     On SQLite through the driver's ``executemany``: SQLAlchemy's per-row parameter
     processing cost more than the statement itself (the match stage's ``_Raw`` found the
-    same).  On PostgreSQL through Core, whose "insertmanyvalues" batches the rows into few
-    statements."""
+    same).  On PostgreSQL through ``COPY`` (``copy_insert``)."""
     if not rows:
         return
     if session.get_bind().dialect.name != "sqlite":
-        stmt = _insert(session, table).on_conflict_do_nothing(index_elements=conflict)
-        session.execute(stmt, [dict(zip(columns, row, strict=True)) for row in rows])
+        copy_insert(session.connection(), table.name, columns, rows, conflict=conflict)
         return
     names = ", ".join(f'"{c}"' for c in columns)  # quoted: "transaction" is a keyword
     sql = (f'INSERT INTO "{table.name}" ({names}) VALUES ({", ".join("?" * len(columns))}) '

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    Connection,
     CursorResult,
     Date,
     FromClause,
@@ -365,3 +366,46 @@ def sqlite_values(table: Table, columns: Sequence[str],
                 row[i] = row[i].isoformat()
         values.append(row)
     return values
+
+
+def copy_insert(
+    conn: Connection,
+    table: str,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    conflict: Sequence[str] | None = None,
+) -> None:
+    """PostgreSQL: INSERT ``rows`` (value tuples in ``columns``' order) into ``table`` through
+    ``COPY``, in the order given: a quarter of the client's CPU of an INSERT of many rows
+    (SQLAlchemy's "insertmanyvalues" or the driver's ``executemany``) and half its time.
+
+    ``conflict``: the natural key, for INSERT .. ON CONFLICT (``conflict``) DO NOTHING, which
+    COPY does not know: the rows go into a temporary staging table of the same columns
+    (``ON COMMIT DELETE ROWS``, one per connection and table, created on first use), then
+    from there into ``table`` in one statement, in the order they were copied.  Without it,
+    straight into ``table``: a duplicate key fails as the INSERT would."""
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    names = ", ".join(f'"{c}"' for c in columns)  # quoted: "transaction" is a keyword
+    try:
+        if not conflict:
+            with cursor.copy(f'COPY "{table}" ({names}) FROM STDIN') as copy:
+                for row in rows:
+                    copy.write_row(row)
+            return
+        stage = f"epoi_stage_{table}"
+        cursor.execute(
+            f'CREATE TEMPORARY TABLE IF NOT EXISTS "{stage}" ON COMMIT DELETE ROWS AS '
+            f'SELECT 0::bigint AS epoi_n, {names} FROM "{table}" WITH NO DATA'
+        )
+        with cursor.copy(f'COPY "{stage}" (epoi_n, {names}) FROM STDIN') as copy:
+            for n, row in enumerate(rows):
+                copy.write_row((n, *row))
+        keys = ", ".join(f'"{c}"' for c in conflict)
+        # Two statements, one round trip (no parameters: the simple query protocol).
+        cursor.execute(
+            f'INSERT INTO "{table}" ({names}) SELECT {names} FROM "{stage}" ORDER BY epoi_n '
+            f'ON CONFLICT ({keys}) DO NOTHING; DELETE FROM "{stage}"'
+        )
+    finally:
+        cursor.close()
