@@ -63,9 +63,9 @@ def store_records(
     # the inserts (the bulk paths below).
     day = _iso_day if session.get_bind().dialect.name == "sqlite" else _same_day
     table = PolicyReportRow.__table__
-    _bulk_insert(session, table, _REPORT_COLUMNS, ["natural_key"],
-                 [_report_values(k, r, submission_id, set_id, unit_id, day)
-                  for k, r in by_key.items()])
+    inserted = _bulk_insert(session, table, _REPORT_COLUMNS, ["natural_key"],
+                            [_report_values(k, r, submission_id, set_id, unit_id, day)
+                             for k, r in by_key.items()], returning="id")
     # The ids of the rows this unit owns: new ones, or ones a crashed attempt of the same unit
     # cannot have left (the unit's writes commit together), so unit_id identifies them.  By
     # unit alone (indexed), not with the keys as an IN list of the whole chunk: the same rows.
@@ -99,9 +99,14 @@ def store_records(
             errors.append((report_id, n, e.code, e.severity, e.level, e.message,
                            e.segment_position, e.segment_id, e.element, e.vehicle_index))
     child_key = ["policy_report_id", "ordinal"]
-    _bulk_insert(session, InsuredRow.__table__, _INSURED_COLUMNS, child_key, insureds)
-    _bulk_insert(session, VehicleRow.__table__, _VEHICLE_COLUMNS, child_key, vehicles)
-    _bulk_insert(session, BusinessErrorRow.__table__, _ERROR_COLUMNS, child_key, errors)
+    # Reports this statement inserted have no children yet: theirs need no ON CONFLICT
+    # (PostgreSQL: straight COPY).  Any other (the unit written twice in one transaction)
+    # takes the idempotent path with the rest.
+    fresh = inserted is not None and set(inserted) >= set(ids.values())
+    for model, columns, rows in ((InsuredRow, _INSURED_COLUMNS, insureds),
+                                 (VehicleRow, _VEHICLE_COLUMNS, vehicles),
+                                 (BusinessErrorRow, _ERROR_COLUMNS, errors)):
+        _bulk_insert(session, model.__table__, columns, child_key, rows, fresh=fresh)
     return ids
 
 
@@ -142,18 +147,26 @@ def _bulk_insert(
     columns: Sequence[str],
     conflict: list[str],
     rows: list[tuple[Any, ...]],
-) -> None:
+    *,
+    fresh: bool = False,
+    returning: str | None = None,
+) -> list[Any] | None:
     """INSERT .. ON CONFLICT DO NOTHING of many rows (value tuples in ``columns``' order,
-    dates already as the driver takes them: ``_iso_day`` on SQLite).
+    dates already as the driver takes them: ``_iso_day`` on SQLite).  ``fresh``: the rows
+    cannot conflict (children of parents just inserted), a plain INSERT will do.
+    ``returning``: on PostgreSQL, the values of that column of the rows inserted; ``None``
+    on SQLite.
 
     On SQLite through the driver's ``executemany``: SQLAlchemy's per-row parameter
     processing cost more than the statement itself (the match stage's ``_Raw`` found the
     same).  On PostgreSQL through ``COPY`` (``copy_insert``)."""
-    if not rows:
-        return
     if session.get_bind().dialect.name != "sqlite":
-        copy_insert(session.connection(), table.name, columns, rows, conflict=conflict)
-        return
+        if not rows:
+            return []
+        return copy_insert(session.connection(), table.name, columns, rows,
+                           conflict=None if fresh else conflict, returning=returning)
+    if not rows:
+        return None
     names = ", ".join(f'"{c}"' for c in columns)  # quoted: "transaction" is a keyword
     sql = (f'INSERT INTO "{table.name}" ({names}) VALUES ({", ".join("?" * len(columns))}) '
            f"ON CONFLICT ({', '.join(conflict)}) DO NOTHING")
@@ -162,6 +175,7 @@ def _bulk_insert(
         cursor.executemany(sql, rows)
     finally:
         cursor.close()
+    return None
 
 
 def _report_values(

@@ -375,7 +375,8 @@ def copy_insert(
     rows: Iterable[Sequence[Any]],
     *,
     conflict: Sequence[str] | None = None,
-) -> None:
+    returning: str | None = None,
+) -> list[Any]:
     """PostgreSQL: INSERT ``rows`` (value tuples in ``columns``' order) into ``table`` through
     ``COPY``, in the order given: a quarter of the client's CPU of an INSERT of many rows
     (SQLAlchemy's "insertmanyvalues" or the driver's ``executemany``) and half its time.
@@ -384,7 +385,9 @@ def copy_insert(
     COPY does not know: the rows go into a temporary staging table of the same columns
     (``ON COMMIT DELETE ROWS``, one per connection and table, created on first use), then
     from there into ``table`` in one statement, in the order they were copied.  Without it,
-    straight into ``table``: a duplicate key fails as the INSERT would."""
+    straight into ``table``: a duplicate key fails as the INSERT would.  ``returning``: a
+    column whose values of the rows inserted (with ``conflict``: not those skipped) are
+    returned; else ``[]``."""
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     names = ", ".join(f'"{c}"' for c in columns)  # quoted: "transaction" is a keyword
     try:
@@ -392,7 +395,7 @@ def copy_insert(
             with cursor.copy(f'COPY "{table}" ({names}) FROM STDIN') as copy:
                 for row in rows:
                     copy.write_row(row)
-            return
+            return []
         stage = f"epoi_stage_{table}"
         cursor.execute(
             f'CREATE TEMPORARY TABLE IF NOT EXISTS "{stage}" ON COMMIT DELETE ROWS AS '
@@ -403,9 +406,12 @@ def copy_insert(
                 copy.write_row((n, *row))
         keys = ", ".join(f'"{c}"' for c in conflict)
         # Two statements, one round trip (no parameters: the simple query protocol).
+        back = f' RETURNING "{returning}"' if returning else ""
         cursor.execute(
             f'INSERT INTO "{table}" ({names}) SELECT {names} FROM "{stage}" ORDER BY epoi_n '
-            f'ON CONFLICT ({keys}) DO NOTHING; DELETE FROM "{stage}"'
+            f'ON CONFLICT ({keys}) DO NOTHING{back}; DELETE FROM "{stage}"'
         )
+        # The cursor is on the first statement's result: the INSERT's.
+        return [value for (value,) in cursor.fetchall()] if returning else []
     finally:
         cursor.close()
