@@ -65,7 +65,7 @@ def store_records(
     table = PolicyReportRow.__table__
     inserted = _bulk_insert(session, table, _REPORT_COLUMNS, ["natural_key"],
                             [_report_values(k, r, submission_id, set_id, unit_id, day)
-                             for k, r in by_key.items()], returning="id")
+                             for k, r in by_key.items()])
     # The ids of the rows this unit owns: new ones, or ones a crashed attempt of the same unit
     # cannot have left (the unit's writes commit together), so unit_id identifies them.  By
     # unit alone (indexed), not with the keys as an IN list of the whole chunk: the same rows.
@@ -99,10 +99,10 @@ def store_records(
             errors.append((report_id, n, e.code, e.severity, e.level, e.message,
                            e.segment_position, e.segment_id, e.element, e.vehicle_index))
     child_key = ["policy_report_id", "ordinal"]
-    # Reports this statement inserted have no children yet: theirs need no ON CONFLICT
-    # (PostgreSQL: straight COPY).  Any other (the unit written twice in one transaction)
-    # takes the idempotent path with the rest.
-    fresh = inserted is not None and set(inserted) >= set(ids.values())
+    # Every report of the batch inserted just now: none has children yet, theirs need no ON
+    # CONFLICT (PostgreSQL: straight COPY).  Else (the unit written twice in one transaction)
+    # they take the idempotent path.
+    fresh = inserted == len(by_key)
     for model, columns, rows in ((InsuredRow, _INSURED_COLUMNS, insureds),
                                  (VehicleRow, _VEHICLE_COLUMNS, vehicles),
                                  (BusinessErrorRow, _ERROR_COLUMNS, errors)):
@@ -149,22 +149,18 @@ def _bulk_insert(
     rows: list[tuple[Any, ...]],
     *,
     fresh: bool = False,
-    returning: str | None = None,
-) -> list[Any] | None:
+) -> int | None:
     """INSERT .. ON CONFLICT DO NOTHING of many rows (value tuples in ``columns``' order,
-    dates already as the driver takes them: ``_iso_day`` on SQLite).  ``fresh``: the rows
-    cannot conflict (children of parents just inserted), a plain INSERT will do.
-    ``returning``: on PostgreSQL, the values of that column of the rows inserted; ``None``
-    on SQLite.
+    dates already as the driver takes them: ``_iso_day`` on SQLite); how many went in on
+    PostgreSQL, ``None`` on SQLite.  ``fresh``: the rows cannot conflict (children of
+    parents just inserted), a plain INSERT will do.
 
     On SQLite through the driver's ``executemany``: SQLAlchemy's per-row parameter
     processing cost more than the statement itself (the match stage's ``_Raw`` found the
     same).  On PostgreSQL through ``COPY`` (``copy_insert``)."""
     if session.get_bind().dialect.name != "sqlite":
-        if not rows:
-            return []
         return copy_insert(session.connection(), table.name, columns, rows,
-                           conflict=None if fresh else conflict, returning=returning)
+                           conflict=None if fresh else conflict)
     if not rows:
         return None
     names = ", ".join(f'"{c}"' for c in columns)  # quoted: "transaction" is a keyword
