@@ -3,8 +3,8 @@
 ``Broker`` owns a kombu connection, declares the topology on it and publishes envelopes as
 persistent JSON messages.  On RabbitMQ publishing goes through one channel in confirm mode
 (``_Confirms``): :meth:`Broker.publish_many` sends every message of the batch, then waits
-for all their confirms at once (one round trip for a parse unit's hundred follow-ups, not a
-hundred); once it returns, the broker holds every message.  A nack (a queue refusing the
+for all their confirms at once (one wait for all of a parse unit's follow-ups, not one per
+message); once it returns, the broker holds every message.  A nack (a queue refusing the
 message) raises ``QUEUE-PUBLISH``; a connection lost before every confirm arrived costs a
 reconnect and the whole batch is published again (a message published twice is harmless:
 the stages are idempotent on ``unit_id``), so a broker restart mid-run loses nothing.  On
