@@ -17,7 +17,10 @@ The drain time includes the workers' start-up (imports, connecting, re-queueing)
 what an operator waits for.  Reported: policies/s per worker count, the ratio to one
 worker, and the workers' CPU seconds (from ``wait4``) over the drain time, i.e. how many
 cores they actually got: on a machine with fewer free cores than workers the ratio measures
-the machine, and that column says so.
+the machine, and that column says so.  With PostgreSQL on this machine, also the CPU
+seconds of the database's backends that ended during the drain (the workers' connections,
+counted by the postmaster when they exit; anyone else's backends ending then too): the
+worker's and the database's CPU per policy are the figures a shared machine cannot blur.
 """
 
 from __future__ import annotations
@@ -53,6 +56,8 @@ class Drain:
     # divided by the drain time: how many cores the workers really got on this machine.
     worker_cpu_seconds: float = 0.0
     cores_used: float = 0.0
+    # CPU of PostgreSQL backends that exited during the drain (None: not on this machine).
+    postgres_cpu_seconds: float | None = None
 
 
 def _epoi(env: dict[str, str], *args: str) -> str:
@@ -88,6 +93,30 @@ def _open_units(db: sa.Engine) -> tuple[int, int]:
     return int(left), int(total)
 
 
+def _postmaster_pid(admin: sa.Engine) -> int | None:
+    """The local postmaster's pid (the parent of this connection's backend), if visible."""
+    with admin.connect() as conn:
+        backend = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+    try:
+        status = Path(f"/proc/{backend}/status").read_text()
+    except OSError:
+        return None  # PostgreSQL on another machine (or in a container)
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("PPid:")))
+
+
+def _children_cpu(pid: int | None) -> float | None:
+    """User + system CPU seconds of ``pid``'s children that have exited (and were reaped)."""
+    if pid is None:
+        return None
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) "
+    cutime, cstime = int(fields[13]), int(fields[14])
+    return (cutime + cstime) / os.sysconf("SC_CLK_TCK")
+
+
 def drain(n: int, args: argparse.Namespace, summary: dict[str, Any], out: Path) -> Drain:
     admin = sa.create_engine(args.database_url, isolation_level="AUTOCOMMIT")
     name = f"epoi_bench_{uuid.uuid4().hex[:10]}"
@@ -110,6 +139,8 @@ def drain(n: int, args: argparse.Namespace, summary: dict[str, Any], out: Path) 
         submitted = time.perf_counter() - t0
         _note(f"{n} worker(s): submitted in {submitted:.1f} s; draining")
 
+        postmaster = _postmaster_pid(admin)
+        pg_cpu0 = _children_cpu(postmaster)
         t0 = time.perf_counter()
         workers = [
             subprocess.Popen([PY, "-m", "epoi", "worker", "--stage", "all",
@@ -128,10 +159,14 @@ def drain(n: int, args: argparse.Namespace, summary: dict[str, Any], out: Path) 
         drained = time.perf_counter() - t0
         _note(f"{n} worker(s): drained in {drained:.1f} s")
         cpu = _stop(workers)
+        db.dispose()
+        time.sleep(0.5)  # the workers' backends exit once their connections close
+        pg_cpu1 = _children_cpu(postmaster)
+        pg_cpu = None if pg_cpu0 is None or pg_cpu1 is None else round(pg_cpu1 - pg_cpu0, 1)
         policies = summary["policies"]
         return Drain(n, policies, round(submitted, 1), round(drained, 1),
                      round(policies / drained), total, round(cpu, 1),
-                     round(cpu / drained, 2))  # fmt: skip
+                     round(cpu / drained, 2), pg_cpu)  # fmt: skip
     finally:
         _stop(workers)
         db.dispose()
@@ -153,6 +188,10 @@ def _stop(workers: list[subprocess.Popen[bytes]]) -> float:
             w.returncode = os.waitstatus_to_exitcode(status)
             cpu += usage.ru_utime + usage.ru_stime
     return cpu
+
+
+def _or_dash(value: object) -> str:
+    return "-" if value is None else str(value)
 
 
 def _note(text: str) -> None:
@@ -198,11 +237,13 @@ def main() -> None:
         return
     print(f"{args.policies} policies in {doc['files']} files, RabbitMQ + PostgreSQL")
     print(f"{'workers':>7} {'submit s':>9} {'drain s':>8} {'units':>6} {'policies/s':>11} "
-          f"{'ratio':>6} {'worker CPU s':>13} {'cores used':>11}")  # fmt: skip
+          f"{'ratio':>6} {'worker CPU s':>13} {'cores used':>11} "
+          f"{'postgres CPU s':>15}")  # fmt: skip
     for r in doc["results"]:
         print(f"{r['workers']:>7} {r['submit_seconds']:>9} {r['drain_seconds']:>8} "
               f"{r['units']:>6} {r['policies_per_second']:>11} {r['ratio']:>6} "
-              f"{r['worker_cpu_seconds']:>13} {r['cores_used']:>11}")  # fmt: skip
+              f"{r['worker_cpu_seconds']:>13} {r['cores_used']:>11} "
+              f"{_or_dash(r['postgres_cpu_seconds']):>15}")  # fmt: skip
 
 
 if __name__ == "__main__":

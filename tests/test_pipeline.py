@@ -457,3 +457,47 @@ def test_records_in_hand_and_records_read_back_give_the_same_results(world, tmp_
     assert len([f for f in files_a if ".811." in f]) >= 3
     assert states_c == states_d == states_e == states_a
     assert states_a == states_b and {s for *_k, s in states_a} >= {"matched", None}
+
+
+def _matched_world(store: Store, tmp_path: Path, clock, name: str) -> tuple[dict, list, list]:
+    """The match stage's outputs for the same world (40 policies, registrations loaded) on
+    ``store``: ack and error-return files, vehicle states, match results."""
+    from epoi.matching import load_registrations, pipeline_match_hook, read_registrations
+
+    same = generate(40, tmp_path / "same", today=date(2026, 11, 27), seed=3,
+                    policies_per_set=15,
+                    faults=FaultOptions(bad_check_digits=0.05, missing_dates=0.05))  # fmt: skip
+    register_carriers(store, same.carriers, created_at=clock())
+    with store.engine.begin() as conn, same.registrations_file.open(newline="") as fh:
+        assert not load_registrations(conn, read_registrations(fh, name="r.csv")).errors
+    home = tmp_path / name
+    cfg = Settings(home=home, database_url=store.url)
+    pipeline = Pipeline(store, cfg, clock, chunk_size=4, match_hook=pipeline_match_hook(cfg, clock))
+    _results, parse_units = pipeline.submit(sorted(same.files))
+    for env in parse_units:
+        for n_env in pipeline.parse(env):
+            for m_env in pipeline.normalize(n_env):
+                pipeline.match(m_env)
+    files, states = _outputs(store, home)
+    with store.engine.connect() as conn:
+        results = conn.execute(sa.text(
+            "SELECT report_key, position, vehicle_index, state, step, vin, candidates, fleet "
+            "FROM match_results ORDER BY 1, 2")).all()  # fmt: skip
+    return files, states, [tuple(r) for r in results]
+
+
+@pytest.mark.services
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_postgresql_stores_what_sqlite_stores_through_the_match_stage(store, tmp_path, clock):
+    """PostgreSQL writes records and match rows through COPY and sets the vehicles' match
+    states in one UPDATE; SQLite row by row.  Both store the same."""
+    sqlite = Store(f"sqlite:///{tmp_path / 'reference.db'}")
+    sqlite.upgrade()
+    try:
+        reference = _matched_world(sqlite, tmp_path / "a", clock, "sqlite")
+    finally:
+        sqlite.dispose()
+    files, states, results = _matched_world(store, tmp_path / "b", clock, "postgresql")
+    assert files == reference[0]
+    assert states == reference[1] and {s for *_k, s in states} >= {"matched", None}
+    assert results == reference[2] and len(results) > 0

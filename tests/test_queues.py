@@ -12,6 +12,7 @@ import os
 import signal
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +24,7 @@ from pydantic import BaseModel, ValidationError
 
 from _scaleout import RABBITMQ_URL, require_services
 from epoi.config import Settings
-from epoi.errors import EpoiError, InputError
+from epoi.errors import EpoiError, InputError, QueueError
 from epoi.queues import (
     Broker,
     Envelope,
@@ -418,3 +419,102 @@ def test_publishing_and_consuming_survive_a_dropped_connection(rabbitmq_broker: 
     assert worker.stats.reconnects == 1
     assert sorted(seen) == [_unit(1), _unit(1), _unit(2)]
     assert broker.depth(broker.topology.queue("parse")) == 0
+
+
+# -- publisher confirms (RabbitMQ only: the embedded transport has none) --------------------
+
+
+def _depth_soon(broker: Broker, kind: Kind, want: int, timeout: float = 5.0) -> int:
+    """The depth of ``kind``'s queue once it is ``want`` (a requeue is asynchronous)."""
+    queue = broker.topology.queue(kind)
+    deadline = time.monotonic() + timeout
+    while (depth := broker.depth(queue)) != want and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return depth
+
+
+@pytest.mark.services
+def test_a_follow_up_the_broker_refuses_leaves_the_incoming_unit_unacked(
+    rabbitmq_broker: Broker,
+) -> None:
+    broker = rabbitmq_broker
+    # A second queue on the follow-ups' route that takes nothing: the broker answers their
+    # publish with a nack (reject-publish), as it does for a queue over its length limit.
+    refuse = {"x-max-length": 0, "x-overflow": "reject-publish"}
+    full = kombu.Queue(f"{broker.config.namespace}.full", broker.topology.exchange,
+                       routing_key="normalize", durable=False, auto_delete=True,
+                       queue_arguments=refuse)  # fmt: skip
+    full.bind(broker.connection.default_channel).declare()
+    broker.publish(Envelope.of("parse", _unit(1)))
+
+    handler = Recorder(follow="normalize")
+    with pytest.raises(QueueError) as caught:
+        Worker(broker, {"parse": handler}).run(until_idle=True)
+
+    assert caught.value.code == "QUEUE-PUBLISH"
+    assert [e.unit_id for e in handler.seen] == [_unit(1)]
+    # Never acknowledged: the incoming unit is back in its queue for the next worker.
+    assert _depth_soon(broker, "parse", 1) == 1
+
+
+@pytest.mark.services
+def test_a_connection_lost_before_the_confirms_publishes_the_batch_again(
+    rabbitmq_broker: Broker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broker = rabbitmq_broker
+    broker.publish(Envelope.of("parse", _unit(1)))
+    follow_ups = [Envelope.of("normalize", f"{_unit(1)}/n{n}") for n in range(3)]
+    armed = threading.Event()
+    drain = broker.connection.drain_events
+
+    def drain_events(**kwargs: object) -> object:
+        if armed.is_set():  # the follow-ups are sent, their confirms not read yet
+            armed.clear()
+            _drop_connection(broker)
+        return drain(**kwargs)
+
+    monkeypatch.setattr(broker.connection, "drain_events", drain_events)
+    done: set[str] = set()  # the store: a unit's follow-ups are queued by its first commit
+    parsed: list[str] = []
+    normalized: list[str] = []
+
+    def parse(envelope: Envelope) -> list[Envelope]:
+        parsed.append(envelope.unit_id)
+        if envelope.unit_id in done:
+            return []  # a redelivery of a unit that committed: nothing to publish
+        done.add(envelope.unit_id)
+        armed.set()
+        return follow_ups
+
+    def normalize(envelope: Envelope) -> list[Envelope]:
+        normalized.append(envelope.unit_id)
+        return []
+
+    worker = Worker(broker, {"parse": parse, "normalize": normalize})
+    worker.run(until_idle=True)
+
+    # The batch went out again on a new connection, then the unit was acknowledged (its
+    # first delivery died with the connection: it came back once, and published nothing).
+    assert parsed == [_unit(1), _unit(1)]
+    assert worker.stats.reconnects == 1
+    assert set(normalized) == {e.unit_id for e in follow_ups}  # each at least once
+    assert broker.depth(broker.topology.queue("parse")) == 0
+    assert broker.depth(broker.topology.queue("normalize")) == 0
+
+
+@pytest.mark.services
+def test_a_batch_is_sent_whole_before_its_confirms_are_awaited(
+    rabbitmq_broker: Broker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broker = rabbitmq_broker
+    waits: list[int] = []
+    wait = broker._wait_confirms
+
+    def counting(confirms: object, tags: set[int]) -> None:
+        waits.append(len(tags))
+        wait(confirms, tags)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(broker, "_wait_confirms", counting)
+    assert broker.publish_many(Envelope.of("parse", _unit(n)) for n in range(5)) == 5
+    assert waits == [5]  # one wait for the five confirms
+    assert broker.depth(broker.topology.queue("parse")) == 5

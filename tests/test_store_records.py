@@ -138,6 +138,32 @@ def test_records_are_written_once_with_their_children(store: Store, unit) -> Non
         assert conn.execute(sa.text("SELECT count(*) FROM insureds")).scalar_one() == 3
 
 
+def test_records_go_in_in_their_order_and_once_after_a_rollback_or_within_one_transaction(
+    store: Store, unit
+) -> None:
+    # PostgreSQL writes them through COPY and a staging table (``copy_insert``).
+    ids = {"submission_id": unit["submission"], "set_id": unit["set"], "unit_id": unit["unit"]}
+    with pytest.raises(RuntimeError), store.session() as s:
+        add_records(s, [_record(5)], **ids)
+        raise RuntimeError("the transaction rolls back, its staging table with it")
+    with store.session() as s:
+        assert add_records(s, [_record(30), _record(10), _record(20)], **ids) == 3
+        # The same unit again in the same transaction: only the new record goes in.
+        add_records(s, [_record(10), _record(40, status="rejected")], **ids)
+    with store.engine.connect() as conn:
+        positions = conn.execute(sa.text(
+            "SELECT policy_position FROM policy_reports ORDER BY id")).scalars().all()
+        vehicles = conn.execute(sa.text(
+            "SELECT r.policy_position, v.ordinal, v.vin FROM vehicles v JOIN policy_reports r"
+            " ON r.id = v.policy_report_id ORDER BY v.id")).all()  # fmt: skip
+        errors = conn.execute(sa.text("SELECT count(*) FROM business_errors")).scalar_one()
+    assert positions == [30, 10, 20, 40]
+    assert [(p, n) for p, n, _vin in vehicles] == [
+        (p, n) for p in (30, 10, 20, 40) for n in (0, 1)
+    ]
+    assert vehicles[0][2] == "1HGCM82633A004352" and errors == 1
+
+
 def test_a_batch_with_the_same_natural_key_twice_is_refused(store: Store, unit) -> None:
     with store.session() as s, pytest.raises(ValueError):
         add_records(s, [_record(10), _record(10)], submission_id=unit["submission"],

@@ -102,8 +102,27 @@ def sync_vehicle_states(conn: Connection, report_keys: Collection[str]) -> int:
 
 def _sync_from_rows(conn: Connection, rows: Sequence[_ResultRow]) -> int:
     """``sync_vehicle_states`` from the result rows just written (no read back): one
-    ``policy_reports`` lookup per chunk of keys and one driver ``executemany``."""
+    ``policy_reports`` lookup per chunk of keys and one driver ``executemany``; on
+    PostgreSQL one UPDATE joined to the rows' values passed as arrays (a statement per
+    vehicle, a thousand a unit, cost the server a tenth of the worker's time)."""
     raw = _Raw(conn)
+    if not raw.sqlite:
+        # The last result of a vehicle wins, as the statements one after the other would.
+        last = {(r.report_key, r.vehicle_index): r.state for r in rows
+                if r.vehicle_index is not None}
+        if not last:
+            return 0
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(
+                "UPDATE vehicles v SET match_state = s.state "
+                "FROM unnest(%s::text[], %s::int[], %s::text[]) AS s(report_key, ordinal, state) "
+                "JOIN policy_reports r ON r.natural_key = s.report_key "
+                "WHERE v.policy_report_id = r.id AND v.ordinal = s.ordinal",
+                ([k for k, _i in last], [i for _k, i in last], list(last.values())))
+            return int(cursor.rowcount)
+        finally:
+            cursor.close()
     keys = list(dict.fromkeys(r.report_key for r in rows if r.vehicle_index is not None))
     ids = dict(raw.rows_in(
         "SELECT natural_key, id FROM policy_reports WHERE natural_key IN ({marks})", keys))

@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, select
 
-from ..store import match_results
+from ..store import copy_insert, match_results
 from ._matcher import ClaimLookup
 
 _KEY_CHUNK = 900
@@ -77,6 +77,9 @@ class _Raw:
         if not rows:
             return
         columns = type(rows[0])._fields  # type: ignore[attr-defined]
+        if not self.sqlite:
+            copy_insert(self._conn, table.name, columns, rows)  # COPY: a quarter of the CPU
+            return
         sql = (f"INSERT INTO {table.name} ({', '.join(columns)}) "
                f"VALUES ({', '.join([self.ph] * len(columns))})")
         cursor = self._cursor()

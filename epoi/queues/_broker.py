@@ -1,11 +1,15 @@
 """The connection to the broker and the one publishing path.
 
 ``Broker`` owns a kombu connection, declares the topology on it and publishes envelopes as
-persistent JSON messages.  On RabbitMQ every publish waits for the broker's confirm
-(``confirm_publish``), so once :meth:`Broker.publish` returns the message is on disk; on the
-server-less transport the insert has committed.  Publishing goes through
-``Connection.ensure`` with bounded retries, so a broker restart mid-run costs a reconnect,
-not a lost message.
+persistent JSON messages.  On RabbitMQ publishing goes through one channel in confirm mode
+(``_Confirms``): :meth:`Broker.publish_many` sends every message of the batch, then waits
+for all their confirms at once (one wait for all of a parse unit's follow-ups, not one per
+message); once it returns, the broker holds every message.  A nack (a queue refusing the
+message) raises ``QUEUE-PUBLISH``; a connection lost before every confirm arrived costs a
+reconnect and the whole batch is published again (a message published twice is harmless:
+the stages are idempotent on ``unit_id``), so a broker restart mid-run loses nothing.  On
+the server-less transport there are no confirms: once the insert has committed the message
+is held, and publishing goes through ``Connection.ensure`` with bounded retries.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import contextlib
 import sqlite3
 import time
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import kombu
@@ -58,6 +63,71 @@ def _is_server_less(conn: kombu.Connection) -> bool:
     return conn.transport.driver_type != "amqp"
 
 
+@dataclass(frozen=True, slots=True)
+class _Outgoing:
+    """One message to publish: its body, its queue and its properties."""
+
+    body: Any
+    queue: Queue
+    headers: Mapping[str, Any] | None = None
+    content_type: str | None = None
+    content_encoding: str | None = None
+
+
+class _Republish(Exception):  # noqa: N818 - a signal inside the publishing loop, not an error
+    """The batch's confirms cannot come any more on the channel it was published on."""
+
+
+class _Confirms:
+    """The publishing channel on RabbitMQ, in confirm mode, and what it has not confirmed yet.
+
+    The broker numbers a confirm-mode channel's publishes 1, 2, 3 ... and answers each with
+    ``basic.ack`` (or ``basic.nack``), possibly for several at once (``multiple``); the
+    answers arrive while the connection's events are drained, in whatever order the queues
+    took the messages.  Batches may nest (a handler run while an outer batch waits for its
+    confirms publishes its own): each waits for its own numbers only."""
+
+    def __init__(self, connection: kombu.Connection) -> None:
+        self.channel = connection.channel()
+        self.channel.confirm_select()
+        # py-amqp's own flag for "this channel is in confirm mode" (it would select again).
+        self.channel._confirm_selected = True
+        self.producer = Producer(self.channel, serializer="json")
+        self.sent = 0
+        self.unconfirmed: set[int] = set()
+        self.nacked: set[int] = set()
+        self.channel.events["basic_ack"].add(self._on_ack)
+        self.channel.events["basic_nack"].add(self._on_nack)
+
+    def _settled(self, tag: int, multiple: bool) -> set[int]:
+        done = {t for t in self.unconfirmed if t <= tag} if multiple else {tag}
+        done &= self.unconfirmed
+        self.unconfirmed -= done
+        return done
+
+    def _on_ack(self, tag: int, multiple: bool) -> None:
+        self._settled(tag, multiple)
+
+    def _on_nack(self, tag: int, multiple: bool) -> None:
+        self.nacked |= self._settled(tag, multiple)
+
+    def publish(self, item: _Outgoing) -> int:
+        """Send ``item`` (no waiting); the number its confirm will carry."""
+        self.producer.publish(
+            item.body,
+            exchange=item.queue.exchange,
+            routing_key=item.queue.routing_key,
+            delivery_mode=2,
+            headers=dict(item.headers or {}),
+            content_type=item.content_type,
+            content_encoding=item.content_encoding,
+            declare=[item.queue],
+        )
+        self.sent += 1
+        self.unconfirmed.add(self.sent)
+        return self.sent
+
+
 class Broker:
     """A connected, declared broker.  Use as a context manager or call :meth:`close`."""
 
@@ -65,9 +135,8 @@ class Broker:
         self.config = config
         options: dict[str, Any] = {}
         url = config.broker_url
-        if url.startswith(("amqp://", "amqps://", "pyamqp://")):
-            # The broker acknowledges every publish once it has taken responsibility for it.
-            options["confirm_publish"] = True
+        # On RabbitMQ the publishing channel is put in confirm mode by ``_Confirms`` (not
+        # ``confirm_publish``, which makes every publish wait for its own confirm).
         # The SQLAlchemy transport hands its transport options to create_engine, so only
         # options it knows go in there; its polling interval is set on the transport below.
         options |= _queue_file_options(url)
@@ -81,6 +150,7 @@ class Broker:
             delay_queues=not self.server_less,
         )
         self._producer: Producer | None = None
+        self._confirms: _Confirms | None = None
         self.ensure_connected()
         self.declare()
 
@@ -107,6 +177,7 @@ class Broker:
     def reconnect(self) -> None:
         """Drop the broken connection, connect again (bounded retries) and re-declare."""
         self._producer = None
+        self._confirms = None
         # The connection is already broken: closing it is tidying, and may fail.
         with contextlib.suppress(Exception):
             self.connection.close()
@@ -132,9 +203,17 @@ class Broker:
 
     @property
     def producer(self) -> Producer:
+        """The producer every publish goes through (on RabbitMQ: the confirm-mode channel's)."""
+        if not self.server_less:
+            return self._confirm_channel().producer
         if self._producer is None:
             self._producer = Producer(self.connection, serializer="json")
         return self._producer
+
+    def _confirm_channel(self) -> _Confirms:
+        if self._confirms is None:
+            self._confirms = _Confirms(self.connection)
+        return self._confirms
 
     def _publish_raw(
         self,
@@ -145,23 +224,87 @@ class Broker:
         content_type: str | None = None,
         content_encoding: str | None = None,
     ) -> None:
-        try:
-            self.producer.publish(
-                body,
-                exchange=queue.exchange,
-                routing_key=queue.routing_key,
-                delivery_mode=2,
-                headers=dict(headers or {}),
-                content_type=content_type,
-                content_encoding=content_encoding,
-                declare=[queue],
-                retry=True,
-                retry_policy=self.retry_policy,
-            )
-        except self.connection.connection_errors + self.connection.channel_errors as exc:
-            raise QueueError(
-                "QUEUE-PUBLISH", f"publish to {queue.name} failed: {type(exc).__name__}"
-            ) from exc
+        self._publish_batch([_Outgoing(body, queue, headers, content_type, content_encoding)])
+
+    def _publish_batch(self, items: list[_Outgoing]) -> None:
+        """Publish ``items``; returns once the broker holds every one of them."""
+        if not items:
+            return
+        if not self.server_less:
+            self._publish_confirmed(items)
+            return
+        for item in items:
+            try:
+                self.producer.publish(
+                    item.body,
+                    exchange=item.queue.exchange,
+                    routing_key=item.queue.routing_key,
+                    delivery_mode=2,
+                    headers=dict(item.headers or {}),
+                    content_type=item.content_type,
+                    content_encoding=item.content_encoding,
+                    declare=[item.queue],
+                    retry=True,
+                    retry_policy=self.retry_policy,
+                )
+            except self.connection.connection_errors + self.connection.channel_errors as exc:
+                raise QueueError(
+                    "QUEUE-PUBLISH", f"publish to {item.queue.name} failed: {type(exc).__name__}"
+                ) from exc
+
+    def _publish_confirmed(self, items: list[_Outgoing]) -> None:
+        """RabbitMQ: send the whole batch, then wait for all its confirms.  A connection lost
+        before they all came (or no answer within ``confirm_timeout``) costs a reconnect and
+        the batch is sent again, up to ``connect_retries`` times."""
+        conn = self.connection
+        rounds = 0
+        while True:
+            try:
+                confirms = self._confirm_channel()
+                tags = {confirms.publish(item) for item in items}
+                self._wait_confirms(confirms, tags)
+                return
+            except _Republish as exc:
+                why = str(exc)
+            except conn.connection_errors as exc:
+                why = type(exc).__name__
+            except conn.channel_errors as exc:
+                self._drop_confirm_channel()
+                raise QueueError(
+                    "QUEUE-PUBLISH", f"publish to {items[0].queue.name} failed: "
+                    f"{type(exc).__name__}"
+                ) from exc
+            rounds += 1
+            if rounds > self.config.connect_retries:
+                raise QueueError("QUEUE-PUBLISH", f"publish not confirmed: {why}")
+            log.warning("broker.republish", error=why, messages=len(items))
+            if self._confirms is confirms:
+                # This batch found the connection broken (a nested one may have reconnected
+                # already: then its channel is new, and only the publishing is done again).
+                self.reconnect()
+
+    def _wait_confirms(self, confirms: _Confirms, tags: set[int]) -> None:
+        deadline = time.monotonic() + self.config.confirm_timeout
+        while tags & confirms.unconfirmed:
+            if self._confirms is not confirms:
+                raise _Republish("the publishing channel was replaced")
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise _Republish("no confirm in time")
+            # Deliveries to this connection's consumers are handled meanwhile (py-amqp
+            # dispatches every frame it reads): a handler may run nested in this wait.
+            with contextlib.suppress(TimeoutError):
+                self.connection.drain_events(timeout=min(1.0, left))
+        nacked = tags & confirms.nacked
+        if nacked:
+            confirms.nacked -= nacked
+            raise QueueError("QUEUE-PUBLISH", f"the broker refused {len(nacked)} message(s)")
+
+    def _drop_confirm_channel(self) -> None:
+        confirms, self._confirms = self._confirms, None
+        if confirms is not None:
+            with contextlib.suppress(Exception):
+                confirms.channel.close()
 
     def publish(self, envelope: Envelope, *, headers: Mapping[str, Any] | None = None) -> None:
         """Publish ``envelope`` to its stage queue; returns once the broker holds it."""
@@ -170,11 +313,13 @@ class Broker:
         )
 
     def publish_many(self, envelopes: Iterable[Envelope]) -> int:
-        count = 0
-        for envelope in envelopes:
-            self.publish(envelope)
-            count += 1
-        return count
+        """Publish ``envelopes``; returns (their number) once the broker holds all of them.
+        On RabbitMQ they are sent together and their confirms awaited together."""
+        items = [
+            _Outgoing(e.model_dump(mode="json"), self.topology.queue(e.kind)) for e in envelopes
+        ]
+        self._publish_batch(items)
+        return len(items)
 
     def requeue(self, units: Iterable[Envelope]) -> int:
         """Put units of work back on their queues as first attempts.

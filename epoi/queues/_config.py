@@ -28,6 +28,9 @@ class QueueConfig:
     # Reconnection attempts (with growing intervals) before a broker outage is an error.
     connect_retries: int = 10
     connect_interval_max: float = 5.0
+    # RabbitMQ: seconds to wait for a batch's publisher confirms before publishing it again
+    # on a new connection (a broker that neither confirms nor drops the connection).
+    confirm_timeout: float = 30.0
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:

@@ -94,6 +94,7 @@ from ._repo import (
     carriers_by_sender,
     claim_interchanges,
     clean_test_interchanges,
+    copy_insert,
     count_submissions,
     create_submission,
     interchanges_of,
@@ -145,6 +146,7 @@ from ._units_repo import (
 __all__ = [
     "record_key_of",
     "sqlite_values",
+    "copy_insert",
     "ACCESS_LOG",
     "CarrierScope",
     "NotFoundError",

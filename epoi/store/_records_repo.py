@@ -24,7 +24,7 @@ from ._records import (
     PolicyReportRow,
     VehicleRow,
 )
-from ._repo import _insert, _rowcount
+from ._repo import _insert, _rowcount, copy_insert
 
 # -- policy reports --------------------------------------------------------------------------
 
@@ -63,9 +63,9 @@ def store_records(
     # the inserts (the bulk paths below).
     day = _iso_day if session.get_bind().dialect.name == "sqlite" else _same_day
     table = PolicyReportRow.__table__
-    _bulk_insert(session, table, _REPORT_COLUMNS, ["natural_key"],
-                 [_report_values(k, r, submission_id, set_id, unit_id, day)
-                  for k, r in by_key.items()])
+    inserted = _bulk_insert(session, table, _REPORT_COLUMNS, ["natural_key"],
+                            [_report_values(k, r, submission_id, set_id, unit_id, day)
+                             for k, r in by_key.items()])
     # The ids of the rows this unit owns: new ones, or ones a crashed attempt of the same unit
     # cannot have left (the unit's writes commit together), so unit_id identifies them.  By
     # unit alone (indexed), not with the keys as an IN list of the whole chunk: the same rows.
@@ -99,9 +99,14 @@ def store_records(
             errors.append((report_id, n, e.code, e.severity, e.level, e.message,
                            e.segment_position, e.segment_id, e.element, e.vehicle_index))
     child_key = ["policy_report_id", "ordinal"]
-    _bulk_insert(session, InsuredRow.__table__, _INSURED_COLUMNS, child_key, insureds)
-    _bulk_insert(session, VehicleRow.__table__, _VEHICLE_COLUMNS, child_key, vehicles)
-    _bulk_insert(session, BusinessErrorRow.__table__, _ERROR_COLUMNS, child_key, errors)
+    # Every report of the batch inserted just now: none has children yet, theirs need no ON
+    # CONFLICT (PostgreSQL: straight COPY).  Else (the unit written twice in one transaction)
+    # they take the idempotent path.
+    fresh = inserted == len(by_key)
+    for model, columns, rows in ((InsuredRow, _INSURED_COLUMNS, insureds),
+                                 (VehicleRow, _VEHICLE_COLUMNS, vehicles),
+                                 (BusinessErrorRow, _ERROR_COLUMNS, errors)):
+        _bulk_insert(session, model.__table__, columns, child_key, rows, fresh=fresh)
     return ids
 
 
@@ -142,20 +147,22 @@ def _bulk_insert(
     columns: Sequence[str],
     conflict: list[str],
     rows: list[tuple[Any, ...]],
-) -> None:
+    *,
+    fresh: bool = False,
+) -> int | None:
     """INSERT .. ON CONFLICT DO NOTHING of many rows (value tuples in ``columns``' order,
-    dates already as the driver takes them: ``_iso_day`` on SQLite).
+    dates already as the driver takes them: ``_iso_day`` on SQLite); how many went in on
+    PostgreSQL, ``None`` on SQLite.  ``fresh``: the rows cannot conflict (children of
+    parents just inserted), a plain INSERT will do.
 
     On SQLite through the driver's ``executemany``: SQLAlchemy's per-row parameter
     processing cost more than the statement itself (the match stage's ``_Raw`` found the
-    same).  On PostgreSQL through Core, whose "insertmanyvalues" batches the rows into few
-    statements."""
-    if not rows:
-        return
+    same).  On PostgreSQL through ``COPY`` (``copy_insert``)."""
     if session.get_bind().dialect.name != "sqlite":
-        stmt = _insert(session, table).on_conflict_do_nothing(index_elements=conflict)
-        session.execute(stmt, [dict(zip(columns, row, strict=True)) for row in rows])
-        return
+        return copy_insert(session.connection(), table.name, columns, rows,
+                           conflict=None if fresh else conflict)
+    if not rows:
+        return None
     names = ", ".join(f'"{c}"' for c in columns)  # quoted: "transaction" is a keyword
     sql = (f'INSERT INTO "{table.name}" ({names}) VALUES ({", ".join("?" * len(columns))}) '
            f"ON CONFLICT ({', '.join(conflict)}) DO NOTHING")
@@ -164,6 +171,7 @@ def _bulk_insert(
         cursor.executemany(sql, rows)
     finally:
         cursor.close()
+    return None
 
 
 def _report_values(
