@@ -46,7 +46,10 @@ from ._units import parse_key
 
 __all__ = ["DEFAULT_CHUNK_SIZE", "acknowledge", "receive", "submit", "submit_archived"]
 
-DEFAULT_CHUNK_SIZE = 500  # policies per normalize unit
+# Policies per normalize unit.  A unit is one transaction: its rows' index pages are written
+# once per commit, so more policies a unit share more of them (a 200 k-policy `epoi run`:
+# 500 -> 1000 about 15 % faster, 2000 no faster and more memory in flight).
+DEFAULT_CHUNK_SIZE = 1000
 
 Clock = Callable[[], datetime]
 _log = _logging.get_logger("epoi.intake")
