@@ -33,6 +33,7 @@ from epoi.store import (
     finish_unit,
     interchanges_of,
     note_unit_failure,
+    plan_prior_reports,
     prior_reports,
     queued_units,
     record_counts,
@@ -183,6 +184,25 @@ def test_prior_reports_keep_test_and_production_apart(store: Store, unit) -> Non
     assert prod[0].status == "accepted" and prod[0].transaction_type == "NBS"
     assert [p.policy_number for p in test] == ["PA2"]
     assert other == []
+
+
+def test_postgresql_learns_the_reports_once_some_are_stored(store: Store, unit) -> None:
+    """On a new PostgreSQL deployment the planner takes ``policy_reports`` for empty and
+    ``prior_reports`` reads every report of the carrier: the first unit a worker stores
+    has the table analysed.  SQLite has nothing to do."""
+    with store.session() as s:
+        add_records(s, [_record(10), _record(20, policy="PA2")],
+                    submission_id=unit["submission"], set_id=unit["set"], unit_id=unit["unit"])
+    with store.session() as s:
+        analysed = plan_prior_reports(s)
+    if store.dialect != "postgresql":
+        assert analysed is False
+        return
+    assert analysed is True
+    with store.session(readonly=True) as s:
+        rows = s.scalar(sa.text(
+            "SELECT reltuples FROM pg_class WHERE oid = 'policy_reports'::regclass"))
+    assert rows == 2
 
 
 def test_the_chunk_counter_tells_exactly_one_unit_it_is_the_last(store: Store, unit) -> None:

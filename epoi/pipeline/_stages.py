@@ -55,6 +55,7 @@ from ..store import (
     mark_vehicles_pending,
     next_control_numbers,
     note_unit_failure,
+    plan_prior_reports,
     prior_reports,
     queued_units,
     records_for_return,
@@ -121,6 +122,7 @@ class Pipeline:
         self.progress = progress or (lambda _event, _n: None)
         self._handoff = _Handoff()
         self._prefetch: _Prefetch | None = None
+        self._planner_checked = False  # ``plan_prior_reports`` after the first unit
 
     def use_processes(self, workers: int, *, min_policies: int = 2_000) -> None:
         """Normalise ahead in ``workers`` worker processes: the first pass of the normalize
@@ -297,6 +299,10 @@ class Pipeline:
                 ):
                     _advance(session, unit.submission_id, SubmissionState.NORMALISED,
                              SubmissionState.MATCHED)  # fmt: skip
+        if not self._planner_checked:
+            self._planner_checked = True
+            with self.store.session() as session:
+                plan_prior_reports(session)
         # Committed: the records go on in hand (a unit redone after a crash, or taken by
         # another worker, reads them from the store instead).
         if follow_ups:
