@@ -73,6 +73,20 @@ class _Outgoing:
     content_type: str | None = None
     content_encoding: str | None = None
 
+    def send(self, producer: Producer, **options: Any) -> None:
+        """Hand the message to ``producer``: persistent, its queue declared on the way."""
+        producer.publish(
+            self.body,
+            exchange=self.queue.exchange,
+            routing_key=self.queue.routing_key,
+            delivery_mode=2,
+            headers=dict(self.headers or {}),
+            content_type=self.content_type,
+            content_encoding=self.content_encoding,
+            declare=[self.queue],
+            **options,
+        )
+
 
 class _Republish(Exception):  # noqa: N818 - a signal inside the publishing loop, not an error
     """The batch's confirms cannot come any more on the channel it was published on."""
@@ -113,16 +127,7 @@ class _Confirms:
 
     def publish(self, item: _Outgoing) -> int:
         """Send ``item`` (no waiting); the number its confirm will carry."""
-        self.producer.publish(
-            item.body,
-            exchange=item.queue.exchange,
-            routing_key=item.queue.routing_key,
-            delivery_mode=2,
-            headers=dict(item.headers or {}),
-            content_type=item.content_type,
-            content_encoding=item.content_encoding,
-            declare=[item.queue],
-        )
+        item.send(self.producer)
         self.sent += 1
         self.unconfirmed.add(self.sent)
         return self.sent
@@ -235,18 +240,7 @@ class Broker:
             return
         for item in items:
             try:
-                self.producer.publish(
-                    item.body,
-                    exchange=item.queue.exchange,
-                    routing_key=item.queue.routing_key,
-                    delivery_mode=2,
-                    headers=dict(item.headers or {}),
-                    content_type=item.content_type,
-                    content_encoding=item.content_encoding,
-                    declare=[item.queue],
-                    retry=True,
-                    retry_policy=self.retry_policy,
-                )
+                item.send(self.producer, retry=True, retry_policy=self.retry_policy)
             except self.connection.connection_errors + self.connection.channel_errors as exc:
                 raise QueueError(
                     "QUEUE-PUBLISH", f"publish to {item.queue.name} failed: {type(exc).__name__}"
