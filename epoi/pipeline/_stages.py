@@ -417,7 +417,6 @@ class Pipeline:
                          SubmissionState.MATCHED)  # fmt: skip
         return []
 
-
     def _match_in_hand(
         self, session: Session, in_hand: Sequence[tuple[int, NormalizedRecord]], prepared: object
     ) -> None:
