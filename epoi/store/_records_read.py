@@ -96,7 +96,7 @@ def plan_prior_reports(session: Session) -> bool:
     Without column statistics the planner guesses one carrier's share of the reports at a
     fraction of a percent, so ``prior_reports`` read the index by carrier alone and filtered
     every report of the carrier against the unit's policy numbers: on a new deployment a
-    quarter of one worker's time, and PostgreSQL's CPU, growing with the table until
+    fifth of one worker's time, and PostgreSQL's CPU, growing with the table until
     autovacuum's first analyse (a minute or more into an initial load).  Call it once a
     worker has stored its first unit; on SQLite it does nothing."""
     if session.get_bind().dialect.name != "postgresql":
