@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, select
 
-from ..store import copy_insert, match_results
+from ..store import insert_rows, match_results
 from ._matcher import ClaimLookup
 
 _KEY_CHUNK = 900
@@ -74,19 +74,9 @@ class _Raw:
     def insert(self, table: Any, rows: Sequence[tuple[Any, ...]]) -> None:
         """``rows`` (``_ResultRow``s or ``_ReportRow``s: named tuples whose fields are the
         table's columns, dates through ``day`` already) into ``table``."""
-        if not rows:
-            return
-        columns = type(rows[0])._fields  # type: ignore[attr-defined]
-        if not self.sqlite:
-            copy_insert(self._conn, table.name, columns, rows)  # COPY: a quarter of the CPU
-            return
-        sql = (f"INSERT INTO {table.name} ({', '.join(columns)}) "
-               f"VALUES ({', '.join([self.ph] * len(columns))})")
-        cursor = self._cursor()
-        try:
-            cursor.executemany(sql, rows)
-        finally:
-            cursor.close()
+        if rows:
+            insert_rows(self._conn, table.name, type(rows[0])._fields,  # type: ignore[attr-defined]
+                        rows)
 
 
 class _ReportRow(NamedTuple):
@@ -139,12 +129,3 @@ def _tried(conn: Connection, keys: Sequence[str]) -> tuple[dict[str, date], set[
         if not has_doc:
             without_doc.add(key)
     return found, without_doc
-
-
-def _first_tried(conn: Connection, keys: Sequence[str]) -> dict[str, date]:
-    found: dict[str, date] = {}
-    for key, day in _Raw(conn).rows_in(
-            "SELECT report_key, first_tried FROM match_reports WHERE report_key IN ({marks})",
-            keys):
-        found[key] = date.fromisoformat(day) if isinstance(day, str) else day
-    return found

@@ -29,7 +29,6 @@ from ._rows import (
     _KEY_CHUNK,
     _chunks,
     _claim_lookup,
-    _first_tried,
     _Raw,
     _ReportRow,
     _ResultRow,
@@ -298,7 +297,7 @@ def _rematch_claimed(conn: Connection, rows: list[_ResultRow],
     reports = _load_reports(conn, stale)
     # These reports' own step-1/2 results cannot claim anything new: no recursion needed.
     again = match_many(reports, index, claimed=_claim_lookup(conn))
-    first = _first_tried(conn, list(stale))
+    first, _without_doc = _tried(conn, list(stale))
     per_report: dict[str, list[MatchResult]] = {}
     for result in again:
         per_report.setdefault(result.report_key, []).append(

@@ -98,12 +98,12 @@ from ._repo import (
     copy_insert,
     count_submissions,
     create_submission,
+    insert_rows,
     interchanges_of,
     list_carriers,
     next_control_numbers,
     record_interchanges,
     release_interchanges,
-    sqlite_values,
     submission_by_id,
     update_submission,
 )
@@ -146,8 +146,8 @@ from ._units_repo import (
 
 __all__ = [
     "record_key_of",
-    "sqlite_values",
     "copy_insert",
+    "insert_rows",
     "ACCESS_LOG",
     "CarrierScope",
     "NotFoundError",

@@ -24,7 +24,7 @@ from ._records import (
     PolicyReportRow,
     VehicleRow,
 )
-from ._repo import _insert, _rowcount, copy_insert
+from ._repo import _insert, _rowcount, insert_rows
 
 # -- policy reports --------------------------------------------------------------------------
 
@@ -150,28 +150,12 @@ def _bulk_insert(
     *,
     fresh: bool = False,
 ) -> int | None:
-    """INSERT .. ON CONFLICT DO NOTHING of many rows (value tuples in ``columns``' order,
-    dates already as the driver takes them: ``_iso_day`` on SQLite); how many went in on
-    PostgreSQL, ``None`` on SQLite.  ``fresh``: the rows cannot conflict (children of
-    parents just inserted), a plain INSERT will do.
-
-    On SQLite through the driver's ``executemany``: SQLAlchemy's per-row parameter
-    processing cost more than the statement itself (the match stage's ``_Raw`` found the
-    same).  On PostgreSQL through ``COPY`` (``copy_insert``)."""
-    if session.get_bind().dialect.name != "sqlite":
-        return copy_insert(session.connection(), table.name, columns, rows,
-                           conflict=None if fresh else conflict)
-    if not rows:
-        return None
-    names = ", ".join(f'"{c}"' for c in columns)  # quoted: "transaction" is a keyword
-    sql = (f'INSERT INTO "{table.name}" ({names}) VALUES ({", ".join("?" * len(columns))}) '
-           f"ON CONFLICT ({', '.join(conflict)}) DO NOTHING")
-    cursor = session.connection().connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.executemany(sql, rows)
-    finally:
-        cursor.close()
-    return None
+    """INSERT .. ON CONFLICT DO NOTHING of many rows (``insert_rows``: value tuples in
+    ``columns``' order, dates already as the driver takes them, ``_iso_day`` on SQLite); how
+    many went in on PostgreSQL, ``None`` on SQLite.  ``fresh``: the rows cannot conflict
+    (children of parents just inserted), a plain INSERT will do."""
+    return insert_rows(session.connection(), table.name, columns, rows,
+                       conflict=None if fresh else conflict)
 
 
 def _report_values(

@@ -15,7 +15,6 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     CursorResult,
-    Date,
     FromClause,
     Result,
     Table,
@@ -352,22 +351,6 @@ def acks_of(session: Session, submission_id: int) -> list[Ack]:
     )
 
 
-def sqlite_values(table: Table, columns: Sequence[str],
-                  rows: Iterable[dict[str, Any]]) -> list[list[Any]]:
-    """``rows`` (dicts) as value lists in ``columns``' order for the SQLite driver's
-    ``executemany``, dates as ISO text as SQLAlchemy's ``Date`` writes them there: the bulk
-    paths skip SQLAlchemy's per-row parameter processing, which cost more than the insert."""
-    dated = [i for i, c in enumerate(columns) if isinstance(table.c[c].type, Date)]
-    values: list[list[Any]] = []
-    for r in rows:
-        row = [r[c] for c in columns]
-        for i in dated:
-            if row[i] is not None:
-                row[i] = row[i].isoformat()
-        values.append(row)
-    return values
-
-
 _UNIQUE_VIOLATION = "23505"
 
 
@@ -426,6 +409,35 @@ def copy_insert(
         return int(cursor.rowcount)
     finally:
         cursor.close()
+
+
+def insert_rows(
+    conn: Connection,
+    table: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    conflict: Sequence[str] | None = None,
+) -> int | None:
+    """The bulk paths' INSERT of ``rows`` (value tuples in ``columns``' order, dates as the
+    driver takes them: ISO text on SQLite) into ``table``; with ``conflict`` (a natural key)
+    ON CONFLICT DO NOTHING.  On PostgreSQL through ``COPY`` (``copy_insert``): how many went
+    in.  On SQLite through the driver's ``executemany`` (SQLAlchemy's per-row parameter
+    processing cost more than the statement itself): None, the driver does not count."""
+    if conn.dialect.name != "sqlite":
+        return copy_insert(conn, table, columns, rows, conflict=conflict)
+    if not rows:
+        return None
+    names = ", ".join(f'"{c}"' for c in columns)  # quoted: "transaction" is a keyword
+    sql = f'INSERT INTO "{table}" ({names}) VALUES ({", ".join("?" * len(columns))})'
+    if conflict:
+        sql += f" ON CONFLICT ({', '.join(conflict)}) DO NOTHING"
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(sql, rows)
+    finally:
+        cursor.close()
+    return None
 
 
 def _copy(cursor: Any, sql: str, rows: Iterable[Sequence[Any]]) -> None:
