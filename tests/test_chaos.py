@@ -56,9 +56,10 @@ def small(tmp_path_factory: pytest.TempPathFactory) -> Batch:
 
 @pytest.fixture(scope="module")
 def large(tmp_path_factory: pytest.TempPathFactory) -> Batch:
-    """75 files of 12 policies: enough units to keep workers busy through 50 kills (50
-    files drained after 45 kills once the stages got faster, on a quiet machine)."""
-    return make_batch(tmp_path_factory.mktemp("chaos-large"), 900, seed=12, per_file=12,
+    """100 files of 12 policies: enough units to keep workers busy through 50 kills (50
+    files drained after 45 kills once the stages got faster, on a quiet machine; 75 after
+    43 kills once, on 2026-12-06)."""
+    return make_batch(tmp_path_factory.mktemp("chaos-large"), 1200, seed=12, per_file=12,
                       per_set=4)  # fmt: skip
 
 

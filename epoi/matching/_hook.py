@@ -31,7 +31,7 @@ from ..schemas.policy import (
 from ..store import InsuredRow, PolicyReportRow, VehicleRow, match_results, record_key_of
 from ._rows import _Raw, _ResultRow
 from ._sql_index import untune
-from ._stage import MatchCounts, PreparedMatch, _match_rows, prepare_match
+from ._stage import MatchCounts, PreparedMatch, _match_rows, match_prepared, prepare_match
 
 _CHUNK = 900
 
@@ -156,7 +156,8 @@ class _PipelineHook:
     def preparer(self) -> Callable[[Connection, Sequence[PolicyReport], date], PreparedMatch]:
         """What works a unit's cascade out ahead, in another process (picklable): the
         pipeline hands its result back to this hook with the unit's records."""
-        return functools.partial(_prepare, near_vin_dir=self._settings.index_dir)
+        return functools.partial(_prepare, window_days=self._settings.pending_window_days,
+                                 near_vin_dir=self._settings.index_dir)
 
     def __call__(self, session: Session, records: Sequence[Any],
                  prepared: PreparedMatch | None = None) -> None:
@@ -167,26 +168,46 @@ class _PipelineHook:
         reports = [r for r in reports if not r.test]
         if not reports:
             return
+        self._write(session, [r.key.as_string() for r in reports], lambda conn: _match_rows(
+            conn, reports, today=self._clock().date(),
+            window_days=self._settings.pending_window_days,
+            near_vin_dir=self._settings.index_dir, prepared=prepared))
+
+    def write_prepared(self, session: Session, keys: Sequence[str],
+                       prepared: PreparedMatch) -> bool:
+        """Match the production reports ``keys`` from their cascade worked out ahead, without
+        the reports themselves; False (nothing written) if it no longer holds: then call
+        the hook with the records."""
+        if not keys:
+            return True
+        return self._write(session, keys, lambda conn: match_prepared(
+            conn, keys, prepared, today=self._clock().date(),
+            window_days=self._settings.pending_window_days,
+            near_vin_dir=self._settings.index_dir))
+
+    def _write(self, session: Session, keys: Sequence[str], match: Callable[
+            [Connection], tuple[MatchCounts, list[_ResultRow]] | None]) -> bool:
         conn = session.connection()
         try:
-            done, written = _match_rows(conn, reports, today=self._clock().date(),
-                                        window_days=self._settings.pending_window_days,
-                                        near_vin_dir=self._settings.index_dir,
-                                        prepared=prepared)
+            written = match(conn)
+            if written is None:
+                return False
+            done, rows = written
             if done.rematched:  # other reports' results changed too: read what is stored
-                sync_vehicle_states(conn, [r.key.as_string() for r in reports])
+                sync_vehicle_states(conn, list(keys))
             else:
-                _sync_from_rows(conn, written)
+                _sync_from_rows(conn, rows)
         finally:
             untune(conn)  # the unit's connection goes back to the pool: memory stays flat
         if self._counts is not None:
             self._counts.add(done)
+        return True
 
 
 def _prepare(conn: Connection, reports: Sequence[PolicyReport], today: date, *,
-             near_vin_dir: Path | None) -> PreparedMatch:
+             window_days: int, near_vin_dir: Path | None) -> PreparedMatch:
     return prepare_match(conn, [r for r in reports if not r.test], today=today,
-                         near_vin_dir=near_vin_dir)
+                         window_days=window_days, near_vin_dir=near_vin_dir)
 
 
 def pipeline_match_hook(

@@ -78,7 +78,7 @@ class MatchCounts:
         }
 
 
-# ``match_reports.report`` of a report that will not be matched again (see _keep_reports).
+# ``match_reports.report`` of a report that will not be matched again (see _report_rows).
 NO_DOC = ""
 
 
@@ -89,18 +89,19 @@ def _may_match_again(results: Sequence[MatchResult]) -> bool:
     return any(r.state == "pending" or r.step in (3, 4) for r in results)
 
 
-def _keep_reports(raw: _Raw, keys: Sequence[str], reports: Sequence[PolicyReport],
-                  per_report: Mapping[str, list[MatchResult]], first: Mapping[str, date],
-                  without_doc: Collection[str], today: date) -> None:
-    """The ``match_reports`` rows of a batch: the day each was first tried (the pending
-    window counts from it, the reports read it) and, for a report that may be matched
-    again, the report itself as JSON.  The others' JSON is left out (``NO_DOC``): it was
-    most of what the stage wrote, for reports (matched by their VIN) never read back, and
-    the pipeline keeps every report in its record rows anyway.  A report stored without
-    it whose results now may be matched again gets it."""
+def _report_rows(day: Callable[[date | None], date | str | None], keys: Sequence[str],
+                 reports: Sequence[PolicyReport], per_report: Mapping[str, list[MatchResult]],
+                 first: Mapping[str, date], without_doc: Collection[str], today: date,
+                 ) -> tuple[list[_ReportRow], list[tuple[str, str]]]:
+    """The ``match_reports`` rows of a batch, and the (JSON, key) of those stored without
+    their JSON that now need it.  A row keeps the day each report was first tried (the
+    pending window counts from it, the reports read it) and, for a report that may be
+    matched again, the report itself as JSON.  The others' JSON is left out (``NO_DOC``): it
+    was most of what the stage wrote, for reports (matched by their VIN) never read back,
+    and the pipeline keeps every report in its record rows anyway."""
     new_reports: list[_ReportRow] = []
     docs: list[tuple[str, str]] = []
-    tried = raw.day(today)
+    tried = day(today)
     for k, r in zip(keys, reports, strict=True):
         again = _may_match_again(per_report.get(k, ()))
         if k not in first:
@@ -109,6 +110,11 @@ def _keep_reports(raw: _Raw, keys: Sequence[str], reports: Sequence[PolicyReport
                 r.model_dump_json() if again else NO_DOC))
         elif again and k in without_doc:
             docs.append((r.model_dump_json(), k))
+    return new_reports, docs
+
+
+def _write_reports(raw: _Raw, new_reports: Sequence[_ReportRow],
+                   docs: Sequence[tuple[str, str]]) -> None:
     raw.insert(match_reports, new_reports)
     if docs:
         cursor = raw._cursor()
@@ -117,6 +123,48 @@ def _keep_reports(raw: _Raw, keys: Sequence[str], reports: Sequence[PolicyReport
                                f"WHERE report_key = {raw.ph}", docs)
         finally:
             cursor.close()
+
+
+@dataclass(frozen=True, slots=True)
+class BatchRows:
+    """What matching a batch writes: its ``match_reports`` rows, the JSON of reports stored
+    without it (``_report_rows``) and its ``match_results`` rows, dates as the database's
+    driver takes them."""
+
+    reports: list[_ReportRow]
+    docs: list[tuple[str, str]]
+    results: list[_ResultRow]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Across processes as plain tuples: pickle rebuilds a named tuple through its
+        # Python-level __new__, which cost more than the rest of a unit's hand-over.
+        return (_rebuilt, ([tuple(r) for r in self.reports], self.docs,
+                           [tuple(r) for r in self.results]))
+
+
+def _rebuilt(reports: list[tuple[Any, ...]], docs: list[tuple[str, str]],
+             results: list[tuple[Any, ...]]) -> BatchRows:
+    new = tuple.__new__
+    return BatchRows([new(_ReportRow, r) for r in reports], docs,
+                     [new(_ResultRow, r) for r in results])
+
+
+def _batch_rows(day: Callable[[date | None], date | str | None], keys: Sequence[str],
+                reports: Sequence[PolicyReport], results: Sequence[MatchResult],
+                first: Mapping[str, date], without_doc: Collection[str], *, today: date,
+                window_days: int) -> BatchRows:
+    """The rows of a batch's cascade ``results``, pending ones settled."""
+    per_report: dict[str, list[MatchResult]] = {}
+    for r in results:
+        per_report.setdefault(r.report_key, []).append(
+            settle_pending(r, first.get(r.report_key, today), today, window_days))
+    new_reports, docs = _report_rows(day, keys, reports, per_report, first, without_doc,
+                                     today)
+    rows: list[_ResultRow] = []
+    tried_on = day(today)
+    for key, report in zip(keys, reports, strict=True):
+        rows += _result_rows(report, per_report.get(key, []), tried_on, day)
+    return BatchRows(new_reports, docs, rows)
 
 
 def _result_rows(report: PolicyReport, results: list[MatchResult], tried_on: date | str | None,
@@ -154,8 +202,9 @@ def _match_batch(
 @dataclass(frozen=True, slots=True)
 class PreparedMatch:
     """A batch's cascade worked out ahead of its write (``prepare_match``, in another
-    process), with what it read of the store that earlier writes can change: each report's
-    first try, and who claimed each registration it asked about.  The write uses the
+    process) as the rows the batch writes, with what it read of the store that earlier
+    writes can change: each report's first try, and who claimed each registration it asked
+    about.  The write uses the
     results only if all of that still reads the same (``_still_holds``); registrations do
     not change during a run, and nothing else the cascade reads is written by others."""
 
@@ -163,12 +212,12 @@ class PreparedMatch:
     keys: tuple[str, ...]
     first: dict[str, date]
     without_doc: frozenset[str]
-    results: list[MatchResult]
+    rows: BatchRows
     claims: dict[str, frozenset[tuple[str, int | None]]]
 
 
 def prepare_match(
-    conn: Connection, reports: Sequence[PolicyReport], *, today: date,
+    conn: Connection, reports: Sequence[PolicyReport], *, today: date, window_days: int,
     near_vin_dir: Path | None = None,
 ) -> PreparedMatch:
     """The cascade of ``reports`` against the store as ``conn`` reads it, nothing written."""
@@ -189,8 +238,10 @@ def prepare_match(
                              claimed=recording, keys=keys)  # fmt: skip
     finally:
         untune(conn)
+    rows = _batch_rows(_Raw(conn).day, keys, reports, results, first, without_doc,
+                       today=today, window_days=window_days)
     return PreparedMatch(today=today, keys=tuple(keys), first=first,
-                         without_doc=frozenset(without_doc), results=results, claims=asked)
+                         without_doc=frozenset(without_doc), rows=rows, claims=asked)
 
 
 def _still_holds(conn: Connection, prepared: PreparedMatch, keys: Sequence[str],
@@ -215,27 +266,49 @@ def _match_rows(
     """``_match_batch``, also returning the result rows it wrote (the hook copies their
     states onto the pipeline's vehicles without reading them back).  ``prepared``: the
     cascade worked out ahead, used when it still holds."""
-    counts = MatchCounts()
     if not reports:
-        return counts, []
+        return MatchCounts(), []
     keys = [r.key.as_string() for r in reports]
+    if prepared is not None and not only_pending:
+        done = match_prepared(conn, keys, prepared, today=today, window_days=window_days,
+                              near_vin_dir=near_vin_dir)
+        if done is not None:
+            return done
     first, without_doc = _tried(conn, keys)
     raw = _Raw(conn)
     index = SqlRegistrationIndex(conn, near_vin_dir)
-    if prepared is not None and _still_holds(conn, prepared, keys, first, without_doc, today):
-        results = prepared.results
-        counts.prepared = len(reports)
-    else:
-        results = match_many(reports, index, claimed=_claim_lookup(conn), keys=keys)
-    per_report: dict[str, list[MatchResult]] = {}
-    for r in results:
-        per_report.setdefault(r.report_key, []).append(
-            settle_pending(r, first.get(r.report_key, today), today, window_days))
-    _keep_reports(raw, keys, reports, per_report, first, without_doc, today)
-    rows: list[_ResultRow] = []
-    tried_on = raw.day(today)
-    for key, report in zip(keys, reports, strict=True):
-        rows += _result_rows(report, per_report.get(key, []), tried_on, raw.day)
+    results = match_many(reports, index, claimed=_claim_lookup(conn), keys=keys)
+    rows = _batch_rows(raw.day, keys, reports, results, first, without_doc, today=today,
+                       window_days=window_days)
+    return _write_batch(conn, keys, rows, first, only_pending=only_pending, index=index,
+                        today=today, window_days=window_days)
+
+
+def match_prepared(
+    conn: Connection, keys: Sequence[str], prepared: PreparedMatch, *, today: date,
+    window_days: int, near_vin_dir: Path | None = None,
+) -> tuple[MatchCounts, list[_ResultRow]] | None:
+    """Write the batch of reports ``keys`` from the cascade worked out ahead, if it still
+    holds (the reports themselves are not needed then); None if it does not."""
+    first, without_doc = _tried(conn, keys)
+    if not _still_holds(conn, prepared, keys, first, without_doc, today):
+        return None
+    done = _write_batch(conn, keys, prepared.rows, first, only_pending=False,
+                        index=SqlRegistrationIndex(conn, near_vin_dir), today=today,
+                        window_days=window_days)
+    done[0].prepared = len(keys)
+    return done
+
+
+def _write_batch(
+    conn: Connection, keys: Sequence[str], batch: BatchRows, first: Mapping[str, date], *,
+    only_pending: bool, index: SqlRegistrationIndex, today: date, window_days: int,
+) -> tuple[MatchCounts, list[_ResultRow]]:
+    """Write the rows of the batch of reports ``keys`` in place of what they had (``first``:
+    those tried before), and re-match what its claims make stale."""
+    raw = _Raw(conn)
+    _write_reports(raw, batch.reports, batch.docs)
+    rows = batch.results
     t = match_results.c
     if only_pending:
         # A re-try settles only what was pending: a match already made stays as it was.
@@ -250,7 +323,8 @@ def _match_rows(
     elif first:  # reports seen before: their old results go
         raw.rows_in("DELETE FROM match_results WHERE report_key IN ({marks})", list(first))
     raw.insert(match_results, rows)
-    counts.reports = len(reports)
+    counts = MatchCounts()
+    counts.reports = len(keys)
     counts.results = len(rows)
     counts.fleet = sum(1 for row in rows if row.fleet)
     for row in rows:

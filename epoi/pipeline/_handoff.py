@@ -18,6 +18,22 @@ from ..schemas.policy import NormalizedRecord
 _SetPart = tuple[dict[str, int], list[NormalizedRecord]]
 
 
+def return_part(records: Sequence[NormalizedRecord]) -> _SetPart:
+    """A chunk's part of its set's error return: the first position of each jurisdiction,
+    and its rejected and warned records without their insureds."""
+    places: dict[str, int] = {}
+    returned: list[NormalizedRecord] = []
+    for r in records:
+        j, pos = r.report.jurisdiction, r.report.key.policy_position
+        if j and pos < places.get(j, pos + 1):
+            places[j] = pos
+        if r.status != "accepted":
+            # The error return echoes no insured's personal data: not kept.
+            report = r.report.model_copy(update={"insureds": ()})
+            returned.append(r.model_copy(update={"report": report}))
+    return places, returned
+
+
 class _Handoff:
     """What a stage just committed, kept in memory for the next stage of the same process,
     so that nothing is read back from the store to be passed on.
@@ -60,16 +76,11 @@ class _Handoff:
     ) -> _ChunkNote:
         """What the set's error return needs of this chunk; kept by the note's ``commit``
         (called after the unit's commit)."""
-        places: dict[str, int] = {}
-        returned: list[NormalizedRecord] = []
-        for r in records:
-            j, pos = r.report.jurisdiction, r.report.key.policy_position
-            if j and pos < places.get(j, pos + 1):
-                places[j] = pos
-            if r.status != "accepted":
-                # The error return echoes no insured's personal data: not kept.
-                report = r.report.model_copy(update={"insureds": ()})
-                returned.append(r.model_copy(update={"report": report}))
+        return self.note_part(set_id, unit_key, *return_part(records))
+
+    def note_part(self, set_id: int, unit_key: str, places: dict[str, int],
+                  returned: list[NormalizedRecord]) -> _ChunkNote:
+        """``note_chunk`` of a chunk's ``return_part`` worked out already."""
         return _ChunkNote(self, set_id, unit_key, places, returned)
 
     def _keep(self, note: _ChunkNote) -> None:

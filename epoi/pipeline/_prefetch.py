@@ -26,15 +26,18 @@ from ..intake import Chunk
 from ..schemas.policy import NormalizedRecord, PolicyReport
 from ..store import (
     Carrier,
+    RecordRows,
     Store,
     Submission,
     TransactionSet,
     UnitState,
     prior_reports,
+    record_rows,
     unit_by_key,
 )
 from ..transforms import EditContext, PriorInfo, normalize
-from ._priors import ACCEPTED, answer_priors
+from ._handoff import return_part
+from ._priors import ACCEPTED, PriorFacts, answer_priors, facts_of
 
 _log = _logging.get_logger("epoi.pipeline")
 
@@ -58,14 +61,60 @@ def _context(
     return dataclasses.replace(base, expected_naic=naic_of(chunk.sender_id))
 
 
-# A worker's pass over a unit: its records, what each record's E110/E111 were answered
-# with (``_priors.answer_priors``), and the match hook's cascade of its accepted production
-# records worked out ahead (``MatchPreparer``; None without one).
-FirstPass = tuple[list[NormalizedRecord], list[PriorInfo], Any]
-# How a worker's records cross to the pipeline's process: one JSON document written and read
-# by pydantic-core (about half the cost of pickling the models on the worker's side, less on
-# this side too; pickle walks every model's state dict in Python).  Read back, each record is
-# validated again: equal to the worker's, field by field.
+@dataclasses.dataclass(frozen=True, slots=True)
+class FirstPass:
+    """A worker's pass over a normalize unit, in the form the pipeline's process writes
+    without building a single record: what answering E110/E111 reads of each record and
+    what each was answered with (``_priors``), the rows to insert (``store.record_rows``),
+    the chunk's part of its set's error return (``_handoff.return_part``: its rejected and
+    warned records as one JSON document), the records to match (indexes of the accepted
+    production ones) and the match hook's cascade of them worked out ahead (``preparer``;
+    None without one).  The records themselves stay in the worker: where the pipeline's
+    process needs them after all, it normalises the chunk again with the same answers
+    (``_priors.renormalize``)."""
+
+    facts: list[PriorFacts]
+    answered: list[PriorInfo]
+    rows: RecordRows
+    places: dict[str, int]
+    returned: bytes
+    to_match: list[int]
+    prepared: Any
+
+    def with_redone(self, redone: dict[int, NormalizedRecord], answered: list[PriorInfo], *,
+                    sqlite: bool) -> FirstPass:
+        """This pass with the records that the pipeline's process normalised again (its
+        E110/E111 answers changed since the worker read the store) in place of the
+        worker's.  ``returned`` is left as it is: see ``returned_records``."""
+        if not redone:
+            return self
+        submission_id, set_id, unit_id = self.rows.reports[0][1:4]
+        facts = list(self.facts)
+        reports = list(self.rows.reports)
+        children: list[list[tuple[Any, ...]]] = [
+            [row for row in rows if row[0] not in redone]
+            for rows in (self.rows.insureds, self.rows.vehicles, self.rows.errors)]
+        for n, rec in redone.items():
+            facts[n] = facts_of(rec)
+            one = record_rows([rec], submission_id=submission_id, set_id=set_id,
+                              unit_id=unit_id, sqlite=sqlite)
+            reports[n] = one.reports[0]
+            for kept, new in zip(children, (one.insureds, one.vehicles, one.errors),
+                                 strict=True):
+                kept += [(n, *row[1:]) for row in new]
+        for kept in children:
+            kept.sort(key=lambda row: (row[0], row[1]))
+        was = set(self.to_match)
+        to_match = [n for n in range(len(facts)) if (
+            n in was if n not in redone
+            else redone[n].status in ACCEPTED and not redone[n].report.test)]
+        return dataclasses.replace(
+            self, facts=facts, answered=answered, to_match=to_match,
+            rows=RecordRows(reports, *children))
+
+
+# The rejected and warned records cross to the pipeline's process as one JSON document
+# written and read by pydantic-core (pickle walks every model's state dict in Python).
 _RECORDS = TypeAdapter(list[NormalizedRecord])
 # The match hook's ``preparer``: (connection, reports, today) -> what the hook takes back.
 MatchPreparer = Callable[[Connection, Sequence[PolicyReport], date], Any]
@@ -74,7 +123,7 @@ _CHILD_STORE: dict[str, Store] = {}
 
 
 def _first_pass(url: str, settings: Settings, unit_key: str, today: date,
-                preparer: MatchPreparer | None = None) -> tuple[bytes, list[PriorInfo], Any] | None:
+                preparer: MatchPreparer | None = None) -> FirstPass | None:
     """In a worker process: the unit's policies normalised, E110/E111 answered and the
     match cascade worked out from the store as it is now (it is only read).  None when the
     unit is done or gone."""
@@ -89,7 +138,7 @@ def _first_pass(url: str, settings: Settings, unit_key: str, today: date,
         test = session.get_one(TransactionSet, unit.set_id).test
         chunk = Chunk(unit.payload or "")
         context = _context(settings, sub, today, _expected_naic(session, sub), chunk)
-        set_id = unit.set_id
+        set_id, unit_id = unit.set_id, unit.id
     records = [normalize(b, context=context) for b in chunk]
     policies = [(r.report.carrier_naic, r.report.policy_number) for r in records
                 if r.report.policy_number]
@@ -99,10 +148,33 @@ def _first_pass(url: str, settings: Settings, unit_key: str, today: date,
         stored = prior_reports(session, policies, test=test)
         records, infos = answer_priors(chunk, records, context, stored, submission_id=sub.id,
                                        set_id=set_id)  # fmt: skip
+        to_match = [n for n, r in enumerate(records)
+                    if r.status in ACCEPTED and not r.report.test]
         if preparer is not None and not test:
-            reports = [r.report for r in records if r.status in ACCEPTED and not r.report.test]
-            prepared = preparer(session.connection(), reports, today)
-    return _RECORDS.dump_json(records), infos, prepared
+            prepared = preparer(session.connection(), [records[n].report for n in to_match],
+                                today)
+    places, returned = return_part(records)
+    rows = record_rows(records, submission_id=sub.id, set_id=set_id, unit_id=unit_id,
+                       sqlite=store.dialect == "sqlite")
+    return FirstPass([facts_of(r) for r in records], infos, rows, places,
+                     _RECORDS.dump_json(returned), to_match, prepared)
+
+
+def returned_records(done: FirstPass, redone: dict[int, NormalizedRecord]
+                     ) -> list[NormalizedRecord] | None:
+    """The rejected and warned records of a worker's pass, with those ``redone`` in the
+    pipeline's process in place of the worker's; None if the schema would not take them
+    back (never seen: the pipeline's process then normalises the unit itself)."""
+    try:
+        returned = _RECORDS.validate_json(done.returned)
+    except ValidationError:
+        _log.warning("prefetch_unreadable")
+        return None
+    if not redone:
+        return returned
+    again = {done.facts[n].policy_position for n in redone}
+    kept = [r for r in returned if r.report.key.policy_position not in again]
+    return kept + return_part(list(redone.values()))[1]
 
 
 def _ready() -> None:
@@ -129,6 +201,7 @@ class _Prefetch:
         self._lock = threading.Lock()
         self._broken = False
         self.used = 0  # units whose first pass came from a worker
+        self.redone = 0  # of their records, those normalised again (E110/E111 changed since)
 
     def warm(self) -> None:
         """Start the workers now (a worker spends a second importing epoi): a run calls
@@ -176,9 +249,7 @@ class _Prefetch:
         self._planned.clear()
         self._pool, self._broken = None, True
 
-    def take(
-        self, unit_key: str, today: date, chunk: Chunk
-    ) -> FirstPass | None:
+    def take(self, unit_key: str, today: date, chunk: Chunk) -> FirstPass | None:
         with self._lock:
             hit = self._futures.pop(unit_key, None)
             if hit is None and unit_key in self._planned:
@@ -189,24 +260,17 @@ class _Prefetch:
             return None
         day, future = hit
         try:
-            done = future.result()
+            done: FirstPass | None = future.result()
         except Exception:  # noqa: BLE001 - a worker that failed: this process does the unit
             _log.warning("prefetch_failed", unit=unit_key)
             return None
-        if done is None or day != today:
+        if done is None or day != today or len(done.facts) != len(chunk):
             return None
-        try:
-            records = _RECORDS.validate_json(done[0])
-        except ValidationError:  # never seen: a record the schema would not take back
-            _log.warning("prefetch_unreadable", unit=unit_key)
-            return None
-        if len(records) != len(chunk):
-            return None
-        for n, rec in enumerate(records):
-            if rec.report.key.policy_position != chunk.policy_position(n):
+        for n, fact in enumerate(done.facts):
+            if fact.policy_position != chunk.policy_position(n):
                 return None
         self.used += 1
-        return records, done[1], done[2]
+        return done
 
     def close(self) -> None:
         with self._lock:

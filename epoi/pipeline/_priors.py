@@ -15,16 +15,38 @@ from __future__ import annotations
 import dataclasses
 from collections import Counter
 from collections.abc import Sequence
+from datetime import date
+from typing import NamedTuple
 
 from ..intake import Chunk
 from ..schemas.policy import NormalizedRecord
 from ..store import PriorReport
 from ..transforms import NOTHING_KNOWN, EditContext, PriorInfo, PriorLookup, normalize
 
-__all__ = ["ACCEPTED", "answer_priors"]
+__all__ = ["ACCEPTED", "PriorFacts", "answer_facts", "answer_priors", "facts_of",
+           "renormalize"]
 
 # The statuses of a record that counts as reported and goes on to be matched.
 ACCEPTED = ("accepted", "warned")
+
+
+class PriorFacts(NamedTuple):
+    """What answering E110/E111 reads of a record: its policy, its place in the order the
+    work was received, and what later records of its chunk learn of it."""
+
+    carrier_naic: str | None
+    policy_number: str | None
+    natural_key: str
+    policy_position: int
+    transaction_type: str | None
+    effective_date: date | None
+    status: str
+
+
+def facts_of(rec: NormalizedRecord) -> PriorFacts:
+    r = rec.report
+    return PriorFacts(r.carrier_naic, r.policy_number, r.key.as_string(),
+                      r.key.policy_position, r.transaction_type, r.effective_date, rec.status)
 
 
 def answer_priors(
@@ -41,39 +63,74 @@ def answer_priors(
     the chunk's policy numbers) and the chunk's own earlier records, and what each was
     answered with.  ``first[n]`` was normalised with ``answered[n]`` (None: knowing nothing);
     it is normalised again only where the answer differs."""
+    out = list(first)
+    redone, infos = answer_facts(chunk, [facts_of(r) for r in first], context, stored,
+                                 submission_id=submission_id, set_id=set_id,
+                                 answered=answered)  # fmt: skip
+    for n, rec in redone.items():
+        out[n] = rec
+    return out, infos
+
+
+def answer_facts(
+    chunk: Chunk,
+    facts: Sequence[PriorFacts],
+    context: EditContext,
+    stored: Sequence[PriorReport],
+    *,
+    submission_id: int,
+    set_id: int,
+    answered: Sequence[PriorInfo] | None = None,
+) -> tuple[dict[int, NormalizedRecord], list[PriorInfo]]:
+    """``answer_priors`` from what it reads of the records (``facts``, of records
+    normalised with ``answered``): the records normalised again, by index in the chunk, and
+    what each record is answered with."""
+    redone: dict[int, NormalizedRecord] = {}
     by_policy: dict[tuple[str | None, str | None], list[PriorReport]] = {}
     for p in stored:
         by_policy.setdefault((p.carrier_naic, p.policy_number), []).append(p)
     # Only a policy reported twice in the chunk has an earlier record here to know of.
-    seen = Counter((r.report.carrier_naic, r.report.policy_number) for r in first)
-    out: list[NormalizedRecord] = []
+    seen = Counter((f.carrier_naic, f.policy_number) for f in facts)
     infos: list[PriorInfo] = []
-    for n, rec in enumerate(first):
-        report = rec.report
-        policy = (report.carrier_naic, report.policy_number)
+    for n, fact in enumerate(facts):
+        policy = (fact.carrier_naic, fact.policy_number)
         priors = by_policy.get(policy)
         info = NOTHING_KNOWN
         if priors:
-            own_order = (submission_id, set_id, report.key.policy_position)
-            info = _prior_info(priors, report.key.as_string(), own_order)
+            own_order = (submission_id, set_id, fact.policy_position)
+            info = _prior_info(priors, fact.natural_key, own_order)
         if info != (answered[n] if answered is not None else NOTHING_KNOWN):
-            prior = _answering(info) if info != NOTHING_KNOWN else context.prior
-            rec = normalize(chunk[n], context=dataclasses.replace(context, prior=prior))
-        out.append(rec)
+            redone[n] = rec = normalize(chunk[n], context=_answered(context, info))
+            fact = facts_of(rec)
         infos.append(info)
         if seen[policy] < 2:
             continue
         # What later records of this chunk must know of this one.
         by_policy.setdefault(policy, []).append(
             PriorReport(
-                natural_key=rec.report.key.as_string(), submission_id=submission_id,
-                set_id=set_id, policy_position=rec.report.key.policy_position,
-                carrier_naic=report.carrier_naic, policy_number=report.policy_number,
-                transaction_type=rec.report.transaction_type,
-                effective_date=rec.report.effective_date, status=rec.status,
+                natural_key=fact.natural_key, submission_id=submission_id,
+                set_id=set_id, policy_position=fact.policy_position,
+                carrier_naic=fact.carrier_naic, policy_number=fact.policy_number,
+                transaction_type=fact.transaction_type,
+                effective_date=fact.effective_date, status=fact.status,
             )  # fmt: skip
         )
-    return out, infos
+    return redone, infos
+
+
+def renormalize(chunk: Chunk, context: EditContext,
+                answered: Sequence[PriorInfo]) -> list[NormalizedRecord]:
+    """The chunk's records normalised with the answers ``answered``: the records of a
+    worker's pass, made again here."""
+    return [normalize(block, context=_answered(context, info))
+            for block, info in zip(chunk, answered, strict=True)]
+
+
+def _answered(context: EditContext, info: PriorInfo) -> EditContext:
+    """``context`` with E110/E111 answered by ``info`` (nothing known: as it is)."""
+    if info == NOTHING_KNOWN:
+        return context
+    return dataclasses.replace(context, prior=_answering(info))
 
 
 def _prior_info(

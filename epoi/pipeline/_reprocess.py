@@ -27,15 +27,9 @@ from ..store import (
     submission_by_id,
     units_left,
 )
+from ._lineage import _advance, _has_units, _lock_submission
 from ._run import RUN_IDLE_TIMEOUT, RunSummary, run, summarize
-from ._stages import (
-    Clock,
-    MatchHook,
-    _advance,
-    _has_units,
-    _lock_submission,
-    no_matching,
-)
+from ._stages import Clock, MatchHook, no_matching
 
 __all__ = ["reprocess", "verify_archive"]
 

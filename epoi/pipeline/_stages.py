@@ -60,21 +60,24 @@ from ..store import (
     queued_units,
     records_for_return,
     reports_of_unit,
+    store_record_rows,
     store_records,
     unit_by_key,
     units_left,
     units_left_by_kind,
-    update_submission,
 )
 from ..transforms import (
+    EditContext,
+    PriorInfo,
     ReturnEnvelope,
     ReturnSet,
     normalize,
     write_error_return,
 )
 from ._handoff import _Handoff
-from ._prefetch import FirstPass, _context, _expected_naic, _Prefetch
-from ._priors import ACCEPTED, answer_priors
+from ._lineage import _advance, _has_units, _lock_submission
+from ._prefetch import FirstPass, _context, _expected_naic, _Prefetch, returned_records
+from ._priors import ACCEPTED, answer_facts, answer_priors, renormalize
 
 __all__ = ["MatchHook", "Pipeline", "Progress", "no_matching"]
 
@@ -240,7 +243,14 @@ class Pipeline:
         """A normalize unit: its records normalised, stored and acknowledged in the set's
         error return; their match follows in a match unit, or, ``match_inline``, in this
         unit's transaction (its match unit is then stored done): the same work and the same
-        writes, in one commit and without a message."""
+        writes, in one commit and without a message.
+
+        A unit a worker process went through first (``_Prefetch``) is written from that
+        pass's rows when its E110/E111 answers hold, and matched from its cascade when that
+        holds too: no record is built here.  Else it is normalised here."""
+        worked: FirstPass | None = None
+        returned: list[NormalizedRecord] | None = None
+        records: list[NormalizedRecord] = []
         with self.store.session(readonly=True) as session:
             unit = unit_by_key(session, envelope.unit_id)
             if unit is None:
@@ -251,14 +261,22 @@ class Pipeline:
             sub = session.get_one(Submission, unit.submission_id)
             chunk = Chunk(unit.payload or "")
             naic_of = _expected_naic(session, sub)
-            today = self.clock().date()
-            first = self._prefetch.take(envelope.unit_id, today, chunk) if self._prefetch else None
-            records = self._normalize_chunk(session, chunk, sub, ts, naic_of, first=first)
-            # The cascade worked out ahead for the worker's records holds for these: a record
-            # normalised again here differs in its E110/E111 findings only, never in the
-            # report the cascade reads; one whose status changed changes the list of reports,
-            # which the hook checks, with what the cascade read of the store.
-            prepared = first[2] if first is not None else None
+            context = _context(self.settings, sub, self.clock().date(), naic_of, chunk)
+            first = (self._prefetch.take(envelope.unit_id, context.today, chunk)
+                     if self._prefetch else None)
+            # Written from the pass's rows only where this unit matches too (``epoi run``).
+            if first is not None and match_inline:
+                redone, answered = self._answer(session, chunk, context, first, sub, ts)
+                worked = first.with_redone(redone, answered,
+                                           sqlite=self.store.dialect == "sqlite")
+                returned = returned_records(first, redone)
+            if worked is None or returned is None:
+                worked = None
+                records = self._normalize_chunk(session, chunk, sub, ts, context)
+            # The cascade worked out ahead holds for records normalised again here as long
+            # as the reports it read are the same, which the hook checks with what the
+            # cascade read of the store.
+            prepared = first.prepared if first is not None else None
 
         now = self.clock()
         follow_ups: list[Envelope] = []
@@ -266,27 +284,39 @@ class Pipeline:
             unit = unit_by_key(session, envelope.unit_id, lock=True, payload=False)
             if unit is None or unit.state is UnitState.DONE:
                 return []  # another delivery of the unit committed first
-            ids = store_records(
-                session, records, submission_id=unit.submission_id, set_id=ts.id, unit_id=unit.id
-            )
+            if worked is not None:
+                ids = store_record_rows(session, worked.rows)
+                accepted = [worked.facts[n].natural_key for n in worked.to_match]
+            else:
+                ids = store_records(session, records, submission_id=unit.submission_id,
+                                    set_id=ts.id, unit_id=unit.id)
+                accepted = [r.report.key.as_string() for r in records
+                            if r.status in ACCEPTED and not r.report.test]
             finish_unit(session, unit.id, now=now)
             to_match: list[tuple[int, NormalizedRecord]] = []
-            if not ts.test and any(r.status in ACCEPTED for r in records):
+            if not ts.test and accepted:
                 key = match_key(unit.key)
                 add_units(session, [UnitRecord(key, UnitKind.MATCH, unit.submission_id,
                                                set_id=ts.id)], now=now,
                           state=UnitState.DONE if match_inline else UnitState.QUEUED)
                 # What the match unit takes: this unit's own accepted production rows, as
                 # ``reports_of_unit`` would find them, in the order they were inserted.
-                for r in records:
-                    rid = ids.get(r.report.key.as_string())
-                    if rid is not None and r.status in ACCEPTED and not r.report.test:
-                        to_match.append((rid, r))
-                if match_inline:
-                    self._match_in_hand(session, to_match, prepared)
+                mine = [k for k in accepted if k in ids]
+                if worked is not None and self._write_prepared(session, mine, prepared):
+                    pass  # matched from the worker's cascade
                 else:
-                    follow_ups.append(Envelope.of("match", key))
-            note = self._handoff.note_chunk(ts.id, unit.key, records)
+                    if worked is not None:  # the records after all: made again here
+                        records = renormalize(chunk, context, worked.answered)
+                    by_key = {r.report.key.as_string(): r for r in records}
+                    to_match = [(ids[k], by_key[k]) for k in mine]
+                    if match_inline:
+                        self._match_in_hand(session, to_match, prepared)
+                    else:
+                        follow_ups.append(Envelope.of("match", key))
+            if worked is not None and returned is not None:
+                note = self._handoff.note_part(ts.id, unit.key, worked.places, returned)
+            else:
+                note = self._handoff.note_chunk(ts.id, unit.key, records)
             done, total = count_chunk_done(session, ts.id)
             if done == total:
                 self._write_error_return(session, ts, now, self._handoff.set_return(note, total))
@@ -308,32 +338,43 @@ class Pipeline:
         if follow_ups:
             self._handoff.put(follow_ups[0].unit_id, to_match, prepared)
         note.commit()
-        self.progress("normalised", len(records))
+        self.progress("normalised", len(chunk))
         return follow_ups
 
+    def _answer(self, session: Session, chunk: Chunk, context: EditContext, first: FirstPass,
+                sub: Submission, ts: TransactionSet,
+                ) -> tuple[dict[int, NormalizedRecord], list[PriorInfo]]:
+        """A worker's pass answered E110/E111 from the store as it was then: the records
+        whose answers differ now, normalised again, and every record's answer."""
+        policies = [(f.carrier_naic, f.policy_number) for f in first.facts if f.policy_number]
+        stored = prior_reports(session, policies, test=ts.test)
+        redone, answered = answer_facts(chunk, first.facts, context, stored,
+                                        submission_id=sub.id, set_id=ts.id,
+                                        answered=first.answered)  # fmt: skip
+        if self._prefetch is not None:
+            self._prefetch.redone += len(redone)
+        return redone, answered
+
+    def _write_prepared(self, session: Session, keys: list[str], prepared: object) -> bool:
+        """Match ``keys`` from the cascade a worker worked out, if the hook can and it
+        still holds (``pipeline_match_hook``'s ``write_prepared``)."""
+        write = getattr(self.match_hook, "write_prepared", None)
+        if prepared is None or write is None:
+            return False
+        return bool(write(session, keys, prepared))
+
     def _normalize_chunk(
-        self,
-        session: Session,
-        chunk: Chunk,
-        sub: Submission,
-        ts: TransactionSet,
-        naic_of: Callable[[str], str | None],
-        *,
-        first: FirstPass | None = None,
+        self, session: Session, chunk: Chunk, sub: Submission, ts: TransactionSet,
+        context: EditContext,
     ) -> list[NormalizedRecord]:
         """Normalise a chunk with E110/E111 answered from the store in one query
-        (``_priors``).  ``first``: the pass done already by a worker process (``_Prefetch``),
-        with what it answered each record with."""
-        context = _context(self.settings, sub, self.clock().date(), naic_of, chunk)
-        if first is None:
-            records, answered = [normalize(b, context=context) for b in chunk], None
-        else:
-            records, answered, _prepared = first
+        (``_priors``)."""
+        records = [normalize(b, context=context) for b in chunk]
         policies = [(r.report.carrier_naic, r.report.policy_number) for r in records
-                if r.report.policy_number]
+                    if r.report.policy_number]
         stored = prior_reports(session, policies, test=ts.test)
         out, _infos = answer_priors(chunk, records, context, stored, submission_id=sub.id,
-                                    set_id=ts.id, answered=answered)  # fmt: skip
+                                    set_id=ts.id)  # fmt: skip
         return out
 
     def _write_error_return(
@@ -442,36 +483,3 @@ def _sets_vehicle_states(hook: MatchHook) -> bool:
     marking them ``pending`` first is a write nobody reads.  Any other hook gets them
     ``pending``, as the ``MatchHook`` contract says."""
     return getattr(hook, "sets_vehicle_states", False) is True
-
-
-def _has_units(session: Session, submission_id: int, kind: UnitKind) -> bool:
-    return session.scalar(
-        select(WorkUnit.id).where(WorkUnit.submission_id == submission_id, WorkUnit.kind == kind)
-        .limit(1)
-    ) is not None
-
-
-def _lock_submission(session: Session, submission_id: int) -> None:
-    """Take the submission's row lock (PostgreSQL; SQLite's write lock is already held)
-    before counting the units left.  Without it two workers finishing the last two units of
-    a submission at the same time each see the other's unit as not done (neither has
-    committed), and neither moves the lineage on: it would stay ``acknowledged`` for good.
-    Taken last, after the unit, set and ack-sequence locks, in every stage.
-
-    ``FOR NO KEY UPDATE``, not ``FOR UPDATE``: every row a stage inserts that refers to the
-    submission takes a key-share lock on it, which ``FOR UPDATE`` would wait for.  A worker
-    that inserted records and then waits for the carrier's ack sequence, while another holds
-    that sequence and waits here, was a deadlock (seen under the kill -9 chaos test)."""
-    session.execute(
-        select(Submission.id).where(Submission.id == submission_id)
-        .with_for_update(key_share=True)
-    )
-
-
-def _advance(
-    session: Session, submission_id: int, before: SubmissionState, after: SubmissionState
-) -> None:
-    """Move the lineage on, only from the state expected (never back, never out of failed)."""
-    sub = session.get_one(Submission, submission_id)
-    if sub.state is before:
-        update_submission(session, submission_id, state=after)

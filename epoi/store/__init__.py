@@ -70,10 +70,13 @@ from ._records_read import (
     reports_of_unit,
 )
 from ._records_repo import (
+    RecordRows,
     add_error_return,
     add_records,
     mark_vehicles_pending,
     record_counts,
+    record_rows,
+    store_record_rows,
     store_records,
 )
 from ._registrations import (  # the matching tables, migration 0003
@@ -207,6 +210,9 @@ __all__ = [
     "record_counts",
     "record_groups_and_sets",
     "records_for_return",
+    "RecordRows",
+    "record_rows",
+    "store_record_rows",
     "store_records",
     "reports_of_unit",
     "set_by_id",

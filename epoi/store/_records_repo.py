@@ -10,6 +10,7 @@ and keyed on natural keys, so a unit of work written twice changes nothing.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -53,19 +54,73 @@ def store_records(
 ) -> dict[str, int]:
     """``add_records``, returning natural key -> report id of the rows this unit owns: what
     the next stage needs to go on from the records in hand without reading them back."""
-    if not records:
+    rows = record_rows(records, submission_id=submission_id, set_id=set_id, unit_id=unit_id,
+                       sqlite=session.get_bind().dialect.name == "sqlite")
+    return store_record_rows(session, rows)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordRows:
+    """A unit's records as the rows ``store_records`` writes: value tuples in the columns'
+    order, dates as the database's driver takes them.  A child row (insured, vehicle,
+    business error) starts with the index of its report in ``reports`` where the table has
+    the report's id, which only the insert gives.  Built where the records are (a worker
+    process of ``epoi run`` builds them beside its records, so that the writing process
+    only inserts them)."""
+
+    reports: list[tuple[Any, ...]]
+    insureds: list[tuple[Any, ...]]
+    vehicles: list[tuple[Any, ...]]
+    errors: list[tuple[Any, ...]]
+
+
+def record_rows(
+    records: Sequence[NormalizedRecord], *, submission_id: int, set_id: int, unit_id: int,
+    sqlite: bool,
+) -> RecordRows:
+    """The rows of ``records`` (``RecordRows``); ``sqlite``: dates as ISO text."""
+    # Rows as value tuples in the columns' order: the dicts and the second pass that turned
+    # them into tuples cost as much as the inserts (the bulk paths below).
+    day = _iso_day if sqlite else _same_day
+    reports: list[tuple[Any, ...]] = []
+    insureds: list[tuple[Any, ...]] = []
+    vehicles: list[tuple[Any, ...]] = []
+    errors: list[tuple[Any, ...]] = []
+    for i, rec in enumerate(records):
+        report = rec.report
+        reports.append(_report_values(report.key.as_string(), rec, submission_id, set_id,
+                                      unit_id, day))
+        for n, ins in enumerate(report.insureds):
+            addr = ins.address
+            insureds.append((
+                i, n, ins.kind, ins.last_name, ins.first_name, ins.middle_name,
+                ins.organisation_name, ins.fein, ins.licence_number, ins.licence_state,
+                day(ins.date_of_birth),
+                "\n".join(addr.lines) if addr and addr.lines else None,
+                addr.city if addr else None, addr.state if addr else None,
+                addr.zip if addr else None,
+            ))  # fmt: skip
+        for n, v in enumerate(report.vehicles):
+            vehicles.append((i, n, v.vin, v.model_year, v.make, v.transaction,
+                             day(v.transaction_date), None))  # fmt: skip
+        for n, e in enumerate(rec.errors):
+            errors.append((i, n, e.code, e.severity, e.level, e.message,
+                           e.segment_position, e.segment_id, e.element, e.vehicle_index))
+    return RecordRows(reports, insureds, vehicles, errors)
+
+
+def store_record_rows(session: Session, rows: RecordRows) -> dict[str, int]:
+    """Insert ``rows`` (one unit's, ``record_rows``); natural key -> report id of the rows
+    this unit owns.  A report whose natural key is stored already is skipped whole."""
+    if not rows.reports:
         return {}
-    by_key = {r.report.key.as_string(): r for r in records}
-    if len(by_key) != len(records):
+    keys = [r[0] for r in rows.reports]
+    wanted = set(keys)
+    if len(wanted) != len(keys):
         raise ValueError("add_records: the same natural key twice in one batch")
-    # Rows as value tuples in the columns' order, dates as this database's driver takes
-    # them: the dicts and the second pass that turned them into tuples cost as much as
-    # the inserts (the bulk paths below).
-    day = _iso_day if session.get_bind().dialect.name == "sqlite" else _same_day
     table = PolicyReportRow.__table__
-    inserted = _bulk_insert(session, table, _REPORT_COLUMNS, ["natural_key"],
-                            [_report_values(k, r, submission_id, set_id, unit_id, day)
-                             for k, r in by_key.items()])
+    unit_id = rows.reports[0][3]
+    inserted = _bulk_insert(session, table, _REPORT_COLUMNS, ["natural_key"], rows.reports)
     # The ids of the rows this unit owns: new ones, or ones a crashed attempt of the same unit
     # cannot have left (the unit's writes commit together), so unit_id identifies them.  By
     # unit alone (indexed), not with the keys as an IN list of the whole chunk: the same rows.
@@ -74,39 +129,21 @@ def store_records(
         for key, report_id in session.execute(
             select(table.c.natural_key, table.c.id).where(table.c.unit_id == unit_id)
         )
-        if key in by_key
+        if key in wanted
     }
-    insureds: list[tuple[Any, ...]] = []
-    vehicles: list[tuple[Any, ...]] = []
-    errors: list[tuple[Any, ...]] = []
-    for key, report_id in ids.items():
-        rec = by_key[key]
-        report = rec.report
-        for n, ins in enumerate(report.insureds):
-            addr = ins.address
-            insureds.append((
-                report_id, n, ins.kind, ins.last_name, ins.first_name, ins.middle_name,
-                ins.organisation_name, ins.fein, ins.licence_number, ins.licence_state,
-                day(ins.date_of_birth),
-                "\n".join(addr.lines) if addr and addr.lines else None,
-                addr.city if addr else None, addr.state if addr else None,
-                addr.zip if addr else None,
-            ))  # fmt: skip
-        for n, v in enumerate(report.vehicles):
-            vehicles.append((report_id, n, v.vin, v.model_year, v.make, v.transaction,
-                             day(v.transaction_date), None))  # fmt: skip
-        for n, e in enumerate(rec.errors):
-            errors.append((report_id, n, e.code, e.severity, e.level, e.message,
-                           e.segment_position, e.segment_id, e.element, e.vehicle_index))
+    # A child row's report index becomes its report's id; children of reports stored before
+    # (not this unit's) are left out with them.
+    by_index = [ids.get(k) for k in keys]
     child_key = ["policy_report_id", "ordinal"]
     # Every report of the batch inserted just now: none has children yet, theirs need no ON
     # CONFLICT (PostgreSQL: straight COPY).  Else (the unit written twice in one transaction)
     # they take the idempotent path.
-    fresh = inserted == len(by_key)
-    for model, columns, rows in ((InsuredRow, _INSURED_COLUMNS, insureds),
-                                 (VehicleRow, _VEHICLE_COLUMNS, vehicles),
-                                 (BusinessErrorRow, _ERROR_COLUMNS, errors)):
-        _bulk_insert(session, model.__table__, columns, child_key, rows, fresh=fresh)
+    fresh = inserted == len(keys)
+    for model, columns, children in ((InsuredRow, _INSURED_COLUMNS, rows.insureds),
+                                     (VehicleRow, _VEHICLE_COLUMNS, rows.vehicles),
+                                     (BusinessErrorRow, _ERROR_COLUMNS, rows.errors)):
+        owned = [(rid, *row[1:]) for row in children if (rid := by_index[row[0]]) is not None]
+        _bulk_insert(session, model.__table__, columns, child_key, owned, fresh=fresh)
     return ids
 
 
