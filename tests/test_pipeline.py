@@ -459,6 +459,85 @@ def test_records_in_hand_and_records_read_back_give_the_same_results(world, tmp_
     assert states_a == states_b and {s for *_k, s in states_a} >= {"matched", None}
 
 
+def _sent_again(path: Path, out: Path, control_number: str) -> Path:
+    """The same policies in another interchange (ISA13/IEA02 changed): reported twice."""
+    text = path.read_bytes().decode("latin-1")
+    sep, term = text[3], text[105]
+    segments = text.split(term)
+    isa = segments[0].split(sep)
+    isa[13] = control_number
+    segments[0] = sep.join(isa)
+    for n, seg in enumerate(segments):
+        if seg.strip().startswith("IEA" + sep):
+            iea = seg.split(sep)
+            iea[2] = control_number
+            segments[n] = sep.join(iea)
+    out.write_bytes(term.join(segments).encode("latin-1"))
+    return out
+
+
+def test_a_worker_pass_answered_before_an_earlier_unit_was_stored_is_answered_again(
+    world, tmp_path, clock
+):
+    """A worker process normalises a unit ahead, E110/E111 answered from the store as it is
+    then; when the unit is written, an earlier unit has stored the same policies since.  The
+    records whose answers changed are normalised again in the pipeline's process and their
+    rows take the place of the worker's: the run stores, answers and matches exactly as one
+    without worker processes."""
+    from epoi.matching import (
+        MatchCounts,
+        load_registrations,
+        pipeline_match_hook,
+        read_registrations,
+    )
+
+    files = [world[0], _sent_again(world[0], tmp_path / "again.x12", "777000777")]
+    outputs, redone = [], []
+    for workers in (0, 1):
+        st = Store(f"sqlite:///{tmp_path / f'w{workers}.db'}")
+        st.upgrade()
+        same = generate(40, tmp_path / "same", today=date(2026, 11, 27), seed=3,
+                        policies_per_set=15,
+                        faults=FaultOptions(bad_check_digits=0.05, missing_dates=0.05))
+        with st.session() as session:
+            for c in same.carriers:
+                add_carrier(session, name=c.name, naic=c.naic, isa_qualifier="ZZ",
+                            isa_id=c.sender_id, environment=CarrierEnvironment.PRODUCTION,
+                            created_at=clock())
+        with st.engine.begin() as conn, same.registrations_file.open(newline="") as fh:
+            assert not load_registrations(conn, read_registrations(fh, name="r.csv")).errors
+        cfg = Settings(home=tmp_path / f"home{workers}", database_url=st.url)
+        counts = MatchCounts()
+        pipeline = Pipeline(st, cfg, clock, chunk_size=100,
+                            match_hook=pipeline_match_hook(cfg, clock, counts))
+        pipeline.use_processes(workers, min_policies=0)
+        try:
+            _results, parse_units = pipeline.submit(files)
+            units = [n_env for env in parse_units for n_env in pipeline.parse(env)]
+            assert len(units) == 2
+            if workers:
+                # Both units' passes are done before the first unit is written.
+                assert pipeline._prefetch is not None
+                for _day, future in list(pipeline._prefetch._futures.values()):
+                    future.result()
+            for n_env in units:
+                assert pipeline.normalize(n_env, match_inline=True) == []
+            if workers:
+                assert pipeline._prefetch is not None and pipeline._prefetch.used == 2
+                redone.append(pipeline._prefetch.redone)
+        finally:
+            pipeline.close()
+        with st.engine.connect() as conn:
+            errors = sorted(conn.execute(sa.text(
+                "SELECT p.natural_key, e.code FROM business_errors e "
+                "JOIN policy_reports p ON p.id = e.policy_report_id")).all())
+        outputs.append((_outputs(st, tmp_path / f"home{workers}"), errors))
+        st.dispose()
+    assert redone[0] > 0  # the second file's records, answered again
+    assert any(code in ("E110", "E111") for _k, code in outputs[0][1])
+    assert outputs[0] == outputs[1]
+
+
 def _matched_world(store: Store, tmp_path: Path, clock, name: str) -> tuple[dict, list, list]:
     """The match stage's outputs for the same world (40 policies, registrations loaded) on
     ``store``: ack and error-return files, vehicle states, match results."""
