@@ -5,6 +5,7 @@ pass over the current store gives."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -14,7 +15,7 @@ from epoi.parsers import iter_policies, validate
 from epoi.pipeline._priors import answer_priors
 from epoi.sample import generate
 from epoi.store import PriorReport
-from epoi.transforms import NOTHING_KNOWN, EditContext, normalize
+from epoi.transforms import NOTHING_KNOWN, EditContext, normalize, normalize_again
 
 CONTEXT = EditContext(received_at=datetime(2026, 11, 27, 12, tzinfo=UTC), today=date(2026, 11, 27))
 
@@ -56,3 +57,23 @@ def test_a_stale_worker_answer_is_corrected_and_a_current_one_kept(tmp_path):
     again, _ = answer_priors(chunk, fresh, CONTEXT, [], submission_id=1, set_id=1,
                              answered=infos)
     assert again == first
+
+
+def test_normalising_again_with_another_answer_is_normalising_with_it(tmp_path):
+    """``normalize_again`` runs only the business edits again (the report does not depend
+    on E110/E111's answer): the same record as ``normalize`` with that answer, whichever
+    answer the record had before."""
+    chunk = _chunk(tmp_path)
+    stored = [_earlier(chunk, n, status) for n in range(len(chunk))
+              for status in ("accepted", "rejected")]
+    _, infos = answer_priors(chunk, [normalize(b, context=CONTEXT) for b in chunk], CONTEXT,
+                             stored, submission_id=1, set_id=1)
+    assert all(info != NOTHING_KNOWN for info in infos)
+    changed = 0
+    for block, info in zip(chunk, infos, strict=True):
+        told = dataclasses.replace(CONTEXT, prior=lambda _n, _p, info=info: info)
+        plain, answered = normalize(block, context=CONTEXT), normalize(block, context=told)
+        changed += plain != answered
+        assert normalize_again(plain, block, context=told) == answered
+        assert normalize_again(answered, block, context=CONTEXT) == plain
+    assert changed > 0  # E110/E111 found where an accepted report came before

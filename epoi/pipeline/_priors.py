@@ -21,7 +21,14 @@ from typing import NamedTuple
 from ..intake import Chunk
 from ..schemas.policy import NormalizedRecord
 from ..store import PriorReport
-from ..transforms import NOTHING_KNOWN, EditContext, PriorInfo, PriorLookup, normalize
+from ..transforms import (
+    NOTHING_KNOWN,
+    EditContext,
+    PriorInfo,
+    PriorLookup,
+    normalize,
+    normalize_again,
+)
 
 __all__ = ["ACCEPTED", "PriorFacts", "answer_facts", "answer_priors", "facts_of",
            "renormalize"]
@@ -66,7 +73,7 @@ def answer_priors(
     out = list(first)
     redone, infos = answer_facts(chunk, [facts_of(r) for r in first], context, stored,
                                  submission_id=submission_id, set_id=set_id,
-                                 answered=answered)  # fmt: skip
+                                 answered=answered, records=first)  # fmt: skip
     for n, rec in redone.items():
         out[n] = rec
     return out, infos
@@ -81,10 +88,12 @@ def answer_facts(
     submission_id: int,
     set_id: int,
     answered: Sequence[PriorInfo] | None = None,
+    records: Sequence[NormalizedRecord] | None = None,
 ) -> tuple[dict[int, NormalizedRecord], list[PriorInfo]]:
     """``answer_priors`` from what it reads of the records (``facts``, of records
     normalised with ``answered``): the records normalised again, by index in the chunk, and
-    what each record is answered with."""
+    what each record is answered with.  ``records``: the records themselves, when at hand
+    (only their business edits run again)."""
     redone: dict[int, NormalizedRecord] = {}
     by_policy: dict[tuple[str | None, str | None], list[PriorReport]] = {}
     for p in stored:
@@ -100,7 +109,9 @@ def answer_facts(
             own_order = (submission_id, set_id, fact.policy_position)
             info = _prior_info(priors, fact.natural_key, own_order)
         if info != (answered[n] if answered is not None else NOTHING_KNOWN):
-            redone[n] = rec = normalize(chunk[n], context=_answered(context, info))
+            ctx = _answered(context, info)
+            redone[n] = rec = (normalize(chunk[n], context=ctx) if records is None
+                               else normalize_again(records[n], chunk[n], context=ctx))
             fact = facts_of(rec)
         infos.append(info)
         if seen[policy] < 2:

@@ -19,7 +19,7 @@ from __future__ import annotations
 from ._context import NOTHING_KNOWN, EditContext, PriorInfo, PriorLookup, nothing_known
 from ._edits import CATALOGUE, EditRule
 from ._error_return import ReturnEnvelope, ReturnSet, write_error_return
-from ._normalize import Checked, check, normalize
+from ._normalize import Checked, check, normalize, normalize_again
 from ._profile import REFERENCE_PROFILE, FieldRule, Profile
 from ._verdict import merge_business_edits, merged_sets
 
@@ -40,6 +40,7 @@ __all__ = [
     "merge_business_edits",
     "merged_sets",
     "normalize",
+    "normalize_again",
     "nothing_known",
     "write_error_return",
 ]

@@ -12,7 +12,7 @@ from ._context import EditContext
 from ._edits import run_edits
 from ._loops import split
 
-__all__ = ["Checked", "check", "normalize"]
+__all__ = ["Checked", "check", "normalize", "normalize_again"]
 
 # the validated construction, without ``BaseModel.__init__``'s frame in between
 _VALIDATE = NormalizedRecord.__pydantic_validator__.validate_python
@@ -28,6 +28,19 @@ def normalize(block: PolicyBlock, *, context: EditContext) -> NormalizedRecord:
     status = NormalizedRecord.status_for(errors) if errors else "accepted"
     record: NormalizedRecord = _VALIDATE({"report": report, "errors": errors, "status": status})
     return record
+
+
+def normalize_again(record: NormalizedRecord, block: PolicyBlock, *,
+                    context: EditContext) -> NormalizedRecord:
+    """``normalize(block, context=context)`` for a block ``record`` was normalised from with
+    another ``context.prior`` (E110/E111 answered otherwise): the report does not depend on
+    the prior, so only the business edits run again."""
+    loops = split(block, context.profile)
+    errors = tuple(run_edits(block, loops, record.report, context))
+    status = NormalizedRecord.status_for(errors) if errors else "accepted"
+    again: NormalizedRecord = _VALIDATE({"report": record.report, "errors": errors,
+                                         "status": status})
+    return again
 
 
 @dataclass(frozen=True, slots=True)
