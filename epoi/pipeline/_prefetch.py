@@ -64,7 +64,7 @@ def _context(
 @dataclasses.dataclass(frozen=True, slots=True)
 class FirstPass:
     """A worker's pass over a normalize unit, in the form the pipeline's process writes
-    without building a single record: what answering E110/E111 reads of each record and
+    without building its accepted records: what answering E110/E111 reads of each record and
     what each was answered with (``_priors``), the rows to insert (``store.record_rows``),
     the chunk's part of its set's error return (``_handoff.return_part``: its rejected and
     warned records as one JSON document), the records to match (indexes of the accepted

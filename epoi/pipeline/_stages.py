@@ -245,9 +245,11 @@ class Pipeline:
         unit's transaction (its match unit is then stored done): the same work and the same
         writes, in one commit and without a message.
 
-        A unit a worker process went through first (``_Prefetch``) is written from that
-        pass's rows when its E110/E111 answers hold, and matched from its cascade when that
-        holds too: no record is built here.  Else it is normalised here."""
+        A unit a worker process went through first (``_Prefetch``), with a worker that does
+        both stages, is written from that pass's rows, with the records whose E110/E111
+        answers changed since normalised again here, and matched from the pass's cascade if
+        that still holds: of its records, only the rejected and warned ones (the error
+        return's) are built here.  Any other unit is normalised here."""
         worked: FirstPass | None = None
         returned: list[NormalizedRecord] | None = None
         records: list[NormalizedRecord] = []
@@ -302,10 +304,10 @@ class Pipeline:
                 # What the match unit takes: this unit's own accepted production rows, as
                 # ``reports_of_unit`` would find them, in the order they were inserted.
                 mine = [k for k in accepted if k in ids]
-                if worked is not None and self._write_prepared(session, mine, prepared):
-                    pass  # matched from the worker's cascade
-                else:
-                    if worked is not None:  # the records after all: made again here
+                # From the worker's cascade if it holds; else from the records (made here
+                # after all, with the worker's answers, if the worker's pass was written).
+                if not (worked is not None and self._write_prepared(session, mine, prepared)):
+                    if worked is not None:
                         records = renormalize(chunk, context, worked.answered)
                     by_key = {r.report.key.as_string(): r for r in records}
                     to_match = [(ids[k], by_key[k]) for k in mine]
