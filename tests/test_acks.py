@@ -361,6 +361,21 @@ def test_delimiter_inside_a_value() -> None:
     assert e.value.code == "ACK-DELIMITER"
 
 
+def test_an_echoed_value_holding_the_component_separator_gets_a_spare_one() -> None:
+    """A GS06 (or an ISA06) that holds the received component separator is echoed as it
+    is; the reply says another component separator in its ISA16 (found by the mutation
+    property test: the 997 could not be written, and the interchange went unanswered)."""
+    g = accepted_group(control_number="54232998:")
+    text = write_997(interchange(groups=[g]), g, ENV)
+    assert text[104] == "^" and text[103] == "*" and text[105] == "~"
+    segments = [seg.split("*") for seg in text.split("~") if seg]
+    assert ["AK1", g.functional_id, "54232998:"] in segments
+    ic = interchange(sender_id="CARR:ER")
+    ta1 = write_ta1(ic, ENV)
+    assert ta1[104] == "^" and "*CARR:ER" in ta1
+    assert write_ta1(interchange(), ENV)[104] == ":"  # the carrier's own, where nothing clashes
+
+
 @pytest.mark.parametrize("delims", [("*", "*", "~"), ("", ":", "~"), ("*", ":", "~\n")])
 def test_unusable_delimiters(delims: tuple[str, str, str]) -> None:
     el, comp, term = delims

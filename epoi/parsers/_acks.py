@@ -1,7 +1,8 @@
 """TA1 and 997 writers: pure functions from a validation verdict to acknowledgement text.
 
 The reply is addressed back to the carrier with the carrier's own delimiters and its test or
-production indicator.  Control numbers and the creation time are passed in: the caller keeps a
+production indicator; only where a value it echoes holds the carrier's component separator
+(a malformed GS06, say) does it say another one in its ISA16.  Control numbers and the creation time are passed in: the caller keeps a
 per-carrier sequence in the database, and nothing here reads a clock or a global.
 
 We do not use pyx12's 997 writer: it copies ISA12 into GS08, writes the bad data value into
@@ -68,12 +69,12 @@ class AckDocument(NamedTuple):
 
 
 class _Writer:
-    """Joins elements with the received interchange's delimiters and counts segments, so SE01
-    cannot drift from what was written."""
+    """Joins elements with the received interchange's delimiters (or ``component`` as the
+    component separator) and counts segments, so SE01 cannot drift from what was written."""
 
-    def __init__(self, ic: InterchangeVerdict) -> None:
+    def __init__(self, ic: InterchangeVerdict, component: str | None = None) -> None:
         self.el = ic.element_separator
-        self.comp = ic.component_separator
+        self.comp = component or ic.component_separator
         self.term = ic.segment_terminator
         self._forbidden = {self.el, self.comp, self.term}
         self._location = Location(interchange=ic.control_number)
@@ -94,7 +95,7 @@ class _Writer:
             parts = e if isinstance(e, tuple) else (e,)
             for part in parts:
                 if self._forbidden.intersection(part):
-                    raise InputError(
+                    raise (_ComponentClash if self._clashes_on_component(part) else InputError)(
                         "ACK-DELIMITER",
                         f"a value for the {seg_id} segment of the reply contains one of the "
                         "received interchange's delimiters",
@@ -129,6 +130,12 @@ class _Writer:
             "T" if test else "P",
         ]
         for e in elements[1:]:
+            if self._clashes_on_component(e):
+                raise _ComponentClash(
+                    "ACK-DELIMITER",
+                    "an ISA value of the reply contains the received component separator",
+                    self._location,
+                )
             if self._forbidden.intersection(e):
                 raise ConfigError(
                     "ACK-DELIMITER",
@@ -141,6 +148,37 @@ class _Writer:
 
     def text(self) -> str:
         return "".join(self.parts)
+
+    def _clashes_on_component(self, value: str) -> bool:
+        return self.comp in value and self.el not in value and self.term not in value
+
+
+class _ComponentClash(InputError):
+    """A value the reply echoes contains the component separator (a simple element of the
+    received interchange may: only its element separator and segment terminator cannot
+    occur in one).  ``_with_spare_component`` writes the reply with another one."""
+
+
+# Component separators a reply may use instead of the received one (its ISA16 says which):
+# characters rarely seen in data, and never the received element separator or terminator.
+_SPARE_COMPONENTS = ("^", ">", "|", "!", "\\")
+
+
+def _with_spare_component(ic: InterchangeVerdict, write: Callable[[str | None], str]) -> str:
+    """``write(None)``: the reply in the received delimiters; if a value it echoes holds the
+    received component separator, the reply with the first spare one that no value holds."""
+    try:
+        return write(None)
+    except _ComponentClash as clash:
+        last: InputError = clash
+    for comp in _SPARE_COMPONENTS:
+        if comp in (ic.element_separator, ic.segment_terminator, ic.component_separator):
+            continue
+        try:
+            return write(comp)
+        except _ComponentClash as clash:
+            last = clash
+    raise InputError(last.code, last.message, last.location)
 
 
 def _fixed(
@@ -186,11 +224,15 @@ def write_ta1(ic: InterchangeVerdict, env: AckEnvelope) -> str:
             "the verdict lacks the received ISA09/ISA10 that TA1-02/TA1-03 echo",
             Location(interchange=ic.control_number),
         )
-    w = _Writer(ic)
-    w.isa(ic, env)
-    w.seg("TA1", ic.control_number, ic.date, ic.time, ic.ta1.ack_code, ic.ta1.note_code)
-    w.seg("IEA", "0", _control_number(env.interchange_control_number, "IEA02", ic))
-    return w.text()
+
+    def write(component: str | None) -> str:
+        w = _Writer(ic, component)
+        w.isa(ic, env)
+        w.seg("TA1", ic.control_number, ic.date, ic.time, ic.ta1.ack_code, ic.ta1.note_code)
+        w.seg("IEA", "0", _control_number(env.interchange_control_number, "IEA02", ic))
+        return w.text()
+
+    return _with_spare_component(ic, write)
 
 
 # --- 997 ------------------------------------------------------------------------------
@@ -202,41 +244,45 @@ def write_997(ic: InterchangeVerdict, group: GroupVerdict, env: AckEnvelope) -> 
     Only issues with ``ack`` AK3/AK4 appear; business edits (E-codes) go in the error-return
     811.  AK4-04 (the bad value) is never written: it may be personal data.
     """
-    icn = _control_number(env.interchange_control_number, "ISA13", ic)
-    gcn = _control_number(env.group_control_number, "GS06", ic).lstrip("0")
-    w = _Writer(ic)
-    w.isa(ic, env)
-    w.seg(
-        "GS",
-        "FA",
-        env.application_code,
-        group.sender,
-        env.created.strftime("%Y%m%d"),
-        env.created.strftime("%H%M"),
-        gcn,
-        "X",
-        "004010",  # the 997's own version, not ISA12 (pyx12's writer gets this wrong)
-    )
-    before = w.count
-    w.seg("ST", "997", "0001")
-    w.seg("AK1", group.functional_id, group.control_number)
-    for ts in group.transaction_sets:
-        w.seg("AK2", ts.id_code, ts.control_number)
-        for segment in _segment_errors(ts.errors, ic):
-            segment.write(w)
-        w.seg("AK5", ts.ack_code, *_unique(ts.error_codes, MAX_AK5_CODES))
-    w.seg(
-        "AK9",
-        group.ack_code,
-        str(group.sets_included),
-        str(group.sets_received),
-        str(group.sets_accepted),
-        *_unique(group.error_codes, MAX_AK9_CODES),
-    )
-    w.seg("SE", str(w.count - before + 1), "0001")
-    w.seg("GE", "1", gcn)
-    w.seg("IEA", "1", icn)
-    return w.text()
+
+    def write(component: str | None) -> str:
+        icn = _control_number(env.interchange_control_number, "ISA13", ic)
+        gcn = _control_number(env.group_control_number, "GS06", ic).lstrip("0")
+        w = _Writer(ic, component)
+        w.isa(ic, env)
+        w.seg(
+            "GS",
+            "FA",
+            env.application_code,
+            group.sender,
+            env.created.strftime("%Y%m%d"),
+            env.created.strftime("%H%M"),
+            gcn,
+            "X",
+            "004010",  # the 997's own version, not ISA12 (pyx12's writer gets this wrong)
+        )
+        before = w.count
+        w.seg("ST", "997", "0001")
+        w.seg("AK1", group.functional_id, group.control_number)
+        for ts in group.transaction_sets:
+            w.seg("AK2", ts.id_code, ts.control_number)
+            for segment in _segment_errors(ts.errors, ic):
+                segment.write(w)
+            w.seg("AK5", ts.ack_code, *_unique(ts.error_codes, MAX_AK5_CODES))
+        w.seg(
+            "AK9",
+            group.ack_code,
+            str(group.sets_included),
+            str(group.sets_received),
+            str(group.sets_accepted),
+            *_unique(group.error_codes, MAX_AK9_CODES),
+        )
+        w.seg("SE", str(w.count - before + 1), "0001")
+        w.seg("GE", "1", gcn)
+        w.seg("IEA", "1", icn)
+        return w.text()
+
+    return _with_spare_component(ic, write)
 
 
 @dataclass
