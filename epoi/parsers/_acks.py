@@ -2,8 +2,9 @@
 
 The reply is addressed back to the carrier with the carrier's own delimiters and its test or
 production indicator; only where a value it echoes holds the carrier's component separator
-(a malformed GS06, say) does it say another one in its ISA16.  Control numbers and the creation time are passed in: the caller keeps a
-per-carrier sequence in the database, and nothing here reads a clock or a global.
+(a malformed GS06, say) does it say another one in its ISA16.  Control numbers and the
+creation time are passed in: the caller keeps a per-carrier sequence in the database, and
+nothing here reads a clock or a global.
 
 We do not use pyx12's 997 writer: it copies ISA12 into GS08, writes the bad data value into
 AK4-04 (personal data must not leave in an ack) and reads the clock.
@@ -380,12 +381,14 @@ def write_acks(
     per group of every interchange that was not rejected.  ``next_number(carrier, counter)``
     hands out the reply's control numbers from the caller's per-carrier sequences: ``carrier``
     is the received ISA06 (trimmed), ``counter`` is ``"interchange"`` or ``"group"``.
-    An interchange whose sender could not be read cannot be answered and is skipped.
+    An interchange whose sender could not be read cannot be answered and is skipped: an empty
+    ISA05/ISA06, or one longer than its fixed width (the ISA's separators were misplaced, so
+    the value read is not the sender's; a reply addressed to it would go nowhere).
     """
     for ic in verdict.interchanges:
-        carrier = ic.sender_id.strip()
-        if not carrier or not ic.sender_qualifier.strip():
+        if not answerable(ic):
             continue
+        carrier = ic.sender_id.strip()
 
         def env(carrier: str, group_number: int = 0) -> AckEnvelope:
             return AckEnvelope(
@@ -407,6 +410,12 @@ def write_acks(
             e = env(carrier, next_number(carrier, "group"))
             yield AckDocument("997", e.interchange_control_number, ic.control_number,
                               group.control_number, write_997(ic, group, e))
+
+
+def answerable(ic: InterchangeVerdict) -> bool:
+    """Whether the interchange's sender (ISA05/ISA06) was read: the address of any reply."""
+    return (bool(ic.sender_id.strip()) and bool(ic.sender_qualifier.strip())
+            and len(ic.sender_id) <= 15 and len(ic.sender_qualifier) <= 2)
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
