@@ -44,6 +44,10 @@ class Settings(BaseSettings):
 
     # Processes for validation; 0 means one per core.
     workers: int = 0
+    # `epoi run`: a submission of at least this many policies is normalised ahead in worker
+    # processes (one a core); a smaller one is done sooner in one process (a worker takes
+    # about a second to start).
+    first_pass_min_policies: int = Field(2000, ge=0)
 
     # Limits that keep memory flat on hostile input.
     max_errors_per_set: int = 1000

@@ -32,13 +32,14 @@ SEED = 20261127
 TABLES = RUN_TABLES
 
 
-def _env(home: Path) -> dict[str, str]:
-    return subprocess_env(EPOI_HOME=str(home))
+def _env(home: Path, **epoi: str) -> dict[str, str]:
+    return subprocess_env(EPOI_HOME=str(home), **epoi)
 
 
-def _epoi(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def _epoi(home: Path, *args: str, **epoi: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "epoi", *args], env=_env(home), capture_output=True, text=True,
+        [sys.executable, "-m", "epoi", *args], env=_env(home, **epoi), capture_output=True,
+        text=True,
         check=False,
         timeout=120,
     )  # fmt: skip
@@ -90,7 +91,14 @@ def _snapshot(home: Path) -> dict[str, object]:
         db.close()
 
 
-def test_kill_minus_9_anywhere_then_run_again_stores_everything_once(files, tmp_path: Path):
+# The killed runs in one process, and with the normalize units' first pass done ahead in
+# worker processes (every submission, however small): then the writes come from the
+# workers' rows, and kills land while they hold units in flight.
+@pytest.mark.parametrize("first_pass", [{}, {"EPOI_FIRST_PASS_MIN_POLICIES": "0"}],
+                         ids=["one-process", "worker-processes"])
+def test_kill_minus_9_anywhere_then_run_again_stores_everything_once(
+    files, tmp_path: Path, first_pass: dict[str, str]
+) -> None:
     paths, carriers = files
     names = [str(p) for p in paths]
 
@@ -110,7 +118,7 @@ def test_kill_minus_9_anywhere_then_run_again_stores_everything_once(files, tmp_
         # Each run is given the files so far (those already received are skipped).
         upto = names[: min(len(names), 1 + i * len(names) // (KILLS // 2))]
         proc = subprocess.Popen(
-            [sys.executable, "-m", "epoi", "run", *upto], env=_env(crashed),
+            [sys.executable, "-m", "epoi", "run", *upto], env=_env(crashed, **first_pass),
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         time.sleep(rng.uniform(0.05, 2.0))
@@ -120,7 +128,7 @@ def test_kill_minus_9_anywhere_then_run_again_stores_everything_once(files, tmp_
         proc.wait(timeout=30)
     assert killed >= KILLS // 2  # most runs really were killed mid-way
 
-    final = _epoi(crashed, "run", *names, "--json")
+    final = _epoi(crashed, "run", *names, "--json", **first_pass)
     assert final.returncode in (0, 1), final.stderr
     again = _epoi(crashed, "run")  # nothing left: changes nothing
     assert again.returncode in (0, 1), again.stderr

@@ -98,7 +98,8 @@ def run(
     # SQLite and for the passes much of the time (2 cores, 200 k policies, alternated runs:
     # 31.9 s against 35.7 s on average, four runs each).  One process asked for: none.
     workers = resolve_workers(settings.workers)
-    pipeline.use_processes(workers if workers > 1 else 0)
+    pipeline.use_processes(workers if workers > 1 else 0,
+                           min_policies=settings.first_pass_min_policies)
     pipeline.expect(paths)
     settings.home.mkdir(parents=True, exist_ok=True)  # the embedded queue lives there
     if settings.broker_url is None:
