@@ -374,6 +374,26 @@ def _outputs(store: Store, home: Path) -> tuple[dict[str, str], list[tuple]]:
     return files, [tuple(r) for r in states]
 
 
+def _world_store(tmp_path: Path, name: str, clock) -> Store:
+    """A SQLite store of its own with the world's carriers registered and its registrations
+    loaded (the same seed gives the same world)."""
+    from epoi.matching import load_registrations, read_registrations
+
+    st = Store(f"sqlite:///{tmp_path / (name + '.db')}")
+    st.upgrade()
+    same = generate(40, tmp_path / "same", today=date(2026, 11, 27), seed=3,
+                    policies_per_set=15,
+                    faults=FaultOptions(bad_check_digits=0.05, missing_dates=0.05))
+    with st.session() as session:
+        for c in same.carriers:
+            add_carrier(session, name=c.name, naic=c.naic, isa_qualifier="ZZ",
+                        isa_id=c.sender_id, environment=CarrierEnvironment.PRODUCTION,
+                        created_at=clock())
+    with st.engine.begin() as conn, same.registrations_file.open(newline="") as fh:
+        assert not load_registrations(conn, read_registrations(fh, name="r.csv")).errors
+    return st
+
+
 def test_records_in_hand_and_records_read_back_give_the_same_results(world, tmp_path, clock):
     """A match unit and an error return go on from the records the normalize unit has in
     hand; a unit redone after a crash (or on another worker) reads them from the store.
@@ -383,9 +403,7 @@ def test_records_in_hand_and_records_read_back_give_the_same_results(world, tmp_
     transaction (a worker that does both stages), which publishes no match unit."""
     from epoi.matching import (
         MatchCounts,
-        load_registrations,
         pipeline_match_hook,
-        read_registrations,
     )
 
     outputs = []
@@ -393,19 +411,7 @@ def test_records_in_hand_and_records_read_back_give_the_same_results(world, tmp_
             ("workers-killed", True, 1), ("inline", True, 1))
     for name, keep, workers in ways:
         home = tmp_path / name
-        st = Store(f"sqlite:///{tmp_path / (name + '.db')}")
-        st.upgrade()
-        # The world's carriers and registrations (the same seed gives the same world).
-        same = generate(40, tmp_path / "same", today=date(2026, 11, 27), seed=3,
-                        policies_per_set=15,
-                        faults=FaultOptions(bad_check_digits=0.05, missing_dates=0.05))
-        with st.session() as session:
-            for c in same.carriers:
-                add_carrier(session, name=c.name, naic=c.naic, isa_qualifier="ZZ",
-                            isa_id=c.sender_id, environment=CarrierEnvironment.PRODUCTION,
-                            created_at=clock())
-        with st.engine.begin() as conn, same.registrations_file.open(newline="") as fh:
-            assert not load_registrations(conn, read_registrations(fh, name="r.csv")).errors
+        st = _world_store(tmp_path, name, clock)
         cfg = Settings(home=home, database_url=st.url)
         counts = MatchCounts()
         pipeline = Pipeline(st, cfg, clock, chunk_size=4,
@@ -486,26 +492,13 @@ def test_a_worker_pass_answered_before_an_earlier_unit_was_stored_is_answered_ag
     without worker processes."""
     from epoi.matching import (
         MatchCounts,
-        load_registrations,
         pipeline_match_hook,
-        read_registrations,
     )
 
     files = [world[0], _sent_again(world[0], tmp_path / "again.x12", "777000777")]
     outputs, redone = [], []
     for workers in (0, 1):
-        st = Store(f"sqlite:///{tmp_path / f'w{workers}.db'}")
-        st.upgrade()
-        same = generate(40, tmp_path / "same", today=date(2026, 11, 27), seed=3,
-                        policies_per_set=15,
-                        faults=FaultOptions(bad_check_digits=0.05, missing_dates=0.05))
-        with st.session() as session:
-            for c in same.carriers:
-                add_carrier(session, name=c.name, naic=c.naic, isa_qualifier="ZZ",
-                            isa_id=c.sender_id, environment=CarrierEnvironment.PRODUCTION,
-                            created_at=clock())
-        with st.engine.begin() as conn, same.registrations_file.open(newline="") as fh:
-            assert not load_registrations(conn, read_registrations(fh, name="r.csv")).errors
+        st = _world_store(tmp_path, f"w{workers}", clock)
         cfg = Settings(home=tmp_path / f"home{workers}", database_url=st.url)
         counts = MatchCounts()
         pipeline = Pipeline(st, cfg, clock, chunk_size=100,
