@@ -204,9 +204,9 @@ class PreparedMatch:
     """A batch's cascade worked out ahead of its write (``prepare_match``, in another
     process) as the rows the batch writes, with what it read of the store that earlier
     writes can change: each report's first try, and who claimed each registration it asked
-    about.  The write uses the
-    results only if all of that still reads the same (``_still_holds``); registrations do
-    not change during a run, and nothing else the cascade reads is written by others."""
+    about.  The write uses the rows only if all of that still reads the same
+    (``_still_holds``); registrations do not change during a run, and nothing else the
+    cascade reads is written by others."""
 
     today: date
     keys: tuple[str, ...]
