@@ -26,6 +26,7 @@ from ..intake import Chunk
 from ..schemas.policy import NormalizedRecord, PolicyReport
 from ..store import (
     Carrier,
+    PriorReport,
     RecordRows,
     Store,
     Submission,
@@ -37,7 +38,7 @@ from ..store import (
 )
 from ..transforms import EditContext, PriorInfo, normalize
 from ._handoff import return_part
-from ._priors import ACCEPTED, PriorFacts, answer_priors, facts_of
+from ._priors import ACCEPTED, answer_priors, facts_of
 
 _log = _logging.get_logger("epoi.pipeline")
 
@@ -73,7 +74,7 @@ class FirstPass:
     process needs them after all, it normalises the chunk again with the same answers
     (``_priors.renormalize``)."""
 
-    facts: list[PriorFacts]
+    facts: list[PriorReport]
     answered: list[PriorInfo]
     rows: RecordRows
     places: dict[str, int]
@@ -95,7 +96,7 @@ class FirstPass:
             [row for row in rows if row[0] not in redone]
             for rows in (self.rows.insureds, self.rows.vehicles, self.rows.errors)]
         for n, rec in redone.items():
-            facts[n] = facts_of(rec)
+            facts[n] = facts_of(rec, submission_id, set_id)
             one = record_rows([rec], submission_id=submission_id, set_id=set_id,
                               unit_id=unit_id, sqlite=sqlite)
             reports[n] = one.reports[0]
@@ -156,7 +157,7 @@ def _first_pass(url: str, settings: Settings, unit_key: str, today: date,
     places, returned = return_part(records)
     rows = record_rows(records, submission_id=sub.id, set_id=set_id, unit_id=unit_id,
                        sqlite=store.dialect == "sqlite")
-    return FirstPass([facts_of(r) for r in records], infos, rows, places,
+    return FirstPass([facts_of(r, sub.id, set_id) for r in records], infos, rows, places,
                      _RECORDS.dump_json(returned), to_match, prepared)
 
 

@@ -15,8 +15,6 @@ from __future__ import annotations
 import dataclasses
 from collections import Counter
 from collections.abc import Sequence
-from datetime import date
-from typing import NamedTuple
 
 from ..intake import Chunk
 from ..schemas.policy import NormalizedRecord
@@ -30,30 +28,18 @@ from ..transforms import (
     normalize_again,
 )
 
-__all__ = ["ACCEPTED", "PriorFacts", "answer_facts", "answer_priors", "facts_of",
-           "renormalize"]
+__all__ = ["ACCEPTED", "answer_facts", "answer_priors", "facts_of", "renormalize"]
 
 # The statuses of a record that counts as reported and goes on to be matched.
 ACCEPTED = ("accepted", "warned")
 
 
-class PriorFacts(NamedTuple):
-    """What answering E110/E111 reads of a record: its policy, its place in the order the
-    work was received, and what later records of its chunk learn of it."""
-
-    carrier_naic: str | None
-    policy_number: str | None
-    natural_key: str
-    policy_position: int
-    transaction_type: str | None
-    effective_date: date | None
-    status: str
-
-
-def facts_of(rec: NormalizedRecord) -> PriorFacts:
+def facts_of(rec: NormalizedRecord, submission_id: int, set_id: int) -> PriorReport:
+    """What answering E110/E111 of later records reads of ``rec`` (of that set)."""
     r = rec.report
-    return PriorFacts(r.carrier_naic, r.policy_number, r.key.as_string(),
-                      r.key.policy_position, r.transaction_type, r.effective_date, rec.status)
+    return PriorReport(r.key.as_string(), submission_id, set_id, r.key.policy_position,
+                       r.carrier_naic, r.policy_number, r.transaction_type, r.effective_date,
+                       rec.status)
 
 
 def answer_priors(
@@ -71,7 +57,8 @@ def answer_priors(
     answered with.  ``first[n]`` was normalised with ``answered[n]`` (None: knowing nothing);
     it is normalised again only where the answer differs."""
     out = list(first)
-    redone, infos = answer_facts(chunk, [facts_of(r) for r in first], context, stored,
+    redone, infos = answer_facts(chunk, [facts_of(r, submission_id, set_id) for r in first],
+                                 context, stored,
                                  submission_id=submission_id, set_id=set_id,
                                  answered=answered, records=first)  # fmt: skip
     for n, rec in redone.items():
@@ -81,7 +68,7 @@ def answer_priors(
 
 def answer_facts(
     chunk: Chunk,
-    facts: Sequence[PriorFacts],
+    facts: Sequence[PriorReport],
     context: EditContext,
     stored: Sequence[PriorReport],
     *,
@@ -90,7 +77,7 @@ def answer_facts(
     answered: Sequence[PriorInfo] | None = None,
     records: Sequence[NormalizedRecord] | None = None,
 ) -> tuple[dict[int, NormalizedRecord], list[PriorInfo]]:
-    """``answer_priors`` from what it reads of the records (``facts``, of records
+    """``answer_priors`` from what it reads of the records (``facts``, ``facts_of`` records
     normalised with ``answered``): the records normalised again, by index in the chunk, and
     what each record is answered with.  ``records``: the records themselves, when at hand
     (only their business edits run again)."""
@@ -112,20 +99,10 @@ def answer_facts(
             ctx = _answered(context, info)
             redone[n] = rec = (normalize(chunk[n], context=ctx) if records is None
                                else normalize_again(records[n], chunk[n], context=ctx))
-            fact = facts_of(rec)
+            fact = facts_of(rec, submission_id, set_id)
         infos.append(info)
-        if seen[policy] < 2:
-            continue
-        # What later records of this chunk must know of this one.
-        by_policy.setdefault(policy, []).append(
-            PriorReport(
-                natural_key=fact.natural_key, submission_id=submission_id,
-                set_id=set_id, policy_position=fact.policy_position,
-                carrier_naic=fact.carrier_naic, policy_number=fact.policy_number,
-                transaction_type=fact.transaction_type,
-                effective_date=fact.effective_date, status=fact.status,
-            )  # fmt: skip
-        )
+        if seen[policy] >= 2:  # what later records of this chunk must know of this one
+            by_policy.setdefault(policy, []).append(fact)
     return redone, infos
 
 

@@ -7,9 +7,8 @@ unit's reports and a submission's error returns.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
@@ -32,9 +31,10 @@ from ._records import (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class PriorReport:
-    """What E110/E111 need to know of a report stored earlier."""
+class PriorReport(NamedTuple):
+    """What E110/E111 need to know of a report stored earlier (or of an earlier record of
+    the same chunk: the pipeline reads the same of each record it answers).  A named tuple:
+    the pipeline makes one per record and a worker process hands them over."""
 
     natural_key: str
     submission_id: int
