@@ -168,7 +168,7 @@ class VehicleRow(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     policy_report_id: Mapped[int] = mapped_column(ForeignKey("policy_reports.id"))
     ordinal: Mapped[int] = mapped_column(Integer)  # index into PolicyReport.vehicles
-    vin: Mapped[str | None] = mapped_column(String(30), index=True)
+    vin: Mapped[str | None] = mapped_column(String(30))  # not indexed: 0008
     model_year: Mapped[int | None] = mapped_column(Integer)
     make: Mapped[str | None] = mapped_column(String(10))
     transaction: Mapped[str | None] = mapped_column(String(3))
