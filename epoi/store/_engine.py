@@ -9,6 +9,13 @@ from sqlalchemy.engine import make_url
 
 # How long a SQLite writer waits for another one before giving up (milliseconds).
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# WAL pages written before a commit checkpoints them into the database (SQLite's default is
+# 1,000).  A unit of 1,000 policies writes more than 1,000 pages, much of them the same
+# random pages of the VIN and policy-number indexes as the units before: with the default
+# every commit copied them back, with 8,000 (32 MB of WAL) a page written by several
+# commits in a row is copied once.  epoi run on 200 k policies: 5 % less time (benchmarks/
+# README.md).
+SQLITE_WAL_AUTOCHECKPOINT = 8_000
 
 
 def make_engine(url: str) -> Engine:
@@ -35,7 +42,8 @@ def _configure_sqlite(engine: Engine) -> None:
     the WAL without an fsync; the WAL is synced at checkpoints.  A committed transaction is
     in the OS's page cache at once, so a killed process (``kill -9``, a crash of epoi itself)
     loses nothing it committed: ack after commit and tests/test_crash.py hold as before.  Only
-    an OS crash or a power loss may lose the last transactions before a checkpoint, and even
+    an OS crash or a power loss may lose the last transactions before a checkpoint (at most
+    ``SQLITE_WAL_AUTOCHECKPOINT`` pages of them, a few units), and even
     then the file is never corrupt: it opens at an earlier commit.  The units those commits
     finished are then queued again in the store, and every stage is idempotent on its natural
     keys, so a rerun redoes them (its queue messages may be gone: a worker re-publishes the
@@ -52,6 +60,7 @@ def _configure_sqlite(engine: Engine) -> None:
             cursor.execute("PRAGMA synchronous=NORMAL")  # durability trade: see below
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute(f"PRAGMA wal_autocheckpoint={SQLITE_WAL_AUTOCHECKPOINT}")
         finally:
             cursor.close()
 
