@@ -55,6 +55,41 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Path], Path]:
     return sorted(summary.files), write_carriers_csv(summary.carriers, out / "carriers.csv")
 
 
+def _descendants(pid: int) -> dict[int, str]:
+    """The processes below ``pid`` (read from /proc), each with its start time, so that a
+    pid used again later by another process is not taken for it."""
+    children: dict[int, list[int]] = {}
+    started: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # ended meanwhile
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry.name))
+        started[int(entry.name)] = fields[19]
+    found: dict[int, str] = {}
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found[child] = started[child]
+            todo.append(child)
+    return found
+
+
+def _still_running(processes: dict[int, str]) -> set[int]:
+    running = set()
+    for pid, start in processes.items():
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[19] == start and fields[0] != "Z":
+            running.add(pid)
+    return running
+
+
 def _snapshot(home: Path) -> dict[str, object]:
     db = sqlite3.connect(home / "epoi.db")
     try:
@@ -114,6 +149,7 @@ def test_kill_minus_9_anywhere_then_run_again_stores_everything_once(
     assert _epoi(crashed, "carriers", "import", str(carriers)).returncode == 0
     rng = random.Random(SEED)
     killed = 0
+    orphans: dict[int, str] = {}  # the killed runs' worker processes
     for i in range(KILLS):
         # Each run is given the files so far (those already received are skipped).
         upto = names[: min(len(names), 1 + i * len(names) // (KILLS // 2))]
@@ -123,10 +159,18 @@ def test_kill_minus_9_anywhere_then_run_again_stores_everything_once(
         )  # fmt: skip
         time.sleep(rng.uniform(0.05, 2.0))
         if proc.poll() is None:
+            orphans |= _descendants(proc.pid)
             proc.send_signal(signal.SIGKILL)
             killed += 1
         proc.wait(timeout=30)
     assert killed >= KILLS // 2  # most runs really were killed mid-way
+    # A killed run's worker processes end with it (epoi._orphans): none waits forever.
+    if first_pass:
+        assert orphans  # kills did land while workers ran
+    deadline = time.monotonic() + 10
+    while _still_running(orphans) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _still_running(orphans)
 
     final = _epoi(crashed, "run", *names, "--json", **first_pass)
     assert final.returncode in (0, 1), final.stderr

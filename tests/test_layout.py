@@ -36,7 +36,7 @@ LAYERS = (
      "epoi.sample"},
     {"epoi.store"},
     {"epoi.schemas", "epoi.config", "epoi.errors", "epoi._logging", "epoi._clock", "epoi._gc",
-     "epoi"},
+     "epoi._orphans", "epoi"},
 )
 
 

@@ -20,6 +20,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
+from .._orphans import exit_with_parent
 from ..config import Settings
 from ..parsers import (
     PolicyBlock,
@@ -114,7 +115,8 @@ def second_pass(path: str, verdict: FileVerdict, *, name: str, opts: PassOptions
     # its processes at the first submit, before it starts its own threads; validate_parallel's
     # pool is shut down by then, and this one before the next file's).
     fork = multiprocessing.get_context("fork")
-    pool = ProcessPoolExecutor(max_workers=processes, mp_context=fork)
+    pool = ProcessPoolExecutor(max_workers=processes, mp_context=fork,
+                               initializer=exit_with_parent, initargs=(os.getpid(),))
     in_flight: deque[Future[list[Rendered]]] = deque()
     try:
         for batch in batches:

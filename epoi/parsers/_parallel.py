@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
 
+from .._orphans import exit_with_parent
 from ..errors import InputError
 from ..schemas.verdict import FileError, FileVerdict, Issue
 from ._compiled import compiled_811_map
@@ -333,7 +334,8 @@ def validate_file(path: str, *, name: str, options: ValidationOptions, workers: 
 
     compiled_811_map()  # compiled once, inherited by the forked workers
     context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=len(plan.ranges), mp_context=context) as pool:
+    with ProcessPoolExecutor(max_workers=len(plan.ranges), mp_context=context,
+                             initializer=exit_with_parent, initargs=(os.getpid(),)) as pool:
         futures: list[Future[_Piece]] = [
             pool.submit(_validate_range, path, plan, i, options, chunk_size)
             for i in range(len(plan.ranges))

@@ -6,6 +6,7 @@ store: each block's edit context and the NAIC its insurer must report.
 from __future__ import annotations
 
 import dataclasses
+import os
 import threading
 from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
@@ -20,7 +21,7 @@ from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from .. import _logging
-from .._gc import tune_for_batch
+from .._orphans import batch_worker_init
 from ..config import Settings
 from ..intake import Chunk
 from ..schemas.policy import NormalizedRecord, PolicyReport
@@ -223,7 +224,8 @@ class _Prefetch:
         if self._pool is None and not self._broken:
             # Every worker's collector is set for batch work (``epoi._gc``) as it starts.
             self._pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"),
-                                             initializer=tune_for_batch)
+                                             initializer=batch_worker_init,
+                                             initargs=(os.getpid(),))
             try:
                 for _ in range(self.workers):
                     self._pool.submit(_ready)
