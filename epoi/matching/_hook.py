@@ -173,20 +173,35 @@ class _PipelineHook:
             window_days=self._settings.pending_window_days,
             near_vin_dir=self._settings.index_dir, prepared=prepared))
 
+    @staticmethod
+    def vehicle_states(prepared: PreparedMatch, keys: Sequence[str]
+                       ) -> dict[tuple[str, int], str] | None:
+        """The ``match_state`` of each vehicle of the reports ``keys`` as writing
+        ``prepared`` sets it, by (report key, vehicle index); None unless ``prepared`` is
+        the cascade of exactly those reports.  Inserted with them, they need no update
+        (``write_prepared``'s ``states_inserted``); whatever writes the match instead
+        (the cascade no longer holds) writes every one of those vehicles' states again."""
+        if prepared.keys != tuple(keys):
+            return None
+        return {(r.report_key, r.vehicle_index): r.state for r in prepared.rows.results
+                if r.vehicle_index is not None}
+
     def write_prepared(self, session: Session, keys: Sequence[str],
-                       prepared: PreparedMatch) -> bool:
+                       prepared: PreparedMatch, *, states_inserted: bool = False) -> bool:
         """Match the production reports ``keys`` from their cascade worked out ahead, without
         the reports themselves; False (nothing written) if it no longer holds: then call
-        the hook with the records."""
+        the hook with the records.  ``states_inserted``: their vehicles were inserted with
+        the states of ``vehicle_states`` already."""
         if not keys:
             return True
         return self._write(session, keys, lambda conn: match_prepared(
             conn, keys, prepared, today=self._clock().date(),
             window_days=self._settings.pending_window_days,
-            near_vin_dir=self._settings.index_dir))
+            near_vin_dir=self._settings.index_dir), states_inserted=states_inserted)
 
     def _write(self, session: Session, keys: Sequence[str], match: Callable[
-            [Connection], tuple[MatchCounts, list[_ResultRow]] | None]) -> bool:
+            [Connection], tuple[MatchCounts, list[_ResultRow]] | None], *,
+            states_inserted: bool = False) -> bool:
         conn = session.connection()
         try:
             written = match(conn)
@@ -195,7 +210,7 @@ class _PipelineHook:
             done, rows = written
             if done.rematched:  # other reports' results changed too: read what is stored
                 sync_vehicle_states(conn, list(keys))
-            else:
+            elif not states_inserted:
                 _sync_from_rows(conn, rows)
         finally:
             untune(conn)  # the unit's connection goes back to the pool: memory stays flat

@@ -76,7 +76,14 @@ from ..transforms import (
 )
 from ._handoff import _Handoff
 from ._lineage import _advance, _has_units, _lock_submission
-from ._prefetch import FirstPass, _context, _expected_naic, _Prefetch, returned_records
+from ._prefetch import (
+    FirstPass,
+    _context,
+    _expected_naic,
+    _Prefetch,
+    returned_records,
+    with_match_states,
+)
 from ._priors import ACCEPTED, answer_facts, answer_priors, renormalize
 
 __all__ = ["MatchHook", "Pipeline", "Progress", "no_matching"]
@@ -279,6 +286,9 @@ class Pipeline:
             # as the reports it read are the same, which the hook checks with what the
             # cascade read of the store.
             prepared = first.prepared if first is not None else None
+        states_inserted = False
+        if worked is not None and prepared is not None:
+            worked, states_inserted = with_match_states(worked, prepared, self.match_hook)
 
         now = self.clock()
         follow_ups: list[Envelope] = []
@@ -306,7 +316,8 @@ class Pipeline:
                 mine = [k for k in accepted if k in ids]
                 # From the worker's cascade if it holds; else from the records (made here
                 # after all, with the worker's answers, if the worker's pass was written).
-                if not (worked is not None and self._write_prepared(session, mine, prepared)):
+                if not (worked is not None and self._write_prepared(session, mine, prepared,
+                                                                     states_inserted)):
                     if worked is not None:
                         records = renormalize(chunk, context, worked.answered)
                     by_key = {r.report.key.as_string(): r for r in records}
@@ -357,13 +368,15 @@ class Pipeline:
             self._prefetch.redone += len(redone)
         return redone, answered
 
-    def _write_prepared(self, session: Session, keys: list[str], prepared: object) -> bool:
+    def _write_prepared(self, session: Session, keys: list[str], prepared: object,
+                        states_inserted: bool) -> bool:
         """Match ``keys`` from the cascade a worker worked out, if the hook can and it
-        still holds (``pipeline_match_hook``'s ``write_prepared``)."""
+        still holds (``pipeline_match_hook``'s ``write_prepared``); ``states_inserted``:
+        their vehicles were stored with the states it writes (``_vehicle_states``)."""
         write = getattr(self.match_hook, "write_prepared", None)
         if prepared is None or write is None:
             return False
-        return bool(write(session, keys, prepared))
+        return bool(write(session, keys, prepared, states_inserted=states_inserted))
 
     def _normalize_chunk(
         self, session: Session, chunk: Chunk, sub: Submission, ts: TransactionSet,
