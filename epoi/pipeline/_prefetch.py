@@ -114,7 +114,6 @@ class FirstPass:
             self, facts=facts, answered=answered, to_match=to_match,
             rows=RecordRows(reports, *children))
 
-
     def with_vehicle_states(self, states: dict[tuple[str, int], str]) -> FirstPass:
         """This pass with each vehicle row's ``match_state`` as ``states`` gives it, by
         (report key, vehicle index): the states its match writes, inserted with the rows
