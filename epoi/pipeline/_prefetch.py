@@ -114,27 +114,6 @@ class FirstPass:
             self, facts=facts, answered=answered, to_match=to_match,
             rows=RecordRows(reports, *children))
 
-    def with_vehicle_states(self, states: dict[tuple[str, int], str]) -> FirstPass:
-        """This pass with each vehicle row's ``match_state`` as ``states`` gives it, by
-        (report key, vehicle index): the states its match writes, inserted with the rows
-        instead of updated after them."""
-        keys = [f.natural_key for f in self.facts]
-        vehicles = [(*row[:-1], states.get((keys[row[0]], row[1])))
-                    for row in self.rows.vehicles]
-        return dataclasses.replace(self, rows=dataclasses.replace(self.rows,
-                                                                  vehicles=vehicles))
-
-
-def with_match_states(worked: FirstPass, prepared: object,
-                      hook: object) -> tuple[FirstPass, bool]:
-    """``worked`` with its vehicles' match states as writing its cascade ``prepared``
-    sets them, if the match hook says what they are (``vehicle_states``), and whether
-    it did: its vehicles are then inserted with them, not updated after."""
-    states = getattr(hook, "vehicle_states", None)
-    found = None if states is None else states(
-        prepared, [worked.facts[n].natural_key for n in worked.to_match])
-    return (worked, False) if found is None else (worked.with_vehicle_states(found), True)
-
 
 # The rejected and warned records cross to the pipeline's process as one JSON document
 # written and read by pydantic-core (pickle walks every model's state dict in Python).

@@ -58,10 +58,10 @@ from ..store import (
     plan_prior_reports,
     prior_reports,
     queued_units,
+    record_rows,
     records_for_return,
     reports_of_unit,
     store_record_rows,
-    store_records,
     unit_by_key,
     units_left,
     units_left_by_kind,
@@ -76,15 +76,9 @@ from ..transforms import (
 )
 from ._handoff import _Handoff
 from ._lineage import _advance, _has_units, _lock_submission
-from ._prefetch import (
-    FirstPass,
-    _context,
-    _expected_naic,
-    _Prefetch,
-    returned_records,
-    with_match_states,
-)
+from ._prefetch import FirstPass, _context, _expected_naic, _Prefetch, returned_records
 from ._priors import ACCEPTED, answer_facts, answer_priors, renormalize
+from ._states import match_ahead, with_match_states
 
 __all__ = ["MatchHook", "Pipeline", "Progress", "no_matching"]
 
@@ -297,13 +291,17 @@ class Pipeline:
             if unit is None or unit.state is UnitState.DONE:
                 return []  # another delivery of the unit committed first
             if worked is not None:
-                ids = store_record_rows(session, worked.rows)
+                rows = worked.rows
                 accepted = [worked.facts[n].natural_key for n in worked.to_match]
             else:
-                ids = store_records(session, records, submission_id=unit.submission_id,
-                                    set_id=ts.id, unit_id=unit.id)
-                accepted = [r.report.key.as_string() for r in records
-                            if r.status in ACCEPTED and not r.report.test]
+                rows = record_rows(records, submission_id=unit.submission_id, set_id=ts.id,
+                                   unit_id=unit.id, sqlite=self.store.dialect == "sqlite")
+                chosen = [r.report for r in records if r.status in ACCEPTED and not r.report.test]
+                accepted = [r.key.as_string() for r in chosen]
+                if match_inline and not ts.test:  # the cascade first: rows with their states
+                    rows, prepared, states_inserted = match_ahead(
+                        self.match_hook, session, chosen, accepted, rows, now.date())
+            ids = store_record_rows(session, rows)
             finish_unit(session, unit.id, now=now)
             to_match: list[tuple[int, NormalizedRecord]] = []
             if not ts.test and accepted:
@@ -316,8 +314,8 @@ class Pipeline:
                 mine = [k for k in accepted if k in ids]
                 # From the worker's cascade if it holds; else from the records (made here
                 # after all, with the worker's answers, if the worker's pass was written).
-                if not (worked is not None and self._write_prepared(session, mine, prepared,
-                                                                     states_inserted)):
+                if not ((worked is not None or states_inserted)
+                        and self._write_prepared(session, mine, prepared, states_inserted)):
                     if worked is not None:
                         records = renormalize(chunk, context, worked.answered)
                     by_key = {r.report.key.as_string(): r for r in records}

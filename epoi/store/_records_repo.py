@@ -9,7 +9,7 @@ and keyed on natural keys, so a unit of work written twice changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -72,6 +72,14 @@ class RecordRows:
     insureds: list[tuple[Any, ...]]
     vehicles: list[tuple[Any, ...]]
     errors: list[tuple[Any, ...]]
+
+    def with_match_states(self, states: Mapping[tuple[str, int], str]) -> RecordRows:
+        """These rows with each vehicle's ``match_state`` as ``states`` gives it by (report
+        natural key, vehicle index): inserted with the rows instead of updated after."""
+        reports = self.reports
+        vehicles = [(*row[:-1], states.get((reports[row[0]][0], row[1])))
+                    for row in self.vehicles]
+        return RecordRows(reports, self.insureds, vehicles, self.errors)
 
 
 def record_rows(
