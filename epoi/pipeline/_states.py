@@ -6,7 +6,7 @@ match cascade is worked out first: by a worker process ahead of the unit (``Firs
 here in the unit's transaction, before the insert.  The rows then go in with their states
 and the match is written from that cascade (the hook's ``write_prepared``), instead of
 updating every vehicle row after the match: on PostgreSQL that update rewrote each row
-(the pages a COPY fills leave no room for an in-place update) and was a seventh of the
+(the pages a COPY fills leave no room for an in-place update) and was a sixth of the
 database's work.  Whatever writes the match otherwise (the cascade no longer holds) writes
 every one of those vehicles' states again."""
 
