@@ -531,6 +531,51 @@ def test_a_worker_pass_answered_before_an_earlier_unit_was_stored_is_answered_ag
     assert outputs[0] == outputs[1]
 
 
+def test_vehicles_inserted_with_their_states_get_the_states_of_the_match_written(
+    world, tmp_path, clock, monkeypatch
+):
+    """One process matching in the unit's transaction works the cascade out before the
+    insert and inserts the vehicles with its states; when that cascade no longer holds at
+    the write, the match is worked out again from the records and every vehicle gets the
+    state that match wrote, whatever it was inserted with: the store ends as when the
+    cascade holds."""
+    from epoi.matching import MatchCounts, _hook, _stage, pipeline_match_hook
+
+    real = _hook._PipelineHook.vehicle_states
+
+    def stale(prepared, keys):  # states the match written after must all replace
+        found = real(prepared, keys)
+        return None if found is None else dict.fromkeys(found, "stale")
+
+    outputs, prepared = [], []
+    for holds in (True, False):
+        if not holds:
+            monkeypatch.setattr(_stage, "_still_holds", lambda *_a, **_k: False)
+            monkeypatch.setattr(_hook._PipelineHook, "vehicle_states", staticmethod(stale))
+        st = _world_store(tmp_path, f"holds{holds}", clock)
+        cfg = Settings(home=tmp_path / f"home{holds}", database_url=st.url)
+        counts = MatchCounts()
+        pipeline = Pipeline(st, cfg, clock, chunk_size=10,
+                            match_hook=pipeline_match_hook(cfg, clock, counts))
+        try:
+            _results, parse_units = pipeline.submit(world)
+            units = [n_env for env in parse_units for n_env in pipeline.parse(env)]
+            for n_env in units:
+                assert pipeline.normalize(n_env, match_inline=True) == []
+        finally:
+            pipeline.close()
+        with st.engine.connect() as conn:
+            results = sorted(tuple(r) for r in conn.execute(sa.text(
+                "SELECT report_key, position, state, step, vin FROM match_results")))
+        outputs.append((_outputs(st, tmp_path / f"home{holds}"), results))
+        prepared.append(counts.prepared)
+        st.dispose()
+    assert prepared[0] > 0 and prepared[1] == 0  # written from the cascade, then not
+    states = [state for _k, _n, state in outputs[1][0][1]]
+    assert "matched" in states and "stale" not in states
+    assert outputs[0] == outputs[1]
+
+
 def _matched_world(store: Store, tmp_path: Path, clock, name: str) -> tuple[dict, list, list]:
     """The match stage's outputs for the same world (40 policies, registrations loaded) on
     ``store``: ack and error-return files, vehicle states, match results."""
