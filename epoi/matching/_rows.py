@@ -59,12 +59,28 @@ class _Raw:
 
     def rows_in(self, sql: str, values: Sequence[Any], chunk: int = _KEY_CHUNK
                 ) -> list[tuple[Any, ...]]:
-        """``sql`` with ``{marks}`` where the ``IN`` list goes, over chunks of ``values``."""
+        """``sql`` with ``{marks}`` where the ``IN`` list goes, over chunks of ``values``.
+        On PostgreSQL ``column IN ({marks})`` becomes ``column = ANY(%s)`` with the values
+        as one array, in one statement: a statement text that is the same whatever the
+        number of values (psycopg parsed each IN list's text anew: 4 % of a worker) and
+        an index scan the planner picks as for the list."""
+        values = list(values)
+        if not self.sqlite and " IN ({marks})" in sql:
+            if not values:
+                return []
+            parts: Iterator[Sequence[Any]] = iter([values])
+            sql, one_array = sql.replace(" IN ({marks})", " = ANY(%s)"), True
+        else:
+            parts, one_array = _chunks(values, chunk), False
         out: list[tuple[Any, ...]] = []
         cursor = self._cursor()
         try:
-            for part in _chunks(list(values), chunk):
-                cursor.execute(sql.format(marks=",".join([self.ph] * len(part))), tuple(part))
+            for part in parts:
+                if one_array:
+                    cursor.execute(sql, (list(part),))
+                else:
+                    cursor.execute(sql.format(marks=",".join([self.ph] * len(part))),
+                                   tuple(part))
                 if cursor.description is not None:  # a DELETE returns no rows
                     out += cursor.fetchall()
         finally:
