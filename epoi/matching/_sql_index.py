@@ -151,6 +151,14 @@ class SqlRegistrationIndex:
 
     def _where_in(self, column: str, values: Collection[Any]) -> Iterator[tuple[Any, ...]]:
         wanted = list(values)
+        if not self._sqlite:
+            # One array, not a list of placeholders: the same statement text whatever the
+            # count (the driver parses each new text) and one round trip (``_Raw.rows_in``).
+            if wanted:
+                yield from self._rows(
+                    f"SELECT {_COLUMNS}, {column} FROM registrations WHERE {column} = ANY(%s)",
+                    [wanted])
+            return
         for part in _chunks(wanted):
             marks = ",".join([self._ph] * len(part))
             yield from self._rows(
