@@ -65,22 +65,17 @@ class _Raw:
         number of values (psycopg parsed each IN list's text anew: 4 % of a worker) and
         an index scan the planner picks as for the list."""
         values = list(values)
+        statements: list[tuple[str, tuple[Any, ...]]]
         if not self.sqlite and " IN ({marks})" in sql:
-            if not values:
-                return []
-            parts: Iterator[Sequence[Any]] = iter([values])
-            sql, one_array = sql.replace(" IN ({marks})", " = ANY(%s)"), True
+            statements = [(sql.replace(" IN ({marks})", " = ANY(%s)"), (values,))] if values else []
         else:
-            parts, one_array = _chunks(values, chunk), False
+            statements = [(sql.format(marks=",".join([self.ph] * len(part))), tuple(part))
+                          for part in _chunks(values, chunk)]
         out: list[tuple[Any, ...]] = []
         cursor = self._cursor()
         try:
-            for part in parts:
-                if one_array:
-                    cursor.execute(sql, (list(part),))
-                else:
-                    cursor.execute(sql.format(marks=",".join([self.ph] * len(part))),
-                                   tuple(part))
+            for text, params in statements:
+                cursor.execute(text, params)
                 if cursor.description is not None:  # a DELETE returns no rows
                     out += cursor.fetchall()
         finally:
