@@ -42,6 +42,7 @@ from ._index import (
     RegisteredVehicle,
 )
 from ._near_vin import WIDTH, NearVinArrays, current_near_vin, padded_blocks
+from ._rows import _Raw
 
 # Bound parameters per statement stay well under SQLite's 32 766 and PostgreSQL's 65 535.
 CHUNK = 2_000
@@ -149,21 +150,11 @@ class SqlRegistrationIndex:
         return RegisteredVehicle(row[0], row[1], row[2], row[3], row[4], row[5], row[6],
                                  row[7], row[8], dob, row[10])
 
-    def _where_in(self, column: str, values: Collection[Any]) -> Iterator[tuple[Any, ...]]:
-        wanted = list(values)
-        if not self._sqlite:
-            # One array, not a list of placeholders: the same statement text whatever the
-            # count (the driver parses each new text) and one round trip (``_Raw.rows_in``).
-            if wanted:
-                yield from self._rows(
-                    f"SELECT {_COLUMNS}, {column} FROM registrations WHERE {column} = ANY(%s)",
-                    [wanted])
-            return
-        for part in _chunks(wanted):
-            marks = ",".join([self._ph] * len(part))
-            yield from self._rows(
-                f"SELECT {_COLUMNS}, {column} FROM registrations WHERE {column} IN ({marks})",
-                part)
+    def _where_in(self, column: str, values: Collection[Any]) -> list[tuple[Any, ...]]:
+        # Chunks of placeholders on SQLite, one array on PostgreSQL (``_Raw.rows_in``).
+        return _Raw(self._conn).rows_in(
+            f"SELECT {_COLUMNS}, {column} FROM registrations WHERE {column} IN ({{marks}})",
+            list(values), CHUNK)
 
     def _exact(self, column: str, values: Collection[str]) -> dict[str, list[RegisteredVehicle]]:
         found: dict[str, list[RegisteredVehicle]] = {}
