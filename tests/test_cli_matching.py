@@ -129,6 +129,44 @@ def test_registrations_load_skips_a_row_with_a_bad_byte_and_empties_a_bad_birth_
     assert dob is None
 
 
+def _states(home: Path) -> tuple[dict[str, int], int]:
+    """Match results by state, and the reports matching keeps as JSON."""
+    store = Store(Settings(home=home).resolved_database_url)
+    try:
+        with store.engine.connect() as conn:
+            states = {state: n for state, n in conn.exec_driver_sql(
+                "SELECT state, COUNT(*) FROM match_results GROUP BY state")}
+            docs = conn.exec_driver_sql(
+                "SELECT COUNT(*) FROM match_reports WHERE report <> ''").scalar_one()
+    finally:
+        store.dispose()
+    return states, docs
+
+
+def test_a_load_after_the_run_matches_the_pipelines_pending_reports_from_their_records(
+        home: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The pipeline keeps no JSON copy of the reports it matches: the pending ones a later
+    ``registrations load`` matches again are read from their record rows, and end as in a
+    run that had the registrations from the start."""
+    code, _, err = invoke("carriers", "import", str(REPO / "examples" / "carriers.csv"))
+    assert code == 0, err
+    files = sorted(str(p) for p in SAMPLE.glob("*.x12"))
+    code, _, err = invoke("run", *files)
+    assert code == 0, err
+    before, docs = _states(home)
+    assert set(before) == {"pending"} and before["pending"] > 90 and docs == 0
+    code, out, err = invoke("registrations", "load", str(SAMPLE / "registrations.csv"))
+    assert code == 0, err
+    after, docs = _states(home)
+    assert docs == 0
+    other = tmp_path / "registrations-first"
+    monkeypatch.setenv("EPOI_HOME", str(other))
+    assert invoke("carriers", "import", str(REPO / "examples" / "carriers.csv"))[0] == 0
+    code, _, err = invoke("run", *files, "--registrations", str(SAMPLE / "registrations.csv"))
+    assert code == 0, err
+    assert after == _states(other)[0] and after["matched"] > 100
+
+
 def test_run_with_registrations_matches_the_sample(home: Path) -> None:
     code, out, err = invoke("carriers", "import", str(REPO / "examples" / "carriers.csv"))
     assert code == 0, err

@@ -171,7 +171,7 @@ class _PipelineHook:
         self._write(session, [r.key.as_string() for r in reports], lambda conn: _match_rows(
             conn, reports, today=self._clock().date(),
             window_days=self._settings.pending_window_days,
-            near_vin_dir=self._settings.index_dir, prepared=prepared))
+            near_vin_dir=self._settings.index_dir, prepared=prepared, keep_docs=False))
 
     @staticmethod
     def vehicle_states(prepared: PreparedMatch, keys: Sequence[str]
@@ -222,7 +222,7 @@ class _PipelineHook:
 def _prepare(conn: Connection, reports: Sequence[PolicyReport], today: date, *,
              window_days: int, near_vin_dir: Path | None) -> PreparedMatch:
     return prepare_match(conn, [r for r in reports if not r.test], today=today,
-                         window_days=window_days, near_vin_dir=near_vin_dir)
+                         window_days=window_days, near_vin_dir=near_vin_dir, keep_docs=False)
 
 
 def pipeline_match_hook(

@@ -10,8 +10,10 @@ from datetime import date
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, select
+from sqlalchemy.orm import Session
 
-from ..store import insert_rows, match_results
+from ..schemas.policy import PolicyReport
+from ..store import PolicyReportRow, insert_rows, load_records, match_reports, match_results
 from ._matcher import ClaimLookup
 
 _KEY_CHUNK = 900
@@ -140,3 +142,31 @@ def _tried(conn: Connection, keys: Sequence[str]) -> tuple[dict[str, date], set[
         if not has_doc:
             without_doc.add(key)
     return found, without_doc
+
+
+def load_reports(conn: Connection, keys: Collection[str]) -> list[PolicyReport]:
+    """The reports ``keys`` as matching stored them, in key order: from their JSON in
+    ``match_reports``, or, stored without it, rebuilt from the pipeline's record rows
+    (``policy_reports``, insureds, vehicles: the pipeline matches only reports it stored
+    there, and keeps no second copy).  A key found in neither is an error."""
+    t = match_reports.c
+    docs: dict[str, str] = {}
+    for part in _chunks(sorted(keys), _KEY_CHUNK):
+        docs.update((key, doc) for key, doc in conn.execute(
+            select(t.report_key, t.report).where(t.report_key.in_(part))))
+    found = {k: PolicyReport.model_validate_json(doc) for k, doc in docs.items() if doc}
+    in_rows = [k for k, doc in docs.items() if not doc]
+    if in_rows:
+        with Session(bind=conn) as session:  # joins the connection's transaction
+            rows: list[PolicyReportRow] = []
+            for part in _chunks(in_rows, _KEY_CHUNK):
+                rows += session.scalars(select(PolicyReportRow).where(
+                    PolicyReportRow.natural_key.in_(part)))
+            found |= {row.natural_key: record.report
+                      for row, record in zip(rows, load_records(session, rows), strict=True)}
+    missing = sorted(set(docs) - set(found))
+    if missing:
+        raise LookupError(f"{len(missing)} report(s) stored without their JSON and not in the "
+                          f"record rows, e.g. {missing[0]!r}")
+    return [found[k] for k in sorted(docs)]
+

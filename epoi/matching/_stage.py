@@ -33,6 +33,7 @@ from ._rows import (
     _ReportRow,
     _ResultRow,
     _tried,
+    load_reports,
 )
 from ._sql_index import SqlRegistrationIndex, untune
 
@@ -92,18 +93,20 @@ def _may_match_again(results: Sequence[MatchResult]) -> bool:
 def _report_rows(day: Callable[[date | None], date | str | None], keys: Sequence[str],
                  reports: Sequence[PolicyReport], per_report: Mapping[str, list[MatchResult]],
                  first: Mapping[str, date], without_doc: Collection[str], today: date,
-                 ) -> tuple[list[_ReportRow], list[tuple[str, str]]]:
+                 keep_docs: bool = True) -> tuple[list[_ReportRow], list[tuple[str, str]]]:
     """The ``match_reports`` rows of a batch, and the (JSON, key) of those stored without
     their JSON that now need it.  A row keeps the day each report was first tried (the
     pending window counts from it, the reports read it) and, for a report that may be
     matched again, the report itself as JSON.  The others' JSON is left out (``NO_DOC``): it
     was most of what the stage wrote, for reports (matched by their VIN) never read back,
-    and the pipeline keeps every report in its record rows anyway."""
+    and the pipeline keeps every report in its record rows anyway: with ``keep_docs``
+    false (the pipeline's reports) no JSON is kept at all, ``load_reports`` reads those
+    rows instead."""
     new_reports: list[_ReportRow] = []
     docs: list[tuple[str, str]] = []
     tried = day(today)
     for k, r in zip(keys, reports, strict=True):
-        again = _may_match_again(per_report.get(k, ()))
+        again = keep_docs and _may_match_again(per_report.get(k, ()))
         if k not in first:
             new_reports.append(_ReportRow(
                 k, r.carrier_naic, r.policy_number, r.transaction_type, r.policy_type, tried,
@@ -152,14 +155,14 @@ def _rebuilt(reports: list[tuple[Any, ...]], docs: list[tuple[str, str]],
 def _batch_rows(day: Callable[[date | None], date | str | None], keys: Sequence[str],
                 reports: Sequence[PolicyReport], results: Sequence[MatchResult],
                 first: Mapping[str, date], without_doc: Collection[str], *, today: date,
-                window_days: int) -> BatchRows:
+                window_days: int, keep_docs: bool = True) -> BatchRows:
     """The rows of a batch's cascade ``results``, pending ones settled."""
     per_report: dict[str, list[MatchResult]] = {}
     for r in results:
         per_report.setdefault(r.report_key, []).append(
             settle_pending(r, first.get(r.report_key, today), today, window_days))
     new_reports, docs = _report_rows(day, keys, reports, per_report, first, without_doc,
-                                     today)
+                                     today, keep_docs)
     rows: list[_ResultRow] = []
     tried_on = day(today)
     for key, report in zip(keys, reports, strict=True):
@@ -192,11 +195,12 @@ def _result_rows(report: PolicyReport, results: list[MatchResult], tried_on: dat
 
 def _match_batch(
     conn: Connection, reports: Sequence[PolicyReport], *, today: date, window_days: int,
-    only_pending: bool = False, near_vin_dir: Path | None = None,
+    only_pending: bool = False, near_vin_dir: Path | None = None, keep_docs: bool = True,
 ) -> MatchCounts:
     """Match reports (production, accepted) and replace their stored results."""
     return _match_rows(conn, reports, today=today, window_days=window_days,
-                       only_pending=only_pending, near_vin_dir=near_vin_dir)[0]
+                       only_pending=only_pending, near_vin_dir=near_vin_dir,
+                       keep_docs=keep_docs)[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,9 +222,10 @@ class PreparedMatch:
 
 def prepare_match(
     conn: Connection, reports: Sequence[PolicyReport], *, today: date, window_days: int,
-    near_vin_dir: Path | None = None,
+    near_vin_dir: Path | None = None, keep_docs: bool = True,
 ) -> PreparedMatch:
-    """The cascade of ``reports`` against the store as ``conn`` reads it, nothing written."""
+    """The cascade of ``reports`` against the store as ``conn`` reads it, nothing written.
+    ``keep_docs``: see ``_report_rows``."""
     keys = [r.key.as_string() for r in reports]
     first, without_doc = _tried(conn, keys)
     lookup = _claim_lookup(conn)
@@ -239,7 +244,7 @@ def prepare_match(
     finally:
         untune(conn)
     rows = _batch_rows(_Raw(conn).day, keys, reports, results, first, without_doc,
-                       today=today, window_days=window_days)
+                       today=today, window_days=window_days, keep_docs=keep_docs)
     return PreparedMatch(today=today, keys=tuple(keys), first=first,
                          without_doc=frozenset(without_doc), rows=rows, claims=asked)
 
@@ -261,11 +266,11 @@ def _still_holds(conn: Connection, prepared: PreparedMatch, keys: Sequence[str],
 def _match_rows(
     conn: Connection, reports: Sequence[PolicyReport], *, today: date, window_days: int,
     only_pending: bool = False, near_vin_dir: Path | None = None,
-    prepared: PreparedMatch | None = None,
+    prepared: PreparedMatch | None = None, keep_docs: bool = True,
 ) -> tuple[MatchCounts, list[_ResultRow]]:
     """``_match_batch``, also returning the result rows it wrote (the hook copies their
     states onto the pipeline's vehicles without reading them back).  ``prepared``: the
-    cascade worked out ahead, used when it still holds."""
+    cascade worked out ahead, used when it still holds; ``keep_docs``: ``_report_rows``."""
     if not reports:
         return MatchCounts(), []
     keys = [r.key.as_string() for r in reports]
@@ -279,7 +284,7 @@ def _match_rows(
     index = SqlRegistrationIndex(conn, near_vin_dir)
     results = match_many(reports, index, claimed=_claim_lookup(conn), keys=keys)
     rows = _batch_rows(raw.day, keys, reports, results, first, without_doc, today=today,
-                       window_days=window_days)
+                       window_days=window_days, keep_docs=keep_docs)
     return _write_batch(conn, keys, rows, first, only_pending=only_pending, index=index,
                         today=today, window_days=window_days)
 
@@ -336,15 +341,6 @@ def _write_batch(
     return counts, rows
 
 
-def _load_reports(conn: Connection, keys: Collection[str]) -> list[PolicyReport]:
-    t = match_reports.c
-    out: list[PolicyReport] = []
-    for part in _chunks(sorted(keys), _KEY_CHUNK):
-        out += [PolicyReport.model_validate_json(doc) for (doc,) in
-                conn.execute(select(t.report).where(t.report_key.in_(part)))]
-    return out
-
-
 def _rematch_claimed(conn: Connection, rows: list[_ResultRow],
                      index: SqlRegistrationIndex, *, today: date, window_days: int) -> int:
     """Stored step-3/4 matches of registrations these rows just claimed (step 1/2) were
@@ -368,7 +364,7 @@ def _rematch_claimed(conn: Connection, rows: list[_ResultRow],
     if not stale:
         return 0
     t = match_results.c
-    reports = _load_reports(conn, stale)
+    reports = load_reports(conn, stale)
     # These reports' own step-1/2 results cannot claim anything new: no recursion needed.
     again = match_many(reports, index, claimed=_claim_lookup(conn))
     first, _without_doc = _tried(conn, list(stale))
@@ -445,9 +441,12 @@ def retry_pending(
         select(t.report_key).where(_PENDING).distinct())})
     counts = MatchCounts()
     for part in _chunks(keys, batch):
-        reports = _load_reports(conn, part)
+        reports = load_reports(conn, part)
+        # A pending report is stored with its JSON, or in the pipeline's record rows:
+        # either way ``load_reports`` finds it again, no JSON is added.
         counts.add(_match_batch(conn, reports, today=today, window_days=window_days,
-                                only_pending=True, near_vin_dir=near_vin_dir))
+                                only_pending=True, near_vin_dir=near_vin_dir,
+                                keep_docs=False))
         if on_batch is not None:
             on_batch(conn, part)
     return counts
