@@ -5,6 +5,7 @@ two reads a batch's cascade depends on besides the registrations: each report's 
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import date
 from typing import Any, NamedTuple
@@ -53,8 +54,9 @@ class _Raw:
         self._conn = conn
 
     def day(self, value: date | None) -> date | str | None:
-        """A date as this database's driver takes it."""
-        return value.isoformat() if self.sqlite and value is not None else value
+        """A date as this database's driver takes it (on SQLite interned, as ``_iso_day``
+        of the record rows)."""
+        return sys.intern(value.isoformat()) if self.sqlite and value is not None else value
 
     def _cursor(self) -> Any:
         return self._conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]

@@ -12,6 +12,7 @@ counts from it, ``settle_pending``).
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -185,7 +186,7 @@ def _result_rows(report: PolicyReport, results: list[MatchResult], tried_on: dat
         rows.append(_ResultRow(
             r.report_key, position, r.vehicle_index, naic, number,
             (r.reported_vin or "")[:32] or None, r.state, r.step, r.plate, r.vin,
-            ",".join(r.agreed), r.vin_distance, r.candidates, ttype,
+            sys.intern(",".join(r.agreed)), r.vin_distance, r.candidates, ttype,
             effective, expiration, cancellation,
             vehicle.transaction if vehicle else None,
             day(vehicle.transaction_date) if vehicle else None,

@@ -10,6 +10,7 @@ an unknown transaction type still round-trips (the business edits flag it, E102)
 
 from __future__ import annotations
 
+import sys
 from datetime import date
 from typing import Literal
 
@@ -95,7 +96,9 @@ class RecordKey(_Frozen):
             self.transaction_type or "",
             self.effective_date.isoformat() if self.effective_date else "",
         )
-        return "|".join(parts)
+        # Interned: the stages hold a report's key in several rows, which cross from a
+        # worker process pickled (pickle writes one string object once).
+        return sys.intern("|".join(parts))
 
 
 class PolicyReport(_Frozen):

@@ -9,6 +9,7 @@ and keyed on natural keys, so a unit of work written twice changes nothing.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -178,8 +179,9 @@ _ERROR_COLUMNS = (
 
 
 def _iso_day(value: date | None) -> str | None:
-    """A date as SQLAlchemy's ``Date`` writes it on SQLite (ISO text)."""
-    return None if value is None else value.isoformat()
+    """A date as SQLAlchemy's ``Date`` writes it on SQLite (ISO text), interned: a unit's
+    rows cross from a worker process pickled, and pickle writes a string object once."""
+    return None if value is None else sys.intern(value.isoformat())
 
 
 def _same_day(value: date | None) -> date | None:
