@@ -1,7 +1,8 @@
 """What the match stage reads and writes of the store, row by row: the driver's cursor for
 the bulk statements (``_Raw``), the rows of ``match_results`` and ``match_reports``, and the
 two reads a batch's cascade depends on besides the registrations: each report's first try
-(``_tried``) and who claims a registration (``_claim_lookup``)."""
+(``_tried``) and who claims a registration (``_claim_lookup``); and the reports matched
+again, read back (``load_reports``)."""
 
 from __future__ import annotations
 
