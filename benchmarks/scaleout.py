@@ -1,7 +1,8 @@
 """epoi scale-out benchmark: the same input drained by 1, then 2 (or N) `epoi worker`
 processes on RabbitMQ + PostgreSQL.
 
-Usage:  python benchmarks/scaleout.py [--policies 200000] [--workers 1,2] [--out bench-scaleout]
+Usage:  python benchmarks/scaleout.py [--policies 200000] [--workers 1,2] [--rounds 1]
+            [--out bench-scaleout]
             [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/test]
             [--broker-url amqp://guest:guest@127.0.0.1:5672//] [--no-registrations] [--json]
 
@@ -30,6 +31,7 @@ import csv
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -217,20 +219,30 @@ def main() -> None:
     parser.add_argument("--broker-url", default="amqp://guest:guest@127.0.0.1:5672//")
     parser.add_argument("--no-registrations", dest="registrations", action="store_false",
                         help="skip loading registrations (the match stage then finds none)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="run the worker counts this many times in turn (1, 2, 1, 2, ...):"
+                             " each round's ratio is to its own first count, and the medians"
+                             " come last (this machine's speed drifts from minute to minute)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
     args.out.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("EPOI_")}
     summary = _sample(args.out.resolve(), args.policies, env)
-    results = [drain(int(n), args, summary, args.out.resolve()) for n in args.workers.split(",")]
-    base = results[0].policies_per_second
+    counts = [int(n) for n in args.workers.split(",")]
+    rows: list[dict[str, Any]] = []
+    for round_ in range(1, args.rounds + 1):
+        results = [drain(n, args, summary, args.out.resolve()) for n in counts]
+        base = results[0].policies_per_second
+        rows += [asdict(r) | {"round": round_, "ratio": round(r.policies_per_second / base, 2)}
+                 for r in results]  # fmt: skip
     doc = {
         "policies": args.policies,
         "files": len(summary["files"]),
         "registrations": args.registrations,
-        "results": [asdict(r) | {"ratio": round(r.policies_per_second / base, 2)}
-                    for r in results],  # fmt: skip
+        "results": rows,
+        "medians": {n: {key: statistics.median(r[key] for r in rows if r["workers"] == n)
+                        for key in ("policies_per_second", "ratio")} for n in counts},
     }
     if args.json:
         print(json.dumps(doc, indent=2))
@@ -244,6 +256,10 @@ def main() -> None:
               f"{r['units']:>6} {r['policies_per_second']:>11} {r['ratio']:>6} "
               f"{r['worker_cpu_seconds']:>13} {r['cores_used']:>11} "
               f"{_or_dash(r['postgres_cpu_seconds']):>15}")  # fmt: skip
+    if args.rounds > 1:
+        for n, m in doc["medians"].items():
+            print(f"median of {args.rounds} rounds, {n} worker(s): "
+                  f"{m['policies_per_second']:,.0f} policies/s, ratio {m['ratio']}")
 
 
 if __name__ == "__main__":
