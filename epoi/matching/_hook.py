@@ -231,7 +231,9 @@ def pipeline_match_hook(
     """The hook to give ``Pipeline``/``run``/``serve`` as ``match_hook``.  ``counts``, when
     given, accumulates what every call matched (for a run's summary).  It takes the unit's
     records as ``NormalizedRecord``s (rebuilt by the pipeline) or as ``PolicyReportRow``s
-    (rebuilt here), and writes every one of their vehicles' ``match_state``."""
+    (rebuilt here), and writes every one of their vehicles' ``match_state``.  The reports
+    must be in the record rows (the pipeline stores them before it matches): matching keeps
+    no JSON copy of them and reads them back from there (``load_reports``)."""
     return _PipelineHook(settings, clock, counts)
 
 

@@ -370,7 +370,7 @@ class Pipeline:
                         states_inserted: bool) -> bool:
         """Match ``keys`` from the cascade a worker worked out, if the hook can and it
         still holds (``pipeline_match_hook``'s ``write_prepared``); ``states_inserted``:
-        their vehicles were stored with the states it writes (``_vehicle_states``)."""
+        their vehicles were stored with the states it writes (``vehicle_states``)."""
         write = getattr(self.match_hook, "write_prepared", None)
         if prepared is None or write is None:
             return False
