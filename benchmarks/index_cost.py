@@ -1,7 +1,8 @@
 """What each index of a table costs the main job's writes: the table's rows, as a run stored
 them, inserted again into a fresh SQLite file with the store's settings (WAL,
 ``synchronous=NORMAL``, the store's autocheckpoint), in as many transactions as the run had
-units, with all of the table's indexes and then without each of them in turn.
+units, with all of the table's indexes and then without each named index in turn (the
+indexes SQLite makes for a UNIQUE constraint stay: they are the natural keys).
 
 Usage:  python benchmarks/index_cost.py EPOI_HOME_OR_DB_FILE [--table match_results ...]
             [--transactions N] [--rounds 2]

@@ -151,7 +151,8 @@ def load_reports(conn: Connection, keys: Collection[str]) -> list[PolicyReport]:
     """The reports ``keys`` as matching stored them, in key order: from their JSON in
     ``match_reports``, or, stored without it, rebuilt from the pipeline's record rows
     (``policy_reports``, insureds, vehicles: the pipeline matches only reports it stored
-    there, and keeps no second copy).  A key found in neither is an error."""
+    there, and keeps no second copy).  A key with a ``match_reports`` row found in neither
+    place is an error; a key with no such row is left out, as matching never stored it."""
     t = match_reports.c
     docs: dict[str, str] = {}
     for part in _chunks(sorted(keys), _KEY_CHUNK):
