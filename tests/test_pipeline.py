@@ -4,6 +4,7 @@ messages are recovered from the store, test interchanges stay out of production.
 
 from __future__ import annotations
 
+import errno
 import json
 from datetime import date
 from pathlib import Path
@@ -124,6 +125,54 @@ def test_units_whose_messages_were_lost_are_recovered_from_the_store(
     assert summary.recovered_units == len(queued)
     assert summary.policies == 40
     assert pipeline.queued() == []
+
+
+def test_a_parse_that_failed_after_its_commit_is_finished_by_the_same_run(
+    world, store, settings, clock
+):
+    # The parse commits its normalize units, then fails before it hands them over (here the
+    # progress display; a worker process that cannot start did the same): its retry finds the
+    # parse done and publishes nothing.  The run must take up what the store holds as queued
+    # before it ends, not report a run without that file's policies.
+    failed: list[int] = []
+
+    def progress(event: str, n: int) -> None:
+        if event == "planned" and not failed:
+            failed.append(n)
+            raise RuntimeError("the display went away")
+
+    summary = _run(world, store, settings, clock, progress=progress)
+    assert failed and failed[0] > 0
+    assert summary.policies == 40 and summary.unfinished == 0
+    assert Pipeline(store, settings, clock).queued() == []
+    with store.session(readonly=True) as s:
+        assert set(s.scalars(sa.select(WorkUnit.state))) == {UnitState.DONE}
+
+
+def test_worker_processes_that_cannot_start_leave_every_unit_to_the_run(
+    world, store, settings, clock, monkeypatch
+):
+    # No process can be started (out of processes, memory or file descriptors): the first
+    # pass is done in the run's own process, and no unit fails or waits for it.
+    from concurrent.futures import ProcessPoolExecutor
+
+    import epoi.pipeline._prefetch as prefetch
+
+    refused: list[object] = []
+
+    class NoProcesses(ProcessPoolExecutor):
+        def submit(self, fn, /, *args, **kwargs):
+            refused.append(fn)
+            raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(prefetch, "ProcessPoolExecutor", NoProcesses)
+    two = settings.model_copy(update={"workers": 2, "first_pass_min_policies": 0})
+    summary = _run(world, store, two, clock)
+    assert refused
+    assert summary.policies == 40 and summary.failed_units == summary.unfinished == 0
+    with store.session(readonly=True) as s:
+        assert set(s.scalars(sa.select(WorkUnit.attempts))) == {0}  # no failed attempt
+        assert set(s.scalars(sa.select(WorkUnit.error_code))) == {None}
 
 
 def test_test_interchanges_are_stored_flagged_and_kept_out_of_production(

@@ -77,7 +77,7 @@ def run_command(
 
     Work left queued by an earlier run that was interrupted is taken up first; `epoi run`
     with no files finishes it.  Exit 0 when nothing was rejected, 1 when a file, an
-    interchange or a record was rejected.
+    interchange or a record was rejected, or a unit failed or was left unfinished.
 
     \b
     Example:
@@ -140,6 +140,8 @@ def _print_summary(s: RunSummary, *, files: bool = True) -> None:
     click.echo(f"acks written: {s.acks} TA1/997, {s.error_returns} error return(s)")
     if s.failed_units or s.dead_lettered:
         click.echo(f"failed: {s.failed_units}")
+    if s.unfinished:
+        click.echo(f"unfinished: {s.unfinished} unit(s) still queued; `epoi run` takes them up")
     _print_problems(s)
 
 

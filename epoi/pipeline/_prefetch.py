@@ -43,6 +43,11 @@ from ._priors import ACCEPTED, answer_priors, facts_of
 
 _log = _logging.get_logger("epoi.pipeline")
 
+# What handing work to the worker processes raises when they cannot do it: the pool broke (a
+# worker was killed) or was shut down, or a process could not be started (no processes,
+# memory or file descriptors left).  This process then does every unit itself.
+_CANNOT_START = (BrokenProcessPool, RuntimeError, OSError)
+
 
 def _expected_naic(session: Session, sub: Submission) -> Callable[[str], str | None]:
     """The NAIC a block's insurer must report (E001): the named carrier's, else the
@@ -222,14 +227,14 @@ class _Prefetch:
 
     def _start(self) -> None:
         if self._pool is None and not self._broken:
-            # Every worker's collector is set for batch work (``epoi._gc``) as it starts.
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"),
-                                             initializer=batch_worker_init,
-                                             initargs=(os.getpid(),))
             try:
+                # Every worker's collector is set for batch work (``epoi._gc``) as it starts.
+                self._pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"),
+                                                 initializer=batch_worker_init,
+                                                 initargs=(os.getpid(),))
                 for _ in range(self.workers):
                     self._pool.submit(_ready)
-            except (BrokenProcessPool, RuntimeError):
+            except _CANNOT_START:
                 self._stop()
 
     def _top_up(self) -> None:
@@ -242,7 +247,7 @@ class _Prefetch:
                 future = self._pool.submit(_first_pass, self.url, self.settings, key, today,
                                            self.preparer)
                 self._futures[key] = (today, future)
-        except (BrokenProcessPool, RuntimeError):
+        except _CANNOT_START:
             self._stop()
 
     def _stop(self) -> None:
@@ -250,7 +255,9 @@ class _Prefetch:
         on.  A unit never fails for the workers' sake."""
         _log.warning("prefetch_stopped", planned=len(self._planned))
         self._planned.clear()
-        self._pool, self._broken = None, True
+        pool, self._pool, self._broken = self._pool, None, True
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)  # the workers that did start
 
     def take(self, unit_key: str, today: date, chunk: Chunk) -> FirstPass | None:
         with self._lock:

@@ -62,12 +62,13 @@ class RunSummary:
     error_returns: int = 0
     failed_units: int = 0  # units that failed for good, and submissions that failed
     dead_lettered: int = 0
+    unfinished: int = 0  # units still queued when the run ended (the next run takes them up)
     problems: list[Problem] = field(default_factory=list)  # why each of the above
 
     @property
     def anything_rejected(self) -> bool:
         return bool(self.rejected or self.interchanges_rejected or self.sets_rejected
-                    or self.failed_units)  # fmt: skip
+                    or self.failed_units or self.unfinished)  # fmt: skip
 
     def as_dict(self) -> dict[str, Any]:
         doc = {name: getattr(self, name) for name in self.__slots__}
@@ -135,7 +136,20 @@ def _drain(
         if on_submitted:
             on_submitted(results)
         broker.publish_many(parse_units)
-        stats = Worker(broker, pipeline.handlers()).run(until_idle=True)
+        worker = Worker(broker, pipeline.handlers())
+        stats = worker.run(until_idle=True)
+        left = pipeline.queued() if broker.server_less else []
+        while left:
+            # Idle queues, yet units the store holds as queued: a handler that failed after
+            # its commit and before it handed its follow-ups over, retried and found done.
+            # This process alone drains the embedded queue, so their messages are lost: take
+            # them up now, as a next run would, for as long as each round finishes some.
+            _log.info("run_requeued", units=len(left))
+            broker.requeue(left)
+            stats = worker.run(until_idle=True)
+            before, left = len(left), pipeline.queued()
+            if len(left) >= before:
+                break  # none finished: left to the next run, and the summary says so
     touched = {r.submission_id for r in results if not r.duplicate}
     touched |= {submission_of_key(e.unit_id) for e in recovered}
     summary = summarize(store, sorted(touched))
@@ -143,6 +157,7 @@ def _drain(
     summary.duplicates = sum(r.duplicate for r in results)
     summary.recovered_units = len(recovered)
     summary.dead_lettered = stats.dead_lettered
+    summary.unfinished = len(left)
     return summary
 
 
