@@ -17,6 +17,7 @@ from _helpers import RUN_TABLES, register_carriers, row_counts
 from epoi.cli import main
 from epoi.config import Settings
 from epoi.pipeline import Pipeline, run
+from epoi.queues import Envelope
 from epoi.sample import FaultOptions, generate
 from epoi.store import (
     CarrierEnvironment,
@@ -94,9 +95,11 @@ def test_a_redelivered_unit_changes_nothing(world, store, settings, clock):
     first = normalize_units[0]
     match_units = pipeline.normalize(first)
     after_one = _rows(store)
-    # The same message again (redelivery after the commit) and the parse again.
-    assert pipeline.normalize(first) == []
-    assert pipeline.parse(parse_units[0]) == []
+    # The same message again (redelivery after the commit) and the parse again: nothing is
+    # done twice, and each hands over again its follow-ups still queued (the attempt that
+    # committed may have failed before it returned them).
+    assert match_units and pipeline.normalize(first) == match_units
+    assert pipeline.parse(parse_units[0]) == normalize_units[1:]
     assert _rows(store) == after_one
     for env in normalize_units[1:]:
         match_units += pipeline.normalize(env)
@@ -131,9 +134,9 @@ def test_a_parse_that_failed_after_its_commit_is_finished_by_the_same_run(
     world, store, settings, clock
 ):
     # The parse commits its normalize units, then fails before it hands them over (here the
-    # progress display; a worker process that cannot start did the same): its retry finds the
-    # parse done and publishes nothing.  The run must take up what the store holds as queued
-    # before it ends, not report a run without that file's policies.
+    # progress display; a worker process that could not start did the same).  Its retry finds
+    # the parse done and must hand the units over again: before, it returned nothing and the
+    # run ended, exit 0, without that file's policies.
     failed: list[int] = []
 
     def progress(event: str, n: int) -> None:
@@ -147,6 +150,28 @@ def test_a_parse_that_failed_after_its_commit_is_finished_by_the_same_run(
     assert Pipeline(store, settings, clock).queued() == []
     with store.session(readonly=True) as s:
         assert set(s.scalars(sa.select(WorkUnit.state))) == {UnitState.DONE}
+
+
+def test_a_run_that_lost_messages_says_so_and_the_next_run_finishes(
+    world, store, settings, clock, monkeypatch
+):
+    # The parse's follow-ups never reach the queue (a message lost): the run must not report
+    # the work done; the store still holds the units, and the next run takes them up.
+    parse = Pipeline.parse
+
+    def parse_and_lose(self: Pipeline, envelope: Envelope) -> list[Envelope]:
+        parse(self, envelope)
+        return []
+
+    monkeypatch.setattr(Pipeline, "parse", parse_and_lose)
+    summary = _run(world, store, settings, clock)
+    monkeypatch.undo()
+    queued = Pipeline(store, settings, clock).queued()
+    assert summary.unfinished == len(queued) > 0 and summary.policies == 0
+    assert summary.anything_rejected  # exit 1: not a clean run
+    again = _run([], store, settings, clock)
+    assert again.recovered_units == len(queued)
+    assert again.policies == 40 and again.unfinished == 0
 
 
 def test_worker_processes_that_cannot_start_leave_every_unit_to_the_run(

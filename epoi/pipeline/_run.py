@@ -136,20 +136,12 @@ def _drain(
         if on_submitted:
             on_submitted(results)
         broker.publish_many(parse_units)
-        worker = Worker(broker, pipeline.handlers())
-        stats = worker.run(until_idle=True)
-        left = pipeline.queued() if broker.server_less else []
-        while left:
-            # Idle queues, yet units the store holds as queued: a handler that failed after
-            # its commit and before it handed its follow-ups over, retried and found done.
-            # This process alone drains the embedded queue, so their messages are lost: take
-            # them up now, as a next run would, for as long as each round finishes some.
-            _log.info("run_requeued", units=len(left))
-            broker.requeue(left)
-            stats = worker.run(until_idle=True)
-            before, left = len(left), pipeline.queued()
-            if len(left) >= before:
-                break  # none finished: left to the next run, and the summary says so
+        stats = Worker(broker, pipeline.handlers()).run(until_idle=True)
+        # This process alone drains the embedded queue: a unit the store still holds as
+        # queued lost its message (every handler hands its follow-ups over again when its
+        # unit comes back done, so none is known to).  The next run takes it up; this one
+        # says so rather than report the work done.
+        unfinished = len(pipeline.queued()) if broker.server_less else 0
     touched = {r.submission_id for r in results if not r.duplicate}
     touched |= {submission_of_key(e.unit_id) for e in recovered}
     summary = summarize(store, sorted(touched))
@@ -157,7 +149,7 @@ def _drain(
     summary.duplicates = sum(r.duplicate for r in results)
     summary.recovered_units = len(recovered)
     summary.dead_lettered = stats.dead_lettered
-    summary.unfinished = len(left)
+    summary.unfinished = unfinished
     return summary
 
 

@@ -3,8 +3,10 @@
 Each handler follows the worker's contract (``epoi.queues``): do the unit's work, commit it
 in one transaction together with the unit's state ``done`` and its follow-up units
 (``queued``), then return the follow-ups' envelopes for the worker to publish.  A unit found
-``done`` is a redelivery and returns nothing; the follow-ups it queued are in the store, and
-``Pipeline.queued()`` hands them to the next run if their messages were lost.
+``done`` is a redelivery: it does nothing again, and returns those of its follow-ups still
+queued, since the attempt that committed may have failed before it returned them (a
+follow-up published twice finds itself done the second time).  ``Pipeline.queued()`` hands
+the store's queued units to the next run if their messages were lost.
 
 This module is where the stages meet the store and the queues: ``intake``, ``transforms``
 and ``matching`` know neither.
@@ -223,8 +225,6 @@ class Pipeline:
             submission_id, store=self.store, settings=self.settings, clock=self.clock,
             chunk_size=self.chunk_size,
         )  # fmt: skip
-        if result is None:
-            return []  # a redelivery: the parse committed before
         with self.store.session(readonly=True) as session:
             units = session.execute(
                 select(WorkUnit.key, WorkUnit.policies).where(
@@ -233,6 +233,11 @@ class Pipeline:
                     WorkUnit.state == UnitState.QUEUED,
                 ).order_by(WorkUnit.id)
             ).all()
+        if result is None:
+            # A redelivery: the parse committed before.  The attempt that committed may have
+            # failed before it handed its units over, so those still queued are handed over
+            # again (a second message for a unit finds it done: see ``normalize``).
+            return [Envelope.of("normalize", key) for key, _n in units]
         self.progress("planned", sum(n for _k, n in units))
         if self._prefetch is not None:
             self._prefetch.plan([key for key, _n in units], sum(n for _k, n in units))
@@ -259,7 +264,7 @@ class Pipeline:
             if unit is None:
                 raise LookupError(f"no unit {envelope.unit_id} in the store")
             if unit.state is UnitState.DONE:
-                return []
+                return _queued_match(session, unit.key)
             ts = session.get_one(TransactionSet, unit.set_id)
             sub = session.get_one(Submission, unit.submission_id)
             chunk = Chunk(unit.payload or "")
@@ -488,6 +493,14 @@ class Pipeline:
 
 
 # -- helpers ---------------------------------------------------------------------------------
+
+
+def _queued_match(session: Session, normalize_key: str) -> list[Envelope]:
+    """A normalize unit found done: its match unit if still queued.  The attempt that
+    committed the unit may have failed before it handed the match unit over."""
+    key = match_key(normalize_key)
+    unit = unit_by_key(session, key, payload=False)
+    return [Envelope.of("match", key)] if unit and unit.state is UnitState.QUEUED else []
 
 
 def _sets_vehicle_states(hook: MatchHook) -> bool:
