@@ -137,10 +137,10 @@ def _drain(
             on_submitted(results)
         broker.publish_many(parse_units)
         stats = Worker(broker, pipeline.handlers()).run(until_idle=True)
-        # This process alone drains the embedded queue: a unit the store still holds as
-        # queued lost its message (every handler hands its follow-ups over again when its
-        # unit comes back done, so none is known to).  The next run takes it up; this one
-        # says so rather than report the work done.
+        # This process alone drains the embedded queue, and a handler whose unit comes back
+        # done hands its follow-ups over again: a unit the store still holds as queued now
+        # lost its message some other way.  The next run takes it up; this one says so
+        # rather than report the work done.
         unfinished = len(pipeline.queued()) if broker.server_less else 0
     touched = {r.submission_id for r in results if not r.duplicate}
     touched |= {submission_of_key(e.unit_id) for e in recovered}
