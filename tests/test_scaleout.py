@@ -25,10 +25,10 @@ import sqlalchemy as sa
 from kombu import Queue
 
 from _helpers import register_carriers
-from _scaleout import RETRY_DELAYS, Deployment
+from _scaleout import MAX_ATTEMPTS, RABBITMQ_URL, RETRY_DELAYS, Deployment
 from epoi.config import Settings
 from epoi.pipeline import Pipeline
-from epoi.queues import Broker, Envelope, Worker
+from epoi.queues import Broker, Envelope, Worker, WorkerStats
 from epoi.sample import generate
 from epoi.store import (
     Store,
@@ -155,6 +155,50 @@ def test_a_unit_is_acknowledged_only_after_its_commit(
         assert left == 0  # the match unit whose commit never happened came back and was done
         assert policies == 8
     finally:
+        store.dispose()
+
+
+def test_a_worker_re_queues_the_stores_units_only_while_their_queues_stand_empty(
+    deployment: Deployment, broker: Broker, tmp_path: Path
+) -> None:
+    """On start, a backlog whose messages wait in the queue gets no second copy (a worker
+    used to re-queue every queued unit whenever it started); units whose publish never
+    happened are re-queued once the queues stand empty, without a restart."""
+    from epoi.pipeline import serve
+
+    up = deployment.epoi("db", "upgrade")
+    assert up.returncode == 0, up.stderr
+    store = Store(deployment.database_url)
+    settings = Settings(home=tmp_path / "home", database_url=deployment.database_url,
+                        broker_url=RABBITMQ_URL, queue_namespace=deployment.namespace,
+                        max_attempts=MAX_ATTEMPTS, retry_delays=RETRY_DELAYS)
+    clock = lambda: NOW  # noqa: E731
+    summary = generate(24, tmp_path / "edi", today=date(2026, 11, 27), seed=5, carriers=1)
+    register_carriers(store, summary.carriers, created_at=clock())
+    stats: list[WorkerStats] = []
+    stop = threading.Event()
+    try:
+        pipeline = Pipeline(store, settings, clock, chunk_size=4)
+        _results, parse_units = pipeline.submit(sorted(summary.files))
+        units = [u for env in parse_units for u in pipeline.parse(env)]
+        assert len(units) >= 4
+        published = units[: len(units) // 2]  # the rest: committed, never published
+        broker.publish_many(published)
+        worker = threading.Thread(target=lambda: stats.extend(serve(
+            store=store, settings=settings, clock=clock, stages=["normalize", "match"],
+            stop_event=stop, install_signals=False, recover_every=0.5)))
+        worker.start()
+        deadline = time.monotonic() + 60
+        while deployment.units_open() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        stop.set()
+        worker.join(timeout=30)
+        assert deployment.units_open() == 0
+        handled = sum(s.handled for s in stats)
+        # Every unit once; at most the unit in hand when the queue went empty twice.
+        assert len(units) <= handled <= len(units) + 1
+    finally:
+        stop.set()
         store.dispose()
 
 
