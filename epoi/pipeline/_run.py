@@ -293,8 +293,8 @@ def _lost_units(broker: Broker, pipeline: Pipeline, kinds: Sequence[Kind]) -> li
     hold no message: a publish that never happened (a crash between a commit and its
     publish), a purged queue.  Some may be in a consumer's hands (a second message finds its
     unit done).  Nothing while the queues hold messages: those are the units' own, and a
-    worker that re-queued every unit whenever it started put a second copy of a backlog
-    behind the first (a duplicate costs a fetch and a lookup: 5 % of a drain by two)."""
+    worker that re-queued every unit whenever it started put one more copy of the whole
+    backlog behind it, each copy a fetch and a lookup for nothing."""
     topology = broker.topology
     queues = [q for kind in kinds for q in (topology.queue(kind), *topology.delay_queues_of(kind))]
     if any(broker.depth(q) for q in queues):
