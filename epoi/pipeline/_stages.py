@@ -3,13 +3,10 @@
 Each handler follows the worker's contract (``epoi.queues``): do the unit's work, commit it
 in one transaction together with the unit's state ``done`` and its follow-up units
 (``queued``), then return the follow-ups' envelopes for the worker to publish.  A unit found
-``done`` is a redelivery: it does nothing again, and returns those of its follow-ups still
-queued, since the attempt that committed may have failed before it returned them (a
-follow-up published twice finds itself done the second time).  ``Pipeline.queued()`` hands
-the store's queued units to the next run if their messages were lost.
-
-This module is where the stages meet the store and the queues: ``intake``, ``transforms``
-and ``matching`` know neither.
+``done`` is a redelivery: nothing is done again, and its follow-ups still queued are returned
+again, as the attempt that committed may have failed before it returned them (one published
+twice finds itself done).  Here the stages meet the store and the queues: ``intake``,
+``transforms`` and ``matching`` know neither.
 """
 
 from __future__ import annotations
@@ -233,10 +230,7 @@ class Pipeline:
                     WorkUnit.state == UnitState.QUEUED,
                 ).order_by(WorkUnit.id)
             ).all()
-        if result is None:
-            # A redelivery: the parse committed before.  The attempt that committed may have
-            # failed before it handed its units over, so those still queued are handed over
-            # again (a second message for a unit finds it done: see ``normalize``).
+        if result is None:  # a redelivery: the units still queued again (module docstring)
             return [Envelope.of("normalize", key) for key, _n in units]
         self.progress("planned", sum(n for _k, n in units))
         if self._prefetch is not None:
@@ -263,8 +257,10 @@ class Pipeline:
             unit = unit_by_key(session, envelope.unit_id)
             if unit is None:
                 raise LookupError(f"no unit {envelope.unit_id} in the store")
-            if unit.state is UnitState.DONE:
-                return _queued_match(session, unit.key)
+            if unit.state is UnitState.DONE:  # its match unit again if still queued
+                match = unit_by_key(session, match_key(unit.key), payload=False)
+                return ([Envelope.of("match", match.key)]
+                        if match and match.state is UnitState.QUEUED else [])
             ts = session.get_one(TransactionSet, unit.set_id)
             sub = session.get_one(Submission, unit.submission_id)
             chunk = Chunk(unit.payload or "")
@@ -493,14 +489,6 @@ class Pipeline:
 
 
 # -- helpers ---------------------------------------------------------------------------------
-
-
-def _queued_match(session: Session, normalize_key: str) -> list[Envelope]:
-    """A normalize unit found done: its match unit if still queued.  The attempt that
-    committed the unit may have failed before it handed the match unit over."""
-    key = match_key(normalize_key)
-    unit = unit_by_key(session, key, payload=False)
-    return [Envelope.of("match", key)] if unit and unit.state is UnitState.QUEUED else []
 
 
 def _sets_vehicle_states(hook: MatchHook) -> bool:
