@@ -177,11 +177,7 @@ class Deployment:
     def stage_depth(self) -> int:
         """Messages ready in the stage queues and their retry queues."""
         with self.broker() as broker:
-            topology = broker.topology
-            queues = [topology.queue(k) for k in ("parse", "normalize", "match")]
-            queues += [q for k in ("parse", "normalize", "match")
-                       for q in topology.delay_queues_of(k)]  # type: ignore[arg-type]
-            return sum(broker.depth(q) for q in queues)
+            return broker.waiting(("parse", "normalize", "match"))
 
     def wait_until(self, done: Callable[[], bool], timeout: float, what: str) -> None:
         deadline = time.monotonic() + timeout

@@ -295,8 +295,6 @@ def _lost_units(broker: Broker, pipeline: Pipeline, kinds: Sequence[Kind]) -> li
     unit done).  Nothing while the queues hold messages: those are the units' own, and a
     worker that re-queued every unit whenever it started put one more copy of the whole
     backlog behind it, each copy a fetch and a lookup for nothing."""
-    topology = broker.topology
-    queues = [q for kind in kinds for q in (topology.queue(kind), *topology.delay_queues_of(kind))]
-    if any(broker.depth(q) for q in queues):
+    if broker.waiting(kinds):
         return []
     return [e for e in pipeline.queued() if e.kind in kinds]

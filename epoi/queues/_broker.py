@@ -29,7 +29,7 @@ from epoi.errors import QueueError
 from epoi.queues._config import QueueConfig
 from epoi.queues._headers import NOT_BEFORE
 from epoi.queues._topology import Topology
-from epoi.schemas.messages import Envelope
+from epoi.schemas.messages import Envelope, Kind
 
 log = get_logger(__name__)
 
@@ -356,6 +356,12 @@ class Broker:
         """Messages ready in ``queue`` (not counting those a consumer holds unacked)."""
         channel = self.connection.default_channel
         return queue.bind(channel).queue_declare(passive=True).message_count
+
+    def waiting(self, kinds: Iterable[Kind]) -> int:
+        """Messages ready in the stage queues of ``kinds`` and in their retry queues."""
+        topology = self.topology
+        return sum(self.depth(q) for kind in kinds
+                   for q in (topology.queue(kind), *topology.delay_queues_of(kind)))
 
     def purge(self) -> int:
         """Empty every queue of this namespace (tests, and `epoi` resets)."""

@@ -147,12 +147,7 @@ class Worker:
     def _idle(self) -> bool:
         if time.monotonic() - self._last_activity < self.broker.config.idle_timeout:
             return False
-        topology = self.broker.topology
-        queues = []
-        for kind in self.handlers:
-            queues.append(topology.queue(kind))
-            queues.extend(topology.delay_queues_of(kind))
-        pending = sum(self.broker.depth(q) for q in queues)
+        pending = self.broker.waiting(self.handlers)
         if pending:
             self._last_activity = time.monotonic()
         return pending == 0
