@@ -6,7 +6,6 @@ again, read back (``load_reports``)."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import date
 from typing import Any, NamedTuple
@@ -15,7 +14,14 @@ from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from ..schemas.policy import PolicyReport
-from ..store import PolicyReportRow, insert_rows, load_records, match_reports, match_results
+from ..store import (
+    PolicyReportRow,
+    driver_day,
+    insert_rows,
+    load_records,
+    match_reports,
+    match_results,
+)
 from ._matcher import ClaimLookup
 
 _KEY_CHUNK = 900
@@ -53,11 +59,7 @@ class _Raw:
         self.sqlite = conn.dialect.name == "sqlite"
         self.ph = "?" if self.sqlite else "%s"
         self._conn = conn
-
-    def day(self, value: date | None) -> date | str | None:
-        """A date as this database's driver takes it (on SQLite interned, as ``_iso_day``
-        of the record rows)."""
-        return sys.intern(value.isoformat()) if self.sqlite and value is not None else value
+        self.day = driver_day(self.sqlite)  # a date as this database's driver takes it
 
     def _cursor(self) -> Any:
         return self._conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]

@@ -101,6 +101,7 @@ from ._repo import (
     copy_insert,
     count_submissions,
     create_submission,
+    driver_day,
     insert_rows,
     interchanges_of,
     list_carriers,
@@ -150,6 +151,7 @@ from ._units_repo import (
 __all__ = [
     "record_key_of",
     "copy_insert",
+    "driver_day",
     "insert_rows",
     "ACCESS_LOG",
     "CarrierScope",

@@ -9,7 +9,6 @@ and keyed on natural keys, so a unit of work written twice changes nothing.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -26,7 +25,7 @@ from ._records import (
     PolicyReportRow,
     VehicleRow,
 )
-from ._repo import _insert, _rowcount, insert_rows
+from ._repo import _insert, _rowcount, driver_day, insert_rows
 
 # -- policy reports --------------------------------------------------------------------------
 
@@ -90,7 +89,7 @@ def record_rows(
     """The rows of ``records`` (``RecordRows``); ``sqlite``: dates as ISO text."""
     # Rows as value tuples in the columns' order: the dicts and the second pass that turned
     # them into tuples cost as much as the inserts (the bulk paths below).
-    day = _iso_day if sqlite else _same_day
+    day = driver_day(sqlite)
     reports: list[tuple[Any, ...]] = []
     insureds: list[tuple[Any, ...]] = []
     vehicles: list[tuple[Any, ...]] = []
@@ -178,16 +177,6 @@ _ERROR_COLUMNS = (
 )
 
 
-def _iso_day(value: date | None) -> str | None:
-    """A date as SQLAlchemy's ``Date`` writes it on SQLite (ISO text), interned: a unit's
-    rows cross from a worker process pickled, and pickle writes a string object once."""
-    return None if value is None else sys.intern(value.isoformat())
-
-
-def _same_day(value: date | None) -> date | None:
-    return value
-
-
 def _bulk_insert(
     session: Session,
     table: Any,
@@ -198,7 +187,7 @@ def _bulk_insert(
     fresh: bool = False,
 ) -> int | None:
     """INSERT .. ON CONFLICT DO NOTHING of many rows (``insert_rows``: value tuples in
-    ``columns``' order, dates already as the driver takes them, ``_iso_day`` on SQLite); how
+    ``columns``' order, dates already as the driver takes them, ``driver_day``); how
     many went in on PostgreSQL, ``None`` on SQLite.  ``fresh``: the rows cannot conflict
     (children of parents just inserted), a plain INSERT will do."""
     return insert_rows(session.connection(), table.name, columns, rows,

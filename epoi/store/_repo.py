@@ -7,9 +7,10 @@ statement per table per call, never a statement per row.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+import sys
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -409,6 +410,21 @@ def copy_insert(
         return int(cursor.rowcount)
     finally:
         cursor.close()
+
+
+def driver_day(sqlite: bool) -> Callable[[date | None], date | str | None]:
+    """How ``insert_rows`` takes a date: on SQLite as ISO text (as SQLAlchemy's ``Date``
+    writes it there), interned, since a unit's rows cross from a worker process pickled and
+    pickle writes a string object once; elsewhere as it is."""
+    return _iso_day if sqlite else _same_day
+
+
+def _iso_day(value: date | None) -> str | None:
+    return None if value is None else sys.intern(value.isoformat())
+
+
+def _same_day(value: date | None) -> date | None:
+    return value
 
 
 def insert_rows(
