@@ -4,7 +4,8 @@ processes on RabbitMQ + PostgreSQL.
 Usage:  python benchmarks/scaleout.py [--policies 200000] [--workers 1,2] [--rounds 1]
             [--out bench-scaleout]
             [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/test]
-            [--broker-url amqp://guest:guest@127.0.0.1:5672//] [--no-registrations] [--json]
+            [--broker-url amqp://guest:guest@127.0.0.1:5672//] [--no-registrations]
+            [--profile DIR] [--json]
 
 Input is made once with ``epoi sample``.  Each worker count gets a fresh PostgreSQL database
 (``epoi_bench_<random>``, created next to the one named by --database-url, dropped after)
@@ -151,6 +152,8 @@ def drain(n: int, args: argparse.Namespace, summary: dict[str, Any], out: Path) 
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             for _ in range(n)
         ]  # fmt: skip
+        spies = [_profile(w.pid, args.profile / f"{name[11:]}-{n}w-{i}.txt")
+                 for i, w in enumerate(workers)] if args.profile else []
         while True:
             left, total = _open_units(db)
             if left == 0:
@@ -161,6 +164,8 @@ def drain(n: int, args: argparse.Namespace, summary: dict[str, Any], out: Path) 
         drained = time.perf_counter() - t0
         _note(f"{n} worker(s): drained in {drained:.1f} s")
         cpu = _stop(workers)
+        for spy in spies:  # it writes its file once the worker it watched has exited
+            spy.wait(timeout=60)
         db.dispose()
         time.sleep(0.5)  # the workers' backends exit once their connections close
         pg_cpu1 = _children_cpu(postmaster)
@@ -176,6 +181,15 @@ def drain(n: int, args: argparse.Namespace, summary: dict[str, Any], out: Path) 
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
         _delete_namespace(args.broker_url, env["EPOI_QUEUE_NAMESPACE"])
+
+
+def _profile(pid: int, path: Path) -> subprocess.Popen[bytes]:
+    """py-spy sampling a worker, 100 times a second, into ``path`` (collapsed stacks, one a
+    line with its count: ``benchmarks/spy_top.py`` sums them up)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen(["py-spy", "record", "--pid", str(pid), "--rate", "100",
+                             "--format", "raw", "--output", str(path)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
 
 
 def _stop(workers: list[subprocess.Popen[bytes]]) -> float:
@@ -223,6 +237,9 @@ def main() -> None:
                         help="run the worker counts this many times in turn (1, 2, 1, 2, ...):"
                              " each round's ratio is to its own first count, and the medians"
                              " come last (this machine's speed drifts from minute to minute)")
+    parser.add_argument("--profile", type=Path, metavar="DIR",
+                        help="sample every worker with py-spy into DIR (py-spy must be on the"
+                             " PATH; the sampling costs the workers a few per cent)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
