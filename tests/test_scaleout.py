@@ -202,6 +202,40 @@ def test_a_worker_re_queues_the_stores_units_only_while_their_queues_stand_empty
         store.dispose()
 
 
+def test_a_run_on_rabbitmq_re_queues_only_the_units_no_message_stands_for(
+    deployment: Deployment, broker: Broker, tmp_path: Path
+) -> None:
+    """``epoi run`` pointed at a shared broker: the units whose messages wait in the queues
+    get no second copy (it used to re-queue every queued unit as it started); those whose
+    publish never happened are re-queued once the queues stand empty, and the run finishes
+    them too."""
+    from epoi.pipeline import run
+
+    up = deployment.epoi("db", "upgrade")
+    assert up.returncode == 0, up.stderr
+    store = Store(deployment.database_url)
+    settings = Settings(home=tmp_path / "home", database_url=deployment.database_url,
+                        broker_url=RABBITMQ_URL, queue_namespace=deployment.namespace,
+                        max_attempts=MAX_ATTEMPTS, retry_delays=RETRY_DELAYS)
+    clock = lambda: NOW  # noqa: E731
+    summary = generate(24, tmp_path / "edi", today=date(2026, 11, 27), seed=5, carriers=1)
+    register_carriers(store, summary.carriers, created_at=clock())
+    try:
+        pipeline = Pipeline(store, settings, clock, chunk_size=4)
+        _results, parse_units = pipeline.submit(sorted(summary.files))
+        units = [u for env in parse_units for u in pipeline.parse(env)]
+        assert len(units) >= 4
+        published, lost = units[: len(units) // 2], units[len(units) // 2:]
+        broker.publish_many(published)
+        done = run([], store=store, settings=settings, clock=clock, idle_timeout=0.3)
+        assert deployment.units_open() == 0
+        assert done.recovered_units == len(lost)  # not len(units) + the lost ones again
+        assert done.unfinished == 0
+        assert done.policies == summary.policies
+    finally:
+        store.dispose()
+
+
 # -- PostgreSQL ------------------------------------------------------------------------------
 
 

@@ -44,6 +44,7 @@ __all__ = ["RunSummary", "run", "serve", "summarize"]
 
 _log = _logging.get_logger("epoi.pipeline")
 
+_STAGES: tuple[Kind, ...] = ("parse", "normalize", "match")
 # A run stops this long after its queues went empty (the embedded transport polls its tables).
 RUN_IDLE_TIMEOUT = 0.5
 # On the server-less queue, which this process alone drains: every handler publishes its
@@ -134,13 +135,16 @@ def _drain(
 ) -> RunSummary:
     store = pipeline.store
     with Broker(config) as broker:
-        recovered = pipeline.queued()
         if broker.server_less:
             # The embedded queue belongs to this one process, and the store says what is left
             # to do: start from the store's list alone, in the order the units were created,
-            # rather than after whatever an interrupted run left in the queue tables.  (On
-            # RabbitMQ other workers share the queues: nothing is purged there.)
+            # rather than after whatever an interrupted run left in the queue tables.
+            recovered = pipeline.queued()
             _purge_stage_queues(broker)
+        else:
+            # On RabbitMQ other workers share the queues, and a message waiting there stands
+            # for its unit: only the units no message stands for, as ``serve`` does.
+            recovered = _lost_units(broker, pipeline, _STAGES)
         if recovered:
             broker.requeue(recovered)
             _log.info("run_recovered", units=len(recovered))
@@ -148,26 +152,40 @@ def _drain(
         if on_submitted:
             on_submitted(results)
         broker.publish_many(parse_units)
-        stats = Worker(broker, pipeline.handlers()).run(until_idle=True)
+        handlers = pipeline.handlers()
+        dead_lettered = Worker(broker, handlers).run(until_idle=True).dead_lettered
         # This process alone drains the embedded queue, and a handler whose unit comes back
         # done hands its follow-ups over again: a unit the store still holds as queued now
         # lost its message some other way.  The next run takes it up; this one says so
         # rather than report the work done.
         unfinished = len(pipeline.queued()) if broker.server_less else 0
+        tried = {e.unit_id for e in recovered}
+        while not broker.server_less and (lost := _lost_units(broker, pipeline, _STAGES)):
+            # The shared queues went empty with units still queued in the store: their
+            # messages were lost (or are in another worker's hands: a second message finds
+            # its unit done).  Each is re-queued once by this run.
+            if again := [e for e in lost if e.unit_id not in tried]:
+                broker.requeue(again)
+                recovered += again
+                tried.update(e.unit_id for e in again)
+                dead_lettered += Worker(broker, handlers).run(until_idle=True).dead_lettered
+            else:
+                unfinished = len(lost)
+                break
     touched = {r.submission_id for r in results if not r.duplicate}
     touched |= {submission_of_key(e.unit_id) for e in recovered}
     summary = summarize(store, sorted(touched))
     summary.files = len(results)
     summary.duplicates = sum(r.duplicate for r in results)
     summary.recovered_units = len(recovered)
-    summary.dead_lettered = stats.dead_lettered
+    summary.dead_lettered = dead_lettered
     summary.unfinished = unfinished
     return summary
 
 
 def _purge_stage_queues(broker: Broker) -> None:
     channel = broker.connection.default_channel
-    for kind in ("parse", "normalize", "match"):
+    for kind in _STAGES:
         broker.topology.queue(kind).bind(channel).purge()
 
 
