@@ -16,6 +16,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -158,35 +159,57 @@ def test_a_unit_is_acknowledged_only_after_its_commit(
         store.dispose()
 
 
-def test_a_worker_re_queues_the_stores_units_only_while_their_queues_stand_empty(
-    deployment: Deployment, broker: Broker, tmp_path: Path
-) -> None:
-    """On start, a backlog whose messages wait in the queue gets no second copy (a worker
-    used to re-queue every queued unit whenever it started); units whose publish never
-    happened are re-queued once the queues stand empty, without a restart."""
-    from epoi.pipeline import serve
+@dataclass
+class Backlog:
+    store: Store
+    settings: Settings
+    units: list[Envelope]  # every normalize unit the parse planned, all queued in the store
+    lost: list[Envelope]  # those of them committed and never published (a crash between)
+    policies: int
 
+
+def _now() -> datetime:
+    return NOW
+
+
+@pytest.fixture
+def backlog(deployment: Deployment, broker: Broker, tmp_path: Path) -> Iterator[Backlog]:
+    """24 policies parsed into normalize units of 4 on PostgreSQL, the first half of the
+    units published to RabbitMQ, the rest lost."""
     up = deployment.epoi("db", "upgrade")
     assert up.returncode == 0, up.stderr
     store = Store(deployment.database_url)
     settings = Settings(home=tmp_path / "home", database_url=deployment.database_url,
                         broker_url=RABBITMQ_URL, queue_namespace=deployment.namespace,
                         max_attempts=MAX_ATTEMPTS, retry_delays=RETRY_DELAYS)
-    clock = lambda: NOW  # noqa: E731
     summary = generate(24, tmp_path / "edi", today=date(2026, 11, 27), seed=5, carriers=1)
-    register_carriers(store, summary.carriers, created_at=clock())
-    stats: list[WorkerStats] = []
-    stop = threading.Event()
+    register_carriers(store, summary.carriers, created_at=_now())
     try:
-        pipeline = Pipeline(store, settings, clock, chunk_size=4)
+        pipeline = Pipeline(store, settings, _now, chunk_size=4)
         _results, parse_units = pipeline.submit(sorted(summary.files))
         units = [u for env in parse_units for u in pipeline.parse(env)]
         assert len(units) >= 4
-        published = units[: len(units) // 2]  # the rest: committed, never published
-        broker.publish_many(published)
+        broker.publish_many(units[: len(units) // 2])
+        yield Backlog(store, settings, units, units[len(units) // 2:], summary.policies)
+    finally:
+        store.dispose()
+
+
+def test_a_worker_re_queues_the_stores_units_only_while_their_queues_stand_empty(
+    deployment: Deployment, backlog: Backlog
+) -> None:
+    """On start, a backlog whose messages wait in the queue gets no second copy (a worker
+    used to re-queue every queued unit whenever it started); units whose publish never
+    happened are re-queued once the queues stand empty, without a restart."""
+    from epoi.pipeline import serve
+
+    stats: list[WorkerStats] = []
+    stop = threading.Event()
+    try:
         worker = threading.Thread(target=lambda: stats.extend(serve(
-            store=store, settings=settings, clock=clock, stages=["normalize", "match"],
-            stop_event=stop, install_signals=False, recover_every=0.5)))
+            store=backlog.store, settings=backlog.settings, clock=_now,
+            stages=["normalize", "match"], stop_event=stop, install_signals=False,
+            recover_every=0.5)))
         worker.start()
         deadline = time.monotonic() + 60
         while deployment.units_open() and time.monotonic() < deadline:
@@ -196,14 +219,13 @@ def test_a_worker_re_queues_the_stores_units_only_while_their_queues_stand_empty
         assert deployment.units_open() == 0
         handled = sum(s.handled for s in stats)
         # Every unit once; at most the unit in hand when the queue went empty twice.
-        assert len(units) <= handled <= len(units) + 1
+        assert len(backlog.units) <= handled <= len(backlog.units) + 1
     finally:
         stop.set()
-        store.dispose()
 
 
 def test_a_run_on_rabbitmq_re_queues_only_the_units_no_message_stands_for(
-    deployment: Deployment, broker: Broker, tmp_path: Path
+    deployment: Deployment, backlog: Backlog
 ) -> None:
     """``epoi run`` pointed at a shared broker: the units whose messages wait in the queues
     get no second copy (it used to re-queue every queued unit as it started); those whose
@@ -211,29 +233,12 @@ def test_a_run_on_rabbitmq_re_queues_only_the_units_no_message_stands_for(
     them too."""
     from epoi.pipeline import run
 
-    up = deployment.epoi("db", "upgrade")
-    assert up.returncode == 0, up.stderr
-    store = Store(deployment.database_url)
-    settings = Settings(home=tmp_path / "home", database_url=deployment.database_url,
-                        broker_url=RABBITMQ_URL, queue_namespace=deployment.namespace,
-                        max_attempts=MAX_ATTEMPTS, retry_delays=RETRY_DELAYS)
-    clock = lambda: NOW  # noqa: E731
-    summary = generate(24, tmp_path / "edi", today=date(2026, 11, 27), seed=5, carriers=1)
-    register_carriers(store, summary.carriers, created_at=clock())
-    try:
-        pipeline = Pipeline(store, settings, clock, chunk_size=4)
-        _results, parse_units = pipeline.submit(sorted(summary.files))
-        units = [u for env in parse_units for u in pipeline.parse(env)]
-        assert len(units) >= 4
-        published, lost = units[: len(units) // 2], units[len(units) // 2:]
-        broker.publish_many(published)
-        done = run([], store=store, settings=settings, clock=clock, idle_timeout=0.3)
-        assert deployment.units_open() == 0
-        assert done.recovered_units == len(lost)  # not len(units) + the lost ones again
-        assert done.unfinished == 0
-        assert done.policies == summary.policies
-    finally:
-        store.dispose()
+    done = run([], store=backlog.store, settings=backlog.settings, clock=_now,
+               idle_timeout=0.3)
+    assert deployment.units_open() == 0
+    assert done.recovered_units == len(backlog.lost)  # not every unit, then the lost again
+    assert done.unfinished == 0
+    assert done.policies == backlog.policies
 
 
 # -- PostgreSQL ------------------------------------------------------------------------------
