@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from ..parsers import resolve_workers
 from ..queues import (
     Broker,
     Envelope,
+    Handler,
     Kind,
     QueueConfig,
     Worker,
@@ -154,24 +155,16 @@ def _drain(
         broker.publish_many(parse_units)
         handlers = pipeline.handlers()
         dead_lettered = Worker(broker, handlers).run(until_idle=True).dead_lettered
-        # This process alone drains the embedded queue, and a handler whose unit comes back
-        # done hands its follow-ups over again: a unit the store still holds as queued now
-        # lost its message some other way.  The next run takes it up; this one says so
-        # rather than report the work done.
-        unfinished = len(pipeline.queued()) if broker.server_less else 0
-        tried = {e.unit_id for e in recovered}
-        while not broker.server_less and (lost := _lost_units(broker, pipeline, _STAGES)):
-            # The shared queues went empty with units still queued in the store: their
-            # messages were lost (or are in another worker's hands: a second message finds
-            # its unit done).  Each is re-queued once by this run.
-            if again := [e for e in lost if e.unit_id not in tried]:
-                broker.requeue(again)
-                recovered += again
-                tried.update(e.unit_id for e in again)
-                dead_lettered += Worker(broker, handlers).run(until_idle=True).dead_lettered
-            else:
-                unfinished = len(lost)
-                break
+        if broker.server_less:
+            # This process alone drains the embedded queue, and a handler whose unit comes
+            # back done hands its follow-ups over again: a unit the store still holds as
+            # queued now lost its message some other way.  The next run takes it up; this
+            # one says so rather than report the work done.
+            unfinished = len(pipeline.queued())
+        else:
+            more, dead, unfinished = _take_up_lost(broker, pipeline, handlers, recovered)
+            recovered += more
+            dead_lettered += dead
     touched = {r.submission_id for r in results if not r.duplicate}
     touched |= {submission_of_key(e.unit_id) for e in recovered}
     summary = summarize(store, sorted(touched))
@@ -181,6 +174,28 @@ def _drain(
     summary.dead_lettered = dead_lettered
     summary.unfinished = unfinished
     return summary
+
+
+def _take_up_lost(
+    broker: Broker, pipeline: Pipeline, handlers: Mapping[Kind, Handler],
+    recovered: Sequence[Envelope],
+) -> tuple[list[Envelope], int, int]:
+    """On a shared broker, once the queues are drained: the units the store still holds as
+    queued lost their messages (or are in another worker's hands: a second message finds its
+    unit done).  Each is re-queued once by this run (``recovered``: already) and drained;
+    returns those re-queued, how many were dead-lettered, and how many are still queued."""
+    tried = {e.unit_id for e in recovered}
+    requeued: list[Envelope] = []
+    dead_lettered = 0
+    while lost := _lost_units(broker, pipeline, _STAGES):
+        again = [e for e in lost if e.unit_id not in tried]
+        if not again:
+            return requeued, dead_lettered, len(lost)
+        broker.requeue(again)
+        requeued += again
+        tried.update(e.unit_id for e in again)
+        dead_lettered += Worker(broker, handlers).run(until_idle=True).dead_lettered
+    return requeued, dead_lettered, 0
 
 
 def _purge_stage_queues(broker: Broker) -> None:
