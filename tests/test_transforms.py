@@ -90,6 +90,21 @@ def test_lineage_and_natural_key(records):
     assert first.key != second.key
 
 
+def test_a_key_asked_for_its_string_stays_equal_and_dumps_the_same(records):
+    """The key's string is worked out once and kept on the key: a key asked for it is equal
+    to one that was not, hashes alike and dumps the same (no extra field in the record's
+    JSON, which crosses processes and goes into the error return's input)."""
+    key = records[0].report.key
+    fresh = key.model_validate(key.model_dump())
+    assert key.as_string() == key.as_string() == fresh.model_copy().as_string()
+    asked, unasked = key.model_validate(key.model_dump()), key.model_validate(key.model_dump())
+    asked.as_string()
+    assert asked == unasked and hash(asked) == hash(unasked)
+    assert asked.model_dump() == unasked.model_dump() == key.model_dump()
+    assert asked.model_dump_json() == unasked.model_dump_json()
+    assert "joined" not in asked.model_dump() and "joined" not in asked.model_dump_json()
+
+
 def test_normalising_twice_gives_the_same_record():
     (block,) = policy_blocks(fixture("clean_policy.x12"))
     assert normalize(block, context=CONTEXT) == normalize(block, context=CONTEXT)
