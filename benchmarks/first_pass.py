@@ -38,10 +38,12 @@ _CHILD = r"""
 import os, sys, time
 from datetime import datetime, timezone
 import sqlalchemy as sa
+from epoi._gc import tune_for_batch
 from epoi.config import Settings
 from epoi.matching import pipeline_match_hook
 from epoi.pipeline._prefetch import _first_pass
 from epoi.store import Store
+tune_for_batch()  # the collector as in epoi run's worker processes
 settings = Settings()
 url = settings.resolved_database_url
 hook = pipeline_match_hook(settings, lambda: datetime.now(timezone.utc))
@@ -77,7 +79,8 @@ def _home(policies: int, out: Path) -> Path:
 
 
 def _child(tree: Path, home: Path, units: int, rounds: int, callgrind: bool) -> float:
-    env = {**os.environ, "EPOI_HOME": str(home.resolve()), "PYTHONPATH": str(tree)}
+    env = {**os.environ, "EPOI_HOME": str(home.resolve()), "PYTHONPATH": str(tree),
+           "PYTHONHASHSEED": "0"}  # the same string hashes in every run: steadier counts
     argv = [PY, "-c", _CHILD, str(units), str(rounds)]
     if not callgrind:
         done = subprocess.run(argv, env=env, cwd=tree, check=True, capture_output=True,
