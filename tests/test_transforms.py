@@ -103,6 +103,9 @@ def test_a_key_asked_for_its_string_stays_equal_and_dumps_the_same(records):
     assert asked.model_dump() == unasked.model_dump() == key.model_dump()
     assert asked.model_dump_json() == unasked.model_dump_json()
     assert "joined" not in asked.model_dump() and "joined" not in asked.model_dump_json()
+    moved = asked.model_copy(update={"policy_position": 99})
+    assert moved.as_string() == fresh.model_copy(update={"policy_position": 99}).as_string()
+    assert moved.as_string().split("|")[4] == "99" and asked.as_string().split("|")[4] == "7"
 
 
 def test_normalising_twice_gives_the_same_record():

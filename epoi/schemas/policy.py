@@ -11,9 +11,10 @@ an unknown transaction type still round-trips (the business edits flag it, E102)
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from datetime import date
 from functools import cached_property
-from typing import Literal
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -94,7 +95,7 @@ class RecordKey(_Frozen):
         """``as_string``, worked out once per key: a worker asks a record's key for its
         E110/E111 facts, its rows and its match (4 % of a unit's first pass when each
         asked anew).  Not a field: pydantic leaves a cached property out of equality,
-        hashing and every dump."""
+        hashing and every dump; ``model_copy`` drops it (its ``update`` may change a part)."""
         parts = (
             self.sender_id,
             self.interchange,
@@ -109,6 +110,12 @@ class RecordKey(_Frozen):
         # Interned: the stages hold a report's key in several rows, which cross from a
         # worker process pickled (pickle writes one string object once).
         return sys.intern("|".join(parts))
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None,
+                   deep: bool = False) -> Self:
+        copied = super().model_copy(update=update, deep=deep)
+        copied.__dict__.pop("joined", None)
+        return copied
 
 
 class PolicyReport(_Frozen):
