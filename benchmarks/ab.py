@@ -40,6 +40,13 @@ def _tree(rev: str | None, scratch: Path) -> Path:
     return path
 
 
+def _drop_tree(tree: Path) -> None:
+    """Remove a worktree ``_tree`` added (the working tree stays)."""
+    if tree != ROOT:
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)],
+                       check=False)
+
+
 def _epoi(tree: Path, home: Path, *args: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "EPOI_HOME": str(home), "PYTHONPATH": str(tree)}
     env.pop("EPOI_DATABASE_URL", None)
@@ -109,9 +116,7 @@ def main() -> None:
               else "the last pair stored DIFFERENT data")
     finally:
         for tree in trees.values():
-            if tree != ROOT:
-                subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force",
-                                str(tree)], check=False)
+            _drop_tree(tree)
         shutil.rmtree(scratch, ignore_errors=True)
 
 

@@ -27,10 +27,9 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
 PY = os.path.realpath(sys.executable)  # valgrind must start the interpreter, not a shim
 sys.path.insert(0, str(HERE))
-from ab import _tree  # noqa: E402  (a revision in a temporary worktree)
+from ab import _drop_tree, _tree  # noqa: E402  (a revision in a temporary worktree)
 from run import epoi_run_contender, make_input  # noqa: E402
 
 # Run in the measured tree's interpreter: the units' first pass, timed.
@@ -68,31 +67,29 @@ def _home(policies: int, out: Path) -> Path:
     path = make_input(policies, out)
     home = out / f"first-pass-{policies}"
     if (home / "epoi.db").exists():
-        return home
+        return home.resolve()
     with tempfile.TemporaryDirectory(dir=out) as setup:  # carrier + registrations
         _name, _label, _argv, env = epoi_run_contender(path, Path(setup))
         shutil.rmtree(home, ignore_errors=True)
         shutil.move(env["EPOI_HOME"], home)
     subprocess.run([PY, "-m", "epoi", "submit", str(path)], check=True,
                    stdout=subprocess.DEVNULL, env={**os.environ, "EPOI_HOME": str(home)})
-    return home
+    return home.resolve()  # the children run in their trees
 
 
 def _child(tree: Path, home: Path, units: int, rounds: int, callgrind: bool) -> float:
-    env = {**os.environ, "EPOI_HOME": str(home.resolve()), "PYTHONPATH": str(tree),
+    env = {**os.environ, "EPOI_HOME": str(home), "PYTHONPATH": str(tree),
            "PYTHONHASHSEED": "0"}  # the same string hashes in every run: steadier counts
     argv = [PY, "-c", _CHILD, str(units), str(rounds)]
-    if not callgrind:
-        done = subprocess.run(argv, env=env, cwd=tree, check=True, capture_output=True,
-                              text=True)
-        return float(done.stdout.split()[-1])
     with tempfile.TemporaryDirectory() as tmp:
-        done = subprocess.run(["valgrind", "--tool=callgrind",
-                               f"--callgrind-out-file={tmp}/cg.out", *argv],
-                              env=env, cwd=tree, check=True, capture_output=True, text=True)
-    found = re.search(r"Collected : (\d+)", done.stderr)
-    if found is None:
-        raise SystemExit(f"no instruction count from valgrind:\n{done.stderr[-2000:]}")
+        if callgrind:
+            argv = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/cg.out", *argv]
+        done = subprocess.run(argv, env=env, cwd=tree, check=False, capture_output=True,
+                              text=True)
+    found = (re.search(r"Collected : (\d+)", done.stderr) if callgrind
+             else re.search(r"^cpu (\S+)$", done.stdout, re.MULTILINE))
+    if done.returncode != 0 or found is None:
+        raise SystemExit(f"the first pass in {tree} failed:\n{done.stderr[-2000:]}")
     return float(found.group(1))
 
 
@@ -119,7 +116,7 @@ def main() -> None:
                 cpu = _child(tree, home, args.units, 3, False)
                 print(f"{name}: {cpu:.3f} CPU s for {args.units} unit(s), best of 3",
                       flush=True)
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "prune"], check=False)
+            _drop_tree(tree)
 
 
 if __name__ == "__main__":
