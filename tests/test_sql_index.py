@@ -26,6 +26,7 @@ from epoi.matching import (
     read_registrations,
     retry_pending,
 )
+from epoi.matching._stage import owner_step_query
 from epoi.parsers import iter_policies, validate
 from epoi.sample import FaultOptions, MatchingTraps, generate
 from epoi.schemas.policy import Insured, NormalizedRecord, PolicyReport, RecordKey, Vehicle
@@ -357,3 +358,19 @@ def test_a_report_keeps_its_json_only_while_it_may_be_matched_again(store: Store
     assert [(r["state"], r["plate"]) for r in results(store)] == [("matched", "7ABC999")]
     with store.engine.connect() as conn:  # the window still counts from the first try
         assert conn.execute(select(match_reports.c.first_tried)).scalars().all() == [TODAY]
+
+
+def test_the_claims_check_reads_the_owner_step_index_not_every_result(tmp_path: Path) -> None:
+    # Each unit asks which stored owner-step matches its step-1/2 VINs take a registration
+    # from; SQLite answers from the small partial index only if the query repeats its
+    # condition word for word (this fails if the two drift apart).  PostgreSQL plans by
+    # cost: the rematch test above covers the query's answers on both.
+    store = Store(f"sqlite:///{tmp_path / 'plan.db'}")
+    try:
+        store.upgrade()
+        sql = owner_step_query("sqlite").format(marks="?, ?")
+        with store.engine.connect() as conn:
+            plan = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", (VIN_A, VIN_C)).all()
+    finally:
+        store.dispose()
+    assert any("ix_match_results_owner_step_vin" in row[-1] for row in plan), plan

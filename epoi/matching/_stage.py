@@ -24,7 +24,7 @@ from sqlalchemy import Connection, delete, select, text, update
 
 from ..schemas.match import MatchResult, settle_pending
 from ..schemas.policy import NormalizedRecord, PolicyReport
-from ..store import Store, match_reports, match_results
+from ..store import OWNER_STEP_MATCHES, Store, match_reports, match_results
 from ._matcher import match_many
 from ._rows import (
     _KEY_CHUNK,
@@ -342,6 +342,14 @@ def _write_batch(
     return counts, rows
 
 
+def owner_step_query(dialect: str) -> str:
+    """The stored owner-step matches (step 3 or 4, not a fleet's) of some VINs (``{marks}``):
+    the condition of the partial index ``ix_match_results_owner_step_vin`` word for word,
+    so that SQLite reads that index, not the VIN index of every result."""
+    return ("SELECT report_key, vehicle_index, vin FROM match_results WHERE vin IN ({marks}) "
+            "AND " + OWNER_STEP_MATCHES[dialect])
+
+
 def _rematch_claimed(conn: Connection, rows: list[_ResultRow],
                      index: SqlRegistrationIndex, *, today: date, window_days: int) -> int:
     """Stored step-3/4 matches of registrations these rows just claimed (step 1/2) were
@@ -350,10 +358,7 @@ def _rematch_claimed(conn: Connection, rows: list[_ResultRow],
     claimed = [r.vin for r in rows if r.state == "matched" and r.step in (1, 2)]
     if not claimed:
         return 0
-    owner_step = _Raw(conn).rows_in(
-        "SELECT report_key, vehicle_index, vin FROM match_results WHERE vin IN ({marks}) "
-        "AND state = 'matched' AND step IN (3, 4) AND fleet = " + (
-            "0" if conn.dialect.name == "sqlite" else "false"), claimed)
+    owner_step = _Raw(conn).rows_in(owner_step_query(conn.dialect.name), claimed)
     if not owner_step:  # the usual case: nothing to undo
         return 0
     claimers: dict[str, set[tuple[str, int | None]]] = {}

@@ -81,6 +81,7 @@ from ._records_repo import (
 )
 from ._registrations import (  # the matching tables, migration 0003
     NAME_KEY_INDEXES,
+    OWNER_STEP_MATCHES,
     REGISTRATION_INDEXES,
     match_reports,
     match_results,
@@ -162,6 +163,7 @@ __all__ = [
     "NAME_KEY_INDEXES",
     "REGISTRATION_INDEXES",
     "match_reports",
+    "OWNER_STEP_MATCHES",
     "match_results",
     "registration_loads",
     "registration_name_keys",

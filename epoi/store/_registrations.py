@@ -132,6 +132,13 @@ match_reports = Table(
     Column("report", Text, nullable=False),  # PolicyReport JSON, to match again; or ""
 )
 
+# The condition of ``ix_match_results_owner_step_vin``, by dialect: a query that repeats it
+# word for word is one SQLite answers from that partial index.
+OWNER_STEP_MATCHES = {
+    "sqlite": "state = 'matched' AND step IN (3, 4) AND fleet = 0",
+    "postgresql": "state = 'matched' AND step IN (3, 4) AND fleet = false",
+}
+
 match_results = Table(
     "match_results",
     metadata,
@@ -169,10 +176,16 @@ match_results = Table(
     Index("ix_match_results_cancelled_vin", "vin",  # suspension candidates
           sqlite_where=text("transaction_type = 'XLC' AND state = 'matched'"),
           postgresql_where=text("transaction_type = 'XLC' AND state = 'matched'")),
+    # Owner-step matches to undo when a VIN claims their registration (``matching._stage.
+    # _rematch_claimed``, once a unit): few rows, where the VIN index holds every result.
+    Index("ix_match_results_owner_step_vin", "vin",
+          sqlite_where=text(OWNER_STEP_MATCHES["sqlite"]),
+          postgresql_where=text(OWNER_STEP_MATCHES["postgresql"])),
 )
 
 __all__ = [
     "NAME_KEY_INDEXES",
+    "OWNER_STEP_MATCHES",
     "REGISTRATION_INDEXES",
     "match_reports",
     "match_results",
