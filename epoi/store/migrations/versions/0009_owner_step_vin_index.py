@@ -1,7 +1,7 @@
 """match_results gains a partial index on the VINs of its owner-step matches (step 3 or 4,
 not a fleet's): each unit asks whether the VINs it just matched at step 1 or 2 take a
 registration away from such a match (``matching._stage._rematch_claimed``), and answering
-that through the VIN index of every result read a row per VIN for nothing: about 4 % of
+that through the VIN index of every result read a row per VIN for nothing: about 5 % of
 ``epoi run``'s own process on 200 k policies (issue 14).  Few rows are in it, so its upkeep
 is nearly free.
 
