@@ -692,3 +692,32 @@ def test_postgresql_stores_what_sqlite_stores_through_the_match_stage(store, tmp
     assert files == reference[0]
     assert states == reference[1] and {s for *_k, s in states} >= {"matched", None}
     assert results == reference[2] and len(results) > 0
+
+
+def test_units_taken_out_of_order_are_answered_as_in_order(world, tmp_path, clock):
+    """Workers may take a later unit while an earlier one is still in another worker's
+    hands: E110/E111 of its records must not depend on that (the earlier unit's policies are
+    read from its payload, ``_inflight``).  The second file sends the first's policies again
+    (E110 and E111 where they were reported before): its units normalised before the first
+    file's, in reverse order, give the records, errors and statuses of the order of receipt."""
+    files = [world[0], _sent_again(world[0], tmp_path / "again.x12", "777000777")]
+    outputs = []
+    for name in ("received", "reversed"):
+        st = _world_store(tmp_path, name, clock)
+        cfg = Settings(home=tmp_path / f"home-{name}", database_url=st.url)
+        pipeline = Pipeline(st, cfg, clock, chunk_size=4)
+        try:
+            _results, parse_units = pipeline.submit(files)
+            units = [n_env for env in parse_units for n_env in pipeline.parse(env)]
+            assert len(units) > 2
+            for n_env in reversed(units) if name == "reversed" else units:
+                pipeline.normalize(n_env)
+        finally:
+            pipeline.close()
+        with st.engine.connect() as conn:
+            outputs.append(sorted(tuple(r) for r in conn.execute(sa.text(
+                "SELECT p.natural_key, p.status, e.code FROM policy_reports p "
+                "LEFT JOIN business_errors e ON p.id = e.policy_report_id"))))
+        st.dispose()
+    assert any(code in ("E110", "E111") for _k, _s, code in outputs[0])
+    assert outputs[0] == outputs[1]

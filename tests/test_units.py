@@ -59,6 +59,24 @@ def test_a_chunk_decodes_only_the_blocks_asked_for(tmp_path):
     assert list(chunk) == blocks and chunk[2:5] == blocks[2:5]
 
 
+def test_an_element_is_read_from_the_text_form_as_the_decoded_block_holds_it(tmp_path):
+    """``Chunk.element_of``: the policy number (REF*IG, REF02) of every policy, read without
+    decoding it, is the decoded block's; a segment the policy lacks, or a JSON payload,
+    gives None (decode the block to know)."""
+    blocks = _blocks(tmp_path)[:9]
+    chunk = Chunk(encode_chunk(blocks))
+    numbers = [next(s.fields[2] for s in b.policy if s.fields[:2] == ["REF", "IG"])
+               for b in blocks]
+    assert [chunk.element_of(n, "REF", "IG", 2) for n in range(9)] == numbers
+    assert chunk._blocks.count(None) == 9  # nothing decoded
+    assert chunk.element_of(0, "REF", "ZZ", 2) is None
+    assert chunk.element_of(0, "REF", "IG", 40) == ""
+    weird = replace(blocks[1], policy=(*blocks[1].policy[:2], Segment(
+        [*blocks[1].policy[2].fields[:-1], "A\x1fB"], blocks[1].policy[2].position),
+        *blocks[1].policy[3:]))
+    assert Chunk(encode_chunk([blocks[0], weird])).element_of(0, "REF", "IG", 2) is None
+
+
 def test_data_that_holds_a_separator_falls_back_to_json(tmp_path):
     blocks = _blocks(tmp_path)[:3]
     odd = blocks[1].policy[2]

@@ -242,6 +242,21 @@ class Chunk(Sequence[PolicyBlock]):
         """The position in its set of policy ``n``'s first segment (its HL), decoded or not."""
         return self._starts[n] - self.set_start + 1
 
+    def element_of(self, n: int, segment_id: str, qualifier: str, element: int) -> str | None:
+        """Element ``element`` of policy ``n``'s first ``segment_id`` segment whose first
+        element is exactly ``qualifier``, read from the text form without decoding the
+        policy; None when the text form does not have it (or the payload is JSON): decode
+        the block to know."""
+        if not self._items:
+            return None
+        item = self._items[n]
+        at = item.find(f"{_RS}{segment_id}{_US}{qualifier}{_US}")
+        if at < 0:
+            return None
+        end = item.find(_RS, at + 1)
+        fields = item[at + 1 : end if end >= 0 else len(item)].split(_US)
+        return fields[element] if element < len(fields) else ""
+
     def _decode(self, item: str) -> PolicyBlock:
         state_id, start, segs = item.split(_GS, 2)
         first = int(start)

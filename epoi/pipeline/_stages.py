@@ -42,6 +42,7 @@ from ..store import (
     Submission,
     SubmissionState,
     TransactionSet,
+    Unit,
     UnitKind,
     UnitRecord,
     UnitState,
@@ -74,6 +75,7 @@ from ..transforms import (
     write_error_return,
 )
 from ._handoff import _Handoff
+from ._inflight import priors_before
 from ._lineage import _advance, _has_units, _lock_submission
 from ._prefetch import FirstPass, _context, _expected_naic, _Prefetch, returned_records
 from ._priors import ACCEPTED, answer_facts, answer_priors, renormalize
@@ -276,7 +278,7 @@ class Pipeline:
                 returned = returned_records(first, redone)
             if worked is None or returned is None:
                 worked = None
-                records = self._normalize_chunk(session, chunk, sub, ts, context)
+                records = self._normalize_chunk(session, chunk, sub, ts, context, unit)
             # The cascade worked out ahead holds for records normalised again here as long
             # as the reports it read are the same, which the hook checks with what the
             # cascade read of the store.
@@ -379,14 +381,13 @@ class Pipeline:
 
     def _normalize_chunk(
         self, session: Session, chunk: Chunk, sub: Submission, ts: TransactionSet,
-        context: EditContext,
+        context: EditContext, unit: Unit,
     ) -> list[NormalizedRecord]:
-        """Normalise a chunk with E110/E111 answered from the store in one query
-        (``_priors``)."""
+        """Normalise a chunk with E110/E111 answered from what came before (``_inflight``)."""
         records = [normalize(b, context=context) for b in chunk]
         policies = [(r.report.carrier_naic, r.report.policy_number) for r in records
                     if r.report.policy_number]
-        stored = prior_reports(session, policies, test=ts.test)
+        stored = priors_before(session, self.settings, context, unit, policies, test=ts.test)
         out, _infos = answer_priors(chunk, records, context, stored, submission_id=sub.id,
                                     set_id=ts.id)  # fmt: skip
         return out

@@ -8,7 +8,9 @@ Public API:
   the same errors and status without the report (``epoi validate``)
 - ``EditContext`` (``EditContext.from_settings(...)``), ``PriorInfo``, ``nothing_known``
 - ``write_error_return(sets, *, envelope) -> str`` with ``ReturnSet``, ``ReturnEnvelope``
-- ``Profile``, ``FieldRule``, ``REFERENCE_PROFILE``: the field mapping as data
+- ``Profile``, ``FieldRule``, ``REFERENCE_PROFILE``: the field mapping as data;
+  ``normalized_text(value)``: a text field as the report holds it (upper case, blanks
+  collapsed; None when empty)
 - ``merged_sets`` / ``merge_business_edits(verdict, records, *, max_errors_per_set)``: E-codes
   into a verdict, set by set (streaming) or as one object
 - ``CATALOGUE``: code → severity, level, rule of every business edit
@@ -21,6 +23,7 @@ from ._edits import CATALOGUE, EditRule
 from ._error_return import ReturnEnvelope, ReturnSet, write_error_return
 from ._normalize import Checked, check, normalize, normalize_again
 from ._profile import REFERENCE_PROFILE, FieldRule, Profile
+from ._values import text as normalized_text
 from ._verdict import merge_business_edits, merged_sets
 
 __all__ = [
@@ -41,6 +44,7 @@ __all__ = [
     "merged_sets",
     "normalize",
     "normalize_again",
+    "normalized_text",
     "nothing_known",
     "write_error_return",
 ]
