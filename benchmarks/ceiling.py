@@ -81,13 +81,16 @@ runpy.run_module("epoi", run_name="__main__")
 
 
 def _timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str]:
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True)
-    _pid, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    stderr = proc.stderr.read() if proc.stderr else ""
-    if status != 0 and os.waitstatus_to_exitcode(status) not in (0, 1):
+    # stderr to a file, not a pipe: a child that writes more than a pipe holds would wait
+    # for a reader while this process waits for it to exit.
+    with tempfile.TemporaryFile("w+") as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=err, text=True)
+        _pid, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        err.seek(0)
+        stderr = err.read()
+    if os.waitstatus_to_exitcode(status) not in (0, 1):  # 1: records rejected, as sampled
         raise SystemExit(f"epoi run failed: {stderr[-2000:]}")
     return wall, usage.ru_utime + usage.ru_stime, stderr
 

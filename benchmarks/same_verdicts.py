@@ -39,8 +39,12 @@ _ERRORS = ("SELECT p.natural_key, e.code FROM business_errors e "
 
 
 def _epoi(env: dict[str, str], *args: str) -> None:
-    subprocess.run([PY, "-m", "epoi", *args], env=env, check=False,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    """One command of the set-up; exit 1 (something rejected, as the sample has) is fine,
+    anything else stops the comparison rather than compare a store that missed a step."""
+    done = subprocess.run([PY, "-m", "epoi", *args], env=env, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True)
+    if done.returncode not in (0, 1):
+        raise SystemExit(f"epoi {' '.join(args[:2])} failed: {done.stderr[-2000:]}")
 
 
 def embedded(path: Path, scratch: Path) -> set[tuple[str, str]]:
