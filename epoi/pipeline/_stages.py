@@ -23,7 +23,6 @@ from ..config import Settings
 from ..intake import (
     DEFAULT_CHUNK_SIZE,
     Chunk,
-    OutgoingFiles,
     SubmissionResult,
     acknowledge,
     match_key,
@@ -32,12 +31,9 @@ from ..intake import (
     source_of_match_key,
     submission_of_key,
 )
-from ..parsers import Delimiters
 from ..queues import Envelope, Handler, Kind, error_code_and_message, is_permanent
 from ..schemas.policy import NormalizedRecord
 from ..store import (
-    FunctionalGroup,
-    Interchange,
     Store,
     Submission,
     SubmissionState,
@@ -47,19 +43,16 @@ from ..store import (
     UnitRecord,
     UnitState,
     WorkUnit,
-    add_error_return,
     add_units,
     count_chunk_done,
     finish_unit,
     load_records,
     mark_vehicles_pending,
-    next_control_numbers,
     note_unit_failure,
     plan_prior_reports,
     prior_reports,
     queued_units,
     record_rows,
-    records_for_return,
     reports_of_unit,
     store_record_rows,
     unit_by_key,
@@ -69,16 +62,14 @@ from ..store import (
 from ..transforms import (
     EditContext,
     PriorInfo,
-    ReturnEnvelope,
-    ReturnSet,
     normalize,
-    write_error_return,
 )
 from ._handoff import _Handoff
 from ._inflight import priors_before
 from ._lineage import _advance, _has_units, _lock_submission
 from ._prefetch import FirstPass, _context, _expected_naic, _Prefetch, returned_records
 from ._priors import ACCEPTED, answer_facts, answer_priors, renormalize
+from ._returns import write_set_return
 from ._states import match_ahead, with_match_states
 
 __all__ = ["MatchHook", "Pipeline", "Progress", "no_matching"]
@@ -333,7 +324,8 @@ class Pipeline:
                 note = self._handoff.note_chunk(ts.id, unit.key, records)
             done, total = count_chunk_done(session, ts.id)
             if done == total:
-                self._write_error_return(session, ts, now, self._handoff.set_return(note, total))
+                write_set_return(session, self.settings, ts, now,
+                                 self._handoff.set_return(note, total))
             _lock_submission(session, unit.submission_id)
             if units_left(session, unit.submission_id, UnitKind.NORMALIZE) == 0:
                 _advance(session, unit.submission_id, SubmissionState.ACKNOWLEDGED,
@@ -391,55 +383,6 @@ class Pipeline:
         out, _infos = answer_priors(chunk, records, context, stored, submission_id=sub.id,
                                     set_id=ts.id)  # fmt: skip
         return out
-
-    def _write_error_return(
-        self,
-        session: Session,
-        ts: TransactionSet,
-        now: datetime,
-        in_hand: tuple[list[str], list[NormalizedRecord]] | None = None,
-    ) -> None:
-        """The set's error-return 811 (guide §3), numbered from the carrier's ack sequences
-        and kept with the acks of its submission.  From the set's records in hand when this
-        process normalised every chunk of it, else read from the store."""
-        group = session.get_one(FunctionalGroup, ts.group_id)
-        ic = session.get_one(Interchange, group.interchange_id)
-        jurisdictions, records = in_hand or records_for_return(session, ts.id)
-        rset = ReturnSet.from_records(
-            records, transaction_set=ts.control_number, submission_ref=ts.submission_ref,
-            insurer_name=ts.insurer_name, carrier_naic=ts.carrier_naic,
-            jurisdictions=jurisdictions,
-        )  # fmt: skip
-        icn = next_control_numbers(session, f"{ic.sender_id}:interchange")[0]
-        gcn = next_control_numbers(session, f"{ic.sender_id}:group")[0]
-        element, component, segment = tuple(ts.delimiters)
-        text = write_error_return(
-            [rset],
-            envelope=ReturnEnvelope(
-                sender_qualifier=self.settings.receiver_qualifier,
-                sender_id=self.settings.receiver_id,
-                receiver_qualifier=ic.sender_qualifier,
-                receiver_id=ic.sender_id,
-                sender_application=self.settings.receiver_application,
-                receiver_application=group.sender_application or ic.sender_id,
-                interchange_control_number=icn,
-                group_control_number=gcn,
-                created_at=now,
-                test=ts.test,
-                delimiters=Delimiters(element=element, component=component, segment=segment),
-            ),
-        )
-        # Written before the commit: a rollback gives the number back (and the file goes).
-        with OutgoingFiles(self.settings.home, ts.submission_id) as out:
-            path = out.write("811", ic.sender_id, icn, ts.test, text)
-            add_error_return(
-                session, ts.submission_id, set_id=ts.id, control_number=f"{icn:09d}",
-                group_control_number=str(gcn), answers_interchange=ic.control_number,
-                answers_group=group.control_number, answers_set=ts.control_number,
-                path=out.relative(path), content=text, created_at=now,
-            )  # fmt: skip
-        _log.info("error_return_written", submission=ts.submission_id, set=ts.key,
-                  echoed=len(records))  # fmt: skip
 
     # -- match ----------------------------------------------------------------------------
 
