@@ -13,7 +13,6 @@ segment and qualifier) is read from its nodes.  Two speed tricks keep the result
 
 from __future__ import annotations
 
-import datetime as _dt
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -25,6 +24,19 @@ import pyx12.params
 import pyx12.segment
 from pyx12.map_if import composite_if, element_if, loop_if, segment_if
 
+from ._element_checks import (
+    both,
+    external_predicate,
+    fast_predicate,
+    max_count,
+    never,
+    shape_of,
+    shape_regex,
+    syntax_check,
+    syntax_ok,
+    valid_date,
+)
+
 MAP_FILE = "811.4010.xml"
 _DEFAULT_MAP_PATH = Path(__file__).with_name("maps")
 
@@ -32,13 +44,6 @@ __all__ = [
     "CompiledMap", "ElementRule", "LoopRule", "SegmentRule", "compiled_811_map", "fast_valid",
     "segment_matcher",
 ]
-
-# pyx12's character classes (pyx12/validation.py): the basic and extended X12 sets.
-_CHARSET = {
-    "B": r"""A-Z0-9!"&'()*+,\-\./:;?= """,
-    "E": r"""A-Z0-9!"&'()*+,\-\./:;?= a-z%~@\[\]_{}\\|<>#$""",
-}
-
 
 @dataclass(slots=True)
 class ElementRule:
@@ -54,7 +59,7 @@ class ElementRule:
     codes: frozenset[str] | None
     fast_ok: Any  # callable(value) -> bool: True only when pyx12 would accept the value
     # The same check split for the whole-segment regex: ``shape`` is what a valid value
-    # looks like (see _shape_regex; None: not expressible, pyx12 decides) and ``extra`` a
+    # looks like (see shape_regex; None: not expressible, pyx12 decides) and ``extra`` a
     # value check the regex cannot make (calendar dates, external code lists).
     shape: tuple[Any, ...] | None = None
     extra: Any = None
@@ -115,118 +120,6 @@ class LoopRule:
         return first
 
 
-def _max(text: str | None) -> int:
-    if text is None or text.startswith(">"):
-        return 1 << 30
-    try:
-        return int(text)
-    except ValueError:
-        return 1 << 30
-
-
-def _date_ok(value: str, data_type: str) -> bool:
-    if not value.isdigit() or not value.isascii():
-        return False
-    if data_type == "D6" or (data_type == "DT" and len(value) == 6):
-        if len(value) != 6:
-            return False
-        value = ("20" if int(value[:2]) < 50 else "19") + value
-    elif len(value) != 8:
-        return False
-    try:
-        _dt.date(int(value[:4]), int(value[4:6]), int(value[6:8]))
-    except ValueError:
-        return False
-    return True
-
-
-def _time_ok(value: str) -> bool:
-    if not value.isdigit() or len(value) not in (4, 6):
-        return False
-    return (int(value[:2]) < 24 and int(value[2:4]) < 60
-            and (len(value) == 4 or int(value[4:6]) < 60))
-
-
-def _fast_predicate(rule_type: str, min_len: int, max_len: int, codes: frozenset[str] | None,
-                    charset: str) -> Any:
-    """A check that says True only for values pyx12 accepts; False means "ask pyx12"."""
-    if codes is not None:
-        return codes.__contains__
-    chars = _CHARSET.get(charset, _CHARSET["B"])
-    if rule_type in ("AN", "ID"):
-        # no trailing space, length in range, only characters of the set
-        rx = re.compile(rf"[{chars}]{{{max(min_len - 1, 0)},{max(max_len - 1, 0)}}}"
-                        rf"[{chars.replace(' ', '')}]")
-        return rx.fullmatch
-    if rule_type and rule_type[0] == "N":
-        rx = re.compile(rf"-?[0-9]{{{max(min_len, 1)},{max_len}}}")
-        return rx.fullmatch
-    if rule_type in ("DT", "D8", "D6"):
-        ok_lengths = range(min_len, max_len + 1)
-
-        @lru_cache(maxsize=4096)
-        def date_ok(v: str) -> bool:
-            return len(v) in ok_lengths and _date_ok(v, rule_type)
-
-        return date_ok
-    if rule_type == "TM":
-        ok_lengths = range(min_len, max_len + 1)
-        return lambda v: len(v) in ok_lengths and _time_ok(v)
-    # R, RD8, B and anything unusual: always let pyx12 decide.
-    return lambda v: False
-
-
-def _shape(rule_type: str, min_len: int, max_len: int) -> tuple[tuple[Any, ...] | None, Any]:
-    """The regex shape and extra value check equal to ``_fast_predicate`` (without codes)."""
-    if rule_type in ("AN", "ID"):
-        return ("chars", min_len, max_len), None
-    if rule_type and rule_type[0] == "N":
-        return ("num", max(min_len, 1), max_len), None
-    if rule_type in ("DT", "D8", "D6"):
-        lengths = range(min_len, max_len + 1)
-
-        @lru_cache(maxsize=4096)
-        def date_ok(v: str) -> bool:
-            return len(v) in lengths and _date_ok(v, rule_type)
-
-        return ("digits", min_len, max_len), date_ok
-    if rule_type == "TM":
-        lengths = range(min_len, max_len + 1)
-        return ("digits", min_len, max_len), lambda v: len(v) in lengths and _time_ok(v)
-    return None, None
-
-
-def _both(first: Any, second: Any) -> Any:
-    if first is None:
-        return second
-    return lambda v: bool(first(v)) and bool(second(v))
-
-
-def _class(charset: str, exclude: str, space: bool) -> str:
-    """A regex character class of pyx12's charset less the delimiters in ``exclude``."""
-    allowed = re.compile(f"[{_CHARSET.get(charset, _CHARSET['B'])}]")
-    chars = [c for c in map(chr, range(256))
-             if allowed.fullmatch(c) and c not in exclude and (space or c != " ")]
-    return "[" + "".join(re.escape(c) for c in chars) + "]"
-
-
-def _shape_regex(shape: tuple[Any, ...], charset: str, exclude: str) -> str:
-    kind = shape[0]
-    if kind == "codes":
-        codes = sorted((c for c in shape[1] if not any(x in c for x in exclude)),
-                       key=lambda c: (-len(c), c))
-        return "(?:" + "|".join(re.escape(c) for c in codes) + ")" if codes else "(?!)"
-    lo, hi = shape[1], shape[2]
-    if kind == "chars":  # as _fast_predicate: no trailing space
-        return (f"{_class(charset, exclude, True)}{{{max(lo - 1, 0)},{max(hi - 1, 0)}}}"
-                f"{_class(charset, exclude, False)}")
-    if kind == "num":
-        return f"-?[0-9]{{{lo},{hi}}}"
-    if kind == "digits":
-        return f"[0-9]{{{lo},{hi}}}"
-    raise ValueError(kind)
-
-
 def segment_matcher(rule: SegmentRule, charset: str, element: str, component: str) -> Any:
     """One compiled ``fullmatch`` for the raw text of a valid ``rule`` segment, or None when
     the rule needs pyx12 every time.  A match, then ``rule.extras`` and ``rule.syntax_checks``
@@ -247,34 +140,13 @@ def segment_matcher(rule: SegmentRule, charset: str, element: str, component: st
         elif e.shape is None:
             return None
         else:
-            value = f"(?:{_shape_regex(e.shape, charset, exclude)})"
+            value = f"(?:{shape_regex(e.shape, charset, exclude)})"
             if e.usage != "R":
                 value += "?"
         tail = f"{sep}{value}{tail}"
         if seq > rule.min_fields:
             tail = f"(?:{tail})?"
     return re.compile(re.escape(rule.id) + tail, re.S).fullmatch
-
-
-def _syntax_check(syntax: list[Any]) -> Any:
-    kind, positions = syntax[0], tuple(syntax[1:])
-    if kind == "P" and len(positions) == 2:
-        a, b = positions
-
-        def paired(f: list[str]) -> bool:
-            n = len(f)
-            return (a < n and f[a] != "") == (b < n and f[b] != "")
-
-        return paired
-    return lambda f: _syntax_ok(syntax, f)
-
-
-def _external_predicate(shape_ok: Any, ext_codes: Any, list_name: str) -> Any:
-    @lru_cache(maxsize=4096)
-    def ok(v: str) -> bool:
-        return bool(shape_ok(v)) and bool(ext_codes.isValid(list_name, v))
-
-    return ok
 
 
 def fast_valid(rule: SegmentRule, fields: list[str], component: str) -> bool:
@@ -295,29 +167,9 @@ def fast_valid(rule: SegmentRule, fields: list[str], component: str) -> bool:
         elif component in v or not ok(v):
             return False
     for syn in rule.syntax:
-        if not _syntax_ok(syn, fields):
+        if not syntax_ok(syn, fields):
             return False
     return True
-
-
-def _never(value: str) -> bool:
-    return False
-
-
-def _syntax_ok(syntax: list[Any], fields: list[str]) -> bool:
-    kind = syntax[0]
-    present = [(p < len(fields) and fields[p] != "") for p in syntax[1:]]
-    if kind == "P":  # all or none
-        return all(present) or not any(present)
-    if kind == "R":  # at least one
-        return any(present)
-    if kind == "E":  # at most one
-        return sum(present) <= 1
-    if kind == "C":  # if first then all others
-        return not present[0] or all(present[1:])
-    if kind == "L":  # if first then at least one other
-        return not present[0] or any(present[1:])
-    return False
 
 
 class CompiledMap:
@@ -378,7 +230,7 @@ class CompiledMap:
 
     def _loop(self, node: Any, parent: LoopRule | None, index: int) -> LoopRule:
         rule = LoopRule(
-            id=node.id, usage=node.usage or "S", max_repeat=_max(node.repeat), node=node,
+            id=node.id, usage=node.usage or "S", max_repeat=max_count(node.repeat), node=node,
             parent=parent, index_in_parent=index, depth=0 if parent is None else parent.depth + 1,
             index=len(self.loops),
         )
@@ -404,23 +256,23 @@ class CompiledMap:
             min_len, max_len = child.min_len, child.max_len
             codes = child._valid_codes_set if child.valid_codes else None
             predicate: Any
-            shape, extra = _shape(dtype, min_len, max_len)
+            shape, extra = shape_of(dtype, min_len, max_len)
             if child.external_codes is not None:
                 # external code lists (pyx12's codes.xml in MAP_PATH): the value must pass
                 # the type/length checks and be in the list; both answers are cached.
                 codes = None
-                predicate = _external_predicate(
-                    _fast_predicate(dtype, min_len, max_len, None, self.charset),
+                predicate = external_predicate(
+                    fast_predicate(dtype, min_len, max_len, None, self.charset),
                     self.root.ext_codes, child.external_codes,
                 )
                 ext, list_name = self.root.ext_codes, child.external_codes
-                extra = _both(extra, lru_cache(maxsize=4096)(
+                extra = both(extra, lru_cache(maxsize=4096)(
                     lambda v, ext=ext, list_name=list_name: bool(ext.isValid(list_name, v))))
             elif child.rec is not None:
-                predicate = _never  # regex rules: pyx12 decides
+                predicate = never  # regex rules: pyx12 decides
                 shape = None
             else:
-                predicate = _fast_predicate(dtype, min_len, max_len, codes, self.charset)
+                predicate = fast_predicate(dtype, min_len, max_len, codes, self.charset)
                 if codes is not None:
                     # codes must also satisfy length/type for pyx12; keep only those that do
                     ok_codes = frozenset(
@@ -441,10 +293,10 @@ class CompiledMap:
             if e.data_element == "1251":
                 if formats == ["D8"]:
                     shape = e.fast_ok
-                    e.fast_ok = lambda v, shape=shape: bool(shape(v)) and _date_ok(v, "D8")
-                    e.extra = _both(e.extra, lambda v: _date_ok(v, "D8"))
+                    e.fast_ok = lambda v, shape=shape: bool(shape(v)) and valid_date(v, "D8")
+                    e.extra = both(e.extra, lambda v: valid_date(v, "D8"))
                 else:
-                    e.fast_ok = _never
+                    e.fast_ok = never
                     e.shape = None
         qualifier = None
         try:
@@ -456,11 +308,10 @@ class CompiledMap:
         rule = SegmentRule(
             index=len(self.segments), id=node.id, name=node.name or node.id,
             usage=node.usage or "S",
-            max_use=_max(node.max_use), loop=loop, node=node, elements=tuple(elements),
+            max_use=max_count(node.max_use), loop=loop, node=node, elements=tuple(elements),
             n_children=len(node.children), has_composite=has_composite, syntax=list(node.syntax),
             qualifier=qualifier,
         )
-        never = _never
         rule.checks = tuple(
             (e.seq, e.usage == "R", never if e.usage == "N" else e.fast_ok) for e in elements
         )
@@ -468,7 +319,7 @@ class CompiledMap:
         rule.fast = not has_composite
         rule.extras = tuple((e.seq, e.extra) for e in elements
                             if e.extra is not None and e.usage != "N")
-        rule.syntax_checks = tuple(_syntax_check(syn) for syn in rule.syntax)
+        rule.syntax_checks = tuple(syntax_check(syn) for syn in rule.syntax)
         self.segments.append(rule)
         return rule
 
