@@ -702,16 +702,22 @@ def test_units_taken_out_of_order_are_answered_as_in_order(world, tmp_path, cloc
     file's, in reverse order, give the records, errors and statuses of the order of receipt."""
     files = [world[0], _sent_again(world[0], tmp_path / "again.x12", "777000777")]
     outputs = []
-    for name in ("received", "reversed"):
+    for name in ("received", "reversed", "reversed-workers"):
         st = _world_store(tmp_path, name, clock)
         cfg = Settings(home=tmp_path / f"home-{name}", database_url=st.url)
-        pipeline = Pipeline(st, cfg, clock, chunk_size=4)
+        workers = name == "reversed-workers"
+        # With a worker process: one unit a file, both first passes done ahead, so the
+        # second file's unit is written from its pass while the first's is still queued.
+        pipeline = Pipeline(st, cfg, clock, chunk_size=100 if workers else 4)
+        pipeline.use_processes(1 if workers else 0, min_policies=0)
         try:
             _results, parse_units = pipeline.submit(files)
             units = [n_env for env in parse_units for n_env in pipeline.parse(env)]
-            assert len(units) > 2
-            for n_env in reversed(units) if name == "reversed" else units:
-                pipeline.normalize(n_env)
+            assert len(units) == 2 if workers else len(units) > 2
+            for n_env in reversed(units) if name != "received" else units:
+                pipeline.normalize(n_env, match_inline=workers)
+            if workers:
+                assert pipeline._prefetch is not None and pipeline._prefetch.used == 2
         finally:
             pipeline.close()
         with st.engine.connect() as conn:
@@ -720,4 +726,4 @@ def test_units_taken_out_of_order_are_answered_as_in_order(world, tmp_path, cloc
                 "LEFT JOIN business_errors e ON p.id = e.policy_report_id"))))
         st.dispose()
     assert any(code in ("E110", "E111") for _k, _s, code in outputs[0])
-    assert outputs[0] == outputs[1]
+    assert outputs[0] == outputs[1] == outputs[2]

@@ -16,7 +16,7 @@ commit on: reading the payloads before the store misses neither.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import date
 
 from sqlalchemy import and_, or_, select
@@ -73,6 +73,7 @@ def in_flight_priors(
     ).all()
     rule = _policy_number_rule(profile)
     out: list[PriorReport] = []
+    naics: dict[int, Callable[[str], str | None]] = {}  # per earlier submission: read once
     for submission_id, set_id, payload in earlier:
         if not payload or set_id is None:
             continue
@@ -81,7 +82,9 @@ def in_flight_priors(
         if not hits:
             continue
         sub = session.get_one(Submission, submission_id)
-        context = _context(settings, sub, today, _expected_naic(session, sub), chunk)
+        if submission_id not in naics:
+            naics[submission_id] = _expected_naic(session, sub)
+        context = _context(settings, sub, today, naics[submission_id], chunk)
         out += [facts_of(normalize(chunk[n], context=context), submission_id, set_id)
                 for n in hits]
     return out

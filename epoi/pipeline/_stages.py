@@ -50,7 +50,6 @@ from ..store import (
     mark_vehicles_pending,
     note_unit_failure,
     plan_prior_reports,
-    prior_reports,
     queued_units,
     record_rows,
     reports_of_unit,
@@ -263,7 +262,8 @@ class Pipeline:
                      if self._prefetch else None)
             # Written from the pass's rows only where this unit matches too (``epoi run``).
             if first is not None and match_inline:
-                redone, answered = self._answer(session, chunk, context, first, sub, ts)
+                redone, answered = self._answer(session, chunk, context, first, sub, ts,
+                                                unit)
                 worked = first.with_redone(redone, answered,
                                            sqlite=self.store.dialect == "sqlite")
                 returned = returned_records(first, redone)
@@ -348,12 +348,13 @@ class Pipeline:
         return follow_ups
 
     def _answer(self, session: Session, chunk: Chunk, context: EditContext, first: FirstPass,
-                sub: Submission, ts: TransactionSet,
+                sub: Submission, ts: TransactionSet, unit: Unit,
                 ) -> tuple[dict[int, NormalizedRecord], list[PriorInfo]]:
         """A worker's pass answered E110/E111 from the store as it was then: the records
-        whose answers differ now, normalised again, and every record's answer."""
+        whose answers differ now (from what came before, ``_inflight``), normalised again,
+        and every record's answer."""
         policies = [(f.carrier_naic, f.policy_number) for f in first.facts if f.policy_number]
-        stored = prior_reports(session, policies, test=ts.test)
+        stored = priors_before(session, self.settings, context, unit, policies, test=ts.test)
         redone, answered = answer_facts(chunk, first.facts, context, stored,
                                         submission_id=sub.id, set_id=ts.id,
                                         answered=first.answered)  # fmt: skip
