@@ -186,6 +186,21 @@ def test_prior_reports_keep_test_and_production_apart(store: Store, unit) -> Non
     assert other == []
 
 
+def test_prior_reports_of_a_unit_with_more_numbers_than_one_statement_binds(
+        store: Store, unit) -> None:
+    """A unit asks for a thousand policy numbers and more: SQLite's lists are cut below its
+    bound-parameter limit, PostgreSQL's go as one array; either way every stored one comes
+    back, once."""
+    wanted = [f"PN{n:05d}" for n in range(2500)]
+    with store.session() as s:
+        add_records(s, [_record(10 + n, policy=wanted[i])
+                        for n, i in enumerate((0, 899, 900, 1799, 2499))],
+                    submission_id=unit["submission"], set_id=unit["set"], unit_id=unit["unit"])
+        found = prior_reports(s, [("12345", p) for p in wanted], test=False)
+    assert sorted(p.policy_number for p in found) == [
+        "PN00000", "PN00899", "PN00900", "PN01799", "PN02499"]
+
+
 def test_postgresql_learns_the_reports_once_some_are_stored(store: Store, unit) -> None:
     """On a new PostgreSQL deployment the planner takes ``policy_reports`` for empty and
     ``prior_reports`` reads every report of the carrier: the first unit a worker stores

@@ -10,7 +10,8 @@ from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import Any, NamedTuple
 
-from sqlalchemy import func, select, text
+from sqlalchemy import String, any_, bindparam, func, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from ..schemas.policy import (
@@ -70,17 +71,25 @@ def prior_reports(
     for naic, number in policies:
         by_naic.setdefault(naic, set()).add(number)
     t = PolicyReportRow.__table__
+    # PostgreSQL: the numbers as one array (``= ANY``), so that the statement's text is the
+    # same whatever their count and the server plans it once (an IN list of 900 placeholders
+    # was parsed and planned anew for every unit: 15 ms a unit, 5 % of a lone worker's
+    # drain).  SQLite: lists well under its bound-parameter limit.
+    array = session.get_bind().dialect.name == "postgresql"
     out: list[PriorReport] = []
     for naic, wanted in sorted(by_naic.items(), key=lambda kv: kv[0] or ""):
         numbers = sorted(wanted)
         same_naic = t.c.carrier_naic.is_(None) if naic is None else t.c.carrier_naic == naic
-        for start in range(0, len(numbers), 900):  # well under SQLite's bound-parameter limit
+        step = (len(numbers) or 1) if array else 900
+        for start in range(0, len(numbers), step):
+            part = numbers[start : start + step]
+            among = (t.c.policy_number == any_(bindparam("numbers", part, type_=ARRAY(String)))
+                     if array else t.c.policy_number.in_(part))
             stmt = select(
                 t.c.natural_key, t.c.submission_id, t.c.set_id, t.c.policy_position,
                 t.c.carrier_naic, t.c.policy_number, t.c.transaction_type,
                 t.c.effective_date, t.c.status,
-            ).where(same_naic, t.c.policy_number.in_(numbers[start : start + 900]),
-                    t.c.test == test)  # fmt: skip
+            ).where(same_naic, among, t.c.test == test)
             out.extend(PriorReport(*row) for row in session.execute(stmt))
     return out
 
