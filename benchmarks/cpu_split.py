@@ -75,11 +75,11 @@ def one_run(path: Path, out: Path) -> tuple[float, dict[str, float]]:
                 if ppid in mine and pid not in mine:
                     mine.add(pid)
                     grew = True
-        for pid in mine:
-            if pid in table:
-                _, cpu[pid], cmdline = table[pid]
-                if cmdline:  # a zombie's is empty: keep what the process was
-                    part_of[pid] = _part(pid, proc.pid, cmdline)
+        for pid in mine & table.keys():  # the run itself may have ended meanwhile
+            _ppid, seconds, cmdline = table[pid]
+            cpu[pid] = seconds
+            if cmdline:  # a zombie's is empty: keep what the process was
+                part_of[pid] = _part(pid, proc.pid, cmdline)
         time.sleep(0.05)
     wall = time.perf_counter() - start
     if proc.returncode not in (0, 1):  # 1: some of the sample's faults were rejected

@@ -80,9 +80,9 @@ def prior_reports(
     for naic, wanted in sorted(by_naic.items(), key=lambda kv: kv[0] or ""):
         numbers = sorted(wanted)
         same_naic = t.c.carrier_naic.is_(None) if naic is None else t.c.carrier_naic == naic
-        step = (len(numbers) or 1) if array else 900
-        for start in range(0, len(numbers), step):
-            part = numbers[start : start + step]
+        parts = ([numbers] if array
+                 else [numbers[start : start + 900] for start in range(0, len(numbers), 900)])
+        for part in parts:
             among = (t.c.policy_number == any_(bindparam("numbers", part, type_=ARRAY(String)))
                      if array else t.c.policy_number.in_(part))
             stmt = select(
