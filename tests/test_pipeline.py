@@ -474,7 +474,10 @@ def test_records_in_hand_and_records_read_back_give_the_same_results(world, tmp_
     Both ways, with the first pass of normalize (and the match cascade) done ahead in a
     worker process, and with that worker killed half-way, give the same error returns, byte
     for byte, and the same vehicle states; and so does matching in the normalize unit's own
-    transaction (a worker that does both stages), which publishes no match unit."""
+    transaction (a worker that does both stages), which publishes no match unit.  A set's
+    error return is written from its units' stored parts, and read back from the report
+    rows where the parts are lost (units done before the parts were kept): the same bytes;
+    no part outlives its set's return."""
     from epoi.matching import (
         MatchCounts,
         pipeline_match_hook,
@@ -482,7 +485,13 @@ def test_records_in_hand_and_records_read_back_give_the_same_results(world, tmp_
 
     outputs = []
     ways = (("in-hand", True, 0), ("read-back", False, 0), ("workers", True, 1),
-            ("workers-killed", True, 1), ("inline", True, 1))
+            ("workers-killed", True, 1), ("inline", True, 1), ("parts-lost", True, 0))
+    parts_seen: dict[str, int] = {}
+
+    def parts(st: Store) -> int:
+        with st.session() as s:
+            return s.scalar(sa.select(sa.func.count()).select_from(WorkUnit)
+                            .where(WorkUnit.return_part.is_not(None))) or 0
     for name, keep, workers in ways:
         home = tmp_path / name
         st = _world_store(tmp_path, name, clock)
@@ -491,7 +500,7 @@ def test_records_in_hand_and_records_read_back_give_the_same_results(world, tmp_
         pipeline = Pipeline(st, cfg, clock, chunk_size=4,
                             match_hook=pipeline_match_hook(cfg, clock, counts))
         if not keep:
-            pipeline._handoff.MAX_UNITS = pipeline._handoff.MAX_SETS = 0  # keeps nothing
+            pipeline._handoff.MAX_UNITS = 0  # keeps nothing
         # The first pass of normalize in a worker process, planned by the parse.
         pipeline.use_processes(workers, min_policies=0)
         _results, parse_units = pipeline.submit(world)
@@ -510,6 +519,10 @@ def test_records_in_hand_and_records_read_back_give_the_same_results(world, tmp_
                     for m_env in pipeline.normalize(n_env):
                         taken += m_env.unit_id in pipeline._handoff._match
                         pipeline.match(m_env)
+                    if name == "parts-lost":
+                        with st.session() as s:
+                            s.execute(sa.update(WorkUnit).values(return_part=None))
+                    parts_seen[name] = max(parts_seen.get(name, 0), parts(st))
             if name == "inline":
                 assert counts.prepared == counts.reports > 0
                 with st.session(readonly=True) as s:
@@ -529,11 +542,14 @@ def test_records_in_hand_and_records_read_back_give_the_same_results(world, tmp_
                 assert 0 < counts.prepared < counts.reports
         finally:
             pipeline.close()
+        assert parts(st) == 0  # every set's return is written: its parts are gone
         outputs.append(_outputs(st, home))
         st.dispose()
+    assert parts_seen["in-hand"] > 0 and parts_seen["parts-lost"] == 0
     ((files_a, states_a), (files_b, states_b), (files_c, states_c), (files_d, states_d),
-     (files_e, states_e)) = outputs
-    assert files_a == files_b == files_c == files_d == files_e
+     (files_e, states_e), (files_f, states_f)) = outputs
+    assert files_a == files_b == files_c == files_d == files_e == files_f
+    assert states_f == states_a
     assert len([f for f in files_a if ".811." in f]) >= 3
     assert states_c == states_d == states_e == states_a
     assert states_a == states_b and {s for *_k, s in states_a} >= {"matched", None}

@@ -16,7 +16,7 @@ from datetime import date, datetime
 from multiprocessing import get_context
 from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
@@ -38,8 +38,8 @@ from ..store import (
     unit_by_key,
 )
 from ..transforms import EditContext, PriorInfo, normalize
-from ._handoff import return_part
 from ._priors import ACCEPTED, answer_priors, facts_of
+from ._returns import RECORDS, encode_part, return_part
 
 _log = _logging.get_logger("epoi.pipeline")
 
@@ -73,7 +73,7 @@ class FirstPass:
     """A worker's pass over a normalize unit, in the form the pipeline's process writes
     without building its accepted records: what answering E110/E111 reads of each record and
     what each was answered with (``_priors``), the rows to insert (``store.record_rows``),
-    the chunk's part of its set's error return (``_handoff.return_part``: its rejected and
+    the chunk's part of its set's error return (``_returns.return_part``: its rejected and
     warned records as one JSON document), the records to match (indexes of the accepted
     production ones) and the match hook's cascade of them worked out ahead (``preparer``;
     None without one).  The records themselves stay in the worker: where the pipeline's
@@ -92,7 +92,7 @@ class FirstPass:
                     sqlite: bool) -> FirstPass:
         """This pass with the records that the pipeline's process normalised again (its
         E110/E111 answers changed since the worker read the store) in place of the
-        worker's.  ``returned`` is left as it is: see ``returned_records``."""
+        worker's.  ``returned`` is left as it is: see ``return_part_of``."""
         if not redone:
             return self
         submission_id, set_id, unit_id = self.rows.reports[0][1:4]
@@ -120,9 +120,6 @@ class FirstPass:
             rows=RecordRows(reports, *children))
 
 
-# The rejected and warned records cross to the pipeline's process as one JSON document
-# written and read by pydantic-core (pickle walks every model's state dict in Python).
-_RECORDS = TypeAdapter(list[NormalizedRecord])
 # The match hook's ``preparer``: (connection, reports, today) -> what the hook takes back.
 MatchPreparer = Callable[[Connection, Sequence[PolicyReport], date], Any]
 
@@ -164,24 +161,25 @@ def _first_pass(url: str, settings: Settings, unit_key: str, today: date,
     rows = record_rows(records, submission_id=sub.id, set_id=set_id, unit_id=unit_id,
                        sqlite=store.dialect == "sqlite")
     return FirstPass([facts_of(r, sub.id, set_id) for r in records], infos, rows, places,
-                     _RECORDS.dump_json(returned), to_match, prepared)
+                     RECORDS.dump_json(returned), to_match, prepared)
 
 
-def returned_records(done: FirstPass, redone: dict[int, NormalizedRecord]
-                     ) -> list[NormalizedRecord] | None:
-    """The rejected and warned records of a worker's pass, with those ``redone`` in the
-    pipeline's process in place of the worker's; None if the schema would not take them
-    back (never seen: the pipeline's process then normalises the unit itself)."""
+def return_part_of(done: FirstPass, redone: dict[int, NormalizedRecord]) -> str | None:
+    """The stored form of a worker's pass's part of its set's error return
+    (``_returns.encode_part``), with the records ``redone`` in the pipeline's process in
+    place of the worker's; None if the schema would not take the worker's records back
+    (never seen: the pipeline's process then normalises the unit itself)."""
+    if not redone:
+        return encode_part(done.places, done.returned)
     try:
-        returned = _RECORDS.validate_json(done.returned)
+        returned = RECORDS.validate_json(done.returned)
     except ValidationError:
         _log.warning("prefetch_unreadable")
         return None
-    if not redone:
-        return returned
     again = {done.facts[n].policy_position for n in redone}
     kept = [r for r in returned if r.report.key.policy_position not in again]
-    return kept + return_part(list(redone.values()))[1]
+    kept += return_part(list(redone.values()))[1]
+    return encode_part(done.places, RECORDS.dump_json(kept))
 
 
 def _ready() -> None:

@@ -1,11 +1,19 @@
 """A transaction set's error-return 811 (guide §3), written when the last unit of the set
 is done: numbered from the carrier's ack sequences, written to the submission's outgoing
-files and kept with its acks, in the transaction of that unit."""
+files and kept with its acks, in the transaction of that unit.
+
+Each normalize unit stores its part of the return with itself (``work_units.return_part``:
+its rejected and warned records, without insureds, and where each state first appears), so
+the unit that finishes the set, on whichever worker, writes the return from the parts and
+rebuilds no record from the report rows; the parts go once the return is written."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from datetime import datetime
 
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 from sqlalchemy.orm import Session
 
 from .. import _logging
@@ -18,14 +26,78 @@ from ..store import (
     Interchange,
     TransactionSet,
     add_error_return,
+    clear_return_parts,
     next_control_numbers,
     records_for_return,
+    set_return_parts,
 )
 from ..transforms import ReturnEnvelope, ReturnSet, write_error_return
 
-__all__ = ["write_set_return"]
+__all__ = ["RECORDS", "encode_part", "part_of", "return_part", "write_set_return"]
 
 _log = _logging.get_logger("epoi.pipeline")
+
+# Records as one JSON document, written and read by pydantic-core (a worker process's
+# rejected and warned records cross to the pipeline's process in this form, too: pickle
+# walks every model's state dict in Python).
+RECORDS = TypeAdapter(list[NormalizedRecord])
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    places: dict[str, int]  # jurisdiction -> first policy position in the chunk
+    records: list[NormalizedRecord]  # rejected and warned, without insureds
+
+
+def return_part(records: Sequence[NormalizedRecord]) -> tuple[dict[str, int],
+                                                               list[NormalizedRecord]]:
+    """A chunk's part of its set's error return: the first position of each jurisdiction,
+    and its rejected and warned records without their insureds."""
+    places: dict[str, int] = {}
+    returned: list[NormalizedRecord] = []
+    for r in records:
+        j, pos = r.report.jurisdiction, r.report.key.policy_position
+        if j and pos < places.get(j, pos + 1):
+            places[j] = pos
+        if r.status != "accepted":
+            # The error return echoes no insured's personal data: not kept.
+            report = r.report.model_copy(update={"insureds": ()})
+            returned.append(r.model_copy(update={"report": report}))
+    return places, returned
+
+
+def encode_part(places: dict[str, int], returned: bytes) -> str:
+    """The stored form of a part whose records are ``RECORDS.dump_json``'d already."""
+    return f'{{"places":{json.dumps(places)},"records":{returned.decode()}}}'
+
+
+def part_of(records: Sequence[NormalizedRecord]) -> str:
+    """The stored form of a chunk's part of its set's error return."""
+    places, returned = return_part(records)
+    return encode_part(places, RECORDS.dump_json(returned))
+
+
+def _from_parts(parts: Sequence[str | None]) -> tuple[list[str], list[NormalizedRecord]] | None:
+    """The set's jurisdictions (in order of appearance) and its rejected and warned records
+    in set order, from its units' parts; None when one is missing (a unit done before the
+    parts were kept) or unreadable."""
+    first: dict[str, int] = {}
+    records: list[NormalizedRecord] = []
+    for text in parts:
+        if text is None:
+            return None
+        try:
+            part = _Part.model_validate_json(text)
+        except ValidationError:
+            _log.warning("return_part_unreadable")
+            return None
+        for j, pos in part.places.items():
+            if pos < first.get(j, pos + 1):
+                first[j] = pos
+        records += part.records
+    records.sort(key=lambda r: r.report.key.policy_position)
+    return sorted(first, key=first.__getitem__), records
 
 
 def write_set_return(
@@ -33,13 +105,13 @@ def write_set_return(
     settings: Settings,
     ts: TransactionSet,
     now: datetime,
-    in_hand: tuple[list[str], list[NormalizedRecord]] | None = None,
 ) -> None:
-    """The set's error return, from the set's records ``in_hand`` (jurisdictions, records)
-    when this process normalised every chunk of it, else read from the store."""
+    """The set's error return, from its units' parts (or, failing those, from the report
+    rows), in the transaction of the unit that finished the set."""
     group = session.get_one(FunctionalGroup, ts.group_id)
     ic = session.get_one(Interchange, group.interchange_id)
-    jurisdictions, records = in_hand or records_for_return(session, ts.id)
+    jurisdictions, records = (_from_parts(set_return_parts(session, ts.id))
+                              or records_for_return(session, ts.id))
     rset = ReturnSet.from_records(
         records, transaction_set=ts.control_number, submission_ref=ts.submission_ref,
         insurer_name=ts.insurer_name, carrier_naic=ts.carrier_naic,
@@ -73,5 +145,6 @@ def write_set_return(
             answers_group=group.control_number, answers_set=ts.control_number,
             path=out.relative(path), content=text, created_at=now,
         )  # fmt: skip
+    clear_return_parts(session, ts.id)
     _log.info("error_return_written", submission=ts.submission_id, set=ts.key,
               echoed=len(records))  # fmt: skip

@@ -66,9 +66,9 @@ from ..transforms import (
 from ._handoff import _Handoff
 from ._inflight import priors_before
 from ._lineage import _advance, _has_units, _lock_submission
-from ._prefetch import FirstPass, _context, _expected_naic, _Prefetch, returned_records
+from ._prefetch import FirstPass, _context, _expected_naic, _Prefetch, return_part_of
 from ._priors import ACCEPTED, answer_facts, answer_priors, renormalize
-from ._returns import write_set_return
+from ._returns import part_of, write_set_return
 from ._states import match_ahead, with_match_states
 
 __all__ = ["MatchHook", "Pipeline", "Progress", "no_matching"]
@@ -240,10 +240,10 @@ class Pipeline:
         A unit a worker process went through first (``_Prefetch``), with a worker that does
         both stages, is written from that pass's rows, with the records whose E110/E111
         answers changed since normalised again here, and matched from the pass's cascade if
-        that still holds: of its records, only the rejected and warned ones (the error
-        return's) are built here.  Any other unit is normalised here."""
+        that still holds, and its part of the set's error return is stored as the pass
+        wrote it: none of its records is built here.  Any other unit is normalised here."""
         worked: FirstPass | None = None
-        returned: list[NormalizedRecord] | None = None
+        part: str | None = None  # the unit's part of its set's error return
         records: list[NormalizedRecord] = []
         with self.store.session(readonly=True) as session:
             unit = unit_by_key(session, envelope.unit_id)
@@ -266,10 +266,11 @@ class Pipeline:
                                                 unit)
                 worked = first.with_redone(redone, answered,
                                            sqlite=self.store.dialect == "sqlite")
-                returned = returned_records(first, redone)
-            if worked is None or returned is None:
+                part = return_part_of(first, redone)
+            if worked is None or part is None:
                 worked = None
                 records = self._normalize_chunk(session, chunk, sub, ts, context, unit)
+                part = part_of(records)
             # The cascade worked out ahead holds for records normalised again here as long
             # as the reports it read are the same, which the hook checks with what the
             # cascade read of the store.
@@ -296,7 +297,7 @@ class Pipeline:
                     rows, prepared, states_inserted = match_ahead(
                         self.match_hook, session, chosen, accepted, rows, now.date())
             ids = store_record_rows(session, rows)
-            finish_unit(session, unit.id, now=now)
+            finish_unit(session, unit.id, now=now, return_part=part)
             to_match: list[tuple[int, NormalizedRecord]] = []
             if not ts.test and accepted:
                 key = match_key(unit.key)
@@ -318,14 +319,9 @@ class Pipeline:
                         self._match_in_hand(session, to_match, prepared)
                     else:
                         follow_ups.append(Envelope.of("match", key))
-            if worked is not None and returned is not None:
-                note = self._handoff.note_part(ts.id, unit.key, worked.places, returned)
-            else:
-                note = self._handoff.note_chunk(ts.id, unit.key, records)
             done, total = count_chunk_done(session, ts.id)
             if done == total:
-                write_set_return(session, self.settings, ts, now,
-                                 self._handoff.set_return(note, total))
+                write_set_return(session, self.settings, ts, now)
             _lock_submission(session, unit.submission_id)
             if units_left(session, unit.submission_id, UnitKind.NORMALIZE) == 0:
                 _advance(session, unit.submission_id, SubmissionState.ACKNOWLEDGED,
@@ -343,7 +339,6 @@ class Pipeline:
         # another worker, reads them from the store instead).
         if follow_ups:
             self._handoff.put(follow_ups[0].unit_id, to_match, prepared)
-        note.commit()
         self.progress("normalised", len(chunk))
         return follow_ups
 

@@ -84,7 +84,9 @@ class TransactionSet(Base):
 class WorkUnit(Base):
     """One message's worth of work and how far it got: the store, not the queue, is the
     truth (a server-less transport loses a fetched message in a crash).  ``payload`` holds
-    what the stage needs (a normalize unit's policy blocks as JSON) until it is done."""
+    what the stage needs (a normalize unit's policy blocks as JSON) until it is done;
+    ``return_part`` what a done normalize unit gives its set's error return (JSON: see
+    ``set_return_parts``) until the set's return is written."""
 
     __tablename__ = "work_units"
     __table_args__ = (Index("ix_work_units_state_kind", "state", "kind"),)
@@ -99,6 +101,7 @@ class WorkUnit(Base):
     error_code: Mapped[str | None] = mapped_column(String(32))
     policies: Mapped[int] = mapped_column(Integer, default=0)
     payload: Mapped[str | None] = mapped_column(Text)
+    return_part: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 

@@ -94,13 +94,35 @@ def unit_by_key(
     return None if row is None else Unit(*row)
 
 
-def finish_unit(session: Session, unit_id: int, *, now: datetime) -> None:
-    """Mark a unit done and drop its payload (the archive keeps the bytes).  On the table,
-    not the ORM class: no unit is held as an ORM object to keep in step (``Unit``)."""
+def finish_unit(
+    session: Session, unit_id: int, *, now: datetime, return_part: str | None = None
+) -> None:
+    """Mark a unit done and drop its payload (the archive keeps the bytes); a normalize
+    unit keeps its ``return_part`` for its set's error return.  On the table, not the ORM
+    class: no unit is held as an ORM object to keep in step (``Unit``)."""
     session.execute(
         update(_UNITS)
         .where(_UNITS.c.id == unit_id)
-        .values(state=UnitState.DONE, payload=None, error_code=None, updated_at=now)
+        .values(state=UnitState.DONE, payload=None, error_code=None, updated_at=now,
+                return_part=return_part)  # fmt: skip
+    )
+
+
+def set_return_parts(session: Session, set_id: int) -> list[str | None]:
+    """The ``return_part`` of each normalize unit of the set, in no particular order (None:
+    a unit not done, or done before the parts were kept)."""
+    return list(session.scalars(
+        select(_UNITS.c.return_part).where(
+            _UNITS.c.set_id == set_id, _UNITS.c.kind == UnitKind.NORMALIZE)
+    ))  # fmt: skip
+
+
+def clear_return_parts(session: Session, set_id: int) -> None:
+    """Drop the set's parts once its error return is written: it is kept with the return."""
+    session.execute(
+        update(_UNITS)
+        .where(_UNITS.c.set_id == set_id, _UNITS.c.return_part.is_not(None))
+        .values(return_part=None)
     )
 
 
