@@ -18,7 +18,14 @@ from _transforms_edi import FIXTURES, fixture, policy_blocks, tokenize
 from epoi.errors import ConfigError
 from epoi.parsers import Delimiters
 from epoi.parsers._maps import MAP_PATH
-from epoi.transforms import EditContext, ReturnEnvelope, ReturnSet, normalize, write_error_return
+from epoi.transforms import (
+    EditContext,
+    ReturnEnvelope,
+    ReturnSet,
+    echo,
+    normalize,
+    write_error_return,
+)
 
 CONTEXT = EditContext(
     received_at=datetime(2026, 11, 27, 9, 30, tzinfo=UTC),
@@ -71,6 +78,29 @@ def test_clean_set_matches_its_golden_file():
     assert [r.status for r in clean.records] == ["accepted"]
     text = write_error_return([clean], envelope=ENVELOPE)
     assert text == _golden("error_return_clean.x12", text)
+
+
+def test_echoes_rendered_chunk_by_chunk_give_the_same_bytes():
+    """A set's return put together from its records' echoes, rendered one record at a time
+    (as each unit of a set renders its own) and out of order, is the return written from
+    the records, byte for byte, with every finding level (insurer, policy, vehicle)."""
+    delimiters = Delimiters(element="|", component="^", segment="~")
+    envelope = replace(ENVELOPE, delimiters=delimiters)
+    for name in ("mixed_set.x12", "clean_policy.x12"):
+        records = [normalize(b, context=replace(CONTEXT, expected_naic="99999"))
+                   for b in policy_blocks(fixture(name))]
+        whole = ReturnSet.from_records(records, transaction_set="0001",
+                                       submission_ref="ACME-20261127-01")
+        echoes = sorted((e for r in reversed(records) for e in echo([r], delimiters)),
+                        key=lambda e: e.position)
+        assert len(echoes) == len([r for r in records if r.status != "accepted"])
+        parts = ReturnSet.from_echoes(echoes, transaction_set="0001",
+                                      submission_ref="ACME-20261127-01",
+                                      jurisdictions=whole.jurisdictions)
+        text = write_error_return([whole], envelope=envelope)
+        assert write_error_return([parts], envelope=envelope) == text
+        assert "EC|E001" in text  # the insurer-level finding, said once
+        assert text.count("EC|E001") == 1
 
 
 def test_mixed_set_structure():

@@ -21,6 +21,7 @@ from epoi.queues import Envelope
 from epoi.sample import FaultOptions, generate
 from epoi.store import (
     CarrierEnvironment,
+    InsuredRow,
     PolicyReportRow,
     Store,
     Submission,
@@ -487,11 +488,19 @@ def test_records_in_hand_and_records_read_back_give_the_same_results(world, tmp_
     ways = (("in-hand", True, 0), ("read-back", False, 0), ("workers", True, 1),
             ("workers-killed", True, 1), ("inline", True, 1), ("parts-lost", True, 0))
     parts_seen: dict[str, int] = {}
+    returned_seen: list[int] = []
 
     def parts(st: Store) -> int:
+        """How many parts are stored; none holds an insured's name or licence number."""
         with st.session() as s:
-            return s.scalar(sa.select(sa.func.count()).select_from(WorkUnit)
-                            .where(WorkUnit.return_part.is_not(None))) or 0
+            stored = s.scalars(sa.select(WorkUnit.return_part)
+                               .where(WorkUnit.return_part.is_not(None))).all()
+            licences = {v for v in s.scalars(sa.select(InsuredRow.licence_number)) if v}
+        assert licences
+        for part in stored:
+            returned_seen.append(len(json.loads(part)["echoes"]))
+            assert "name" not in part and not [v for v in licences if v in part]
+        return len(stored)
     for name, keep, workers in ways:
         home = tmp_path / name
         st = _world_store(tmp_path, name, clock)
@@ -545,7 +554,7 @@ def test_records_in_hand_and_records_read_back_give_the_same_results(world, tmp_
         assert parts(st) == 0  # every set's return is written: its parts are gone
         outputs.append(_outputs(st, home))
         st.dispose()
-    assert parts_seen["in-hand"] > 0 and parts_seen["parts-lost"] == 0
+    assert parts_seen["in-hand"] > 0 and parts_seen["parts-lost"] == 0 and sum(returned_seen)
     ((files_a, states_a), (files_b, states_b), (files_c, states_c), (files_d, states_d),
      (files_e, states_e), (files_f, states_f)) = outputs
     assert files_a == files_b == files_c == files_d == files_e == files_f

@@ -16,7 +16,6 @@ from datetime import date, datetime
 from multiprocessing import get_context
 from typing import Any
 
-from pydantic import ValidationError
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
@@ -24,6 +23,7 @@ from .. import _logging
 from .._orphans import batch_worker_init
 from ..config import Settings
 from ..intake import Chunk
+from ..parsers import Delimiters
 from ..schemas.policy import NormalizedRecord, PolicyReport
 from ..store import (
     Carrier,
@@ -37,9 +37,9 @@ from ..store import (
     record_rows,
     unit_by_key,
 )
-from ..transforms import EditContext, PriorInfo, normalize
+from ..transforms import EditContext, PriorInfo, echo, normalize
 from ._priors import ACCEPTED, answer_priors, facts_of
-from ._returns import RECORDS, encode_part, return_part
+from ._returns import merge_part, return_delimiters, return_part
 
 _log = _logging.get_logger("epoi.pipeline")
 
@@ -70,21 +70,20 @@ def _context(
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class FirstPass:
-    """A worker's pass over a normalize unit, in the form the pipeline's process writes
-    without building its accepted records: what answering E110/E111 reads of each record and
-    what each was answered with (``_priors``), the rows to insert (``store.record_rows``),
-    the chunk's part of its set's error return (``_returns.return_part``: its rejected and
-    warned records as one JSON document), the records to match (indexes of the accepted
-    production ones) and the match hook's cascade of them worked out ahead (``preparer``;
-    None without one).  The records themselves stay in the worker: where the pipeline's
-    process needs them after all, it normalises the chunk again with the same answers
-    (``_priors.renormalize``)."""
+    """A worker's pass over a normalize unit, in the form the pipeline's process writes without
+    building its accepted records: what answering E110/E111 reads of each record and what
+    each was answered with (``_priors``), the rows to insert (``store.record_rows``), the
+    chunk's part of its set's error return as stored (``_returns.return_part``: its rejected
+    and warned records' echoes, rendered here), the records to match (indexes of the
+    accepted production ones) and the match hook's cascade of them worked out ahead
+    (``preparer``; None without one). The records themselves stay in the worker: where the
+    pipeline's process needs them after all, it normalises the chunk again with the same
+    answers (``_priors.renormalize``)."""
 
     facts: list[PriorReport]
     answered: list[PriorInfo]
     rows: RecordRows
-    places: dict[str, int]
-    returned: bytes
+    part: str
     to_match: list[int]
     prepared: Any
 
@@ -92,7 +91,7 @@ class FirstPass:
                     sqlite: bool) -> FirstPass:
         """This pass with the records that the pipeline's process normalised again (its
         E110/E111 answers changed since the worker read the store) in place of the
-        worker's.  ``returned`` is left as it is: see ``return_part_of``."""
+        worker's.  ``part`` is left as it is: see ``return_part_of``."""
         if not redone:
             return self
         submission_id, set_id, unit_id = self.rows.reports[0][1:4]
@@ -139,7 +138,8 @@ def _first_pass(url: str, settings: Settings, unit_key: str, today: date,
         if unit is None or unit.state is UnitState.DONE or unit.set_id is None:
             return None
         sub = session.get_one(Submission, unit.submission_id)
-        test = session.get_one(TransactionSet, unit.set_id).test
+        ts = session.get_one(TransactionSet, unit.set_id)
+        test, delimiters = ts.test, return_delimiters(ts.delimiters)
         chunk = Chunk(unit.payload or "")
         context = _context(settings, sub, today, _expected_naic(session, sub), chunk)
         set_id, unit_id = unit.set_id, unit.id
@@ -157,29 +157,20 @@ def _first_pass(url: str, settings: Settings, unit_key: str, today: date,
         if preparer is not None and not test:
             prepared = preparer(session.connection(), [records[n].report for n in to_match],
                                 today)
-    places, returned = return_part(records)
     rows = record_rows(records, submission_id=sub.id, set_id=set_id, unit_id=unit_id,
                        sqlite=store.dialect == "sqlite")
-    return FirstPass([facts_of(r, sub.id, set_id) for r in records], infos, rows, places,
-                     RECORDS.dump_json(returned), to_match, prepared)
+    return FirstPass([facts_of(r, sub.id, set_id) for r in records], infos, rows,
+                     return_part(records, delimiters), to_match, prepared)
 
 
-def return_part_of(done: FirstPass, redone: dict[int, NormalizedRecord]) -> str | None:
-    """The stored form of a worker's pass's part of its set's error return
-    (``_returns.encode_part``), with the records ``redone`` in the pipeline's process in
-    place of the worker's; None if the schema would not take the worker's records back
-    (never seen: the pipeline's process then normalises the unit itself)."""
+def return_part_of(done: FirstPass, redone: dict[int, NormalizedRecord],
+                   delimiters: Delimiters) -> str:
+    """A worker's pass's part of its set's error return (``_returns.return_part``), with the
+    echoes of the records ``redone`` in the pipeline's process in place of the worker's."""
     if not redone:
-        return encode_part(done.places, done.returned)
-    try:
-        returned = RECORDS.validate_json(done.returned)
-    except ValidationError:
-        _log.warning("prefetch_unreadable")
-        return None
+        return done.part
     again = {done.facts[n].policy_position for n in redone}
-    kept = [r for r in returned if r.report.key.policy_position not in again]
-    kept += return_part(list(redone.values()))[1]
-    return encode_part(done.places, RECORDS.dump_json(kept))
+    return merge_part(done.part, again, echo(redone.values(), delimiters))
 
 
 def _ready() -> None:

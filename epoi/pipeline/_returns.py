@@ -3,17 +3,18 @@ is done: numbered from the carrier's ack sequences, written to the submission's 
 files and kept with its acks, in the transaction of that unit.
 
 Each normalize unit stores its part of the return with itself (``work_units.return_part``:
-its rejected and warned records, without insureds, and where each state first appears), so
-the unit that finishes the set, on whichever worker, writes the return from the parts and
-rebuilds no record from the report rows; the parts go once the return is written."""
+the echoes of its rejected and warned records, rendered where the records were normalised,
+and where each state first appears), so the unit that finishes the set, on whichever
+worker, puts the return together from the parts and builds no record; the parts go once
+the return is written."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 from sqlalchemy.orm import Session
 
 from .. import _logging
@@ -31,73 +32,70 @@ from ..store import (
     records_for_return,
     set_return_parts,
 )
-from ..transforms import ReturnEnvelope, ReturnSet, write_error_return
+from ..transforms import Echo, ReturnEnvelope, ReturnSet, echo, write_error_return
 
-__all__ = ["RECORDS", "encode_part", "part_of", "return_part", "write_set_return"]
+__all__ = ["merge_part", "return_delimiters", "return_part", "write_set_return"]
 
 _log = _logging.get_logger("epoi.pipeline")
 
-# Records as one JSON document, written and read by pydantic-core (a worker process's
-# rejected and warned records cross to the pipeline's process in this form, too: pickle
-# walks every model's state dict in Python).
-RECORDS = TypeAdapter(list[NormalizedRecord])
+
+def return_delimiters(delimiters: str) -> Delimiters:
+    """The delimiters of a set's return: those of the set as received (element, component,
+    segment: ``TransactionSet.delimiters``)."""
+    element, component, segment = tuple(delimiters)
+    return Delimiters(element=element, component=component, segment=segment)
 
 
-class _Part(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    places: dict[str, int]  # jurisdiction -> first policy position in the chunk
-    records: list[NormalizedRecord]  # rejected and warned, without insureds
-
-
-def return_part(records: Sequence[NormalizedRecord]) -> tuple[dict[str, int],
-                                                               list[NormalizedRecord]]:
-    """A chunk's part of its set's error return: the first position of each jurisdiction,
-    and its rejected and warned records without their insureds."""
+def return_part(records: Sequence[NormalizedRecord], delimiters: Delimiters) -> str:
+    """A chunk's part of its set's error return, as stored: the first position of each
+    jurisdiction, and the echoes of its rejected and warned records (never an insured's
+    personal data: the return echoes none)."""
     places: dict[str, int] = {}
-    returned: list[NormalizedRecord] = []
     for r in records:
         j, pos = r.report.jurisdiction, r.report.key.policy_position
         if j and pos < places.get(j, pos + 1):
             places[j] = pos
-        if r.status != "accepted":
-            # The error return echoes no insured's personal data: not kept.
-            report = r.report.model_copy(update={"insureds": ()})
-            returned.append(r.model_copy(update={"report": report}))
-    return places, returned
+    return json.dumps({"places": places, "echoes": [_row(e) for e in echo(records, delimiters)]})
 
 
-def encode_part(places: dict[str, int], returned: bytes) -> str:
-    """The stored form of a part whose records are ``RECORDS.dump_json``'d already."""
-    return f'{{"places":{json.dumps(places)},"records":{returned.decode()}}}'
+def merge_part(part: str, drop: Collection[int], echoes: Iterable[Echo]) -> str:
+    """``part`` with the echoes at the positions ``drop`` replaced by ``echoes``."""
+    doc = json.loads(part)
+    doc["echoes"] = [e for e in doc["echoes"] if e[1] not in drop] + [_row(e) for e in echoes]
+    return json.dumps(doc)
 
 
-def part_of(records: Sequence[NormalizedRecord]) -> str:
-    """The stored form of a chunk's part of its set's error return."""
-    places, returned = return_part(records)
-    return encode_part(places, RECORDS.dump_json(returned))
+def _row(e: Echo) -> list[object]:
+    return [e.jurisdiction, e.position, e.insurer, e.policy, e.vehicles, e.insurer_name,
+            e.carrier_naic]  # fmt: skip
 
 
-def _from_parts(parts: Sequence[str | None]) -> tuple[list[str], list[NormalizedRecord]] | None:
-    """The set's jurisdictions (in order of appearance) and its rejected and warned records
-    in set order, from its units' parts; None when one is missing (a unit done before the
-    parts were kept) or unreadable."""
+def _echo(row: list[Any]) -> Echo:
+    j, pos, insurer, policy, vehicles, name, naic = row
+    return Echo(j, pos, tuple((code, message) for code, message in insurer), tuple(policy),
+                tuple(tuple(v) for v in vehicles), name, naic)  # fmt: skip
+
+
+def _from_parts(parts: Sequence[str | None]) -> tuple[list[str], list[Echo]] | None:
+    """The set's jurisdictions (in order of appearance) and its echoes in set order, from
+    its units' parts; None when one is missing (a unit done before the parts were kept) or
+    unreadable."""
     first: dict[str, int] = {}
-    records: list[NormalizedRecord] = []
+    echoes: list[Echo] = []
     for text in parts:
         if text is None:
             return None
         try:
-            part = _Part.model_validate_json(text)
-        except ValidationError:
+            doc = json.loads(text)
+            echoes += map(_echo, doc["echoes"])
+        except (ValueError, TypeError, KeyError):
             _log.warning("return_part_unreadable")
             return None
-        for j, pos in part.places.items():
+        for j, pos in doc["places"].items():
             if pos < first.get(j, pos + 1):
                 first[j] = pos
-        records += part.records
-    records.sort(key=lambda r: r.report.key.policy_position)
-    return sorted(first, key=first.__getitem__), records
+    echoes.sort(key=lambda e: e.position)
+    return sorted(first, key=first.__getitem__), echoes
 
 
 def write_set_return(
@@ -110,16 +108,19 @@ def write_set_return(
     rows), in the transaction of the unit that finished the set."""
     group = session.get_one(FunctionalGroup, ts.group_id)
     ic = session.get_one(Interchange, group.interchange_id)
-    jurisdictions, records = (_from_parts(set_return_parts(session, ts.id))
-                              or records_for_return(session, ts.id))
-    rset = ReturnSet.from_records(
-        records, transaction_set=ts.control_number, submission_ref=ts.submission_ref,
+    delimiters = return_delimiters(ts.delimiters)
+    from_parts = _from_parts(set_return_parts(session, ts.id))
+    if from_parts is None:
+        jurisdictions, records = records_for_return(session, ts.id)
+        from_parts = jurisdictions, echo(records, delimiters)
+    jurisdictions, echoes = from_parts
+    rset = ReturnSet.from_echoes(
+        echoes, transaction_set=ts.control_number, submission_ref=ts.submission_ref,
         insurer_name=ts.insurer_name, carrier_naic=ts.carrier_naic,
         jurisdictions=jurisdictions,
     )  # fmt: skip
     icn = next_control_numbers(session, f"{ic.sender_id}:interchange")[0]
     gcn = next_control_numbers(session, f"{ic.sender_id}:group")[0]
-    element, component, segment = tuple(ts.delimiters)
     text = write_error_return(
         [rset],
         envelope=ReturnEnvelope(
@@ -133,7 +134,7 @@ def write_set_return(
             group_control_number=gcn,
             created_at=now,
             test=ts.test,
-            delimiters=Delimiters(element=element, component=component, segment=segment),
+            delimiters=delimiters,
         ),
     )
     # Written before the commit: a rollback gives the number back (and the file goes).
@@ -147,4 +148,4 @@ def write_set_return(
         )  # fmt: skip
     clear_return_parts(session, ts.id)
     _log.info("error_return_written", submission=ts.submission_id, set=ts.key,
-              echoed=len(records))  # fmt: skip
+              echoed=len(echoes))  # fmt: skip

@@ -68,7 +68,7 @@ from ._inflight import priors_before
 from ._lineage import _advance, _has_units, _lock_submission
 from ._prefetch import FirstPass, _context, _expected_naic, _Prefetch, return_part_of
 from ._priors import ACCEPTED, answer_facts, answer_priors, renormalize
-from ._returns import part_of, write_set_return
+from ._returns import return_delimiters, return_part, write_set_return
 from ._states import match_ahead, with_match_states
 
 __all__ = ["MatchHook", "Pipeline", "Progress", "no_matching"]
@@ -243,7 +243,6 @@ class Pipeline:
         that still holds, and its part of the set's error return is stored as the pass
         wrote it: none of its records is built here.  Any other unit is normalised here."""
         worked: FirstPass | None = None
-        part: str | None = None  # the unit's part of its set's error return
         records: list[NormalizedRecord] = []
         with self.store.session(readonly=True) as session:
             unit = unit_by_key(session, envelope.unit_id)
@@ -266,11 +265,10 @@ class Pipeline:
                                                 unit)
                 worked = first.with_redone(redone, answered,
                                            sqlite=self.store.dialect == "sqlite")
-                part = return_part_of(first, redone)
-            if worked is None or part is None:
-                worked = None
+                part = return_part_of(first, redone, return_delimiters(ts.delimiters))
+            else:
                 records = self._normalize_chunk(session, chunk, sub, ts, context, unit)
-                part = part_of(records)
+                part = return_part(records, return_delimiters(ts.delimiters))
             # The cascade worked out ahead holds for records normalised again here as long
             # as the reports it read are the same, which the hook checks with what the
             # cascade read of the store.

@@ -26,12 +26,11 @@ from ..parsers import Delimiters
 from ..schemas.policy import (
     POLICY_TYPES,
     TRANSACTION_TYPES,
-    BusinessError,
     NormalizedRecord,
     PolicyReport,
 )
 
-__all__ = ["ReturnEnvelope", "ReturnSet", "write_error_return"]
+__all__ = ["Echo", "ReturnEnvelope", "ReturnSet", "echo", "write_error_return"]
 
 _PID_MAX = 80  # PID05 is AN 1-80
 _SI_MAX_PAIRS = 10  # SI02..SI21
@@ -74,8 +73,26 @@ class ReturnEnvelope:
 
 
 @dataclass(frozen=True, slots=True)
+class Echo:
+    """A rejected or warned record as its set's error return echoes it, rendered ahead with
+    the set's delimiters (``echo``): the segments of its policy level after its HL and LX,
+    and of each vehicle level with findings after its HL.  Only the HL numbers and the
+    policy's LX wait for the whole set, so a set's echoes can be rendered chunk by chunk,
+    where the records are normalised, and the set's return put together from them."""
+
+    jurisdiction: str
+    position: int  # in the set: the echoes go out in this order
+    insurer: tuple[tuple[str, str], ...]  # its insurer-level findings (code, message)
+    policy: tuple[str, ...]
+    vehicles: tuple[tuple[str, ...], ...]
+    insurer_name: str = ""  # as the record reports them
+    carrier_naic: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class ReturnSet:
-    """What one received transaction set produced."""
+    """What one received transaction set produced: its rejected and warned records, as
+    records or as their echoes rendered ahead (``echoes``, used when given)."""
 
     transaction_set: str  # received ST02, echoed as the reply's ST02
     submission_ref: str  # received BIG02
@@ -83,6 +100,7 @@ class ReturnSet:
     carrier_naic: str
     jurisdictions: tuple[str, ...]  # HL 2 levels, in order of appearance
     records: tuple[NormalizedRecord, ...] = field(default=())
+    echoes: tuple[Echo, ...] | None = None
 
     @classmethod
     def from_records(
@@ -107,6 +125,29 @@ class ReturnSet:
             carrier_naic=carrier_naic or (first.carrier_naic or "" if first else ""),
             jurisdictions=tuple(names),
             records=tuple(records),
+        )
+
+    @classmethod
+    def from_echoes(
+        cls,
+        echoes: Sequence[Echo],
+        *,
+        transaction_set: str,
+        submission_ref: str,
+        insurer_name: str = "",
+        carrier_naic: str = "",
+        jurisdictions: Sequence[str] = (),
+    ) -> ReturnSet:
+        """``from_records`` of the records these echo (in set order)."""
+        named = dict.fromkeys([*jurisdictions, *(e.jurisdiction for e in echoes)])
+        first = echoes[0] if echoes else None
+        return cls(
+            transaction_set=transaction_set,
+            submission_ref=submission_ref,
+            insurer_name=insurer_name or (first.insurer_name if first else ""),
+            carrier_naic=carrier_naic or (first.carrier_naic if first else ""),
+            jurisdictions=tuple(j for j in named if j),
+            echoes=tuple(echoes),
         )
 
 
@@ -138,27 +179,32 @@ def _ymd(d: date | None) -> str:
     return d.strftime("%Y%m%d") if d else ""
 
 
-def _findings(w: _Writer, errors: Iterable[BusinessError]) -> None:
-    errors = list(errors)
+def _findings(w: _Writer, errors: Sequence[tuple[str, str]]) -> None:
+    """(code, message) pairs: SI segments of up to ten codes, then a PID per message."""
     for start in range(0, len(errors), _SI_MAX_PAIRS):
         pairs: list[str] = []
-        for e in errors[start : start + _SI_MAX_PAIRS]:
-            pairs += ["EC", e.code]
+        for code, _message in errors[start : start + _SI_MAX_PAIRS]:
+            pairs += ["EC", code]
         w.seg("SI", "ZZ", *pairs)
-    for e in errors:
-        w.seg("PID", "F", "", "", "", w.clean(e.message)[:_PID_MAX])
+    for _code, message in errors:
+        w.seg("PID", "F", "", "", "", w.clean(message)[:_PID_MAX])
 
 
-def _policy(w: _Writer, record: NormalizedRecord, hl: int, parent: int, lx: int) -> int:
-    """Echo one record; returns the next free HL number."""
+def echo(records: Iterable[NormalizedRecord], delimiters: Delimiters) -> list[Echo]:
+    """The echoes of the rejected and warned ones of ``records`` (accepted records are not
+    echoed), rendered with the delimiters of the set's return."""
+    w = _Writer(delimiters, "")
+    return [_echo(w, r) for r in records if r.status != "accepted"]
+
+
+def _echo(w: _Writer, record: NormalizedRecord) -> Echo:
     report = record.report
-    own = [e for e in record.errors if e.level == "policy"]
-    by_vehicle: dict[int, list[BusinessError]] = {}
+    own = [(e.code, e.message) for e in record.errors if e.level == "policy"]
+    by_vehicle: dict[int, list[tuple[str, str]]] = {}
     for e in record.errors:
         if e.level == "vehicle" and e.vehicle_index is not None:
-            by_vehicle.setdefault(e.vehicle_index, []).append(e)
-    w.seg("HL", hl, parent, "4", "1" if by_vehicle else "0")
-    w.seg("LX", lx)
+            by_vehicle.setdefault(e.vehicle_index, []).append((e.code, e.message))
+    w.segments = []
     if report.policy_number:
         w.seg("REF", "IG", report.policy_number)
     # The SI echo only when both codes are in the code list; an unknown code is the finding.
@@ -172,10 +218,11 @@ def _policy(w: _Writer, record: NormalizedRecord, hl: int, parent: int, lx: int)
     ):
         if value:
             w.seg("DTM", qualifier, _ymd(value))
-    policy_hl, hl = hl, hl + 1
+    policy = tuple(w.segments)
+    vehicles: list[tuple[str, ...]] = []
     for index in sorted(by_vehicle):
+        w.segments = []
         vehicle = report.vehicles[index] if index < len(report.vehicles) else None
-        w.seg("HL", hl, policy_hl, "5", "0")
         w.seg("LX", index + 1)
         if vehicle is not None:
             make = vehicle.make or ""
@@ -190,31 +237,42 @@ def _policy(w: _Writer, record: NormalizedRecord, hl: int, parent: int, lx: int)
         else:
             w.seg("VEH", index + 1)
         _findings(w, by_vehicle[index])
-        hl += 1
-    return hl
+        vehicles.append(tuple(w.segments))
+    return Echo(
+        jurisdiction=report.jurisdiction or "",
+        position=report.key.policy_position,
+        insurer=tuple((e.code, e.message) for e in record.errors if e.level == "insurer"),
+        policy=policy,
+        vehicles=tuple(vehicles),
+        insurer_name=report.insurer_name or "",
+        carrier_naic=report.carrier_naic or "",
+    )
 
 
-def _set(w: _Writer, rset: ReturnSet, created: datetime) -> None:
+def _set(w: _Writer, rset: ReturnSet, echoes: Sequence[Echo], created: datetime) -> None:
     w.seg("BIG", created.strftime("%Y%m%d"), rset.submission_ref)
     w.seg("HL", 1, "", "1", "1")
     w.seg("NM1", "IN", "2", rset.insurer_name, "", "", "", "", "NI", rset.carrier_naic)
     # Insurer-level findings (E001) repeat on every record of the set: say them once.
-    insurer = {
-        (e.code, e.message): e for r in rset.records for e in r.errors if e.level == "insurer"
-    }
-    _findings(w, insurer.values())
-    echoed = [r for r in rset.records if r.status != "accepted"]
+    _findings(w, list(dict.fromkeys(pair for e in echoes for pair in e.insurer)))
     # A record's state is echoed even if the caller forgot to list it: never drop a finding.
-    states = dict.fromkeys([*rset.jurisdictions, *((r.report.jurisdiction or "") for r in echoed)])
+    states = dict.fromkeys([*rset.jurisdictions, *(e.jurisdiction for e in echoes)])
     hl = 2
     for jurisdiction in states or ("",):
-        mine = [r for r in echoed if (r.report.jurisdiction or "") == jurisdiction]
+        mine = [e for e in echoes if e.jurisdiction == jurisdiction]
         state_hl = hl
         w.seg("HL", state_hl, 1, "2", "1" if mine else "0")
         w.seg("NM1", "ZZ", "2", jurisdiction)
         hl += 1
-        for lx, record in enumerate(mine, start=1):
-            hl = _policy(w, record, hl, state_hl, lx)
+        for lx, e in enumerate(mine, start=1):
+            w.seg("HL", hl, state_hl, "4", "1" if e.vehicles else "0")
+            w.seg("LX", lx)
+            w.segments += e.policy
+            policy_hl, hl = hl, hl + 1
+            for vehicle in e.vehicles:
+                w.seg("HL", hl, policy_hl, "5", "0")
+                w.segments += vehicle
+                hl += 1
 
 
 def write_error_return(sets: Sequence[ReturnSet], *, envelope: ReturnEnvelope) -> str:
@@ -243,7 +301,8 @@ def write_error_return(sets: Sequence[ReturnSet], *, envelope: ReturnEnvelope) -
     for rset in sets:
         start = len(w.segments)
         w.seg("ST", "811", rset.transaction_set)
-        _set(w, rset, at)
+        echoes = rset.echoes if rset.echoes is not None else echo(rset.records, env.delimiters)
+        _set(w, rset, echoes, at)
         w.seg("SE", len(w.segments) - start + 1, rset.transaction_set)
     w.seg("GE", len(sets), gcn)
     w.seg("IEA", "1", icn)
