@@ -28,5 +28,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("work_units") as batch:
-        batch.drop_column("return_part")
+    # SQLite (3.35 and later) drops a column in place: no rebuild of a table that others
+    # reference.
+    op.drop_column("work_units", "return_part")
