@@ -114,10 +114,12 @@ def write_set_return(
         jurisdictions, records = records_for_return(session, ts.id)
         from_parts = jurisdictions, echo(records, delimiters)
     jurisdictions, echoes = from_parts
-    rset = ReturnSet.from_echoes(
-        echoes, transaction_set=ts.control_number, submission_ref=ts.submission_ref,
-        insurer_name=ts.insurer_name, carrier_naic=ts.carrier_naic,
-        jurisdictions=jurisdictions,
+    first = echoes[0] if echoes else None  # names the insurer if the set did not
+    rset = ReturnSet(
+        transaction_set=ts.control_number, submission_ref=ts.submission_ref,
+        insurer_name=ts.insurer_name or (first.insurer_name if first else ""),
+        carrier_naic=ts.carrier_naic or (first.carrier_naic if first else ""),
+        jurisdictions=tuple(jurisdictions), echoes=tuple(echoes),
     )  # fmt: skip
     icn = next_control_numbers(session, f"{ic.sender_id}:interchange")[0]
     gcn = next_control_numbers(session, f"{ic.sender_id}:group")[0]

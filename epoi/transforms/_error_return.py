@@ -127,29 +127,6 @@ class ReturnSet:
             records=tuple(records),
         )
 
-    @classmethod
-    def from_echoes(
-        cls,
-        echoes: Sequence[Echo],
-        *,
-        transaction_set: str,
-        submission_ref: str,
-        insurer_name: str = "",
-        carrier_naic: str = "",
-        jurisdictions: Sequence[str] = (),
-    ) -> ReturnSet:
-        """``from_records`` of the records these echo (in set order)."""
-        named = dict.fromkeys([*jurisdictions, *(e.jurisdiction for e in echoes)])
-        first = echoes[0] if echoes else None
-        return cls(
-            transaction_set=transaction_set,
-            submission_ref=submission_ref,
-            insurer_name=insurer_name or (first.insurer_name if first else ""),
-            carrier_naic=carrier_naic or (first.carrier_naic if first else ""),
-            jurisdictions=tuple(j for j in named if j),
-            echoes=tuple(echoes),
-        )
-
 
 class _Writer:
     def __init__(self, d: Delimiters, line_break: str) -> None:
