@@ -76,7 +76,8 @@ def _echo(row: list[Any]) -> Echo:
                 tuple(tuple(v) for v in vehicles), name, naic)  # fmt: skip
 
 
-def _from_parts(parts: Sequence[str | None]) -> tuple[list[str], list[Echo]] | None:
+def _from_parts(parts: Sequence[str | None], set_key: str
+                ) -> tuple[list[str], list[Echo]] | None:
     """The set's jurisdictions (in order of appearance) and its echoes in set order, from
     its units' parts; None when one is missing (a unit done before the parts were kept) or
     unreadable."""
@@ -89,7 +90,7 @@ def _from_parts(parts: Sequence[str | None]) -> tuple[list[str], list[Echo]] | N
             doc = json.loads(text)
             echoes += map(_echo, doc["echoes"])
         except (ValueError, TypeError, KeyError):
-            _log.warning("return_part_unreadable")
+            _log.warning("return_part_unreadable", set=set_key)
             return None
         for j, pos in doc["places"].items():
             if pos < first.get(j, pos + 1):
@@ -109,7 +110,7 @@ def write_set_return(
     group = session.get_one(FunctionalGroup, ts.group_id)
     ic = session.get_one(Interchange, group.interchange_id)
     delimiters = return_delimiters(ts.delimiters)
-    from_parts = _from_parts(set_return_parts(session, ts.id))
+    from_parts = _from_parts(set_return_parts(session, ts.id), ts.key)
     if from_parts is None:
         jurisdictions, records = records_for_return(session, ts.id)
         from_parts = jurisdictions, echo(records, delimiters)

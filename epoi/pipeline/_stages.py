@@ -259,16 +259,17 @@ class Pipeline:
             context = _context(self.settings, sub, self.clock().date(), naic_of, chunk)
             first = (self._prefetch.take(envelope.unit_id, context.today, chunk)
                      if self._prefetch else None)
+            delimiters = return_delimiters(ts.delimiters)  # its echoes' (``_returns``)
             # Written from the pass's rows only where this unit matches too (``epoi run``).
             if first is not None and match_inline:
                 redone, answered = self._answer(session, chunk, context, first, sub, ts,
                                                 unit)
                 worked = first.with_redone(redone, answered,
                                            sqlite=self.store.dialect == "sqlite")
-                part = return_part_of(first, redone, return_delimiters(ts.delimiters))
+                part = return_part_of(first, redone, delimiters)
             else:
                 records = self._normalize_chunk(session, chunk, sub, ts, context, unit)
-                part = return_part(records, return_delimiters(ts.delimiters))
+                part = return_part(records, delimiters)
             # The cascade worked out ahead holds for records normalised again here as long
             # as the reports it read are the same, which the hook checks with what the
             # cascade read of the store.

@@ -85,8 +85,8 @@ class WorkUnit(Base):
     """One message's worth of work and how far it got: the store, not the queue, is the
     truth (a server-less transport loses a fetched message in a crash).  ``payload`` holds
     what the stage needs (a normalize unit's policy blocks as JSON) until it is done;
-    ``return_part`` what a done normalize unit gives its set's error return (JSON: see
-    ``set_return_parts``) until the set's return is written."""
+    ``return_part`` what a done normalize unit gives its set's error return (JSON, written
+    and read by ``epoi.pipeline._returns``) until the set's return is written."""
 
     __tablename__ = "work_units"
     __table_args__ = (Index("ix_work_units_state_kind", "state", "kind"),)

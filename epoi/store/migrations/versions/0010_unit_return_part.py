@@ -1,6 +1,7 @@
 """work_units gains return_part: a normalize unit's part of its transaction set's error
-return (its rejected and warned records, without insureds, and where each state first
-appears), written with the unit and cleared when the set's return is written.  The unit that
+return (the echoes of its rejected and warned records, rendered where they were normalised,
+and where each state first appears), written with the unit and cleared when the set's return
+is written.  The unit that
 finishes a set writes the return from these parts instead of rebuilding every returned record
 from the report rows that other units, or other workers, stored (issue 14).
 
