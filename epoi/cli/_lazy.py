@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib
 
 import click
-from click.utils import make_default_short_help
 
 __all__ = ["COMMANDS", "LazyGroup"]
 
@@ -78,8 +77,9 @@ class LazyGroup(click.Group):
         rows = []
         for name in names:
             cmd = self.commands.get(name)
-            if cmd is None:
-                rows.append((name, make_default_short_help(COMMANDS[name][1], limit)))
+            if cmd is None:  # shortened as click shortens a loaded command's help
+                cmd = click.Command(name, help=COMMANDS[name][1])
+                rows.append((name, cmd.get_short_help_str(limit)))
             elif not cmd.hidden:
                 rows.append((name, cmd.get_short_help_str(limit)))
         with formatter.section("Commands"):
