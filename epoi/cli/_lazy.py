@@ -76,11 +76,10 @@ class LazyGroup(click.Group):
         limit = formatter.width - 6 - max(len(n) for n in names)
         rows = []
         for name in names:
-            cmd = self.commands.get(name)
-            if cmd is None:  # shortened as click shortens a loaded command's help
-                cmd = click.Command(name, help=COMMANDS[name][1])
-                rows.append((name, cmd.get_short_help_str(limit)))
-            elif not cmd.hidden:
+            # A command not loaded stands in as one with its summary for help, shortened
+            # as click shortens any command's.
+            cmd = self.commands.get(name) or click.Command(name, help=COMMANDS[name][1])
+            if not cmd.hidden:
                 rows.append((name, cmd.get_short_help_str(limit)))
         with formatter.section("Commands"):
             formatter.write_dl(rows)

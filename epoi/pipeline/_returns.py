@@ -52,10 +52,15 @@ def return_part(records: Sequence[NormalizedRecord], delimiters: Delimiters) -> 
     personal data: the return echoes none)."""
     places: dict[str, int] = {}
     for r in records:
-        j, pos = r.report.jurisdiction, r.report.key.policy_position
-        if j and pos < places.get(j, pos + 1):
-            places[j] = pos
+        if r.report.jurisdiction:
+            _keep_first(places, r.report.jurisdiction, r.report.key.policy_position)
     return json.dumps({"places": places, "echoes": [_row(e) for e in echo(records, delimiters)]})
+
+
+def _keep_first(places: dict[str, int], jurisdiction: str, position: int) -> None:
+    """``places`` with ``jurisdiction`` at ``position`` if it is the first seen there."""
+    if position < places.get(jurisdiction, position + 1):
+        places[jurisdiction] = position
 
 
 def merge_part(part: str, drop: Collection[int], echoes: Iterable[Echo]) -> str:
@@ -93,8 +98,7 @@ def _from_parts(parts: Sequence[str | None], set_key: str
             _log.warning("return_part_unreadable", set=set_key)
             return None
         for j, pos in doc["places"].items():
-            if pos < first.get(j, pos + 1):
-                first[j] = pos
+            _keep_first(first, j, pos)
     echoes.sort(key=lambda e: e.position)
     return sorted(first, key=first.__getitem__), echoes
 
